@@ -1,0 +1,30 @@
+//! qformat-core: bit-exact emulation of the number formats of machine
+//! learning (IEEE fp64/fp32/fp16, bfloat16, tf32, fp8/fp6/fp4, e8m0, any
+//! ExMy float, and integers), with every rounding mode and the NaN,
+//! overflow and subnormal policies of the libraries people compare against.
+//!
+//! Layout, one concept per module:
+//! * [`format`] — formats as data; [`value`] — exact unpacked values;
+//! * [`rounding`] — rounding modes and the shared round decision;
+//! * [`encode`] — the generic engine (the specification);
+//! * [`options`] / [`profile`] — policies and the per-library bundles of them;
+//! * [`kernels`] — fast, parallel slice conversions proven equal to the engine;
+//! * [`int_cast`] — float → integer formats; [`random`] — counter-based draws.
+//!
+//! No Python here: the `qformat-py` crate only converts arrays and errors.
+
+pub mod encode;
+pub mod error;
+pub mod format;
+pub mod kernels;
+pub mod options;
+pub mod profile;
+pub mod random;
+pub mod rounding;
+pub mod value;
+
+pub use error::Error;
+pub use format::{builtin, builtins, Format, FloatFormat, IntFormat, NanEncoding};
+pub use options::{EncodeOptions, NanPolicy, Overflow};
+pub use rounding::RoundingMode;
+pub use value::Value;

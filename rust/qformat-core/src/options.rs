@@ -1,0 +1,150 @@
+//! Conversion options: the policies for rounding, subnormals, overflow and
+//! NaN. Profiles (see `profile.rs`) are nothing but bundles of these.
+
+use crate::error::Error;
+use crate::format::{FloatFormat, NanEncoding};
+use crate::rounding::RoundingMode;
+
+/// What happens to a finite value beyond the largest finite one (and to ±inf).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Overflow {
+    /// The format's rule: ±inf where it has them, else NaN, else ±max.
+    /// Directed modes that round toward zero still give ±max (IEEE 754 §7.4).
+    FormatRule,
+    Inf,
+    Saturate,
+    Nan,
+    /// Integer targets: two's complement modulo 2^bits.
+    Wrap,
+    /// Integer targets: report an error.
+    Error,
+}
+
+impl Overflow {
+    /// Parse the API's spelling; `None` in Python is [`Overflow::FormatRule`].
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        Ok(match s {
+            "format" | "default" => Self::FormatRule,
+            "inf" => Self::Inf,
+            "saturate" | "clamp" => Self::Saturate,
+            "nan" => Self::Nan,
+            "wrap" => Self::Wrap,
+            "error" => Self::Error,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "unknown overflow policy {s:?}; choose None, 'inf', 'saturate' or 'nan' \
+                     (floats) or 'saturate', 'wrap', 'error' (integers)"
+                )))
+            }
+        })
+    }
+}
+
+/// What a NaN input becomes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NanPolicy {
+    /// Quiet it, keeping the sign and the leading payload bits (IEEE 754 §6.2.3).
+    Quiet,
+    /// The format's positive default NaN.
+    Canonical,
+    /// The default NaN with the input's sign.
+    SignedCanonical,
+    /// Exactly this bit pattern.
+    Bits(u64),
+    /// A NaN is an error.
+    Error,
+}
+
+impl NanPolicy {
+    /// Parse the string spellings (an int is passed as [`NanPolicy::Bits`]).
+    pub fn parse(s: &str) -> Result<Self, Error> {
+        Ok(match s {
+            "quiet" | "preserve" => Self::Quiet,
+            "canonical" => Self::Canonical,
+            "signed_canonical" => Self::SignedCanonical,
+            "error" => Self::Error,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "unknown nan policy {s:?}; choose None, 'canonical', 'signed_canonical', \
+                     'error' or an int bit pattern"
+                )))
+            }
+        })
+    }
+}
+
+/// Everything a float conversion needs besides the formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EncodeOptions {
+    pub rounding: RoundingMode,
+    /// False flushes subnormal results to (signed) zero.
+    pub subnormals: bool,
+    pub overflow: Overflow,
+    pub nan: NanPolicy,
+    /// Seed of the counter-based generator behind stochastic rounding.
+    pub seed: u64,
+    /// Round float64 inputs to float32 (nearest even) first: a library quirk
+    /// (torch CPU f64→bf16), never the default.
+    pub via_fp32: bool,
+}
+
+impl Default for EncodeOptions {
+    fn default() -> Self {
+        Self {
+            rounding: RoundingMode::NearestEven,
+            subnormals: true,
+            overflow: Overflow::FormatRule,
+            nan: NanPolicy::Quiet,
+            seed: 0,
+            via_fp32: false,
+        }
+    }
+}
+
+impl EncodeOptions {
+    /// Check the options make sense for `fmt` (e.g. overflow='inf' needs infinities).
+    pub fn validate_for(&self, fmt: &FloatFormat) -> Result<(), Error> {
+        match self.overflow {
+            Overflow::Inf if !fmt.has_inf => {
+                return Err(Error::invalid(format!(
+                    "overflow='inf' but {} has no infinities",
+                    fmt.name
+                )))
+            }
+            Overflow::Nan if fmt.nan == NanEncoding::None => {
+                return Err(Error::invalid(format!(
+                    "overflow='nan' but {} has no NaN",
+                    fmt.name
+                )))
+            }
+            Overflow::Wrap | Overflow::Error => {
+                return Err(Error::invalid(format!(
+                    "overflow='wrap'/'error' apply to integer formats; {} is a float format \
+                     (use None, 'inf', 'saturate' or 'nan')",
+                    fmt.name
+                )))
+            }
+            _ => {}
+        }
+        if let NanPolicy::Bits(b) = self.nan {
+            if b > fmt.sign_bit() | fmt.magnitude_mask() {
+                return Err(Error::invalid(format!(
+                    "nan={b:#x} does not fit in the {} bits of {}",
+                    fmt.bits(),
+                    fmt.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// True when a NaN input must be reported rather than converted: the
+    /// policy says so, or it asks for a NaN the format does not have.
+    pub fn nan_is_error(&self, fmt: &FloatFormat) -> bool {
+        match self.nan {
+            NanPolicy::Error => true,
+            NanPolicy::Bits(_) => false,
+            _ => fmt.nan == NanEncoding::None,
+        }
+    }
+}
