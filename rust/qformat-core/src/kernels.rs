@@ -110,8 +110,44 @@ pub fn encode_slice<S: Bits, D: Bits>(
     Ok(())
 }
 
+/// Integer source words (i64 or u64) read exactly.
+pub trait IntWord: Copy + Send + Sync + 'static {
+    fn value(self) -> Value;
+}
+impl IntWord for i64 {
+    #[inline]
+    fn value(self) -> Value {
+        Value::from_i64(self)
+    }
+}
+impl IntWord for u64 {
+    #[inline]
+    fn value(self) -> Value {
+        Value::from_u64(self)
+    }
+}
+
+/// Encode exact integers into a float format (one rounding, from the integer).
+pub fn encode_ints_slice<I: IntWord, D: Bits>(src: &[I], dst_fmt: &FloatFormat, dst: &mut [D], opts: &EncodeOptions) -> Result<(), Error> {
+    if src.len() != dst.len() {
+        return Err(Error::invalid("input and output lengths differ"));
+    }
+    opts.validate_for(dst_fmt)?;
+    let work = |d: &mut [D], s: &[I], base: usize| {
+        for (j, (o, &x)) in d.iter_mut().zip(s).enumerate() {
+            let random = if opts.rounding == RoundingMode::Stochastic { draw(opts.seed, (base + j) as u64) } else { 0 };
+            *o = D::from_u64(dst_fmt.encode(x.value(), opts, random));
+        }
+    };
+    dst.par_chunks_mut(CHUNK)
+        .zip(src.par_chunks(CHUNK))
+        .enumerate()
+        .for_each(|(c, (d, s))| work(d, s, c * CHUNK));
+    Ok(())
+}
+
 /// `dst[i] = f(i, src[i])` over fixed chunks in parallel.
-pub fn par_map<S: Bits, D: Bits, F>(src: &[S], dst: &mut [D], f: F)
+pub fn par_map<S: Copy + Send + Sync, D: Bits, F>(src: &[S], dst: &mut [D], f: F)
 where
     F: Fn(usize, S) -> D + Sync,
 {
@@ -147,25 +183,28 @@ pub fn decode_slice<S: Bits, D: Bits>(fmt: &FloatFormat, src: &[S], out_fmt: &Fl
 /// Round `src` (patterns of `src_fmt`) to `fmt` and back into `src_fmt`:
 /// `decode(encode(x))` in the input's own format, fused so that no
 /// intermediate array is written.
-pub fn round_slice<S: Bits>(
+pub fn round_slice<S: Bits, D: Bits>(
     src_fmt: &FloatFormat,
     src: &[S],
     fmt: &FloatFormat,
-    dst: &mut [S],
+    dst: &mut [D],
     opts: &EncodeOptions,
 ) -> Result<(), Error> {
     if src.len() != dst.len() {
         return Err(Error::invalid("input and output lengths differ"));
+    }
+    if std::mem::size_of::<D>() * 8 < src_fmt.bits() as usize {
+        return Err(Error::invalid("output words are narrower than the input format"));
     }
     opts.validate_for(fmt)?;
     check_nans(src_fmt, src, fmt, opts)?;
     let back = EncodeOptions::nearest_even();
     if src_fmt.bits() <= 16 && opts.rounding != RoundingMode::Stochastic {
         let fp32 = float_builtin("fp32");
-        let table: Vec<S> = (0..1u64 << src_fmt.bits())
+        let table: Vec<D> = (0..1u64 << src_fmt.bits())
             .map(|b| {
                 let code = encode_one(src_fmt, fmt, &fp32, b, opts, 0);
-                S::from_u64(src_fmt.encode(fmt.unpack(code), &back, 0))
+                D::from_u64(src_fmt.encode(fmt.unpack(code), &back, 0))
             })
             .collect();
         par_map(src, dst, |_, s| table[s.to_u64() as usize]);
@@ -176,14 +215,14 @@ pub fn round_slice<S: Bits>(
             let table: Vec<u32> = (0..1u64 << fmt.bits())
                 .map(|c| src_fmt.encode(fmt.unpack(c), &back, 0) as u32)
                 .collect();
-            par_map(src, dst, |_, s| S::from_u64(table[k.convert(s.to_u64() as u32) as usize] as u64));
+            par_map(src, dst, |_, s| D::from_u64(table[k.convert(s.to_u64() as u32) as usize] as u64));
             return Ok(());
         }
     }
     let fp32 = float_builtin("fp32");
     par_map(src, dst, |i, s| {
         let code = encode_one(src_fmt, fmt, &fp32, s.to_u64(), opts, i as u64);
-        S::from_u64(src_fmt.encode(fmt.unpack(code), &back, 0))
+        D::from_u64(src_fmt.encode(fmt.unpack(code), &back, 0))
     });
     Ok(())
 }

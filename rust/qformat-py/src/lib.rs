@@ -1,1 +1,20 @@
-//! placeholder
+//! `qformat._native`: the thin PyO3 layer over `qformat-core`. It converts
+//! arrays (zero-copy, via `as_slice`), format specs, options and errors,
+//! releases the GIL around bulk work, and turns any Rust panic into a Python
+//! exception. All numeric meaning lives in the core crate.
+
+use pyo3::prelude::*;
+
+mod arrays;
+mod errors;
+mod floats;
+mod specs;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    floats::register(m)?;
+    specs::register(m)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

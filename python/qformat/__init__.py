@@ -1,0 +1,51 @@
+"""qformat: bit-exact emulation of the number formats of machine learning.
+
+>>> import qformat as qf
+>>> qf.encode([0.1, 448.0, 1e6], "fp8_e4m3fn")
+>>> qf.round(x, qf.bf16)
+>>> qf.explain("1.1e26", "fp32")
+
+See ``API.md`` for the contract; every cast is cross-checked against torch,
+NumPy and ml_dtypes.
+"""
+
+from __future__ import annotations
+
+from . import _native
+from ._convert import decode, encode, profiles, round
+from ._formats import (
+    FloatFormat,
+    Format,
+    FormatInfo,
+    IntFormat,
+    IntInfo,
+    finfo,
+    format,
+    formats,
+    iinfo,
+)
+from ._native import NanInputError, ParseError, QFormatError, RangeError
+
+__version__ = _native.__version__
+
+__all__ = [
+    "Format", "FloatFormat", "IntFormat", "FormatInfo", "IntInfo",
+    "format", "formats", "finfo", "iinfo",
+    "encode", "decode", "round", "profiles",
+    "QFormatError", "NanInputError", "RangeError", "ParseError",
+]
+
+
+def __getattr__(name: str) -> Format:
+    """Built-in formats as attributes: ``qf.bf16``, ``qf.fp8_e4m3fn`` …"""
+    from ._formats import _BUILTINS
+
+    if name in _BUILTINS:
+        return _BUILTINS[name]
+    raise AttributeError(f"module 'qformat' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    from ._formats import _BUILTINS
+
+    return sorted(set(__all__) | set(_BUILTINS) | set(globals()))

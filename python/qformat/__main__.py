@@ -1,0 +1,5 @@
+"""``python -m qformat`` runs the command line."""
+
+from qformat.cli import run
+
+run()

@@ -1,0 +1,93 @@
+"""Array plumbing shared by the public functions: read any array-like as the
+bit patterns of a source format without copying where possible, and check
+``out=`` arguments. No numerics here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ._formats import FloatFormat, Format, _lookup_name
+
+_FLOAT_SOURCES = {
+    "float16": "fp16",
+    "float32": "fp32",
+    "float64": "fp64",
+}
+
+
+def float_source_format(dtype: np.dtype) -> FloatFormat | None:
+    """The float format whose patterns an array of ``dtype`` holds, if any
+    (NumPy floats and the ml_dtypes float types)."""
+    name = _FLOAT_SOURCES.get(dtype.name)
+    if name is None and dtype.kind == "V" or (name is None and dtype.name.startswith(("bfloat", "float"))):
+        found = _lookup_name(dtype.name)
+        if isinstance(found, FloatFormat):
+            return found
+        return None
+    if name is None:
+        return None
+    found = _lookup_name(name)
+    return found if isinstance(found, FloatFormat) else None
+
+
+def as_array(x: Any) -> np.ndarray:
+    """``np.asarray`` with clear errors for things that are not numbers."""
+    if hasattr(x, "detach") and hasattr(x, "cpu") and type(x).__module__.startswith("torch"):
+        raise TypeError("pass torch tensors as NumPy arrays (t.cpu().numpy()) or via qf's torch helpers")
+    arr = np.asarray(x)
+    if arr.dtype.kind in "OUSMmc":
+        raise TypeError(
+            f"expected a real numeric array, got dtype {arr.dtype} "
+            "(strings, objects, complex and dates are not numbers qformat converts)"
+        )
+    if arr.dtype.kind == "b":
+        arr = arr.astype(np.uint8)
+    return arr
+
+
+def native_contiguous(arr: np.ndarray) -> np.ndarray:
+    """A C-contiguous, native-byte-order version of ``arr`` (a view when it
+    already is one, so in-place data is read without a copy)."""
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    return np.ascontiguousarray(arr)
+
+
+def words(arr: np.ndarray) -> np.ndarray:
+    """Flat unsigned-word view of a contiguous array."""
+    return arr.reshape(-1).view(f"uint{arr.dtype.itemsize * 8}")
+
+
+def prepare_out(out: np.ndarray | None, shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """Allocate the result, or check that ``out`` has the right shape and dtype."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, not {type(out).__name__}")
+    if out.shape != tuple(shape) or out.dtype != dtype:
+        raise ValueError(
+            f"out has shape {out.shape} and dtype {out.dtype}; expected shape {tuple(shape)} "
+            f"and dtype {dtype}"
+        )
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    return out
+
+
+def run_into(out: np.ndarray, fill) -> np.ndarray:
+    """Call ``fill(flat_words)`` on ``out``, through a temporary when ``out``
+    is not C-contiguous or not in native byte order."""
+    if out.flags.c_contiguous and out.dtype.isnative:
+        fill(words(out))
+        return out
+    tmp = np.empty(out.shape, dtype=out.dtype.newbyteorder("="))
+    fill(words(tmp))
+    out[...] = tmp
+    return out
+
+
+def is_format(obj: Any) -> bool:
+    """True for Format instances."""
+    return isinstance(obj, Format)

@@ -1,0 +1,136 @@
+"""``encode``, ``decode`` and ``round``: the bit-exact conversions of the API.
+Each resolves formats and options, hands flat word views to the Rust core
+(which releases the GIL and works on all cores) and reshapes the result."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from . import _native
+from ._arrays import as_array, float_source_format, native_contiguous, prepare_out, run_into, words
+from ._formats import FloatFormat, FormatSpec, IntFormat, format
+
+__all__ = ["encode", "decode", "round", "profiles"]
+
+NanOption = Optional[Union[str, int]]
+_ROUNDINGS = ("nearest_even", "nearest_away", "toward_zero", "up", "down", "odd", "stochastic")
+
+
+def _options(rounding: str, subnormals: Optional[bool], overflow: Optional[str], nan: NanOption,
+             profile: str, seed: Optional[int]) -> dict:
+    if not isinstance(rounding, str):
+        raise TypeError(f"rounding must be a str, one of {', '.join(_ROUNDINGS)}")
+    if not isinstance(profile, str):
+        raise TypeError("profile must be a str such as 'ieee' or 'torch-cpu'")
+    if overflow is not None and not isinstance(overflow, str):
+        raise TypeError("overflow must be None or a str")
+    if isinstance(nan, bool) or (nan is not None and not isinstance(nan, (str, int, np.integer))):
+        raise TypeError("nan must be None, a policy name or an int bit pattern")
+    if isinstance(nan, (int, np.integer)) and not isinstance(nan, str) and int(nan) < 0:
+        raise ValueError("nan= bit pattern must be non-negative")
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError("seed must be an int")
+        seed = int(seed) % (1 << 64)
+    if subnormals is not None:
+        subnormals = bool(subnormals)
+    if isinstance(nan, np.integer):
+        nan = int(nan)
+    return {"rounding": rounding, "subnormals": subnormals, "overflow": overflow, "nan": nan,
+            "profile": profile, "seed": seed}
+
+
+class _Source:
+    """An input array seen as bit patterns of a float format, or as integers."""
+
+    def __init__(self, x: Any) -> None:
+        arr = native_contiguous(as_array(x))
+        self.shape = arr.shape
+        self.dtype = arr.dtype
+        fmt = float_source_format(arr.dtype)
+        if fmt is not None:
+            self.fmt: Optional[FloatFormat] = fmt
+            self.words = words(arr)
+            self.ints = None
+        elif arr.dtype.kind in "iu":
+            self.fmt = None
+            self.words = None
+            self.ints = arr.reshape(-1).astype(np.uint64 if arr.dtype == np.uint64 else np.int64,
+                                               copy=False)
+        else:
+            raise TypeError(f"cannot convert arrays of dtype {arr.dtype}")
+
+
+def encode(x: Any, fmt: FormatSpec, *, rounding: str = "nearest_even",
+           subnormals: Optional[bool] = None, overflow: Optional[str] = None,
+           nan: NanOption = None, profile: str = "ieee", seed: Optional[int] = None,
+           out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Bit patterns of ``x`` rounded once, from its exact value, into ``fmt``.
+
+    Float formats return unsigned words of ``fmt.storage_dtype``; integer
+    formats return the integer values. See API.md for every option.
+    """
+    f = format(fmt)
+    opts = _options(rounding, subnormals, overflow, nan, profile, seed)
+    src = _Source(x)
+    if isinstance(f, IntFormat):
+        from ._ints import encode_int
+        return encode_int(src, f, opts, out)
+    result = prepare_out(out, src.shape, f.storage_dtype)
+    if src.fmt is None:
+        ints = src.ints
+        return run_into(result, lambda w: _native.encode_int_source(ints, w, f._spec, opts))
+    return run_into(result, lambda w: _native.encode_float(src.words, src.fmt._spec, w, f._spec, opts))
+
+
+def decode(bits: Any, fmt: FormatSpec, *, dtype: Any = np.float64,
+           out: Optional[np.ndarray] = None) -> np.ndarray:
+    """Exact values of bit patterns of ``fmt`` as float64 (or float32 where
+    the format fits in it). Integer formats decode their integer values."""
+    f = format(fmt)
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float64), np.dtype(np.float32)):
+        raise ValueError(f"decode dtype must be float64 or float32, not {dt}")
+    arr = native_contiguous(as_array(bits))
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"bit patterns must be an integer array, not {arr.dtype}")
+    result = prepare_out(out, arr.shape, dt)
+    if isinstance(f, IntFormat):
+        if arr.size and (arr.min() < f.min or arr.max() > f.max):
+            raise ValueError(f"values outside [{f.min}, {f.max}] are not {f.name} values")
+        result[...] = arr
+        return result
+    if arr.size and (arr.min() < 0 or int(arr.max()) >= (1 << f.bits)):
+        raise ValueError(f"bit patterns of {f.name} are in [0, 2**{f.bits}); got values outside")
+    if dt == np.float32 and (f.emax > 127 or f.emin - f.man_bits < -149 or f.man_bits > 23):
+        raise ValueError(f"{f.name} does not fit in float32; decode to float64")
+    w = words(native_contiguous(arr.astype(f.storage_dtype, copy=False)))
+    return run_into(result, lambda o: _native.decode_float(w, f._spec, o, dt == np.float64))
+
+
+def round(x: Any, fmt: FormatSpec, *, rounding: str = "nearest_even",  # noqa: A001
+          subnormals: Optional[bool] = None, overflow: Optional[str] = None,
+          nan: NanOption = None, profile: str = "ieee", seed: Optional[int] = None,
+          out: Optional[np.ndarray] = None) -> np.ndarray:
+    """``decode(encode(x, fmt))`` in x's own float dtype (float64 for integer
+    inputs): the fake-quantize of a float format, fused in one pass."""
+    f = format(fmt)
+    opts = _options(rounding, subnormals, overflow, nan, profile, seed)
+    src = _Source(x)
+    if isinstance(f, IntFormat):
+        from ._ints import round_int
+        return round_int(src, f, opts, out)
+    if src.fmt is None:
+        codes = encode(x, f, rounding=rounding, subnormals=subnormals, overflow=overflow,
+                       nan=nan, profile=profile, seed=seed)
+        return decode(codes, f, out=out)
+    result = prepare_out(out, src.shape, src.dtype)
+    return run_into(result, lambda w: _native.round_float(src.words, src.fmt._spec, w, f._spec, opts))
+
+
+def profiles() -> list[dict]:
+    """Every profile: its name, the library it reproduces, the version it was
+    verified on, and whether it was verified against the real library."""
+    return [dict(p) for p in _native.profile_table()]

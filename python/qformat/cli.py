@@ -1,0 +1,50 @@
+"""The ``qformat`` command line (also ``python -m qformat``).
+
+Each command lives in its own module (``_cli_*.py``) and registers itself on
+the :data:`main` group; this file only assembles them and turns user
+mistakes into one line on stderr with exit status 2 (never a traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+# Modules that define commands on `main`; each owns its command(s).
+_COMMAND_MODULES = ("_cli_explain", "_cli_verify", "_cli_quantize")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="qformat")
+def main() -> None:
+    """Bit-exact number formats for machine learning: explain, decode, list,
+    size, quantize and verify."""
+
+
+def fail(message: str) -> "click.exceptions.Exit":
+    """Print one clear line on stderr and exit with status 2."""
+    click.echo(f"qformat: error: {message}", err=True)
+    raise click.exceptions.Exit(2)
+
+
+for _name in _COMMAND_MODULES:
+    try:
+        importlib.import_module(f"qformat.{_name}")
+    except ModuleNotFoundError as e:  # a command module not written yet
+        if e.name != f"qformat.{_name}":
+            raise
+
+
+def run() -> None:
+    """Entry point that maps click's usage errors to exit status 2."""
+    try:
+        main(standalone_mode=True)
+    except KeyboardInterrupt:
+        click.echo("qformat: interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    run()
