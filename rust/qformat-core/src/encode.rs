@@ -13,6 +13,7 @@ impl FloatFormat {
     /// that makes it an error must be rejected by the caller first; here it
     /// yields the canonical NaN (or 0 where the format has none).
     pub fn encode(&self, v: Value, opts: &EncodeOptions, random: u64) -> u64 {
+        let v = if opts.abs_input { v.abs() } else { v };
         match v {
             Value::Nan { neg, payload } => self.encode_nan(neg, payload, opts.nan),
             Value::Inf { neg } => {
@@ -35,9 +36,11 @@ impl FloatFormat {
             Value::Zero { neg } => {
                 if self.has_zero {
                     self.pack(neg, 0)
-                } else {
-                    // No zero (e8m0fnu): the smallest value stands in for it.
+                } else if opts.zero_to_min {
                     0
+                } else {
+                    // No zero (e8m0fnu): zero is out of range, like a negative.
+                    self.nan_or_zero(neg, opts.nan)
                 }
             }
             Value::Finite { neg, sig, exp, sticky } => {
@@ -119,6 +122,7 @@ impl FloatFormat {
     fn overflow_nan(&self, neg: bool, policy: NanPolicy) -> u64 {
         match policy {
             NanPolicy::Bits(b) => b,
+            NanPolicy::PerSign { pos, neg: n } => if neg { n } else { pos },
             NanPolicy::Canonical => self.canonical_nan().unwrap_or(0),
             _ => self.signed_nan(neg),
         }
@@ -137,14 +141,19 @@ impl FloatFormat {
     fn encode_nan(&self, neg: bool, payload: u64, policy: NanPolicy) -> u64 {
         match policy {
             NanPolicy::Bits(b) => b,
+            NanPolicy::PerSign { pos, neg: n } => if neg { n } else { pos },
             NanPolicy::Canonical | NanPolicy::Error => self.canonical_nan().unwrap_or(0),
             NanPolicy::SignedCanonical => self.signed_nan(neg),
-            NanPolicy::Quiet => match self.nan {
+            NanPolicy::Quiet | NanPolicy::Preserve => match self.nan {
                 NanEncoding::Ieee => {
                     let m = self.man_bits;
-                    let quiet = 1u64 << (m - 1);
                     let kept = (payload >> (64 - m)) & low_mask(m);
-                    let mag = self.inf_code().unwrap_or(0) | kept | quiet;
+                    let forced = if policy == NanPolicy::Quiet {
+                        1u64 << (m - 1)
+                    } else {
+                        (kept == 0) as u64
+                    };
+                    let mag = self.inf_code().unwrap_or(0) | kept | forced;
                     if neg {
                         mag | self.sign_bit()
                     } else {

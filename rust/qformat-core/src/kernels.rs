@@ -168,7 +168,8 @@ pub fn decode_slice<S: Bits, D: Bits>(fmt: &FloatFormat, src: &[S], out_fmt: &Fl
     if src.len() != dst.len() {
         return Err(Error::invalid("input and output lengths differ"));
     }
-    let opts = EncodeOptions::nearest_even();
+    // Widening is exact; NaNs keep sign and payload bit for bit (no quieting).
+    let opts = EncodeOptions { nan: NanPolicy::Preserve, ..EncodeOptions::nearest_even() };
     if fmt.bits() <= 16 {
         let table: Vec<D> = (0..1u64 << fmt.bits())
             .map(|b| D::from_u64(out_fmt.encode(fmt.unpack(b), &opts, 0)))
@@ -245,6 +246,7 @@ pub struct Fp32Narrowing {
     overflow_code: u32,
     nan_base: [u32; 2],
     nan_payload_mask: u32,
+    nan_nonzero_fix: u32,
     sign_shift: u32,
     flush_below: u32,
     neg_zero: bool,
@@ -273,14 +275,18 @@ impl Fp32Narrowing {
         // (inf, NaN or max by the format rule or the explicit policy).
         let over = |neg: bool| fmt.encode(Value::Finite { neg, sig: 1 << 63, exp: fmt.emax() + 1, sticky: false }, opts, 0) as u32;
         let sign_bit = fmt.sign_bit() as u32;
-        let (nan_base, nan_payload_mask) = match (opts.nan, fmt.nan) {
+        let (nan_base, nan_payload_mask, nan_nonzero_fix) = match (opts.nan, fmt.nan) {
             (NanPolicy::Quiet, NanEncoding::Ieee) => {
                 let q = (fmt.inf_code().unwrap() | 1 << (m - 1)) as u32;
-                ([q, q | sign_bit], low_mask(m) as u32)
+                ([q, q | sign_bit], low_mask(m) as u32, 0)
+            }
+            (NanPolicy::Preserve, NanEncoding::Ieee) => {
+                let q = fmt.inf_code().unwrap() as u32;
+                ([q, q | sign_bit], low_mask(m) as u32, 1)
             }
             _ => {
                 let n = |neg| fmt.encode(Value::Nan { neg, payload: 1 << 63 }, opts, 0) as u32;
-                ([n(false), n(true)], 0)
+                ([n(false), n(true)], 0, 0)
             }
         };
         let k = Fp32Narrowing {
@@ -292,6 +298,7 @@ impl Fp32Narrowing {
             overflow_code: over(false),
             nan_base,
             nan_payload_mask,
+            nan_nonzero_fix,
             sign_shift: 31 - (fmt.bits() - 1),
             flush_below: if opts.subnormals { 0 } else { 1 << m },
             neg_zero: fmt.has_negative_zero(),
@@ -313,7 +320,8 @@ impl Fp32Narrowing {
         let sign = if code != 0 || self.neg_zero { (bits & 0x8000_0000) >> self.sign_shift } else { 0 };
         let finite = code | sign;
         let over = self.overflow_code | ((bits & 0x8000_0000) >> self.sign_shift);
-        let nan = self.nan_base[neg as usize] | ((abs >> self.shift) & self.nan_payload_mask);
+        let payload = (abs >> self.shift) & self.nan_payload_mask;
+        let nan = self.nan_base[neg as usize] | payload | (self.nan_nonzero_fix & (payload == 0) as u32);
         let r = if abs >= 0x7f80_0000 || code > self.max_code { over } else { finite };
         if abs > 0x7f80_0000 { nan } else { r }
     }

@@ -49,8 +49,14 @@ pub enum NanPolicy {
     Canonical,
     /// The default NaN with the input's sign.
     SignedCanonical,
+    /// Keep the sign and the leading payload bits without forcing the quiet
+    /// bit (a plain bit shift, as numpy does); a payload that truncates to
+    /// zero keeps its lowest bit set so the result is still a NaN.
+    Preserve,
     /// Exactly this bit pattern.
     Bits(u64),
+    /// One exact pattern for positive NaNs and one for negative NaNs.
+    PerSign { pos: u64, neg: u64 },
     /// A NaN is an error.
     Error,
 }
@@ -59,7 +65,8 @@ impl NanPolicy {
     /// Parse the string spellings (an int is passed as [`NanPolicy::Bits`]).
     pub fn parse(s: &str) -> Result<Self, Error> {
         Ok(match s {
-            "quiet" | "preserve" => Self::Quiet,
+            "quiet" => Self::Quiet,
+            "preserve" => Self::Preserve,
             "canonical" => Self::Canonical,
             "signed_canonical" => Self::SignedCanonical,
             "error" => Self::Error,
@@ -84,8 +91,13 @@ pub struct EncodeOptions {
     /// Seed of the counter-based generator behind stochastic rounding.
     pub seed: u64,
     /// Round float64 inputs to float32 (nearest even) first: a library quirk
-    /// (torch CPU f64→bf16), never the default.
+    /// (torch and ml_dtypes array casts), never the default.
     pub via_fp32: bool,
+    /// Convert |x| instead of x (torch's e8m0fnu ignores the sign).
+    pub abs_input: bool,
+    /// Zero-less formats (e8m0fnu): zero becomes the smallest value (torch)
+    /// instead of NaN (the default, as in ml_dtypes).
+    pub zero_to_min: bool,
 }
 
 impl Default for EncodeOptions {
@@ -97,6 +109,8 @@ impl Default for EncodeOptions {
             nan: NanPolicy::Quiet,
             seed: 0,
             via_fp32: false,
+            abs_input: false,
+            zero_to_min: false,
         }
     }
 }
@@ -126,14 +140,18 @@ impl EncodeOptions {
             }
             _ => {}
         }
-        if let NanPolicy::Bits(b) = self.nan {
-            if b > fmt.sign_bit() | fmt.magnitude_mask() {
-                return Err(Error::invalid(format!(
-                    "nan={b:#x} does not fit in the {} bits of {}",
-                    fmt.bits(),
-                    fmt.name
-                )));
-            }
+        let fits = |b: u64| b <= fmt.sign_bit() | fmt.magnitude_mask();
+        let ok = match self.nan {
+            NanPolicy::Bits(b) => fits(b),
+            NanPolicy::PerSign { pos, neg } => fits(pos) && fits(neg),
+            _ => true,
+        };
+        if !ok {
+            return Err(Error::invalid(format!(
+                "the nan= bit pattern does not fit in the {} bits of {}",
+                fmt.bits(),
+                fmt.name
+            )));
         }
         Ok(())
     }
@@ -143,7 +161,7 @@ impl EncodeOptions {
     pub fn nan_is_error(&self, fmt: &FloatFormat) -> bool {
         match self.nan {
             NanPolicy::Error => true,
-            NanPolicy::Bits(_) => false,
+            NanPolicy::Bits(_) | NanPolicy::PerSign { .. } => false,
             _ => fmt.nan == NanEncoding::None,
         }
     }

@@ -13,8 +13,7 @@ pub enum Value {
     Zero { neg: bool },
     Inf { neg: bool },
     /// `payload` holds the source fraction field left-aligned at bit 63
-    /// (bit 63 is the IEEE quiet bit); fn/fnuz NaNs carry an all-zero payload
-    /// and `quiet: true`.
+    /// (bit 63 is the IEEE quiet bit); fnuz NaNs carry the quiet bit alone.
     Nan { neg: bool, payload: u64 },
     /// `|x| = sig / 2^63 * 2^exp` with bit 63 of `sig` set, plus `sticky`
     /// when the true value lies strictly above that (within one unit of bit 0).
@@ -27,6 +26,16 @@ impl Value {
         match *self {
             Value::Zero { neg } | Value::Inf { neg } | Value::Nan { neg, .. } => neg,
             Value::Finite { neg, .. } => neg,
+        }
+    }
+
+    /// The same value with a positive sign.
+    pub fn abs(self) -> Value {
+        match self {
+            Value::Zero { .. } => Value::Zero { neg: false },
+            Value::Inf { .. } => Value::Inf { neg: false },
+            Value::Nan { payload, .. } => Value::Nan { neg: false, payload },
+            Value::Finite { sig, exp, sticky, .. } => Value::Finite { neg: false, sig, exp, sticky },
         }
     }
 
@@ -77,8 +86,12 @@ impl FloatFormat {
         let neg = bits & self.sign_bit() != 0;
         let mag = bits & self.magnitude_mask();
         if self.is_nan(bits) {
+            // IEEE and fn NaNs carry their fraction field as payload (so
+            // widening is a plain bit shift); fnuz and fraction-less NaNs
+            // carry the quiet bit alone.
+            let frac = mag & crate::format::low_mask(m);
             let payload = match self.nan {
-                NanEncoding::Ieee => (mag & crate::format::low_mask(m)) << (64 - m),
+                NanEncoding::Ieee | NanEncoding::Fn if m > 0 => frac << (64 - m),
                 _ => 1u64 << 63,
             };
             return Value::Nan { neg, payload };

@@ -33,6 +33,8 @@ fn option_sets() -> Vec<EncodeOptions> {
         EncodeOptions { subnormals: false, ..base },
         EncodeOptions { nan: NanPolicy::SignedCanonical, ..base },
         EncodeOptions { nan: NanPolicy::Bits(0x1), ..base },
+        EncodeOptions { nan: NanPolicy::Preserve, ..base },
+        EncodeOptions { nan: NanPolicy::PerSign { pos: 0x7f, neg: 0x3 }, ..base },
     ]
 }
 

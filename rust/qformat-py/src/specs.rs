@@ -104,13 +104,16 @@ pub struct OptionArgs {
 impl OptionArgs {
     /// Merge the profile's rule for (src → dst) with the explicit options.
     pub fn resolve(&self, src: &FloatFormat, dst: &FloatFormat) -> PyResult<EncodeOptions> {
-        let rounding = RoundingMode::parse(&self.rounding).map_err(to_py)?;
+        let mut rounding = RoundingMode::parse(&self.rounding).map_err(to_py)?;
         if rounding == RoundingMode::Stochastic && self.seed.is_none() {
             return Err(to_py(qformat_core::Error::invalid(
                 "rounding='stochastic' needs seed=<int> so that results are reproducible",
             )));
         }
         let r = rule(&self.profile, src, dst).map_err(to_py)?;
+        if rounding == RoundingMode::NearestEven {
+            rounding = r.rounding.unwrap_or(rounding);
+        }
         let overflow = match &self.overflow {
             Some(s) => Overflow::parse(s).map_err(to_py)?,
             None => r.overflow.unwrap_or(Overflow::FormatRule),
@@ -127,6 +130,8 @@ impl OptionArgs {
             nan,
             seed: self.seed.unwrap_or(0),
             via_fp32: r.via_fp32,
+            abs_input: r.abs_input,
+            zero_to_min: r.zero_to_min,
         };
         opts.validate_for(dst).map_err(to_py)?;
         Ok(opts)
