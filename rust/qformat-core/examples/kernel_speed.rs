@@ -26,7 +26,11 @@ fn main() {
             best = best.min(t.elapsed().as_secs_f64());
         }
         println!("shift-only: {:.1} ms", best * 1e3);
-        let k = qformat_core::kernels::Fp32Narrowing::new(&float_builtin("fp16"), &EncodeOptions::default()).unwrap();
+        let k = qformat_core::kernels::Fp32Narrowing::new(
+            &float_builtin("fp16"),
+            &EncodeOptions::default(),
+        )
+        .unwrap();
         let mut best = f64::MAX;
         for _ in 0..5 {
             let t = Instant::now();
@@ -45,7 +49,11 @@ fn main() {
             encode_slice(&fp32, &src, &f, &mut out, &opts).unwrap();
             best = best.min(t.elapsed().as_secs_f64());
         }
-        println!("{name}: {:.1} ms ({:.2} GB/s read)", best * 1e3, (n * 4) as f64 / best / 1e9);
+        println!(
+            "{name}: {:.1} ms ({:.2} GB/s read)",
+            best * 1e3,
+            (n * 4) as f64 / best / 1e9
+        );
     }
 }
 

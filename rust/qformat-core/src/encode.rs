@@ -43,7 +43,12 @@ impl FloatFormat {
                     self.nan_or_zero(neg, opts.nan)
                 }
             }
-            Value::Finite { neg, sig, exp, sticky } => {
+            Value::Finite {
+                neg,
+                sig,
+                exp,
+                sticky,
+            } => {
                 if !self.signed && neg {
                     return self.negative_in_unsigned(sig, exp, sticky, opts, random);
                 }
@@ -122,7 +127,13 @@ impl FloatFormat {
     fn overflow_nan(&self, neg: bool, policy: NanPolicy) -> u64 {
         match policy {
             NanPolicy::Bits(b) => b,
-            NanPolicy::PerSign { pos, neg: n } => if neg { n } else { pos },
+            NanPolicy::PerSign { pos, neg: n } => {
+                if neg {
+                    n
+                } else {
+                    pos
+                }
+            }
             NanPolicy::Canonical => self.canonical_nan().unwrap_or(0),
             _ => self.signed_nan(neg),
         }
@@ -141,7 +152,13 @@ impl FloatFormat {
     fn encode_nan(&self, neg: bool, payload: u64, policy: NanPolicy) -> u64 {
         match policy {
             NanPolicy::Bits(b) => b,
-            NanPolicy::PerSign { pos, neg: n } => if neg { n } else { pos },
+            NanPolicy::PerSign { pos, neg: n } => {
+                if neg {
+                    n
+                } else {
+                    pos
+                }
+            }
             NanPolicy::Canonical | NanPolicy::Error => self.canonical_nan().unwrap_or(0),
             NanPolicy::SignedCanonical => self.signed_nan(neg),
             NanPolicy::Quiet | NanPolicy::Preserve => match self.nan {

@@ -215,9 +215,9 @@ impl FloatFormat {
     /// The format's default (positive where possible) NaN pattern, if it has one.
     pub fn canonical_nan(&self) -> Option<u64> {
         match self.nan {
-            NanEncoding::Ieee => Some(
-                (low_mask(self.exp_bits) << self.man_bits) | (1u64 << (self.man_bits - 1)),
-            ),
+            NanEncoding::Ieee => {
+                Some((low_mask(self.exp_bits) << self.man_bits) | (1u64 << (self.man_bits - 1)))
+            }
             NanEncoding::Fn => Some(self.magnitude_mask()),
             NanEncoding::Fnuz => Some(self.sign_bit()),
             NanEncoding::None => None,
@@ -230,7 +230,9 @@ impl FloatFormat {
         match self.nan {
             NanEncoding::Ieee => mag > self.inf_code().unwrap_or(u64::MAX),
             NanEncoding::Fn => mag == self.magnitude_mask(),
-            NanEncoding::Fnuz => bits & (self.sign_bit() | self.magnitude_mask()) == self.sign_bit(),
+            NanEncoding::Fnuz => {
+                bits & (self.sign_bit() | self.magnitude_mask()) == self.sign_bit()
+            }
             NanEncoding::None => false,
         }
     }
@@ -337,30 +339,119 @@ fn int(name: &str, bits: u32, signed: bool) -> Format {
 /// Every built-in format with its aliases, in the order `formats()` lists them.
 pub fn builtins() -> Vec<Builtin> {
     use NanEncoding as N;
-    let mut e8m0 = FloatFormat::new(Some("fp8_e8m0fnu"), 8, 0, Some(127), false, false, N::Fn, true)
-        .expect("e8m0fnu is valid");
+    let mut e8m0 = FloatFormat::new(
+        Some("fp8_e8m0fnu"),
+        8,
+        0,
+        Some(127),
+        false,
+        false,
+        N::Fn,
+        true,
+    )
+    .expect("e8m0fnu is valid");
     e8m0.has_zero = false;
     vec![
-        Builtin { name: "fp64", aliases: &["float64", "binary64", "double", "f64"], format: float("fp64", 11, 52, None, true, true, N::Ieee) },
-        Builtin { name: "fp32", aliases: &["float32", "binary32", "single", "f32", "float"], format: float("fp32", 8, 23, None, true, true, N::Ieee) },
-        Builtin { name: "tf32", aliases: &["tensorfloat32", "tensorfloat-32"], format: float("tf32", 8, 10, None, true, true, N::Ieee) },
-        Builtin { name: "fp16", aliases: &["float16", "binary16", "half", "f16"], format: float("fp16", 5, 10, None, true, true, N::Ieee) },
-        Builtin { name: "bf16", aliases: &["bfloat16", "brain_float16"], format: float("bf16", 8, 7, None, true, true, N::Ieee) },
-        Builtin { name: "fp8_e4m3fn", aliases: &["e4m3fn", "float8_e4m3fn", "e4m3", "fp8_e4m3"], format: float("fp8_e4m3fn", 4, 3, None, true, false, N::Fn) },
-        Builtin { name: "fp8_e4m3fnuz", aliases: &["float8_e4m3fnuz", "e4m3fnuz"], format: float("fp8_e4m3fnuz", 4, 3, None, true, false, N::Fnuz) },
-        Builtin { name: "fp8_e5m2", aliases: &["e5m2", "float8_e5m2"], format: float("fp8_e5m2", 5, 2, None, true, true, N::Ieee) },
-        Builtin { name: "fp8_e5m2fnuz", aliases: &["float8_e5m2fnuz", "e5m2fnuz"], format: float("fp8_e5m2fnuz", 5, 2, None, true, false, N::Fnuz) },
-        Builtin { name: "fp8_e8m0fnu", aliases: &["e8m0", "float8_e8m0fnu", "e8m0fnu"], format: Format::Float(e8m0) },
-        Builtin { name: "fp6_e2m3fn", aliases: &["float6_e2m3fn", "e2m3fn", "e2m3"], format: float("fp6_e2m3fn", 2, 3, None, true, false, N::None) },
-        Builtin { name: "fp6_e3m2fn", aliases: &["float6_e3m2fn", "e3m2fn", "e3m2"], format: float("fp6_e3m2fn", 3, 2, None, true, false, N::None) },
-        Builtin { name: "fp4_e2m1fn", aliases: &["e2m1", "float4_e2m1fn", "e2m1fn", "fp4"], format: float("fp4_e2m1fn", 2, 1, None, true, false, N::None) },
-        Builtin { name: "int4", aliases: &[], format: int("int4", 4, true) },
-        Builtin { name: "int8", aliases: &["i8"], format: int("int8", 8, true) },
-        Builtin { name: "int16", aliases: &["i16"], format: int("int16", 16, true) },
-        Builtin { name: "int32", aliases: &["i32"], format: int("int32", 32, true) },
-        Builtin { name: "uint4", aliases: &[], format: int("uint4", 4, false) },
-        Builtin { name: "uint8", aliases: &["u8"], format: int("uint8", 8, false) },
-        Builtin { name: "uint16", aliases: &["u16"], format: int("uint16", 16, false) },
+        Builtin {
+            name: "fp64",
+            aliases: &["float64", "binary64", "double", "f64"],
+            format: float("fp64", 11, 52, None, true, true, N::Ieee),
+        },
+        Builtin {
+            name: "fp32",
+            aliases: &["float32", "binary32", "single", "f32", "float"],
+            format: float("fp32", 8, 23, None, true, true, N::Ieee),
+        },
+        Builtin {
+            name: "tf32",
+            aliases: &["tensorfloat32", "tensorfloat-32"],
+            format: float("tf32", 8, 10, None, true, true, N::Ieee),
+        },
+        Builtin {
+            name: "fp16",
+            aliases: &["float16", "binary16", "half", "f16"],
+            format: float("fp16", 5, 10, None, true, true, N::Ieee),
+        },
+        Builtin {
+            name: "bf16",
+            aliases: &["bfloat16", "brain_float16"],
+            format: float("bf16", 8, 7, None, true, true, N::Ieee),
+        },
+        Builtin {
+            name: "fp8_e4m3fn",
+            aliases: &["e4m3fn", "float8_e4m3fn", "e4m3", "fp8_e4m3"],
+            format: float("fp8_e4m3fn", 4, 3, None, true, false, N::Fn),
+        },
+        Builtin {
+            name: "fp8_e4m3fnuz",
+            aliases: &["float8_e4m3fnuz", "e4m3fnuz"],
+            format: float("fp8_e4m3fnuz", 4, 3, None, true, false, N::Fnuz),
+        },
+        Builtin {
+            name: "fp8_e5m2",
+            aliases: &["e5m2", "float8_e5m2"],
+            format: float("fp8_e5m2", 5, 2, None, true, true, N::Ieee),
+        },
+        Builtin {
+            name: "fp8_e5m2fnuz",
+            aliases: &["float8_e5m2fnuz", "e5m2fnuz"],
+            format: float("fp8_e5m2fnuz", 5, 2, None, true, false, N::Fnuz),
+        },
+        Builtin {
+            name: "fp8_e8m0fnu",
+            aliases: &["e8m0", "float8_e8m0fnu", "e8m0fnu"],
+            format: Format::Float(e8m0),
+        },
+        Builtin {
+            name: "fp6_e2m3fn",
+            aliases: &["float6_e2m3fn", "e2m3fn", "e2m3"],
+            format: float("fp6_e2m3fn", 2, 3, None, true, false, N::None),
+        },
+        Builtin {
+            name: "fp6_e3m2fn",
+            aliases: &["float6_e3m2fn", "e3m2fn", "e3m2"],
+            format: float("fp6_e3m2fn", 3, 2, None, true, false, N::None),
+        },
+        Builtin {
+            name: "fp4_e2m1fn",
+            aliases: &["e2m1", "float4_e2m1fn", "e2m1fn", "fp4"],
+            format: float("fp4_e2m1fn", 2, 1, None, true, false, N::None),
+        },
+        Builtin {
+            name: "int4",
+            aliases: &[],
+            format: int("int4", 4, true),
+        },
+        Builtin {
+            name: "int8",
+            aliases: &["i8"],
+            format: int("int8", 8, true),
+        },
+        Builtin {
+            name: "int16",
+            aliases: &["i16"],
+            format: int("int16", 16, true),
+        },
+        Builtin {
+            name: "int32",
+            aliases: &["i32"],
+            format: int("int32", 32, true),
+        },
+        Builtin {
+            name: "uint4",
+            aliases: &[],
+            format: int("uint4", 4, false),
+        },
+        Builtin {
+            name: "uint8",
+            aliases: &["u8"],
+            format: int("uint8", 8, false),
+        },
+        Builtin {
+            name: "uint16",
+            aliases: &["u16"],
+            format: int("uint16", 16, false),
+        },
     ]
 }
 

@@ -43,7 +43,12 @@ macro_rules! impl_bits {
 impl_bits!(u8, u16, u32, u64);
 
 /// Reject the conversion if a NaN meets a policy that forbids it.
-fn check_nans<S: Bits>(src_fmt: &FloatFormat, src: &[S], dst: &FloatFormat, opts: &EncodeOptions) -> Result<(), Error> {
+fn check_nans<S: Bits>(
+    src_fmt: &FloatFormat,
+    src: &[S],
+    dst: &FloatFormat,
+    opts: &EncodeOptions,
+) -> Result<(), Error> {
     if !opts.nan_is_error(dst) {
         return Ok(());
     }
@@ -64,12 +69,23 @@ fn check_nans<S: Bits>(src_fmt: &FloatFormat, src: &[S], dst: &FloatFormat, opts
 /// One element through the engine, with the f64→f32 double-rounding quirk
 /// applied when asked for.
 #[inline]
-fn encode_one(src_fmt: &FloatFormat, dst: &FloatFormat, fp32: &FloatFormat, bits: u64, opts: &EncodeOptions, index: u64) -> u64 {
+fn encode_one(
+    src_fmt: &FloatFormat,
+    dst: &FloatFormat,
+    fp32: &FloatFormat,
+    bits: u64,
+    opts: &EncodeOptions,
+    index: u64,
+) -> u64 {
     let mut v = src_fmt.unpack(bits);
     if opts.via_fp32 && src_fmt.bits() > 32 {
         v = fp32.round_value(v, &EncodeOptions::nearest_even(), 0);
     }
-    let random = if opts.rounding == RoundingMode::Stochastic { draw(opts.seed, index) } else { 0 };
+    let random = if opts.rounding == RoundingMode::Stochastic {
+        draw(opts.seed, index)
+    } else {
+        0
+    };
     dst.encode(v, opts, random)
 }
 
@@ -95,7 +111,10 @@ pub fn encode_slice<S: Bits, D: Bits>(
     opts.validate_for(dst_fmt)?;
     check_nans(src_fmt, src, dst_fmt, opts)?;
     if src_fmt.bits() <= 16 && opts.rounding != RoundingMode::Stochastic {
-        let table: Vec<D> = encode_table(src_fmt, dst_fmt, opts).into_iter().map(D::from_u64).collect();
+        let table: Vec<D> = encode_table(src_fmt, dst_fmt, opts)
+            .into_iter()
+            .map(D::from_u64)
+            .collect();
         par_map(src, dst, |_, s| table[s.to_u64() as usize]);
         return Ok(());
     }
@@ -106,7 +125,16 @@ pub fn encode_slice<S: Bits, D: Bits>(
         }
     }
     let fp32 = float_builtin("fp32");
-    par_map(src, dst, |i, s| D::from_u64(encode_one(src_fmt, dst_fmt, &fp32, s.to_u64(), opts, i as u64)));
+    par_map(src, dst, |i, s| {
+        D::from_u64(encode_one(
+            src_fmt,
+            dst_fmt,
+            &fp32,
+            s.to_u64(),
+            opts,
+            i as u64,
+        ))
+    });
     Ok(())
 }
 
@@ -128,14 +156,23 @@ impl IntWord for u64 {
 }
 
 /// Encode exact integers into a float format (one rounding, from the integer).
-pub fn encode_ints_slice<I: IntWord, D: Bits>(src: &[I], dst_fmt: &FloatFormat, dst: &mut [D], opts: &EncodeOptions) -> Result<(), Error> {
+pub fn encode_ints_slice<I: IntWord, D: Bits>(
+    src: &[I],
+    dst_fmt: &FloatFormat,
+    dst: &mut [D],
+    opts: &EncodeOptions,
+) -> Result<(), Error> {
     if src.len() != dst.len() {
         return Err(Error::invalid("input and output lengths differ"));
     }
     opts.validate_for(dst_fmt)?;
     let work = |d: &mut [D], s: &[I], base: usize| {
         for (j, (o, &x)) in d.iter_mut().zip(s).enumerate() {
-            let random = if opts.rounding == RoundingMode::Stochastic { draw(opts.seed, (base + j) as u64) } else { 0 };
+            let random = if opts.rounding == RoundingMode::Stochastic {
+                draw(opts.seed, (base + j) as u64)
+            } else {
+                0
+            };
             *o = D::from_u64(dst_fmt.encode(x.value(), opts, random));
         }
     };
@@ -177,19 +214,29 @@ where
 
 /// Widen every pattern of `fmt` into `out_fmt` (fp32 or fp64), exactly; NaN
 /// payloads are carried over left-aligned with their sign.
-pub fn decode_slice<S: Bits, D: Bits>(fmt: &FloatFormat, src: &[S], out_fmt: &FloatFormat, dst: &mut [D]) -> Result<(), Error> {
+pub fn decode_slice<S: Bits, D: Bits>(
+    fmt: &FloatFormat,
+    src: &[S],
+    out_fmt: &FloatFormat,
+    dst: &mut [D],
+) -> Result<(), Error> {
     if src.len() != dst.len() {
         return Err(Error::invalid("input and output lengths differ"));
     }
     // Widening is exact; NaNs keep sign and payload bit for bit (no quieting).
-    let opts = EncodeOptions { nan: NanPolicy::Preserve, ..EncodeOptions::nearest_even() };
+    let opts = EncodeOptions {
+        nan: NanPolicy::Preserve,
+        ..EncodeOptions::nearest_even()
+    };
     if fmt.bits() <= 16 {
         let table: Vec<D> = (0..1u64 << fmt.bits())
             .map(|b| D::from_u64(out_fmt.encode(fmt.unpack(b), &opts, 0)))
             .collect();
         par_map(src, dst, |_, s| table[s.to_u64() as usize]);
     } else {
-        par_map(src, dst, |_, s| D::from_u64(out_fmt.encode(fmt.unpack(s.to_u64()), &opts, 0)));
+        par_map(src, dst, |_, s| {
+            D::from_u64(out_fmt.encode(fmt.unpack(s.to_u64()), &opts, 0))
+        });
     }
     Ok(())
 }
@@ -208,7 +255,9 @@ pub fn round_slice<S: Bits, D: Bits>(
         return Err(Error::invalid("input and output lengths differ"));
     }
     if std::mem::size_of::<D>() * 8 < src_fmt.bits() as usize {
-        return Err(Error::invalid("output words are narrower than the input format"));
+        return Err(Error::invalid(
+            "output words are narrower than the input format",
+        ));
     }
     opts.validate_for(fmt)?;
     check_nans(src_fmt, src, fmt, opts)?;
@@ -292,7 +341,18 @@ impl Fp32Narrowing {
         let shift = 23 - m;
         // Overflow under nearest-even gives the same pattern as infinity
         // (inf, NaN or max by the format rule or the explicit policy).
-        let over = |neg: bool| fmt.encode(Value::Finite { neg, sig: 1 << 63, exp: fmt.emax() + 1, sticky: false }, opts, 0) as u32;
+        let over = |neg: bool| {
+            fmt.encode(
+                Value::Finite {
+                    neg,
+                    sig: 1 << 63,
+                    exp: fmt.emax() + 1,
+                    sticky: false,
+                },
+                opts,
+                0,
+            ) as u32
+        };
         let sign_bit = fmt.sign_bit() as u32;
         let (nan_base, nan_payload_mask, nan_nonzero_fix) = match (opts.nan, fmt.nan) {
             (NanPolicy::Quiet, NanEncoding::Ieee) => {
@@ -304,7 +364,16 @@ impl Fp32Narrowing {
                 ([q, q | sign_bit], low_mask(m) as u32, 1)
             }
             _ => {
-                let n = |neg| fmt.encode(Value::Nan { neg, payload: 1 << 63 }, opts, 0) as u32;
+                let n = |neg| {
+                    fmt.encode(
+                        Value::Nan {
+                            neg,
+                            payload: 1 << 63,
+                        },
+                        opts,
+                        0,
+                    ) as u32
+                };
                 ([n(false), n(true)], 0, 0)
             }
         };
@@ -371,8 +440,11 @@ impl Fp32Narrowing {
         let sign_in = bits & 0x8000_0000;
         let abs = bits ^ sign_in;
         let lsb = (abs >> self.shift) & 1;
-        let normal = ((abs + (1 << (self.shift - 1)) - 1 + lsb) >> self.shift).wrapping_sub(self.rebias);
-        let sub = (f32::from_bits(abs) + self.magic).to_bits().wrapping_sub(self.magic.to_bits());
+        let normal =
+            ((abs + (1 << (self.shift - 1)) - 1 + lsb) >> self.shift).wrapping_sub(self.rebias);
+        let sub = (f32::from_bits(abs) + self.magic)
+            .to_bits()
+            .wrapping_sub(self.magic.to_bits());
         let code = select(abs < self.min_normal_bits, sub, normal);
         let code = select(code < self.flush_below, 0, code);
         let sign = sign_in >> self.sign_shift;
@@ -408,12 +480,18 @@ mod tests {
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                if i % 3 == 0 { (x as u32) & 0xff80_1fff } else { x as u32 }
+                if i % 3 == 0 {
+                    (x as u32) & 0xff80_1fff
+                } else {
+                    x as u32
+                }
             })
             .collect();
         for b in builtins() {
             let Format::Float(f) = b.format else { continue };
-            let Some(k) = Fp32Narrowing::new(&f, &EncodeOptions::default()) else { continue };
+            let Some(k) = Fp32Narrowing::new(&f, &EncodeOptions::default()) else {
+                continue;
+            };
             let want: Vec<u32> = input.iter().map(|&v| k.convert(v)).collect();
             let mut got = vec![0u32; input.len()];
             k.convert_chunk_portable(&input, &mut got);

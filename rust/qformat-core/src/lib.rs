@@ -13,9 +13,11 @@
 //!
 //! No Python here: the `qformat-py` crate only converts arrays and errors.
 
+pub mod decimal;
 pub mod encode;
 pub mod error;
 pub mod format;
+pub mod int_cast;
 pub mod kernels;
 pub mod options;
 pub mod profile;

@@ -72,14 +72,30 @@ pub fn rule(profile: &str, src: &FloatFormat, dst: &FloatFormat) -> Result<Profi
     let from_f64 = src.bits() > 32;
     let r = match profile {
         "ieee" => ProfileRule::default(),
-        "numpy" if dst.name == "fp16" => ProfileRule { nan: Some(NanPolicy::Preserve), ..Default::default() },
-        "numpy" | "ml_dtypes" => ProfileRule { via_fp32: from_f64, ..ml_dtypes_rule(dst) },
-        "torch-cpu" => ProfileRule { via_fp32: from_f64, ..torch_rule(src, dst, false) },
-        "torch-cuda" => ProfileRule { via_fp32: from_f64, ..torch_rule(src, dst, true) },
+        "numpy" if dst.name == "fp16" => ProfileRule {
+            nan: Some(NanPolicy::Preserve),
+            ..Default::default()
+        },
+        "numpy" | "ml_dtypes" => ProfileRule {
+            via_fp32: from_f64,
+            ..ml_dtypes_rule(dst)
+        },
+        "torch-cpu" => ProfileRule {
+            via_fp32: from_f64,
+            ..torch_rule(src, dst, false)
+        },
+        "torch-cuda" => ProfileRule {
+            via_fp32: from_f64,
+            ..torch_rule(src, dst, true)
+        },
         _ => {
             return Err(Error::invalid(format!(
                 "unknown profile {profile:?}; choose one of {}",
-                PROFILES.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+                PROFILES
+                    .iter()
+                    .map(|p| p.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )))
         }
     };
@@ -89,11 +105,17 @@ pub fn rule(profile: &str, src: &FloatFormat, dst: &FloatFormat) -> Result<Profi
 /// ml_dtypes: NaNs become the signed default NaN; the e8m0 scale format
 /// rounds ties away; fp6/fp4 have no NaN and turn +NaN into −0, −NaN into +0.
 fn ml_dtypes_rule(dst: &FloatFormat) -> ProfileRule {
-    let mut r = ProfileRule { nan: Some(NanPolicy::SignedCanonical), ..Default::default() };
+    let mut r = ProfileRule {
+        nan: Some(NanPolicy::SignedCanonical),
+        ..Default::default()
+    };
     match dst.name.as_str() {
         "fp8_e8m0fnu" => r.rounding = Some(RoundingMode::NearestAway),
         "fp6_e2m3fn" | "fp6_e3m2fn" | "fp4_e2m1fn" => {
-            r.nan = Some(NanPolicy::PerSign { pos: dst.sign_bit(), neg: 0 })
+            r.nan = Some(NanPolicy::PerSign {
+                pos: dst.sign_bit(),
+                neg: 0,
+            })
         }
         _ => {}
     }
@@ -113,7 +135,12 @@ fn torch_rule(src: &FloatFormat, dst: &FloatFormat, cuda: bool) -> ProfileRule {
         "bf16" if src.name == "fp16" => r.nan = Some(NanPolicy::Canonical),
         "bf16" => r.nan = Some(NanPolicy::Bits(0xffff)),
         "fp8_e4m3fn" => r.overflow = Some(Overflow::Saturate),
-        "fp8_e5m2" => r.nan = Some(NanPolicy::PerSign { pos: 0x7f, neg: 0xff }),
+        "fp8_e5m2" => {
+            r.nan = Some(NanPolicy::PerSign {
+                pos: 0x7f,
+                neg: 0xff,
+            })
+        }
         "fp8_e8m0fnu" => {
             r.rounding = Some(RoundingMode::NearestAway);
             r.abs_input = true;

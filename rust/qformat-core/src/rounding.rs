@@ -95,13 +95,31 @@ impl Remainder {
 pub fn split(sig: u64, shift: u64, sticky: bool) -> (u64, Remainder) {
     match shift {
         0 => (sig, Remainder { frac: 0, sticky }),
-        1..=63 => (sig >> shift, Remainder { frac: sig << (64 - shift), sticky }),
+        1..=63 => (
+            sig >> shift,
+            Remainder {
+                frac: sig << (64 - shift),
+                sticky,
+            },
+        ),
         64 => (0, Remainder { frac: sig, sticky }),
         65..=127 => {
             let s = shift - 64;
-            (0, Remainder { frac: sig >> s, sticky: sticky || (sig << (64 - s)) != 0 })
+            (
+                0,
+                Remainder {
+                    frac: sig >> s,
+                    sticky: sticky || (sig << (64 - s)) != 0,
+                },
+            )
         }
-        _ => (0, Remainder { frac: 0, sticky: sticky || sig != 0 }),
+        _ => (
+            0,
+            Remainder {
+                frac: 0,
+                sticky: sticky || sig != 0,
+            },
+        ),
     }
 }
 
@@ -136,7 +154,16 @@ mod tests {
     #[test]
     fn split_all_shifts() {
         let sig = 0xF000_0000_0000_0001u64;
-        assert_eq!(split(sig, 0, false), (sig, Remainder { frac: 0, sticky: false }));
+        assert_eq!(
+            split(sig, 0, false),
+            (
+                sig,
+                Remainder {
+                    frac: 0,
+                    sticky: false
+                }
+            )
+        );
         let (q, r) = split(sig, 60, false);
         assert_eq!(q, 0xF);
         assert_eq!(r.frac, 1 << 4);
@@ -150,7 +177,10 @@ mod tests {
 
     #[test]
     fn ties() {
-        let half = Remainder { frac: 1 << 63, sticky: false };
+        let half = Remainder {
+            frac: 1 << 63,
+            sticky: false,
+        };
         assert_eq!(round_code(2, half, false, RoundingMode::NearestEven, 0), 2);
         assert_eq!(round_code(3, half, false, RoundingMode::NearestEven, 0), 4);
         assert_eq!(round_code(2, half, false, RoundingMode::NearestAway, 0), 3);
@@ -158,7 +188,10 @@ mod tests {
         assert_eq!(round_code(2, half, true, RoundingMode::Down, 0), 3);
         assert_eq!(round_code(2, half, false, RoundingMode::Odd, 0), 3);
         assert_eq!(round_code(3, half, false, RoundingMode::Odd, 0), 3);
-        assert_eq!(round_code(2, half, false, RoundingMode::Stochastic, u64::MAX), 2);
+        assert_eq!(
+            round_code(2, half, false, RoundingMode::Stochastic, u64::MAX),
+            2
+        );
         assert_eq!(round_code(2, half, false, RoundingMode::Stochastic, 0), 3);
     }
 }

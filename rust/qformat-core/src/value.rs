@@ -10,14 +10,26 @@ use crate::format::{FloatFormat, NanEncoding};
 /// An exactly known input value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Value {
-    Zero { neg: bool },
-    Inf { neg: bool },
+    Zero {
+        neg: bool,
+    },
+    Inf {
+        neg: bool,
+    },
     /// `payload` holds the source fraction field left-aligned at bit 63
     /// (bit 63 is the IEEE quiet bit); fnuz NaNs carry the quiet bit alone.
-    Nan { neg: bool, payload: u64 },
+    Nan {
+        neg: bool,
+        payload: u64,
+    },
     /// `|x| = sig / 2^63 * 2^exp` with bit 63 of `sig` set, plus `sticky`
     /// when the true value lies strictly above that (within one unit of bit 0).
-    Finite { neg: bool, sig: u64, exp: i64, sticky: bool },
+    Finite {
+        neg: bool,
+        sig: u64,
+        exp: i64,
+        sticky: bool,
+    },
 }
 
 impl Value {
@@ -34,8 +46,18 @@ impl Value {
         match self {
             Value::Zero { .. } => Value::Zero { neg: false },
             Value::Inf { .. } => Value::Inf { neg: false },
-            Value::Nan { payload, .. } => Value::Nan { neg: false, payload },
-            Value::Finite { sig, exp, sticky, .. } => Value::Finite { neg: false, sig, exp, sticky },
+            Value::Nan { payload, .. } => Value::Nan {
+                neg: false,
+                payload,
+            },
+            Value::Finite {
+                sig, exp, sticky, ..
+            } => Value::Finite {
+                neg: false,
+                sig,
+                exp,
+                sticky,
+            },
         }
     }
 
@@ -71,9 +93,17 @@ impl Value {
         let frac = bits & ((1u64 << 52) - 1);
         match b {
             0x7ff if frac == 0 => Value::Inf { neg },
-            0x7ff => Value::Nan { neg, payload: frac << 12 },
+            0x7ff => Value::Nan {
+                neg,
+                payload: frac << 12,
+            },
             0 => Value::from_parts(neg, frac, -1074),
-            _ => Value::Finite { neg, sig: (frac << 11) | (1u64 << 63), exp: b - 1023, sticky: false },
+            _ => Value::Finite {
+                neg,
+                sig: (frac << 11) | (1u64 << 63),
+                exp: b - 1023,
+                sticky: false,
+            },
         }
     }
 }
@@ -105,7 +135,16 @@ impl FloatFormat {
             // zero or subnormal: frac * 2^(1 - bias - m)
             return Value::from_parts(neg, frac, 1 - self.bias as i64 - m as i64);
         }
-        let sig = if m == 0 { 1u64 << 63 } else { (frac << (63 - m)) | (1u64 << 63) };
-        Value::Finite { neg, sig, exp: b - self.bias as i64, sticky: false }
+        let sig = if m == 0 {
+            1u64 << 63
+        } else {
+            (frac << (63 - m)) | (1u64 << 63)
+        };
+        Value::Finite {
+            neg,
+            sig,
+            exp: b - self.bias as i64,
+            sticky: false,
+        }
     }
 }

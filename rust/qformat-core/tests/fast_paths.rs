@@ -29,12 +29,33 @@ fn option_sets() -> Vec<EncodeOptions> {
     let base = EncodeOptions::default();
     vec![
         base,
-        EncodeOptions { overflow: Overflow::Saturate, ..base },
-        EncodeOptions { subnormals: false, ..base },
-        EncodeOptions { nan: NanPolicy::SignedCanonical, ..base },
-        EncodeOptions { nan: NanPolicy::Bits(0x1), ..base },
-        EncodeOptions { nan: NanPolicy::Preserve, ..base },
-        EncodeOptions { nan: NanPolicy::PerSign { pos: 0x7f, neg: 0x3 }, ..base },
+        EncodeOptions {
+            overflow: Overflow::Saturate,
+            ..base
+        },
+        EncodeOptions {
+            subnormals: false,
+            ..base
+        },
+        EncodeOptions {
+            nan: NanPolicy::SignedCanonical,
+            ..base
+        },
+        EncodeOptions {
+            nan: NanPolicy::Bits(0x1),
+            ..base
+        },
+        EncodeOptions {
+            nan: NanPolicy::Preserve,
+            ..base
+        },
+        EncodeOptions {
+            nan: NanPolicy::PerSign {
+                pos: 0x7f,
+                neg: 0x3,
+            },
+            ..base
+        },
     ]
 }
 
@@ -44,21 +65,34 @@ fn fp32_narrowing_equals_engine() {
     let fp32 = float_builtin("fp32");
     let mut checked = 0;
     for b in builtins() {
-        let Format::Float(fmt) = b.format else { continue };
+        let Format::Float(fmt) = b.format else {
+            continue;
+        };
         for opts in option_sets() {
             if opts.validate_for(&fmt).is_err() || opts.nan_is_error(&fmt) {
                 continue;
             }
-            let Some(k) = Fp32Narrowing::new(&fmt, &opts) else { continue };
+            let Some(k) = Fp32Narrowing::new(&fmt, &opts) else {
+                continue;
+            };
             checked += 1;
             for &x in &inputs {
                 let want = fmt.encode(fp32.unpack(x as u64), &opts, 0);
-                assert_eq!(k.convert(x) as u64, want, "{} {:?} input {x:#010x}", fmt.name, opts);
+                assert_eq!(
+                    k.convert(x) as u64,
+                    want,
+                    "{} {:?} input {x:#010x}",
+                    fmt.name,
+                    opts
+                );
             }
         }
     }
     // bf16, fp16, tf32 and the four sign-and-zero fp8 types at least.
-    assert!(checked >= 7 * 3, "only {checked} fast-path configurations were exercised");
+    assert!(
+        checked >= 7 * 3,
+        "only {checked} fast-path configurations were exercised"
+    );
 }
 
 #[test]
@@ -68,8 +102,13 @@ fn slice_kernels_equal_engine_for_all_16_bit_sources() {
         let sf = float_builtin(src);
         let input: Vec<u16> = (0..=u16::MAX).collect();
         for b in builtins() {
-            let Format::Float(fmt) = b.format else { continue };
-            let opts = EncodeOptions { nan: NanPolicy::Bits(0), ..Default::default() };
+            let Format::Float(fmt) = b.format else {
+                continue;
+            };
+            let opts = EncodeOptions {
+                nan: NanPolicy::Bits(0),
+                ..Default::default()
+            };
             let mut out = vec![0u64; input.len()];
             encode_slice(&sf, &input, &fmt, &mut out, &opts).unwrap();
             for (&x, &y) in input.iter().zip(&out) {
@@ -79,7 +118,10 @@ fn slice_kernels_equal_engine_for_all_16_bit_sources() {
             round_slice(&sf, &input, &fmt, &mut back, &opts).unwrap();
             for (&x, &y) in input.iter().zip(&back) {
                 let code = fmt.encode(sf.unpack(x as u64), &opts, 0);
-                assert_eq!(y as u64, sf.encode(fmt.unpack(code), &EncodeOptions::default(), 0));
+                assert_eq!(
+                    y as u64,
+                    sf.encode(fmt.unpack(code), &EncodeOptions::default(), 0)
+                );
             }
         }
     }
@@ -89,13 +131,20 @@ fn slice_kernels_equal_engine_for_all_16_bit_sources() {
 fn stochastic_results_do_not_depend_on_chunking() {
     let fp32 = float_builtin("fp32");
     let bf16 = float_builtin("bf16");
-    let opts = EncodeOptions { rounding: qformat_core::RoundingMode::Stochastic, seed: 42, ..Default::default() };
+    let opts = EncodeOptions {
+        rounding: qformat_core::RoundingMode::Stochastic,
+        seed: 42,
+        ..Default::default()
+    };
     let input: Vec<u32> = (0..300_000u32).map(|i| 0x3f80_0000 + i * 7).collect();
     let mut whole = vec![0u16; input.len()];
     encode_slice(&fp32, &input, &bf16, &mut whole, &opts).unwrap();
     // Element-by-element with the same flat indices gives the same bits.
     for (i, &x) in input.iter().enumerate().step_by(997) {
         let r = qformat_core::random::draw(42, i as u64);
-        assert_eq!(whole[i] as u64, bf16.encode(fp32.unpack(x as u64), &opts, r));
+        assert_eq!(
+            whole[i] as u64,
+            bf16.encode(fp32.unpack(x as u64), &opts, r)
+        );
     }
 }

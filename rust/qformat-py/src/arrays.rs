@@ -7,18 +7,30 @@ use pyo3::prelude::*;
 use crate::errors::QFormatError;
 
 /// Borrow `obj` as a read-only slice of `T` and call `f` with it.
-pub fn with_slice<T: numpy::Element + Copy, R>(obj: &Bound<'_, PyAny>, f: impl FnOnce(&[T]) -> PyResult<R>) -> PyResult<R> {
+pub fn with_slice<T: numpy::Element + Copy, R>(
+    obj: &Bound<'_, PyAny>,
+    f: impl FnOnce(&[T]) -> PyResult<R>,
+) -> PyResult<R> {
     let arr = obj.cast::<PyArray1<T>>()?;
     let ro = arr.readonly();
-    let s = ro.as_slice().map_err(|_| QFormatError::new_err("internal: input is not contiguous"))?;
+    let s = ro
+        .as_slice()
+        .map_err(|_| QFormatError::new_err("internal: input is not contiguous"))?;
     f(s)
 }
 
 /// Borrow `obj` as a writable slice of `T` and call `f` with it.
-pub fn with_slice_mut<T: numpy::Element + Copy, R>(obj: &Bound<'_, PyAny>, f: impl FnOnce(&mut [T]) -> PyResult<R>) -> PyResult<R> {
+pub fn with_slice_mut<T: numpy::Element + Copy, R>(
+    obj: &Bound<'_, PyAny>,
+    f: impl FnOnce(&mut [T]) -> PyResult<R>,
+) -> PyResult<R> {
     let arr = obj.cast::<PyArray1<T>>()?;
-    let mut rw = arr.try_readwrite().map_err(|_| QFormatError::new_err("out= is not writeable or is in use"))?;
-    let s = rw.as_slice_mut().map_err(|_| QFormatError::new_err("internal: output is not contiguous"))?;
+    let mut rw = arr
+        .try_readwrite()
+        .map_err(|_| QFormatError::new_err("out= is not writeable or is in use"))?;
+    let s = rw
+        .as_slice_mut()
+        .map_err(|_| QFormatError::new_err("internal: output is not contiguous"))?;
     f(s)
 }
 

@@ -6,10 +6,30 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use qformat_core::Error;
 
-create_exception!(_native, QFormatError, PyValueError, "Base of every qformat error (a ValueError).");
-create_exception!(_native, NanInputError, QFormatError, "A NaN met a policy that forbids it.");
-create_exception!(_native, RangeError, QFormatError, "A value outside the format's range under overflow='error'.");
-create_exception!(_native, ParseError, QFormatError, "Text that is not a number.");
+create_exception!(
+    _native,
+    QFormatError,
+    PyValueError,
+    "Base of every qformat error (a ValueError)."
+);
+create_exception!(
+    _native,
+    NanInputError,
+    QFormatError,
+    "A NaN met a policy that forbids it."
+);
+create_exception!(
+    _native,
+    RangeError,
+    QFormatError,
+    "A value outside the format's range under overflow='error'."
+);
+create_exception!(
+    _native,
+    ParseError,
+    QFormatError,
+    "Text that is not a number."
+);
 
 /// Map a core error to its Python exception.
 pub fn to_py(e: Error) -> PyErr {
@@ -38,7 +58,9 @@ where
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown".into());
-            Err(QFormatError::new_err(format!("internal error in qformat (please report): {what}")))
+            Err(QFormatError::new_err(format!(
+                "internal error in qformat (please report): {what}"
+            )))
         }
     }
 }

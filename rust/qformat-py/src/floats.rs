@@ -1,8 +1,8 @@
 //! Float conversions: encode, decode and round over flat word arrays.
 
+use numpy::PyArrayMethods;
 use pyo3::prelude::*;
 use qformat_core::format::float_builtin;
-use numpy::PyArrayMethods;
 use qformat_core::kernels::{decode_slice, encode_ints_slice, encode_slice, round_slice};
 
 use crate::arrays::with_slice;
@@ -13,7 +13,14 @@ use crate::{dispatch_ro, dispatch_rw};
 
 /// Encode `src` (patterns of `src_fmt`) into `out` (patterns of `dst_fmt`).
 #[pyfunction]
-fn encode_float(py: Python<'_>, src: &Bound<'_, PyAny>, src_fmt: FloatTuple, out: &Bound<'_, PyAny>, dst_fmt: FloatTuple, opts: OptionArgs) -> PyResult<()> {
+fn encode_float(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    src_fmt: FloatTuple,
+    out: &Bound<'_, PyAny>,
+    dst_fmt: FloatTuple,
+    opts: OptionArgs,
+) -> PyResult<()> {
     let sf = float_from_tuple(&src_fmt)?;
     let df = float_from_tuple(&dst_fmt)?;
     let o = opts.resolve(&sf, &df)?;
@@ -22,7 +29,13 @@ fn encode_float(py: Python<'_>, src: &Bound<'_, PyAny>, src_fmt: FloatTuple, out
 
 /// Encode exact integers (an int64 or uint64 array) into a float format.
 #[pyfunction]
-fn encode_int_source(py: Python<'_>, src: &Bound<'_, PyAny>, out: &Bound<'_, PyAny>, dst_fmt: FloatTuple, opts: OptionArgs) -> PyResult<()> {
+fn encode_int_source(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    out: &Bound<'_, PyAny>,
+    dst_fmt: FloatTuple,
+    opts: OptionArgs,
+) -> PyResult<()> {
     let df = float_from_tuple(&dst_fmt)?;
     let fp64 = float_builtin("fp64");
     let o = opts.resolve(&fp64, &df)?;
@@ -31,13 +44,23 @@ fn encode_int_source(py: Python<'_>, src: &Bound<'_, PyAny>, out: &Bound<'_, PyA
         let s = ro.as_slice()?;
         dispatch_rw!(out, d => detached(py, || encode_ints_slice(s, &df, d, &o)))
     } else {
-        with_slice::<u64, _>(src, |s| dispatch_rw!(out, d => detached(py, || encode_ints_slice(s, &df, d, &o))))
+        with_slice::<u64, _>(
+            src,
+            |s| dispatch_rw!(out, d => detached(py, || encode_ints_slice(s, &df, d, &o))),
+        )
     }
 }
 
 /// Round `src` to `fmt` and back into `src_fmt`, writing `out` (same word type).
 #[pyfunction]
-fn round_float(py: Python<'_>, src: &Bound<'_, PyAny>, src_fmt: FloatTuple, out: &Bound<'_, PyAny>, fmt: FloatTuple, opts: OptionArgs) -> PyResult<()> {
+fn round_float(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    src_fmt: FloatTuple,
+    out: &Bound<'_, PyAny>,
+    fmt: FloatTuple,
+    opts: OptionArgs,
+) -> PyResult<()> {
     let sf = float_from_tuple(&src_fmt)?;
     let f = float_from_tuple(&fmt)?;
     let o = opts.resolve(&sf, &f)?;
@@ -46,7 +69,13 @@ fn round_float(py: Python<'_>, src: &Bound<'_, PyAny>, src_fmt: FloatTuple, out:
 
 /// Decode patterns of `fmt` into float64 (`wide=True`) or float32 words.
 #[pyfunction]
-fn decode_float(py: Python<'_>, src: &Bound<'_, PyAny>, fmt: FloatTuple, out: &Bound<'_, PyAny>, wide: bool) -> PyResult<()> {
+fn decode_float(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    fmt: FloatTuple,
+    out: &Bound<'_, PyAny>,
+    wide: bool,
+) -> PyResult<()> {
     let f = float_from_tuple(&fmt)?;
     let of = float_builtin(if wide { "fp64" } else { "fp32" });
     dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || decode_slice(&f, s, &of, d))))

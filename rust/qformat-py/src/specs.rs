@@ -21,16 +21,35 @@ pub fn float_from_tuple(t: &FloatTuple) -> PyResult<FloatFormat> {
 }
 
 fn float_tuple(f: &FloatFormat) -> FloatTuple {
-    (f.name.clone(), f.exp_bits, f.man_bits, f.bias, f.signed, f.has_inf, f.nan.name().to_string(), f.has_zero)
+    (
+        f.name.clone(),
+        f.exp_bits,
+        f.man_bits,
+        f.bias,
+        f.signed,
+        f.has_inf,
+        f.nan.name().to_string(),
+        f.has_zero,
+    )
 }
 
 /// Validate a custom float format; returns its normalised tuple.
 #[pyfunction]
 #[pyo3(signature = (exp_bits, man_bits, bias, signed, inf, nan, zero, name))]
 #[allow(clippy::too_many_arguments)]
-fn float_format(exp_bits: u32, man_bits: u32, bias: Option<i32>, signed: bool, inf: bool, nan: &str, zero: bool, name: Option<&str>) -> PyResult<FloatTuple> {
+fn float_format(
+    exp_bits: u32,
+    man_bits: u32,
+    bias: Option<i32>,
+    signed: bool,
+    inf: bool,
+    nan: &str,
+    zero: bool,
+    name: Option<&str>,
+) -> PyResult<FloatTuple> {
     let nan = NanEncoding::parse(nan).map_err(to_py)?;
-    let f = FloatFormat::new(name, exp_bits, man_bits, bias, signed, inf, nan, zero).map_err(to_py)?;
+    let f =
+        FloatFormat::new(name, exp_bits, man_bits, bias, signed, inf, nan, zero).map_err(to_py)?;
     Ok(float_tuple(&f))
 }
 
@@ -47,7 +66,14 @@ fn int_format(bits: u32, signed: bool, name: Option<&str>) -> PyResult<(String, 
 #[pyfunction]
 fn float_limits(spec: FloatTuple) -> PyResult<(u64, Option<u64>, Option<u64>, u64, i64, i64)> {
     let f = float_from_tuple(&spec)?;
-    Ok((f.max_code(), f.inf_code(), f.canonical_nan(), f.sign_bit(), f.emin(), f.emax()))
+    Ok((
+        f.max_code(),
+        f.inf_code(),
+        f.canonical_nan(),
+        f.sign_bit(),
+        f.emin(),
+        f.emax(),
+    ))
 }
 
 /// The built-in table: a list of `(name, aliases, kind, spec_tuple)`.
@@ -58,8 +84,14 @@ fn builtin_table(py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
         .map(|b| {
             let aliases: Vec<&str> = b.aliases.to_vec();
             let obj = match b.format {
-                Format::Float(f) => (b.name, aliases, "float", float_tuple(&f)).into_pyobject(py)?.into_any().unbind(),
-                Format::Int(i) => (b.name, aliases, "int", (i.name, i.bits, i.signed)).into_pyobject(py)?.into_any().unbind(),
+                Format::Float(f) => (b.name, aliases, "float", float_tuple(&f))
+                    .into_pyobject(py)?
+                    .into_any()
+                    .unbind(),
+                Format::Int(i) => (b.name, aliases, "int", (i.name, i.bits, i.signed))
+                    .into_pyobject(py)?
+                    .into_any()
+                    .unbind(),
             };
             Ok(obj)
         })
