@@ -65,7 +65,8 @@ pub struct FloatFormat {
 
 impl FloatFormat {
     /// Build and validate a float format. `bias=None` is the IEEE bias
-    /// `2^(e-1) - 1`, plus one for fnuz formats.
+    /// `2^(e-1) - 1`, plus one for fnuz formats. One argument per field.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: Option<&str>,
         exp_bits: u32,
