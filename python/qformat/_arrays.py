@@ -20,22 +20,17 @@ _FLOAT_SOURCES = {
 def float_source_format(dtype: np.dtype) -> FloatFormat | None:
     """The float format whose patterns an array of ``dtype`` holds, if any
     (NumPy floats and the ml_dtypes float types)."""
-    name = _FLOAT_SOURCES.get(dtype.name)
-    if name is None and dtype.kind == "V" or (name is None and dtype.name.startswith(("bfloat", "float"))):
-        found = _lookup_name(dtype.name)
-        if isinstance(found, FloatFormat):
-            return found
-        return None
-    if name is None:
-        return None
-    found = _lookup_name(name)
-    return found if isinstance(found, FloatFormat) else None
+    name = _FLOAT_SOURCES.get(dtype.name, dtype.name)
+    if dtype.kind in "fV" or name.startswith(("bfloat", "float")):
+        found = _lookup_name(name)
+        return found if isinstance(found, FloatFormat) else None
+    return None
 
 
 def as_array(x: Any) -> np.ndarray:
     """``np.asarray`` with clear errors for things that are not numbers."""
     if hasattr(x, "detach") and hasattr(x, "cpu") and type(x).__module__.startswith("torch"):
-        raise TypeError("pass torch tensors as NumPy arrays (t.cpu().numpy()) or via qf's torch helpers")
+        raise TypeError("pass torch tensors as NumPy arrays: t.cpu().numpy()")
     arr = np.asarray(x)
     if arr.dtype.kind in "OUSMmc":
         raise TypeError(
@@ -52,7 +47,8 @@ def native_contiguous(arr: np.ndarray) -> np.ndarray:
     already is one, so in-place data is read without a copy)."""
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
-    return np.ascontiguousarray(arr)
+    # (np.ascontiguousarray would turn a 0-d array into a 1-d one)
+    return arr if arr.flags.c_contiguous else arr.copy(order="C")
 
 
 def words(arr: np.ndarray) -> np.ndarray:

@@ -82,7 +82,8 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: str = "nearest_even",
     if src.fmt is None:
         ints = src.ints
         return run_into(result, lambda w: _native.encode_int_source(ints, w, f._spec, opts))
-    return run_into(result, lambda w: _native.encode_float(src.words, src.fmt._spec, w, f._spec, opts))
+    sf = src.fmt
+    return run_into(result, lambda w: _native.encode_float(src.words, sf._spec, w, f._spec, opts))
 
 
 def decode(bits: Any, fmt: FormatSpec, *, dtype: Any = np.float64,
@@ -127,7 +128,8 @@ def round(x: Any, fmt: FormatSpec, *, rounding: str = "nearest_even",  # noqa: A
                        nan=nan, profile=profile, seed=seed)
         return decode(codes, f, out=out)
     result = prepare_out(out, src.shape, src.dtype)
-    return run_into(result, lambda w: _native.round_float(src.words, src.fmt._spec, w, f._spec, opts))
+    sf = src.fmt
+    return run_into(result, lambda w: _native.round_float(src.words, sf._spec, w, f._spec, opts))
 
 
 def profiles() -> list[dict]:

@@ -132,7 +132,8 @@ class FloatFormat(Format):
         if b == 0 and self.has_zero:
             v = Fraction(frac) * Fraction(2) ** (1 - self.bias - self.man_bits)
         else:
-            v = Fraction((1 << self.man_bits) + frac) * Fraction(2) ** (b - self.bias - self.man_bits)
+            scale = Fraction(2) ** (b - self.bias - self.man_bits)
+            v = Fraction((1 << self.man_bits) + frac) * scale
         return -v if neg else v
 
     def _is_nan(self, bits: int) -> bool:

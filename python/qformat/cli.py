@@ -23,7 +23,7 @@ def main() -> None:
     size, quantize and verify."""
 
 
-def fail(message: str) -> "click.exceptions.Exit":
+def fail(message: str) -> click.exceptions.Exit:
     """Print one clear line on stderr and exit with status 2."""
     click.echo(f"qformat: error: {message}", err=True)
     raise click.exceptions.Exit(2)
