@@ -27,10 +27,27 @@ def float_source_format(dtype: np.dtype) -> FloatFormat | None:
     return None
 
 
+def _torch_to_numpy(t: Any) -> np.ndarray:
+    """A torch tensor as a NumPy array; float types NumPy lacks (bfloat16,
+    float8) come back as the matching ml_dtypes array, bit for bit."""
+    import torch
+
+    t = t.detach().cpu()
+    if t.dtype in (torch.bfloat16,) or "float8" in str(t.dtype):
+        import ml_dtypes
+
+        name = str(t.dtype).replace("torch.", "")
+        int_type = torch.int16 if t.element_size() == 2 else torch.uint8
+        raw = t.contiguous().view(int_type).numpy()
+        return raw.view(getattr(ml_dtypes, name))
+    return t.numpy()
+
+
 def as_array(x: Any) -> np.ndarray:
-    """``np.asarray`` with clear errors for things that are not numbers."""
-    if hasattr(x, "detach") and hasattr(x, "cpu") and type(x).__module__.startswith("torch"):
-        raise TypeError("pass torch tensors as NumPy arrays: t.cpu().numpy()")
+    """``np.asarray`` with clear errors for things that are not numbers
+    (torch tensors are read bit for bit, bfloat16 and float8 included)."""
+    if type(x).__module__.startswith("torch") and hasattr(x, "detach"):
+        x = _torch_to_numpy(x)
     arr = np.asarray(x)
     if arr.dtype.kind in "OUSMmc":
         raise TypeError(
