@@ -7,12 +7,14 @@ use pyo3::prelude::*;
 
 mod arrays;
 mod errors;
+mod exact;
 mod floats;
 mod specs;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
+    exact::register(m)?;
     floats::register(m)?;
     specs::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -1,0 +1,212 @@
+//! Exact queries: number text (or a rational) rounded into a float format
+//! with the exactness / overflow / underflow flags, the exact decimal of a
+//! stored pattern, and the shortest decimal that reads back to it. The
+//! numerics are `qformat_core::decimal`; this file only converts arguments.
+
+use numpy::{PyArray1, PyArrayMethods};
+use pyo3::prelude::*;
+use qformat_core::decimal::{self, Number, Outcome};
+use qformat_core::format::FloatFormat;
+use qformat_core::random::draw;
+use qformat_core::{EncodeOptions, Error, RoundingMode, Value};
+use rayon::prelude::*;
+
+use crate::errors::detached;
+use crate::specs::{float_from_tuple, FloatTuple};
+
+/// Options for an exact query: a rounding mode (IEEE defaults otherwise).
+fn query_options(rounding: &str, seed: Option<u64>) -> Result<EncodeOptions, Error> {
+    let mode = RoundingMode::parse(rounding)?;
+    if mode == RoundingMode::Stochastic && seed.is_none() {
+        return Err(Error::invalid(
+            "rounding='stochastic' needs seed=<int> so that results are reproducible",
+        ));
+    }
+    Ok(EncodeOptions {
+        rounding: mode,
+        seed: seed.unwrap_or(0),
+        ..EncodeOptions::default()
+    })
+}
+
+/// `(bits, exact, overflow, underflow)` of an outcome.
+type OutcomeTuple = (u64, bool, bool, bool);
+
+fn outcome_tuple(o: Outcome) -> OutcomeTuple {
+    (o.bits, o.exact, o.overflow, o.underflow)
+}
+
+/// Reject a NaN for a format that cannot store one.
+fn check_nan(fmt: &FloatFormat, v: &Value) -> Result<(), Error> {
+    if matches!(v, Value::Nan { .. }) && fmt.nan == qformat_core::NanEncoding::None {
+        return Err(Error::invalid(format!(
+            "{} has no NaN, so nan cannot be stored in it",
+            fmt.name
+        )));
+    }
+    Ok(())
+}
+
+/// Read `text` exactly and round it into `fmt`.
+#[pyfunction]
+#[pyo3(signature = (text, fmt, rounding="nearest_even", seed=None))]
+fn read_encode(
+    py: Python<'_>,
+    text: &str,
+    fmt: FloatTuple,
+    rounding: &str,
+    seed: Option<u64>,
+) -> PyResult<OutcomeTuple> {
+    let f = float_from_tuple(&fmt)?;
+    detached(py, || {
+        let opts = query_options(rounding, seed)?;
+        let v = decimal::read(text)?;
+        check_nan(&f, &v)?;
+        Ok(outcome_tuple(decimal::encode_outcome(
+            &f,
+            v,
+            &opts,
+            draw(opts.seed, 0),
+        )))
+    })
+}
+
+/// Round the rational `±num/den` (both given as hex digits) into `fmt`.
+#[pyfunction]
+#[pyo3(signature = (neg, num_hex, den_hex, fmt, rounding="nearest_even", seed=None))]
+fn ratio_encode(
+    py: Python<'_>,
+    neg: bool,
+    num_hex: &str,
+    den_hex: &str,
+    fmt: FloatTuple,
+    rounding: &str,
+    seed: Option<u64>,
+) -> PyResult<OutcomeTuple> {
+    let f = float_from_tuple(&fmt)?;
+    detached(py, || {
+        let opts = query_options(rounding, seed)?;
+        let v = decimal::ratio_from_hex(neg, num_hex, den_hex)?;
+        Ok(outcome_tuple(decimal::encode_outcome(
+            &f,
+            v,
+            &opts,
+            draw(opts.seed, 0),
+        )))
+    })
+}
+
+/// Read many newline-separated strings and round each into `fmt` (the
+/// bulk path behind tests and tools). Element `i` of a stochastic rounding
+/// uses draw `(seed, i)`, like `encode`.
+#[pyfunction]
+#[pyo3(signature = (text, fmt, rounding="nearest_even", seed=None))]
+fn read_encode_many<'py>(
+    py: Python<'py>,
+    text: &str,
+    fmt: FloatTuple,
+    rounding: &str,
+    seed: Option<u64>,
+) -> PyResult<Bound<'py, PyArray1<u64>>> {
+    let f = float_from_tuple(&fmt)?;
+    let bits = detached(py, || {
+        let opts = query_options(rounding, seed)?;
+        let lines: Vec<&str> = if text.is_empty() {
+            Vec::new()
+        } else {
+            text.split('\n').collect()
+        };
+        lines
+            .par_iter()
+            .enumerate()
+            .map(|(i, line)| {
+                let v = decimal::read(line).map_err(|e| match e {
+                    Error::Parse(m) => Error::Parse(format!("line {}: {m}", i + 1)),
+                    other => other,
+                })?;
+                check_nan(&f, &v)?;
+                Ok(f.encode(v, &opts, draw(opts.seed, i as u64)))
+            })
+            .collect::<Result<Vec<u64>, Error>>()
+    })?;
+    Ok(PyArray1::from_vec(py, bits))
+}
+
+/// Scan `text` without arithmetic: `(kind, neg, digits, radix, exp)` where
+/// kind is "nan" | "inf" | "finite"; for finite numbers the value is
+/// `±int(digits, radix) · (10 if radix == 10 else 2)^exp`, and `digits` is
+/// None when digits were dropped (the exact value is then not available).
+#[pyfunction]
+fn scan_number(
+    py: Python<'_>,
+    text: &str,
+) -> PyResult<(&'static str, bool, Option<String>, u32, i64)> {
+    detached(py, || {
+        Ok(match decimal::scan(text)? {
+            Number::Nan { neg } => ("nan", neg, None, 10, 0),
+            Number::Inf { neg } => ("inf", neg, None, 10, 0),
+            Number::Finite {
+                neg,
+                radix,
+                digits,
+                exp,
+                tail,
+            } => {
+                let ds = (!tail).then(|| {
+                    let s: String = digits
+                        .iter()
+                        .map(|&d| char::from_digit(d as u32, radix).unwrap_or('0'))
+                        .collect();
+                    if s.is_empty() {
+                        "0".to_string()
+                    } else {
+                        s
+                    }
+                });
+                ("finite", neg, ds, radix, exp)
+            }
+        })
+    })
+}
+
+/// Exact decimal expansion of the pattern `bits` of `fmt`.
+#[pyfunction]
+fn exact_decimal(py: Python<'_>, bits: u64, fmt: FloatTuple) -> PyResult<String> {
+    let f = float_from_tuple(&fmt)?;
+    detached(py, || Ok(decimal::exact_decimal(&f, bits)))
+}
+
+/// Shortest decimal that reads back (nearest-even) to the pattern `bits`.
+#[pyfunction]
+fn shortest_decimal(py: Python<'_>, bits: u64, fmt: FloatTuple) -> PyResult<String> {
+    let f = float_from_tuple(&fmt)?;
+    detached(py, || Ok(decimal::shortest_decimal(&f, bits)))
+}
+
+/// Shortest decimals of many patterns (a uint64 array), as a list of str.
+#[pyfunction]
+fn shortest_many(
+    py: Python<'_>,
+    bits: &Bound<'_, PyArray1<u64>>,
+    fmt: FloatTuple,
+) -> PyResult<Vec<String>> {
+    let f = float_from_tuple(&fmt)?;
+    let ro = bits.readonly();
+    let s = ro.as_slice()?;
+    detached(py, || {
+        Ok(s.par_iter()
+            .map(|&b| decimal::shortest_decimal(&f, b))
+            .collect())
+    })
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(read_encode, m)?)?;
+    m.add_function(wrap_pyfunction!(ratio_encode, m)?)?;
+    m.add_function(wrap_pyfunction!(read_encode_many, m)?)?;
+    m.add_function(wrap_pyfunction!(scan_number, m)?)?;
+    m.add_function(wrap_pyfunction!(exact_decimal, m)?)?;
+    m.add_function(wrap_pyfunction!(shortest_decimal, m)?)?;
+    m.add_function(wrap_pyfunction!(shortest_many, m)?)?;
+    Ok(())
+}
