@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from . import _native
 from ._convert import decode, encode, profiles, round
+from ._explain import Explanation, explain, explain_bits, representable
 from ._formats import (
     FloatFormat,
     Format,
@@ -32,6 +33,7 @@ __all__ = [
     "Format", "FloatFormat", "IntFormat", "FormatInfo", "IntInfo",
     "format", "formats", "finfo", "iinfo",
     "encode", "decode", "round", "profiles",
+    "explain", "representable", "explain_bits", "Explanation",
     "QFormatError", "NanInputError", "RangeError", "ParseError",
 ]
 
