@@ -12,6 +12,7 @@ import json
 import math
 import re
 from fractions import Fraction
+from functools import partial
 from typing import Any, Callable, Optional
 
 import click
@@ -106,7 +107,9 @@ def explain_cmd(value: str, fmts: tuple[str, ...], rounding: str, seed: Optional
     """
     if rounding not in _ROUNDINGS:
         fail(f"unknown rounding {rounding!r}; choose one of {', '.join(_ROUNDINGS)}")
-    found = [_guard(lambda f=f: explain(value, f, rounding=rounding, seed=seed)) for f in fmts]
+    found: list[Explanation] = []
+    for name in fmts:
+        found.append(_guard(partial(explain, value, name, rounding=rounding, seed=seed)))
     if as_json:
         click.echo(json.dumps([e.to_dict() for e in found], indent=2))
         return
@@ -186,7 +189,10 @@ def formats_cmd(as_json: bool) -> None:
     rows = []
     for name in formats():
         f = format(name)
-        rows.append(_float_row(f) if isinstance(f, FloatFormat) else _int_row(f))
+        if isinstance(f, FloatFormat):
+            rows.append(_float_row(f))
+        elif isinstance(f, IntFormat):
+            rows.append(_int_row(f))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return

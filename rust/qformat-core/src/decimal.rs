@@ -959,6 +959,33 @@ mod tests {
     }
 
     #[test]
+    fn random_strings_agree_with_std_parse() {
+        // xorshift: deterministic, no dependency
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..50_000 {
+            let len = 1 + (next() % 30) as usize;
+            let digits: String = (0..len)
+                .map(|_| (b'0' + (next() % 10) as u8) as char)
+                .collect();
+            let point = (next() % (len as u64 + 1)) as usize;
+            let exp = (next() % 680) as i64 - 360;
+            let s = format!("{}.{}e{exp}", &digits[..point], &digits[point..]);
+            let s = if s.starts_with(".e") {
+                format!("0{s}")
+            } else {
+                s
+            };
+            assert_eq!(f64_bits(&s), s.parse::<f64>().unwrap().to_bits(), "{s}");
+        }
+    }
+
+    #[test]
     fn ratio_reads_thirds() {
         let v = ratio_value(false, &BigUint::from(1u32), &BigUint::from(3u32), 0);
         assert_eq!(
