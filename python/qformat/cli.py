@@ -38,12 +38,25 @@ for _name in _COMMAND_MODULES:
 
 
 def run() -> None:
-    """Entry point that maps click's usage errors to exit status 2."""
+    """Entry point: click's usage errors become one line on stderr and exit 2."""
     try:
-        main(standalone_mode=True)
+        code = main(prog_name="qformat", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.UsageError as e:
+        hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
+        click.echo(f"qformat: error: {e.format_message()}{hint}", err=True)
+        sys.exit(2)
+    except click.ClickException as e:
+        click.echo(f"qformat: error: {e.format_message()}", err=True)
+        sys.exit(e.exit_code)
+    except click.Abort:
+        click.echo("qformat: aborted", err=True)
+        sys.exit(130)
     except KeyboardInterrupt:
         click.echo("qformat: interrupted", err=True)
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
