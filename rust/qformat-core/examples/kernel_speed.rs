@@ -65,6 +65,6 @@ fn shift_only(src: &[u32], out: &mut [u16]) {
 #[inline(never)]
 pub fn direct(k: qformat_core::kernels::Fp32Narrowing, src: &[u32], out: &mut [u16]) {
     for (o, &x) in out.iter_mut().zip(src) {
-        *o = k.convert(x) as u16;
+        *o = k.convert(x, 0) as u16;
     }
 }

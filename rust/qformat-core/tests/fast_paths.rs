@@ -79,7 +79,7 @@ fn fp32_narrowing_equals_engine() {
             for &x in &inputs {
                 let want = fmt.encode(fp32.unpack(x as u64), &opts, 0);
                 assert_eq!(
-                    k.convert(x) as u64,
+                    k.convert(x, 0) as u64,
                     want,
                     "{} {:?} input {x:#010x}",
                     fmt.name,

@@ -1,0 +1,486 @@
+//! The branch-free float32 → narrower-float kernel (and its way back).
+//!
+//! This is a fast path, not a specification: every pattern it produces is
+//! the one `FloatFormat::encode` gives, which the tests check for every
+//! eligible format, option set and instruction-set level.
+//!
+//! * Normal results: integer "add an increment below the cut, then shift".
+//!   The increment encodes the rounding mode (half−1+lsb for nearest-even,
+//!   half for nearest-away, all-ones toward the chosen infinity, a random
+//!   number for stochastic), so one loop serves every mode.
+//! * Subnormal results of formats with a narrower exponent range than
+//!   float32 (fp16, fp8, fp6, fp4): add a power of two whose ulp is the
+//!   target's subnormal spacing and let the FPU round to nearest even
+//!   (Rust runs with the default rounding mode and no FTZ/DAZ). That trick
+//!   only rounds to nearest even, so such formats take this kernel only for
+//!   that mode; formats with float32's exponent range (bf16, tf32) need no
+//!   subnormal path and take it for every mode.
+//! * Specials (NaN, inf, overflow) are mask blends of precomputed patterns.
+//!
+//! The loops are compiled for AVX-512, AVX2 and the baseline and chosen at
+//! run time; they are the same source, so they give the same bits.
+
+use crate::format::{low_mask, FloatFormat, NanEncoding};
+use crate::kernels::Bits;
+use crate::options::{EncodeOptions, NanPolicy, Overflow};
+use crate::random::draw;
+use crate::rounding::RoundingMode;
+use crate::value::Value;
+
+/// Precomputed constants of one (format, options) pair.
+#[derive(Clone, Copy, Debug)]
+pub struct Fp32Narrowing {
+    shift: u32,
+    rebias: u32,
+    magic: f32,
+    min_normal_bits: u32,
+    max_code: u32,
+    overflow_code: u32,
+    nan_base: [u32; 2],
+    nan_payload_mask: u32,
+    nan_nonzero_fix: u32,
+    sign_shift: u32,
+    flush_below: u32,
+    neg_zero: bool,
+    // Rounding-mode increments (see the module docs).
+    inc_base: u32,
+    inc_lsb: u32,
+    inc_pos: u32,
+    inc_neg: u32,
+    odd: u32,
+    stochastic: bool,
+    seed: u64,
+    // Widening back to float32.
+    sign_bit: u32,
+    mag_mask: u32,
+    sub_below: u32,
+    sub_exp_adj: u32,
+    ieee_special_from: u32,
+    fn_nan_code: u32,
+    fnuz_nan_bits: u32,
+}
+
+impl Fp32Narrowing {
+    /// The kernel for `fmt` under `opts`, or None where it does not apply.
+    pub fn new(fmt: &FloatFormat, opts: &EncodeOptions) -> Option<Self> {
+        let m = fmt.man_bits;
+        let same_range = fmt.exp_bits == 8 && fmt.bias == 127 && fmt.has_inf;
+        let eligible = (opts.rounding == RoundingMode::NearestEven || same_range)
+            && !opts.via_fp32
+            && !opts.abs_input
+            && fmt.signed
+            && fmt.has_zero
+            && (1..23).contains(&m)
+            && fmt.bits() <= 32
+            && fmt.emin() >= -126
+            && fmt.emax() <= 127
+            && (same_range || fmt.emin() - m as i64 >= -126)
+            && !matches!(opts.overflow, Overflow::Wrap | Overflow::Error);
+        if !eligible {
+            return None;
+        }
+        let shift = 23 - m;
+        let half = 1u32 << (shift - 1);
+        let rem = (1u32 << shift) - 1;
+        let sign_bit = fmt.sign_bit() as u32;
+        // Infinity and every overflow the kernel can produce (away from zero)
+        // share one result in every policy.
+        let over = |neg: bool| fmt.encode(Value::Inf { neg }, opts, 0) as u32;
+        let (nan_base, nan_payload_mask, nan_nonzero_fix) = match (opts.nan, fmt.nan) {
+            (NanPolicy::Quiet, NanEncoding::Ieee) => {
+                let q = (fmt.inf_code()? | 1 << (m - 1)) as u32;
+                ([q, q | sign_bit], low_mask(m) as u32, 0)
+            }
+            (NanPolicy::Preserve, NanEncoding::Ieee) => {
+                let q = fmt.inf_code()? as u32;
+                ([q, q | sign_bit], low_mask(m) as u32, 1)
+            }
+            _ => {
+                let n = |neg| {
+                    fmt.encode(
+                        Value::Nan {
+                            neg,
+                            payload: 1 << 63,
+                        },
+                        opts,
+                        0,
+                    ) as u32
+                };
+                ([n(false), n(true)], 0, 0)
+            }
+        };
+        let mode = opts.rounding;
+        let none = u32::MAX;
+        let k = Fp32Narrowing {
+            shift,
+            rebias: ((127 - fmt.bias) as u32) << m,
+            magic: f32::from_bits((((fmt.emin() - m as i64 + 23) + 127) as u32) << 23),
+            min_normal_bits: if same_range {
+                0
+            } else {
+                ((fmt.emin() + 127) as u32) << 23
+            },
+            max_code: fmt.max_code() as u32,
+            overflow_code: over(false),
+            nan_base,
+            nan_payload_mask,
+            nan_nonzero_fix,
+            sign_shift: 31 - (fmt.bits() - 1),
+            flush_below: if opts.subnormals { 0 } else { 1 << m },
+            neg_zero: fmt.has_negative_zero(),
+            inc_base: match mode {
+                RoundingMode::NearestEven => half - 1,
+                RoundingMode::NearestAway => half,
+                _ => 0,
+            },
+            inc_lsb: (mode == RoundingMode::NearestEven) as u32,
+            inc_pos: if mode == RoundingMode::Up { rem } else { 0 },
+            inc_neg: if mode == RoundingMode::Down { rem } else { 0 },
+            odd: (mode == RoundingMode::Odd) as u32,
+            stochastic: mode == RoundingMode::Stochastic,
+            seed: opts.seed,
+            sign_bit,
+            mag_mask: fmt.magnitude_mask() as u32,
+            // Same-range formats widen by a shift alone; the others' subnormals
+            // are float32 normals: convert the code, then add to its exponent.
+            sub_below: if same_range { 0 } else { 1 << m },
+            sub_exp_adj: (((fmt.emin() - m as i64) as i32) << 23) as u32,
+            ieee_special_from: fmt.inf_code().map_or(none, |c| c as u32),
+            fn_nan_code: if fmt.nan == NanEncoding::Fn {
+                fmt.magnitude_mask() as u32
+            } else {
+                none
+            },
+            fnuz_nan_bits: if fmt.nan == NanEncoding::Fnuz {
+                sign_bit
+            } else {
+                none
+            },
+        };
+        // The overflow pattern must be the positive one with the sign bit added.
+        (over(true) == (k.overflow_code | sign_bit)).then_some(k)
+    }
+
+    /// Convert a chunk of float32 patterns whose first element has flat
+    /// index `base`, with the widest vector instructions this CPU has.
+    pub fn convert_chunk<S: Bits, D: Bits>(self, base: usize, src: &[S], dst: &mut [D]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512bw") {
+                // SAFETY: the CPU supports the features the function is compiled for.
+                return unsafe { self.convert_chunk_avx512(base, src, dst) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: as above.
+                return unsafe { self.convert_chunk_avx2(base, src, dst) };
+            }
+        }
+        self.convert_chunk_portable(base, src, dst)
+    }
+
+    /// Round a chunk of float32 patterns to the format and back to float32
+    /// (`round`), in one pass.
+    pub fn round_chunk<S: Bits, D: Bits>(self, base: usize, src: &[S], dst: &mut [D]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512bw") {
+                // SAFETY: the CPU supports the features the function is compiled for.
+                return unsafe { self.round_chunk_avx512(base, src, dst) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: as above.
+                return unsafe { self.round_chunk_avx2(base, src, dst) };
+            }
+        }
+        self.round_chunk_portable(base, src, dst)
+    }
+
+    /// Widen a chunk of the format's patterns to float32 (`decode`).
+    pub fn widen_chunk<S: Bits, D: Bits>(self, src: &[S], dst: &mut [D]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports the features the function is compiled for.
+                return unsafe { self.widen_chunk_avx2(src, dst) };
+            }
+        }
+        self.widen_chunk_portable(src, dst)
+    }
+
+    /// The conversion loop compiled for the baseline instruction set.
+    #[inline(always)]
+    pub fn convert_chunk_portable<S: Bits, D: Bits>(self, base: usize, src: &[S], dst: &mut [D]) {
+        if self.stochastic {
+            for (i, (o, &x)) in dst.iter_mut().zip(src).enumerate() {
+                *o = D::from_u64(
+                    self.convert((x.to_u64() as u32), self.random_inc((base + i) as u64)) as u64,
+                );
+            }
+        } else {
+            for (o, &x) in dst.iter_mut().zip(src) {
+                *o = D::from_u64(self.convert((x.to_u64() as u32), 0) as u64);
+            }
+        }
+    }
+
+    /// The round-trip loop compiled for the baseline instruction set.
+    #[inline(always)]
+    pub fn round_chunk_portable<S: Bits, D: Bits>(self, base: usize, src: &[S], dst: &mut [D]) {
+        if self.stochastic {
+            for (i, (o, &x)) in dst.iter_mut().zip(src).enumerate() {
+                let c = self.convert((x.to_u64() as u32), self.random_inc((base + i) as u64));
+                *o = D::from_u64(self.widen(c) as u64);
+            }
+        } else {
+            for (o, &x) in dst.iter_mut().zip(src) {
+                *o = D::from_u64(self.widen(self.convert((x.to_u64() as u32), 0)) as u64);
+            }
+        }
+    }
+
+    /// The widening loop compiled for the baseline instruction set.
+    #[inline(always)]
+    pub fn widen_chunk_portable<S: Bits, D: Bits>(self, src: &[S], dst: &mut [D]) {
+        for (o, &x) in dst.iter_mut().zip(src) {
+            *o = D::from_u64(self.widen(x.to_u64() as u32) as u64);
+        }
+    }
+
+    /// The conversion loop compiled for AVX2.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn convert_chunk_avx2<S: Bits, D: Bits>(
+        self,
+        base: usize,
+        src: &[S],
+        dst: &mut [D],
+    ) {
+        self.convert_chunk_portable(base, src, dst)
+    }
+
+    /// The conversion loop compiled for AVX-512.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F, BW and VL.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub unsafe fn convert_chunk_avx512<S: Bits, D: Bits>(
+        self,
+        base: usize,
+        src: &[S],
+        dst: &mut [D],
+    ) {
+        self.convert_chunk_portable(base, src, dst)
+    }
+
+    /// The round-trip loop compiled for AVX2.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn round_chunk_avx2<S: Bits, D: Bits>(self, base: usize, src: &[S], dst: &mut [D]) {
+        self.round_chunk_portable(base, src, dst)
+    }
+
+    /// The round-trip loop compiled for AVX-512.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512 F, BW and VL.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    pub unsafe fn round_chunk_avx512<S: Bits, D: Bits>(
+        self,
+        base: usize,
+        src: &[S],
+        dst: &mut [D],
+    ) {
+        self.round_chunk_portable(base, src, dst)
+    }
+
+    /// The widening loop compiled for AVX2.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn widen_chunk_avx2<S: Bits, D: Bits>(self, src: &[S], dst: &mut [D]) {
+        self.widen_chunk_portable(src, dst)
+    }
+
+    /// The stochastic increment for element `index`: the engine rounds away
+    /// when `draw < remainder·2^(64−shift)`, i.e. when the draw's top
+    /// `shift` bits are below the remainder, which is exactly when adding
+    /// their complement carries past the cut.
+    #[inline(always)]
+    fn random_inc(&self, index: u64) -> u32 {
+        let top = (draw(self.seed, index) >> (64 - self.shift)) as u32;
+        !top & ((1u32 << self.shift) - 1)
+    }
+
+    /// Convert one float32 pattern; `random` is the stochastic increment
+    /// (0 in the other modes). Every choice is a mask blend, so the
+    /// compiler emits no branch and vectorises the calling loop.
+    #[inline(always)]
+    pub fn convert(&self, bits: u32, random: u32) -> u32 {
+        let sign_in = bits & 0x8000_0000;
+        let abs = bits ^ sign_in;
+        let neg = sign_in != 0;
+        let rem_mask = (1u32 << self.shift) - 1;
+        let lsb = (abs >> self.shift) & 1;
+        let inc =
+            self.inc_base + (lsb & self.inc_lsb) + select(neg, self.inc_neg, self.inc_pos) + random;
+        let inexact = (abs & rem_mask != 0) as u32;
+        let truncated = ((abs + inc) >> self.shift) | (self.odd & inexact);
+        let normal = truncated.wrapping_sub(self.rebias);
+        let sub = (f32::from_bits(abs) + self.magic)
+            .to_bits()
+            .wrapping_sub(self.magic.to_bits());
+        let code = select(abs < self.min_normal_bits, sub, normal);
+        let code = select(code < self.flush_below, 0, code);
+        let sign = sign_in >> self.sign_shift;
+        let keep_sign = select(code != 0 || self.neg_zero, sign, 0);
+        let finite = code | keep_sign;
+        let over = self.overflow_code | sign;
+        let payload = (abs >> self.shift) & self.nan_payload_mask;
+        let base = select(neg, self.nan_base[1], self.nan_base[0]);
+        let nan = base | payload | (self.nan_nonzero_fix & (payload == 0) as u32);
+        let r = select(abs >= 0x7f80_0000 || code > self.max_code, over, finite);
+        select(abs > 0x7f80_0000, nan, r)
+    }
+
+    /// Widen one pattern of the format to float32 exactly; NaN payloads are
+    /// shifted over unchanged (the engine's decode rule).
+    #[inline(always)]
+    pub fn widen(&self, r: u32) -> u32 {
+        let sign = (r & self.sign_bit) << self.sign_shift;
+        let code = r & self.mag_mask;
+        let m = 23 - self.shift;
+        let normal = (code + self.rebias) << self.shift;
+        let sub = (code as f32).to_bits().wrapping_add(self.sub_exp_adj);
+        let sub = select(code == 0, 0, sub);
+        let v = select(code < self.sub_below, sub, normal);
+        let payload_nan = 0x7f80_0000 | ((code & ((1 << m) - 1)) << self.shift);
+        let v = select(
+            code >= self.ieee_special_from || code == self.fn_nan_code,
+            payload_nan,
+            v,
+        );
+        let v = select(r == self.fnuz_nan_bits, 0x7fc0_0000, v);
+        v | sign
+    }
+}
+
+/// `if c { a } else { b }` as a mask blend (no branch).
+#[inline(always)]
+fn select(c: bool, a: u32, b: u32) -> u32 {
+    let m = (c as u32).wrapping_neg();
+    (a & m) | (b & !m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::{builtins, float_builtin, Format};
+
+    fn inputs() -> Vec<u32> {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        (0..200_000)
+            .map(|i| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                if i % 3 == 0 {
+                    (x as u32) & 0xff80_1fff
+                } else {
+                    x as u32
+                }
+            })
+            .collect()
+    }
+
+    fn eligible() -> Vec<(FloatFormat, EncodeOptions, Fp32Narrowing)> {
+        let mut v = Vec::new();
+        for b in builtins() {
+            let Format::Float(f) = b.format else { continue };
+            for mode in RoundingMode::ALL {
+                let opts = EncodeOptions {
+                    rounding: mode,
+                    seed: 11,
+                    ..Default::default()
+                };
+                if let Some(k) = Fp32Narrowing::new(&f, &opts) {
+                    v.push((f.clone(), opts, k));
+                }
+            }
+        }
+        assert!(v.len() >= 14, "bf16 and tf32 in all modes at least");
+        v
+    }
+
+    /// The compiled versions of every loop give the scalar kernel's bits,
+    /// and the scalar kernel gives the engine's.
+    #[test]
+    fn every_instruction_set_level_agrees_with_the_engine() {
+        let input = inputs();
+        let fp32 = float_builtin("fp32");
+        for (f, opts, k) in eligible() {
+            let want: Vec<u32> = input
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let r = if opts.rounding == RoundingMode::Stochastic {
+                        draw(opts.seed, i as u64)
+                    } else {
+                        0
+                    };
+                    f.encode(fp32.unpack(v as u64), &opts, r) as u32
+                })
+                .collect();
+            let back: Vec<u32> = want.iter().map(|&c| k.widen(c)).collect();
+            let mut got = vec![0u32; input.len()];
+            k.convert_chunk_portable(0, &input, &mut got);
+            assert_eq!(got, want, "portable {} {:?}", f.name, opts.rounding);
+            k.round_chunk_portable(0, &input, &mut got);
+            assert_eq!(got, back, "portable round {} {:?}", f.name, opts.rounding);
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    unsafe { k.convert_chunk_avx2(0, &input, &mut got) };
+                    assert_eq!(got, want, "avx2 {}", f.name);
+                    unsafe { k.round_chunk_avx2(0, &input, &mut got) };
+                    assert_eq!(got, back, "avx2 round {}", f.name);
+                }
+                if std::arch::is_x86_feature_detected!("avx512bw") {
+                    unsafe { k.convert_chunk_avx512(0, &input, &mut got) };
+                    assert_eq!(got, want, "avx512 {}", f.name);
+                    unsafe { k.round_chunk_avx512(0, &input, &mut got) };
+                    assert_eq!(got, back, "avx512 round {}", f.name);
+                }
+            }
+        }
+    }
+
+    /// Widening equals the engine's decode for every pattern of every
+    /// eligible format of at most 16 bits.
+    #[test]
+    fn widen_equals_engine_decode() {
+        let fp32 = float_builtin("fp32");
+        let keep = EncodeOptions {
+            nan: NanPolicy::Preserve,
+            ..Default::default()
+        };
+        for (f, _, k) in eligible() {
+            if f.bits() > 16 {
+                continue;
+            }
+            for c in 0..1u64 << f.bits() {
+                let want = fp32.encode(f.unpack(c), &keep, 0) as u32;
+                assert_eq!(k.widen(c as u32), want, "{} {c:#x}", f.name);
+            }
+        }
+    }
+}
