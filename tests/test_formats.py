@@ -224,32 +224,11 @@ FINFO_TYPES = [
     np.float16, np.float32, np.float64,
 ]
 
-_8BIT = [t.__name__ for t in FINFO_TYPES if np.dtype(t).itemsize == 1
-         and not t.__name__.startswith(("float6", "float4"))]
-
-# Known departures of qf.finfo from numpy/ml_dtypes, each one a bug in qformat
-# (we match the libraries: their values follow numpy's definitions):
-# * epsneg is 1 - (the largest value below 1). In fp6_e2m3fn and fp4_e2m1fn, 1.0
-#   is the smallest normal, so the value below it is subnormal and the gap is
-#   2**-man_bits, not 2**-(man_bits+1).
-# * resolution is 10**-precision *rounded into the type* (numpy.finfo(float16)
-#   .resolution is float16(0.001) = 0.0010004...); qformat returns 10**-precision.
-# * precision: ml_dtypes fixes it at 1 for every 8-bit float (numpy's
-#   int(-log10(eps)) would give 0); qformat gives floor(nmant*log10(2)) = 0.
-_FINFO_BUGS = {(t, "precision") for t in _8BIT if t != "float8_e3m4"}
-_FINFO_BUGS |= {(t, "resolution") for t in _8BIT}
-_FINFO_BUGS |= {("bfloat16", "resolution"), ("float16", "resolution"), ("float32", "resolution"),
-                ("float6_e2m3fn", "epsneg"), ("float4_e2m1fn", "epsneg")}
-
 
 def _finfo_cases():
     for t in FINFO_TYPES:
         for field in FINFO_FIELDS:
-            marks = []
-            if (t.__name__, field) in _FINFO_BUGS:
-                marks = [pytest.mark.xfail(strict=True, reason=f"qf.finfo {field} differs from "
-                                           f"{t.__name__}'s; see the comment above _FINFO_BUGS")]
-            yield pytest.param(t, field, id=f"{t.__name__}-{field}", marks=marks)
+            yield pytest.param(t, field, id=f"{t.__name__}-{field}")
 
 
 @pytest.mark.parametrize("dtype,field", list(_finfo_cases()))

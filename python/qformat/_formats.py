@@ -136,6 +136,12 @@ class FloatFormat(Format):
             v = Fraction((1 << self.man_bits) + frac) * scale
         return -v if neg else v
 
+    def _code_of(self, x: Fraction) -> int:
+        """Pattern of a positive exact value, rounded to nearest even."""
+        from ._convert import encode
+
+        return int(encode(np.float64(x), self))
+
     def _is_nan(self, bits: int) -> bool:
         mask = (1 << (self.exp_bits + self.man_bits)) - 1
         mag = bits & mask
@@ -334,12 +340,21 @@ def finfo(fmt: FormatSpec) -> FormatInfo:
     smallest_normal = f.value_of(min_normal_code)
     smallest_sub = f.value_of(1) if (f.has_zero and m > 0) else smallest_normal
     neg_max = -max_v if f.signed else (f.value_of(0) if not f.has_zero else Fraction(0))
-    precision = int(math.floor(m * math.log10(2)))
+    # numpy's definitions: precision = int(-log10(eps)), which ml_dtypes
+    # raises to 1 for its 8-bit floats; resolution = 10**-precision rounded
+    # into the format; epsneg = 1 - (the largest value below 1).
+    eps = Fraction(1, 2**m)
+    precision = int(-math.log10(eps))
+    if f.bits == 8:
+        precision = max(precision, 1)
+    one = f._code_of(Fraction(1))
+    below_one = f.value_of(one - 1) if one > 0 else Fraction(0)
+    resolution = f.value_of(f._code_of(Fraction(1, 10**precision)))
     return FormatInfo(
         name=f.name,
         bits=f.bits,
-        eps=float(Fraction(1, 2**m)),
-        epsneg=float(Fraction(1, 2 ** (m + 1))),
+        eps=float(eps),
+        epsneg=float(1 - below_one),
         max=float(max_v),
         min=float(neg_max),
         tiny=float(smallest_normal),
@@ -350,7 +365,7 @@ def finfo(fmt: FormatSpec) -> FormatInfo:
         nexp=f.exp_bits,
         nmant=m,
         precision=precision,
-        resolution=float(10.0 ** -precision),
+        resolution=float(resolution),
         dtype=f.storage_dtype,
     )
 
