@@ -1,0 +1,473 @@
+"""Integer quantization and block-scaled float formats (the "Integer
+quantization" section of API.md).
+
+``q = clamp(round(x / scale) + zero_point, qmin, qmax)`` and
+``x ≈ (q - zero_point) * scale`` (PyTorch's convention), with one scale per
+tensor, per channel (``axis=k``) or per group of ``group_size`` elements
+along ``axis``. With a float ``fmt`` (fp8/fp6/fp4) the elements are that
+format's codes and ``scale_format="fp8_e8m0fnu"`` gives OCP MX blocks
+(MXFP8, MXFP6, MXFP4; ``fmt="int8"`` gives MXINT8). The range statistics
+and the codes are each one parallel pass in Rust (``qformat_core::quant``);
+this module validates arguments and shapes the results.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from . import _native
+from ._arrays import as_array, native_contiguous, words
+from ._formats import FloatFormat, Format, FormatSpec, IntFormat, format
+
+__all__ = [
+    "QuantizedArray", "qparams", "quantize", "dequantize", "fake_quantize",
+    "quantize_affine", "error_stats", "pack", "unpack",
+]
+
+Clip = Optional[Union[float, tuple]]
+_E8M0 = "fp8_e8m0fnu"
+
+
+# ---------------------------------------------------------------------------
+# Argument checking
+
+
+def _data(x: Any) -> np.ndarray:
+    """``x`` as a C-contiguous float32 or float64 array (a view when it
+    already is one). Narrower floats widen to float32, integers to float64,
+    both exactly."""
+    arr = as_array(x)
+    if arr.dtype in (np.float32, np.float64):
+        return native_contiguous(arr)
+    if arr.dtype.kind in "iub":
+        if arr.dtype.itemsize == 8 and arr.size and np.abs(arr.astype(np.float64)).max() > 2**53:
+            raise ValueError("integers beyond 2**53 cannot be quantized exactly; convert them first")
+        return np.ascontiguousarray(arr, dtype=np.float64)
+    return np.ascontiguousarray(arr.astype(np.float32))
+
+
+def _axis(shape: tuple, axis: Optional[int], group_size: Optional[int]) -> Optional[int]:
+    """Normalised axis (None for per tensor); a group without an axis groups
+    along the last axis."""
+    if axis is None and group_size is None:
+        return None
+    if axis is not None and (isinstance(axis, bool) or not isinstance(axis, (int, np.integer))):
+        raise TypeError(f"axis must be an int or None, not {type(axis).__name__}")
+    if group_size is not None and (isinstance(group_size, bool)
+                                   or not isinstance(group_size, (int, np.integer))):
+        raise TypeError(f"group_size must be an int or None, not {type(group_size).__name__}")
+    nd = len(shape)
+    a = -1 if axis is None else int(axis)
+    if nd == 0 or not -nd <= a < nd:
+        raise ValueError(f"axis {a} is out of bounds for an array of {nd} dimensions")
+    k = a % nd
+    if group_size is not None:
+        if group_size <= 0:
+            raise ValueError(f"group_size must be positive, got {group_size}")
+        if shape[k] % group_size:
+            raise ValueError(
+                f"group_size {group_size} does not divide the length {shape[k]} of axis {k}")
+    return k
+
+
+def _param_shape(shape: tuple, k: Optional[int], group_size: Optional[int]) -> tuple:
+    """Shape of the scale array: () per tensor, 1s except the axis per
+    channel, ``shape[:k] + (groups, 1) + shape[k+1:]`` per group (it
+    broadcasts against the values reshaped into groups)."""
+    if k is None:
+        return ()
+    if group_size is None:
+        return tuple(n if i == k else 1 for i, n in enumerate(shape))
+    return shape[:k] + (shape[k] // group_size, 1) + shape[k + 1:]
+
+
+def _grouped_shape(shape: tuple, k: Optional[int], group_size: Optional[int]) -> tuple:
+    """Shape of the values with the grouped axis split into (groups, group_size)."""
+    if k is None or group_size is None:
+        return shape
+    return shape[:k] + (shape[k] // group_size, group_size) + shape[k + 1:]
+
+
+def _code_range(fmt: Format, scheme: str, narrow_range: Optional[bool]) -> tuple:
+    """(qmin, qmax) of an integer target, or (-max, max) of a float element."""
+    if scheme not in ("symmetric", "asymmetric"):
+        raise ValueError(f"scheme must be 'symmetric' or 'asymmetric', not {scheme!r}")
+    if isinstance(fmt, FloatFormat):
+        if scheme != "symmetric":
+            raise ValueError(f"scheme='asymmetric' needs an integer format; {fmt.name} is a float "
+                             "format (its elements are symmetric, with zero point 0)")
+        if narrow_range is not None:
+            raise ValueError(f"narrow_range applies to integer formats; {fmt.name} is a float format")
+        if not fmt.signed or not fmt.has_zero:
+            raise ValueError(f"{fmt.name} cannot be an element format (it needs a sign and a zero)")
+        m = float(fmt.value_of(fmt._max_code))
+        return -m, m
+    if scheme == "symmetric" and not fmt.signed:
+        raise ValueError(f"scheme='symmetric' needs a signed format; {fmt.name} has no negative "
+                         "codes (use scheme='asymmetric')")
+    narrow = scheme == "symmetric" if narrow_range is None else bool(narrow_range)
+    return fmt.min + int(narrow), fmt.max
+
+
+def _range_args(clip: Clip, percentile: Optional[float]) -> tuple:
+    """Validated (clip pair or None, percentile or None)."""
+    if clip is not None and percentile is not None:
+        raise ValueError("pass clip= or percentile=, not both")
+    pair = None
+    if clip is not None:
+        if isinstance(clip, (tuple, list, np.ndarray)):
+            if len(clip) != 2:
+                raise ValueError(f"clip must be a positive number or a pair (lo, hi), got {clip!r}")
+            pair = (float(clip[0]), float(clip[1]))
+        else:
+            c = float(clip)
+            if not c > 0:
+                raise ValueError(f"clip must be positive, got {clip!r}")
+            pair = (-c, c)
+        if not (math.isfinite(pair[0]) and math.isfinite(pair[1]) and pair[0] <= pair[1]):
+            raise ValueError(f"clip range {pair} must be finite with lo <= hi")
+    if percentile is not None:
+        percentile = float(percentile)
+        if not 0 < percentile <= 100:
+            raise ValueError(f"percentile must be in (0, 100], got {percentile}")
+    return pair, percentile
+
+
+def _nan_code(nan: Any, fmt: Format) -> Optional[int]:
+    """The code NaN gets (None: NaN is an error)."""
+    if isinstance(nan, str):
+        if nan != "error":
+            raise ValueError(f"nan must be 'error' or an int code, not {nan!r}")
+        return None
+    if isinstance(nan, bool) or not isinstance(nan, (int, np.integer)):
+        raise TypeError(f"nan must be 'error' or an int code, not {type(nan).__name__}")
+    return int(nan)
+
+
+def _scale_rule(fmt: Format, scale_format: Any) -> dict:
+    """How scales are rounded: to the data's type, to a float format, or
+    OCP MX powers of two (e8m0)."""
+    if scale_format is None:
+        return {"scale_format": None, "pow2": None}
+    sf = format(scale_format)
+    if not isinstance(sf, FloatFormat):
+        raise ValueError(f"scale_format must be a float format, not {sf.name}")
+    if sf == format(_E8M0):
+        if isinstance(fmt, FloatFormat):
+            return {"scale_format": None, "pow2": (fmt.emax, 0)}
+        # MXINT8: elements are fixed point with bits-2 fraction bits (1.6 for int8).
+        return {"scale_format": None, "pow2": (0, fmt.bits - 2)}
+    return {"scale_format": sf._spec, "pow2": None}
+
+
+def _rounding_args(rounding: str, seed: Optional[int]) -> Optional[int]:
+    if not isinstance(rounding, str):
+        raise TypeError("rounding must be a str")
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError("seed must be an int")
+        seed = int(seed) % (1 << 64)
+    return seed
+
+
+# ---------------------------------------------------------------------------
+# The result type
+
+
+class QuantizedArray:
+    """Codes plus the scales that give them meaning.
+
+    ``values``: integer codes (NumPy integers of ``format.storage_dtype``), or
+    bit patterns of a float element ``format``. ``scale`` / ``zero_point``:
+    arrays that broadcast against ``values`` after grouping (see
+    :meth:`grouped_values`): shape ``()`` per tensor, 1s except ``axis`` per
+    channel, ``shape[:axis] + (groups, 1) + shape[axis+1:]`` per group.
+    ``x ≈ (values - zero_point) * scale``; for float elements
+    ``x ≈ decode(values) * scale``.
+    """
+
+    def __init__(self, values: np.ndarray, scale: np.ndarray, zero_point: np.ndarray,
+                 format: Format, scheme: str, axis: Optional[int], group_size: Optional[int],
+                 scale_format: Optional[Format] = None) -> None:
+        self.values = values
+        self.scale = scale
+        self.zero_point = zero_point
+        self.format = format
+        self.scheme = scheme
+        self.axis = axis
+        self.group_size = group_size
+        self.scale_format = scale_format
+
+    @property
+    def shape(self) -> tuple:
+        """Shape of the quantized array."""
+        return self.values.shape
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes when stored packed: the codes at ``format.bits`` each (two
+        int4 per byte), the scales in ``scale_format`` (their own dtype when
+        None) and, for the asymmetric scheme, the zero points in the code format."""
+        total = -(-self.values.size * self.format.bits // 8)
+        sbits = self.scale_format.bits if self.scale_format is not None else self.scale.dtype.itemsize * 8
+        total += -(-self.scale.size * sbits // 8)
+        if self.scheme == "asymmetric":
+            total += -(-self.zero_point.size * self.format.bits // 8)
+        return total
+
+    def grouped_values(self) -> np.ndarray:
+        """``values`` with the grouped axis split into (groups, group_size)."""
+        return self.values.reshape(_grouped_shape(self.values.shape, self.axis, self.group_size))
+
+    def dequantize(self, dtype: Any = np.float32) -> np.ndarray:
+        """``(values - zero_point) * scale`` in ``dtype`` (float32 or
+        float64), each product rounded once."""
+        dt = np.dtype(dtype)
+        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"dtype must be float32 or float64, not {dt}")
+        v = self.grouped_values()
+        if isinstance(self.format, FloatFormat):
+            from ._convert import decode
+            r = decode(v, self.format) * self.scale.astype(np.float64)
+            return r.astype(dt).reshape(self.values.shape)
+        d = (v.astype(np.int64) - self.zero_point).astype(dt)
+        return (d * self.scale.astype(dt)).reshape(self.values.shape)
+
+    def __repr__(self) -> str:
+        g = f", group_size={self.group_size}" if self.group_size else ""
+        sf = f", scale_format={self.scale_format.name}" if self.scale_format is not None else ""
+        return (f"QuantizedArray(shape={self.values.shape}, format={self.format.name}, "
+                f"scheme={self.scheme!r}, axis={self.axis}{g}{sf}, nbytes={self.nbytes})")
+
+
+# ---------------------------------------------------------------------------
+# Public functions
+
+
+def _params(arr: np.ndarray, fmt: Format, scheme: str, k: Optional[int], group_size: Optional[int],
+            clip: Clip, percentile: Optional[float], narrow_range: Optional[bool], nan_ok: bool,
+            scale_format: Any) -> tuple:
+    """Scales (float64, flat) and zero points (int64, flat) from one Rust pass."""
+    qmin, qmax = _code_range(fmt, scheme, narrow_range)
+    pair, pct = _range_args(clip, percentile)
+    spec = {"scheme": scheme, "qmin": float(qmin), "qmax": float(qmax),
+            "integer": isinstance(fmt, IntFormat), "clip": pair, "percentile": pct,
+            "nan_ok": nan_ok, **_scale_rule(fmt, scale_format)}
+    scales, zps = _native.quant_params(arr.reshape(-1), arr.shape, k, group_size, spec)
+    return scales, zps, (qmin, qmax)
+
+
+def _format(fmt: FormatSpec) -> Format:
+    f = format(fmt)
+    if isinstance(f, IntFormat) and f.bits > 32:
+        raise ValueError(f"quantization targets have at most 32 bits; {f.name} has {f.bits}")
+    if isinstance(f, FloatFormat) and f.bits > 16:
+        raise ValueError(f"{f.name} is too wide for an element format (use encode/round)")
+    return f
+
+
+def qparams(x: Any, fmt: FormatSpec = "int8", *, scheme: str = "symmetric",
+            axis: Optional[int] = None, group_size: Optional[int] = None, clip: Clip = None,
+            percentile: Optional[float] = None, narrow_range: Optional[bool] = None,
+            scale_format: Any = None, nan: Union[str, int] = "error") -> tuple:
+    """``(scale, zero_point)`` for quantizing ``x`` to ``fmt``.
+
+    Symmetric: ``scale = absmax / qmax``, zero point 0. Asymmetric:
+    ``scale = (max - min) / (qmax - qmin)`` over the range widened to
+    include 0, ``zero_point = qmin - round(min / scale)``. A constant slice
+    ``c`` gets ``scale = |c|`` (1 when all zero) so it dequantizes exactly.
+    Scales are rounded once (nearest even) to the data's float type or to
+    ``scale_format``. Shapes as :class:`QuantizedArray`'s.
+    """
+    f = _format(fmt)
+    arr = _data(x)
+    k = _axis(arr.shape, axis, group_size)
+    _nan_code(nan, f)
+    scales, zps, _ = _params(arr, f, scheme, k, group_size, clip, percentile, narrow_range,
+                             nan != "error", scale_format)
+    pshape = _param_shape(arr.shape, k, group_size)
+    return scales.astype(arr.dtype).reshape(pshape), zps.reshape(pshape)
+
+
+def _code_opts(rounding: str, seed: Optional[int], arithmetic: str, qmin: float, qmax: float,
+               nan: Optional[int]) -> dict:
+    if arithmetic not in ("exact", "torch"):
+        raise ValueError(f"arithmetic must be 'exact' or 'torch', not {arithmetic!r}")
+    return {"rounding": rounding, "seed": _rounding_args(rounding, seed), "arithmetic": arithmetic,
+            "qmin": int(qmin), "qmax": int(qmax), "nan": nan}
+
+
+def _check_float_target(f: Format, arithmetic: str) -> None:
+    if isinstance(f, FloatFormat) and arithmetic != "exact":
+        raise ValueError(f"arithmetic={arithmetic!r} applies to integer formats; {f.name} elements "
+                         "are always rounded exactly")
+
+
+def quantize(x: Any, fmt: FormatSpec = "int8", *, scheme: str = "symmetric",
+             axis: Optional[int] = None, group_size: Optional[int] = None, clip: Clip = None,
+             percentile: Optional[float] = None, narrow_range: Optional[bool] = None,
+             rounding: str = "nearest_even", seed: Optional[int] = None,
+             arithmetic: str = "exact", nan: Union[str, int] = "error",
+             scale_format: Any = None) -> QuantizedArray:
+    """Quantize ``x`` to ``fmt`` (see API.md): one pass for the ranges, one
+    for the codes, both in Rust on all cores. ``nan`` is "error" or the code
+    NaN elements get. Returns a :class:`QuantizedArray`."""
+    f = _format(fmt)
+    _check_float_target(f, arithmetic)
+    arr = _data(x)
+    k = _axis(arr.shape, axis, group_size)
+    nan_code = _nan_code(nan, f)
+    scales, zps, (qmin, qmax) = _params(arr, f, scheme, k, group_size, clip, percentile,
+                                        narrow_range, nan_code is not None, scale_format)
+    opts = _code_opts(rounding, seed, arithmetic, qmin, qmax, nan_code)
+    values = np.empty(arr.shape, dtype=f.storage_dtype)
+    flat = arr.reshape(-1)
+    if isinstance(f, FloatFormat):
+        _native.quant_float_codes(flat, arr.shape, k, group_size, scales, f._spec, opts, words(values))
+    else:
+        _native.quant_codes(flat, arr.shape, k, group_size, scales, zps, opts, words(values))
+    pshape = _param_shape(arr.shape, k, group_size)
+    sf = format(scale_format) if scale_format is not None else None
+    return QuantizedArray(values, scales.astype(arr.dtype).reshape(pshape), zps.reshape(pshape),
+                          f, scheme, k, group_size, sf)
+
+
+def dequantize(q: QuantizedArray, *, dtype: Any = np.float32) -> np.ndarray:
+    """``(q.values - q.zero_point) * q.scale`` in ``dtype``."""
+    if not isinstance(q, QuantizedArray):
+        raise TypeError(f"dequantize takes a QuantizedArray, not {type(q).__name__} "
+                        "(for raw codes use (codes - zero_point) * scale)")
+    return q.dequantize(dtype)
+
+
+def fake_quantize(x: Any, fmt: FormatSpec = "int8", *, scheme: str = "symmetric",
+                  axis: Optional[int] = None, group_size: Optional[int] = None, clip: Clip = None,
+                  percentile: Optional[float] = None, narrow_range: Optional[bool] = None,
+                  rounding: str = "nearest_even", seed: Optional[int] = None,
+                  arithmetic: str = "exact", nan: Union[str, int] = "error",
+                  scale_format: Any = None) -> np.ndarray:
+    """``dequantize(quantize(x, ...))`` fused in one pass, in x's float type
+    (float32 for float32 and narrower floats, float64 otherwise)."""
+    f = _format(fmt)
+    _check_float_target(f, arithmetic)
+    arr = _data(x)
+    k = _axis(arr.shape, axis, group_size)
+    nan_code = _nan_code(nan, f)
+    scales, zps, (qmin, qmax) = _params(arr, f, scheme, k, group_size, clip, percentile,
+                                        narrow_range, nan_code is not None, scale_format)
+    opts = _code_opts(rounding, seed, arithmetic, qmin, qmax, nan_code)
+    out = np.empty(arr.shape, dtype=arr.dtype)
+    flat = arr.reshape(-1)
+    if isinstance(f, FloatFormat):
+        _native.quant_float_fake(flat, arr.shape, k, group_size, scales, f._spec, opts,
+                                 out.reshape(-1))
+    else:
+        _native.quant_fake(flat, arr.shape, k, group_size, scales, zps, opts, out.reshape(-1))
+    return out
+
+
+def quantize_affine(x: Any, scale: Any, zero_point: Any = 0, fmt: FormatSpec = "int8", *,
+                    axis: Optional[int] = None, group_size: Optional[int] = None,
+                    rounding: str = "nearest_even", arithmetic: str = "exact",
+                    seed: Optional[int] = None, nan: Union[str, int] = "error",
+                    narrow_range: bool = False) -> np.ndarray:
+    """Integer codes ``clamp(round(x / scale) + zero_point)`` for given
+    scales: one value per tensor, per index along ``axis``, or per group
+    (``scale`` may have :class:`QuantizedArray`'s scale shape or be flat).
+    The scale is used exactly as given (float64); ``arithmetic="torch"``
+    rounds it to float32 as PyTorch does."""
+    f = _format(fmt)
+    if not isinstance(f, IntFormat):
+        raise ValueError(f"quantize_affine produces integer codes; {f.name} is a float format")
+    arr = _data(x)
+    k = _axis(arr.shape, axis, group_size)
+    n = int(np.prod(_param_shape(arr.shape, k, group_size), dtype=np.int64))
+    s = np.asarray(scale, dtype=np.float64).reshape(-1)
+    z = np.asarray(zero_point)
+    if z.dtype.kind not in "iub":
+        if not np.all(z == np.round(z)):
+            raise ValueError("zero_point must hold integers")
+    z = z.astype(np.int64).reshape(-1)
+    for name, a in (("scale", s), ("zero_point", z)):
+        if a.size not in (1, n):
+            raise ValueError(f"{name} has {a.size} values; expected 1 or {n} for this axis/group_size")
+    s = np.ascontiguousarray(np.broadcast_to(s, (n,)))
+    z = np.ascontiguousarray(np.broadcast_to(z, (n,)))
+    qmin, qmax = f.min + int(bool(narrow_range)), f.max
+    opts = _code_opts(rounding, seed, arithmetic, qmin, qmax, _nan_code(nan, f))
+    values = np.empty(arr.shape, dtype=f.storage_dtype)
+    _native.quant_codes(arr.reshape(-1), arr.shape, k, group_size, s, z, opts, words(values))
+    return values
+
+
+def error_stats(reference: Any, approx: Any) -> dict:
+    """``max_abs``, ``mean_abs``, ``rmse`` and ``sqnr_db`` (signal to
+    quantization-noise ratio, inf when exact) of ``approx`` against
+    ``reference``, computed in float64."""
+    r = np.asarray(reference, dtype=np.float64)
+    a = np.asarray(approx, dtype=np.float64)
+    if r.shape != a.shape:
+        raise ValueError(f"shapes differ: {r.shape} vs {a.shape}")
+    if r.size == 0:
+        raise ValueError("error_stats needs at least one element")
+    e = a - r
+    noise = float(np.sum(e * e))
+    signal = float(np.sum(r * r))
+    if noise == 0:
+        sqnr = math.inf
+    elif signal == 0:
+        sqnr = -math.inf
+    else:
+        sqnr = 10 * math.log10(signal / noise)
+    return {"max_abs": float(np.max(np.abs(e))), "mean_abs": float(np.mean(np.abs(e))),
+            "rmse": math.sqrt(noise / r.size), "sqnr_db": sqnr}
+
+
+def _nibble_format(fmt: FormatSpec) -> Format:
+    f = format(fmt)
+    if f.bits != 4:
+        raise ValueError(f"pack/unpack handle 4-bit formats (int4, uint4, fp4_e2m1fn); {f.name} "
+                         f"has {f.bits} bits")
+    return f
+
+
+def pack(values: Any, fmt: FormatSpec) -> np.ndarray:
+    """Two 4-bit codes per byte, low nibble first, in C order (an odd count
+    pads the last high nibble with 0). Returns a flat uint8 array."""
+    f = _nibble_format(fmt)
+    v = np.asarray(values).reshape(-1)
+    if v.dtype.kind not in "iu":
+        raise TypeError(f"pack takes integer codes, not {v.dtype}")
+    lo, hi = (f.min, f.max) if isinstance(f, IntFormat) else (0, 15)
+    if v.size and (int(v.min()) < lo or int(v.max()) > hi):
+        raise ValueError(f"values outside [{lo}, {hi}] are not {f.name} codes")
+    nib = (v.astype(np.int64) & 0xF).astype(np.uint8)
+    if nib.size % 2:
+        nib = np.concatenate([nib, np.zeros(1, np.uint8)])
+    return nib[0::2] | (nib[1::2] << 4)
+
+
+def unpack(packed: Any, fmt: FormatSpec, shape: Any) -> np.ndarray:
+    """Inverse of :func:`pack`: codes of ``fmt`` (int4 sign-extended into
+    int8) in ``shape``."""
+    f = _nibble_format(fmt)
+    p = np.asarray(packed)
+    if p.dtype != np.uint8:
+        raise TypeError(f"packed data must be uint8, not {p.dtype}")
+    shape = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
+    n = int(np.prod(shape, dtype=np.int64))
+    if p.size != -(-n // 2):
+        raise ValueError(f"{p.size} packed bytes hold {2 * p.size} codes, not {n} for shape {shape}")
+    p = p.reshape(-1)
+    nib = np.empty(2 * p.size, dtype=np.uint8)
+    nib[0::2] = p & 0xF
+    nib[1::2] = p >> 4
+    nib = nib[:n]
+    if isinstance(f, IntFormat) and f.signed:
+        out = nib.astype(np.int8)
+        out[out > 7] -= 16
+        return out.reshape(shape)
+    return nib.astype(f.storage_dtype).reshape(shape)

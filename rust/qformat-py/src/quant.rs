@@ -1,0 +1,443 @@
+//! Integer casts and quantization: flat contiguous arrays in, results
+//! written in place, GIL released. All meaning lives in
+//! `qformat_core::{int_cast, quant}`.
+
+use numpy::{PyArray1, PyArrayMethods};
+use pyo3::prelude::*;
+use qformat_core::format::{float_builtin, FloatFormat, IntFormat};
+use qformat_core::int_cast::{self, IntCastOptions, IntNan, IntOverflow};
+use qformat_core::quant::{
+    self, Arithmetic, FloatQuantOptions, Layout, ParamSpec, QuantOptions, RangeSource, ScaleRule,
+    Scheme,
+};
+use qformat_core::{Error, RoundingMode};
+
+use crate::arrays::with_slice;
+use crate::errors::{detached, to_py};
+use crate::specs::{float_from_tuple, FloatTuple, NanArg, OptionArgs};
+use crate::{dispatch_ro, dispatch_rw};
+
+/// `(name, bits, signed)`.
+type IntTuple = (String, u32, bool);
+
+fn int_from_tuple(t: &IntTuple) -> PyResult<IntFormat> {
+    IntFormat::new(Some(&t.0), t.1, t.2).map_err(to_py)
+}
+
+fn invalid(msg: impl Into<String>) -> PyErr {
+    to_py(Error::invalid(msg))
+}
+
+/// Integer-cast options from the `encode` option dict: the profile's rule,
+/// then whatever the caller set explicitly.
+fn int_options(o: &OptionArgs, fmt: &IntFormat) -> PyResult<IntCastOptions> {
+    let rounding = RoundingMode::parse(&o.rounding).map_err(to_py)?;
+    if rounding == RoundingMode::Stochastic && o.seed.is_none() {
+        return Err(invalid(
+            "rounding='stochastic' needs seed=<int> so that results are reproducible",
+        ));
+    }
+    let mut r = match o.profile.as_str() {
+        "ieee" => IntCastOptions::default(),
+        "torch-cpu" | "numpy" => {
+            let mut t = IntCastOptions::torch_cpu(fmt);
+            if rounding != RoundingMode::NearestEven {
+                t.rounding = rounding;
+            }
+            t
+        }
+        p => {
+            return Err(invalid(format!(
+                "profile {p:?} has no rule for integer formats; use 'ieee', 'torch-cpu' or 'numpy'"
+            )))
+        }
+    };
+    if o.profile == "ieee" {
+        r.rounding = rounding;
+    }
+    r.seed = o.seed.unwrap_or(0);
+    if let Some(s) = &o.overflow {
+        r.overflow = match s.as_str() {
+            "saturate" | "clamp" => IntOverflow::Saturate,
+            "wrap" => IntOverflow::Wrap,
+            "error" => IntOverflow::Error,
+            _ => return Err(invalid(format!("overflow={s:?} does not apply to integer formats; choose 'saturate', 'wrap' or 'error'"))),
+        };
+        if r.nan == IntNan::Through {
+            r.nan = IntNan::Error;
+        }
+    }
+    match &o.nan {
+        None => {}
+        Some(NanArg::Bits(v)) => {
+            r.nan = IntNan::Value(
+                i64::try_from(*v).map_err(|_| invalid("nan= value does not fit in int64"))?,
+            )
+        }
+        Some(NanArg::Name(s)) if s == "error" => r.nan = IntNan::Error,
+        Some(NanArg::Name(s)) => {
+            return Err(invalid(format!(
+                "nan={s:?} does not apply to integer formats; use 'error' or an int value"
+            )))
+        }
+    }
+    if o.subnormals == Some(false) {
+        return Err(invalid("subnormals= applies to float formats only"));
+    }
+    r.validate_for(fmt).map_err(to_py)?;
+    Ok(r)
+}
+
+/// Encode float patterns (`src_fmt` given) or int64/uint64 integers into
+/// integers of `fmt`, written as words of its storage type.
+#[pyfunction]
+#[pyo3(signature = (src, src_fmt, out, fmt, opts))]
+fn encode_to_int(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    src_fmt: Option<FloatTuple>,
+    out: &Bound<'_, PyAny>,
+    fmt: IntTuple,
+    opts: OptionArgs,
+) -> PyResult<()> {
+    let f = int_from_tuple(&fmt)?;
+    let o = int_options(&opts, &f)?;
+    match src_fmt {
+        Some(t) => {
+            let sf = float_from_tuple(&t)?;
+            dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || int_cast::cast_float_slice(&sf, s, &f, d, &o))))
+        }
+        None => with_ints(
+            src,
+            |s| dispatch_rw!(out, d => detached(py, || int_cast::cast_int_slice(s, &f, d, &o))),
+            |s| dispatch_rw!(out, d => detached(py, || int_cast::cast_int_slice(s, &f, d, &o))),
+        ),
+    }
+}
+
+/// `round(x, int_fmt)`: the integer result as patterns of `out_fmt`.
+#[pyfunction]
+#[pyo3(signature = (src, src_fmt, out, fmt, out_fmt, opts))]
+fn round_to_int(
+    py: Python<'_>,
+    src: &Bound<'_, PyAny>,
+    src_fmt: Option<FloatTuple>,
+    out: &Bound<'_, PyAny>,
+    fmt: IntTuple,
+    out_fmt: FloatTuple,
+    opts: OptionArgs,
+) -> PyResult<()> {
+    let f = int_from_tuple(&fmt)?;
+    let of = float_from_tuple(&out_fmt)?;
+    let o = int_options(&opts, &f)?;
+    match src_fmt {
+        Some(t) => {
+            let sf = float_from_tuple(&t)?;
+            dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || int_cast::round_float_slice(&sf, s, &f, &of, d, &o))))
+        }
+        None => with_ints(
+            src,
+            |s| dispatch_rw!(out, d => detached(py, || int_cast::round_int_slice(s, &f, &of, d, &o))),
+            |s| dispatch_rw!(out, d => detached(py, || int_cast::round_int_slice(s, &f, &of, d, &o))),
+        ),
+    }
+}
+
+/// Call `signed` with an int64 array's slice, else `unsigned` with a uint64 one.
+fn with_ints<R>(
+    src: &Bound<'_, PyAny>,
+    signed: impl FnOnce(&[i64]) -> PyResult<R>,
+    unsigned: impl FnOnce(&[u64]) -> PyResult<R>,
+) -> PyResult<R> {
+    if let Ok(a) = src.cast::<PyArray1<i64>>() {
+        let ro = a.readonly();
+        signed(ro.as_slice()?)
+    } else {
+        with_slice::<u64, _>(src, unsigned)
+    }
+}
+
+/// Call `$body` with `$x` bound to the float32 or float64 slice of `$obj`.
+macro_rules! with_floats {
+    ($obj:expr, $x:ident => $body:expr) => {
+        if let Ok(a) = $obj.cast::<PyArray1<f32>>() {
+            let ro = a.readonly();
+            let $x = ro.as_slice()?;
+            $body
+        } else {
+            let a = $obj.cast::<PyArray1<f64>>()?;
+            let ro = a.readonly();
+            let $x = ro.as_slice()?;
+            $body
+        }
+    };
+}
+
+/// How scales and zero points are chosen (a dict from Python).
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct ParamArgs {
+    scheme: String,
+    qmin: f64,
+    qmax: f64,
+    /// Round scales to this format …
+    scale_format: Option<FloatTuple>,
+    /// … or make them OCP MX powers of two: `(emax_elem, frac_bits)`.
+    pow2: Option<(i64, i64)>,
+    integer: bool,
+    clip: Option<(f64, f64)>,
+    percentile: Option<f64>,
+    nan_ok: bool,
+}
+
+fn scheme(s: &str) -> PyResult<Scheme> {
+    match s {
+        "symmetric" => Ok(Scheme::Symmetric),
+        "asymmetric" => Ok(Scheme::Asymmetric),
+        _ => Err(invalid(format!(
+            "scheme must be 'symmetric' or 'asymmetric', not {s:?}"
+        ))),
+    }
+}
+
+impl ParamArgs {
+    fn spec(&self, data: FloatFormat) -> PyResult<ParamSpec> {
+        let rule = match (&self.pow2, &self.scale_format) {
+            (Some((e, f)), _) => ScaleRule::Pow2 {
+                emax_elem: *e,
+                frac_bits: *f,
+            },
+            (None, Some(t)) => ScaleRule::Round(float_from_tuple(t)?),
+            (None, None) => ScaleRule::Round(data),
+        };
+        Ok(ParamSpec {
+            scheme: scheme(&self.scheme)?,
+            qmin: self.qmin,
+            qmax: self.qmax,
+            rule,
+            integer: self.integer,
+        })
+    }
+
+    fn source(&self) -> RangeSource {
+        match (self.clip, self.percentile) {
+            (Some((lo, hi)), _) => RangeSource::Clip(lo, hi),
+            (None, Some(p)) => RangeSource::Percentile(p),
+            _ => RangeSource::Extremes,
+        }
+    }
+}
+
+type ParamArrays<'py> = (Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<i64>>);
+
+/// Scales (as float64) and zero points of `x` (flat, of `shape`).
+#[pyfunction]
+#[pyo3(signature = (x, shape, axis, group, spec))]
+fn quant_params<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    shape: Vec<usize>,
+    axis: Option<i64>,
+    group: Option<usize>,
+    spec: ParamArgs,
+) -> PyResult<ParamArrays<'py>> {
+    let l = Layout::new(&shape, axis, group).map_err(to_py)?;
+    let src = spec.source();
+    let (scales, zps) = with_floats!(x, xs => {
+        let data = float_builtin(if is_f32(x) { "fp32" } else { "fp64" });
+        let ps = spec.spec(data)?;
+        let sch = ps.scheme;
+        detached(py, || {
+            let r = quant::ranges(xs, &l, src, sch, spec.nan_ok)?;
+            quant::params(&r, &ps)
+        })?
+    });
+    Ok((PyArray1::from_vec(py, scales), PyArray1::from_vec(py, zps)))
+}
+
+fn is_f32(x: &Bound<'_, PyAny>) -> bool {
+    x.cast::<PyArray1<f32>>().is_ok()
+}
+
+/// Options of the code pass (a dict from Python).
+#[derive(FromPyObject)]
+#[pyo3(from_item_all)]
+struct CodeArgs {
+    rounding: String,
+    seed: Option<u64>,
+    arithmetic: String,
+    qmin: i64,
+    qmax: i64,
+    nan: Option<i64>,
+}
+
+impl CodeArgs {
+    fn rounding(&self) -> PyResult<RoundingMode> {
+        let r = RoundingMode::parse(&self.rounding).map_err(to_py)?;
+        if r == RoundingMode::Stochastic && self.seed.is_none() {
+            return Err(invalid(
+                "rounding='stochastic' needs seed=<int> so that results are reproducible",
+            ));
+        }
+        Ok(r)
+    }
+
+    fn int_options(&self) -> PyResult<QuantOptions> {
+        let arithmetic = match self.arithmetic.as_str() {
+            "exact" => Arithmetic::Exact,
+            "torch" => Arithmetic::Torch,
+            a => {
+                return Err(invalid(format!(
+                    "arithmetic must be 'exact' or 'torch', not {a:?}"
+                )))
+            }
+        };
+        Ok(QuantOptions {
+            rounding: self.rounding()?,
+            seed: self.seed.unwrap_or(0),
+            arithmetic,
+            qmin: self.qmin,
+            qmax: self.qmax,
+            nan: self.nan,
+        })
+    }
+
+    fn float_options(&self) -> PyResult<FloatQuantOptions> {
+        Ok(FloatQuantOptions {
+            rounding: self.rounding()?,
+            seed: self.seed.unwrap_or(0),
+            nan: self.nan.map(|c| c as u64),
+        })
+    }
+}
+
+/// Integer codes into `out` (words of the format's storage type).
+#[pyfunction]
+#[pyo3(signature = (x, shape, axis, group, scales, zps, opts, out))]
+#[allow(clippy::too_many_arguments)]
+fn quant_codes(
+    py: Python<'_>,
+    x: &Bound<'_, PyAny>,
+    shape: Vec<usize>,
+    axis: Option<i64>,
+    group: Option<usize>,
+    scales: &Bound<'_, PyAny>,
+    zps: &Bound<'_, PyAny>,
+    opts: CodeArgs,
+    out: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let l = Layout::new(&shape, axis, group).map_err(to_py)?;
+    let o = opts.int_options()?;
+    with_slice::<f64, _>(scales, |s| {
+        with_slice::<i64, _>(
+            zps,
+            |z| with_floats!(x, xs => dispatch_rw!(out, d => detached(py, || quant::quantize(xs, &l, s, z, &o, d)))),
+        )
+    })
+}
+
+/// Fused quantize + dequantize into `out` (same float type as `x`).
+#[pyfunction]
+#[pyo3(signature = (x, shape, axis, group, scales, zps, opts, out))]
+#[allow(clippy::too_many_arguments)]
+fn quant_fake(
+    py: Python<'_>,
+    x: &Bound<'_, PyAny>,
+    shape: Vec<usize>,
+    axis: Option<i64>,
+    group: Option<usize>,
+    scales: &Bound<'_, PyAny>,
+    zps: &Bound<'_, PyAny>,
+    opts: CodeArgs,
+    out: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let l = Layout::new(&shape, axis, group).map_err(to_py)?;
+    let o = opts.int_options()?;
+    with_slice::<f64, _>(scales, |s| {
+        with_slice::<i64, _>(zps, |z| {
+            if is_f32(x) {
+                with_slice::<f32, _>(x, |xs| {
+                    crate::arrays::with_slice_mut::<f32, _>(out, |d| {
+                        detached(py, || quant::fake_quantize(xs, &l, s, z, &o, d))
+                    })
+                })
+            } else {
+                with_slice::<f64, _>(x, |xs| {
+                    crate::arrays::with_slice_mut::<f64, _>(out, |d| {
+                        detached(py, || quant::fake_quantize(xs, &l, s, z, &o, d))
+                    })
+                })
+            }
+        })
+    })
+}
+
+/// Float element codes (block-scaled formats) into `out`.
+#[pyfunction]
+#[pyo3(signature = (x, shape, axis, group, scales, elem, opts, out))]
+#[allow(clippy::too_many_arguments)]
+fn quant_float_codes(
+    py: Python<'_>,
+    x: &Bound<'_, PyAny>,
+    shape: Vec<usize>,
+    axis: Option<i64>,
+    group: Option<usize>,
+    scales: &Bound<'_, PyAny>,
+    elem: FloatTuple,
+    opts: CodeArgs,
+    out: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let l = Layout::new(&shape, axis, group).map_err(to_py)?;
+    let e = float_from_tuple(&elem)?;
+    let o = opts.float_options()?;
+    with_slice::<f64, _>(
+        scales,
+        |s| with_floats!(x, xs => dispatch_rw!(out, d => detached(py, || quant::quantize_float(xs, &l, s, &e, &o, d)))),
+    )
+}
+
+/// Fused float-element quantize + dequantize into `out`.
+#[pyfunction]
+#[pyo3(signature = (x, shape, axis, group, scales, elem, opts, out))]
+#[allow(clippy::too_many_arguments)]
+fn quant_float_fake(
+    py: Python<'_>,
+    x: &Bound<'_, PyAny>,
+    shape: Vec<usize>,
+    axis: Option<i64>,
+    group: Option<usize>,
+    scales: &Bound<'_, PyAny>,
+    elem: FloatTuple,
+    opts: CodeArgs,
+    out: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let l = Layout::new(&shape, axis, group).map_err(to_py)?;
+    let e = float_from_tuple(&elem)?;
+    let o = opts.float_options()?;
+    with_slice::<f64, _>(scales, |s| {
+        if is_f32(x) {
+            with_slice::<f32, _>(x, |xs| {
+                crate::arrays::with_slice_mut::<f32, _>(out, |d| {
+                    detached(py, || quant::fake_quantize_float(xs, &l, s, &e, &o, d))
+                })
+            })
+        } else {
+            with_slice::<f64, _>(x, |xs| {
+                crate::arrays::with_slice_mut::<f64, _>(out, |d| {
+                    detached(py, || quant::fake_quantize_float(xs, &l, s, &e, &o, d))
+                })
+            })
+        }
+    })
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(encode_to_int, m)?)?;
+    m.add_function(wrap_pyfunction!(round_to_int, m)?)?;
+    m.add_function(wrap_pyfunction!(quant_params, m)?)?;
+    m.add_function(wrap_pyfunction!(quant_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(quant_fake, m)?)?;
+    m.add_function(wrap_pyfunction!(quant_float_codes, m)?)?;
+    m.add_function(wrap_pyfunction!(quant_float_fake, m)?)?;
+    Ok(())
+}
