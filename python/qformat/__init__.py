@@ -26,6 +26,17 @@ from ._formats import (
     iinfo,
 )
 from ._native import NanInputError, ParseError, QFormatError, RangeError
+from ._quant import (
+    QuantizedArray,
+    dequantize,
+    error_stats,
+    fake_quantize,
+    pack,
+    qparams,
+    quantize,
+    quantize_affine,
+    unpack,
+)
 
 __version__ = _native.__version__
 
@@ -35,6 +46,8 @@ __all__ = [
     "encode", "decode", "round", "profiles",
     "explain", "representable", "explain_bits", "Explanation",
     "QFormatError", "NanInputError", "RangeError", "ParseError",
+    "qparams", "quantize", "dequantize", "fake_quantize", "quantize_affine",
+    "error_stats", "pack", "unpack", "QuantizedArray",
 ]
 
 

@@ -73,3 +73,41 @@ def scan_number(text: str) -> tuple[str, bool, Optional[str], int, int]: ...
 def exact_decimal(bits: int, fmt: _FloatSpec) -> str: ...
 def shortest_decimal(bits: int, fmt: _FloatSpec) -> str: ...
 def shortest_many(bits: npt.NDArray[np.uint64], fmt: _FloatSpec) -> list[str]: ...
+
+# integer casts (encode/round to int formats); src_fmt None = int64/uint64 source
+def encode_to_int(
+    src: _Words, src_fmt: Optional[_FloatSpec], out: _Words, fmt: _IntSpec, opts: dict[str, Any]
+) -> None: ...
+def round_to_int(
+    src: _Words,
+    src_fmt: Optional[_FloatSpec],
+    out: _Words,
+    fmt: _IntSpec,
+    out_fmt: _FloatSpec,
+    opts: dict[str, Any],
+) -> None: ...
+
+# quantization over flat float32/float64 data of `shape`
+_Floats = npt.NDArray[Union[np.float32, np.float64]]
+def quant_params(
+    x: _Floats, shape: tuple[int, ...], axis: Optional[int], group: Optional[int],
+    spec: dict[str, Any],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
+def quant_codes(
+    x: _Floats, shape: tuple[int, ...], axis: Optional[int], group: Optional[int],
+    scales: npt.NDArray[np.float64], zps: npt.NDArray[np.int64], opts: dict[str, Any],
+    out: _Words,
+) -> None: ...
+def quant_fake(
+    x: _Floats, shape: tuple[int, ...], axis: Optional[int], group: Optional[int],
+    scales: npt.NDArray[np.float64], zps: npt.NDArray[np.int64], opts: dict[str, Any],
+    out: _Floats,
+) -> None: ...
+def quant_float_codes(
+    x: _Floats, shape: tuple[int, ...], axis: Optional[int], group: Optional[int],
+    scales: npt.NDArray[np.float64], elem: _FloatSpec, opts: dict[str, Any], out: _Words,
+) -> None: ...
+def quant_float_fake(
+    x: _Floats, shape: tuple[int, ...], axis: Optional[int], group: Optional[int],
+    scales: npt.NDArray[np.float64], elem: _FloatSpec, opts: dict[str, Any], out: _Floats,
+) -> None: ...

@@ -9,6 +9,7 @@ mod arrays;
 mod errors;
 mod exact;
 mod floats;
+mod quant;
 mod specs;
 
 #[pymodule]
@@ -16,6 +17,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     exact::register(m)?;
     floats::register(m)?;
+    quant::register(m)?;
     specs::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
