@@ -12,6 +12,7 @@ NumPy and ml_dtypes.
 from __future__ import annotations
 
 from . import _native
+from ._checkpoint import dequantize_file, load, quantize_file
 from ._convert import decode, encode, profiles, round
 from ._explain import Explanation, explain, explain_bits, representable
 from ._formats import (
@@ -48,6 +49,7 @@ __all__ = [
     "QFormatError", "NanInputError", "RangeError", "ParseError",
     "qparams", "quantize", "dequantize", "fake_quantize", "quantize_affine",
     "error_stats", "pack", "unpack", "QuantizedArray",
+    "quantize_file", "dequantize_file", "load",
 ]
 
 
