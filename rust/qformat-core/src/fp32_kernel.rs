@@ -50,6 +50,14 @@ pub struct Fp32Narrowing {
     odd: u32,
     stochastic: bool,
     seed: u64,
+    // Subnormal results in modes other than nearest-even: the exact
+    // integer decision of `rounding::round_code`, with a per-element shift.
+    exact_sub: bool,
+    sub_base: u32,
+    away: u32,
+    up: u32,
+    down: u32,
+    overflow_finite: [u32; 2],
     // Widening back to float32.
     sign_bit: u32,
     mag_mask: u32,
@@ -65,8 +73,7 @@ impl Fp32Narrowing {
     pub fn new(fmt: &FloatFormat, opts: &EncodeOptions) -> Option<Self> {
         let m = fmt.man_bits;
         let same_range = fmt.exp_bits == 8 && fmt.bias == 127 && fmt.has_inf;
-        let eligible = (opts.rounding == RoundingMode::NearestEven || same_range)
-            && !opts.via_fp32
+        let eligible = !opts.via_fp32
             && !opts.abs_input
             && fmt.signed
             && fmt.has_zero
@@ -86,6 +93,16 @@ impl Fp32Narrowing {
         // Infinity and every overflow the kernel can produce (away from zero)
         // share one result in every policy.
         let over = |neg: bool| fmt.encode(Value::Inf { neg }, opts, 0) as u32;
+        // A finite value beyond the range: toward-zero modes stop at ±max.
+        let over_finite = |neg: bool| {
+            let huge = Value::Finite {
+                neg,
+                sig: 1 << 63,
+                exp: fmt.emax() + 2,
+                sticky: false,
+            };
+            fmt.encode(huge, opts, 0) as u32
+        };
         let (nan_base, nan_payload_mask, nan_nonzero_fix) = match (opts.nan, fmt.nan) {
             (NanPolicy::Quiet, NanEncoding::Ieee) => {
                 let q = (fmt.inf_code()? | 1 << (m - 1)) as u32;
@@ -139,6 +156,13 @@ impl Fp32Narrowing {
             odd: (mode == RoundingMode::Odd) as u32,
             stochastic: mode == RoundingMode::Stochastic,
             seed: opts.seed,
+            exact_sub: mode != RoundingMode::NearestEven && !same_range,
+            // code = significand >> (sub_base - biased float32 exponent)
+            sub_base: (fmt.emin() - m as i64 + 150) as u32,
+            away: (mode == RoundingMode::NearestAway) as u32,
+            up: (mode == RoundingMode::Up) as u32,
+            down: (mode == RoundingMode::Down) as u32,
+            overflow_finite: [over_finite(false), over_finite(true)],
             sign_bit,
             mag_mask: fmt.magnitude_mask() as u32,
             // Same-range formats widen by a shift alone; the others' subnormals
@@ -210,31 +234,41 @@ impl Fp32Narrowing {
     /// The conversion loop compiled for the baseline instruction set.
     #[inline(always)]
     pub fn convert_chunk_portable<S: Bits, D: Bits>(self, base: usize, src: &[S], dst: &mut [D]) {
-        if self.stochastic {
-            for (i, (o, &x)) in dst.iter_mut().zip(src).enumerate() {
-                *o = D::from_u64(
-                    self.convert((x.to_u64() as u32), self.random_inc((base + i) as u64)) as u64,
-                );
-            }
-        } else {
-            for (o, &x) in dst.iter_mut().zip(src) {
-                *o = D::from_u64(self.convert((x.to_u64() as u32), 0) as u64);
-            }
-        }
+        self.each(base, src, dst, |c| c);
     }
 
     /// The round-trip loop compiled for the baseline instruction set.
     #[inline(always)]
     pub fn round_chunk_portable<S: Bits, D: Bits>(self, base: usize, src: &[S], dst: &mut [D]) {
-        if self.stochastic {
-            for (i, (o, &x)) in dst.iter_mut().zip(src).enumerate() {
-                let c = self.convert((x.to_u64() as u32), self.random_inc((base + i) as u64));
-                *o = D::from_u64(self.widen(c) as u64);
-            }
-        } else {
-            for (o, &x) in dst.iter_mut().zip(src) {
-                *o = D::from_u64(self.widen(self.convert((x.to_u64() as u32), 0)) as u64);
-            }
+        self.each(base, src, dst, |c| self.widen(c));
+    }
+
+    /// `dst[i] = then(convert(src[i]))`, with the loop specialised for the
+    /// two loop-invariant choices (stochastic draws, exact subnormal path)
+    /// so that each specialisation is a straight vectorisable loop.
+    #[inline(always)]
+    fn each<S: Bits, D: Bits>(
+        self,
+        base: usize,
+        src: &[S],
+        dst: &mut [D],
+        then: impl Fn(u32) -> u32,
+    ) {
+        macro_rules! run {
+            ($exact:literal, $draw:expr) => {
+                for (i, (o, &x)) in dst.iter_mut().zip(src).enumerate() {
+                    let r = self.convert_with::<$exact>(x.to_u64() as u32, $draw(i));
+                    *o = D::from_u64(then(r) as u64);
+                }
+            };
+        }
+        let seed = self.seed;
+        let draw_at = |i: usize| draw(seed, (base + i) as u64);
+        match (self.stochastic, self.exact_sub) {
+            (true, true) => run!(true, draw_at),
+            (true, false) => run!(false, draw_at),
+            (false, true) => run!(true, |_| 0u64),
+            (false, false) => run!(false, |_| 0u64),
         }
     }
 
@@ -311,45 +345,84 @@ impl Fp32Narrowing {
         self.widen_chunk_portable(src, dst)
     }
 
-    /// The stochastic increment for element `index`: the engine rounds away
-    /// when `draw < remainder·2^(64−shift)`, i.e. when the draw's top
-    /// `shift` bits are below the remainder, which is exactly when adding
-    /// their complement carries past the cut.
+    /// Convert one float32 pattern with no stochastic draw (the scalar
+    /// reference of the loops; stochastic callers use [`Self::convert_with`]).
     #[inline(always)]
-    fn random_inc(&self, index: u64) -> u32 {
-        let top = (draw(self.seed, index) >> (64 - self.shift)) as u32;
-        !top & ((1u32 << self.shift) - 1)
+    pub fn convert(&self, bits: u32, random: u64) -> u32 {
+        if self.exact_sub {
+            self.convert_with::<true>(bits, random)
+        } else {
+            self.convert_with::<false>(bits, random)
+        }
     }
 
-    /// Convert one float32 pattern; `random` is the stochastic increment
-    /// (0 in the other modes). Every choice is a mask blend, so the
-    /// compiler emits no branch and vectorises the calling loop.
+    /// Convert one float32 pattern; `random` is the element's stochastic
+    /// draw (ignored in the other modes). Every choice is a mask blend, so
+    /// the compiler emits no branch and vectorises the calling loop.
+    ///
+    /// Normal results: the engine rounds away when `draw < remainder·2^(64−shift)`,
+    /// i.e. when the draw's top `shift` bits are below the remainder, which is
+    /// exactly when adding their complement carries past the cut.
     #[inline(always)]
-    pub fn convert(&self, bits: u32, random: u32) -> u32 {
+    pub fn convert_with<const EXACT_SUB: bool>(&self, bits: u32, random: u64) -> u32 {
         let sign_in = bits & 0x8000_0000;
         let abs = bits ^ sign_in;
         let neg = sign_in != 0;
         let rem_mask = (1u32 << self.shift) - 1;
         let lsb = (abs >> self.shift) & 1;
-        let inc =
-            self.inc_base + (lsb & self.inc_lsb) + select(neg, self.inc_neg, self.inc_pos) + random;
+        let top = (random >> (64 - self.shift)) as u32;
+        let random_inc = select(self.stochastic, !top & rem_mask, 0);
+        let inc = self.inc_base
+            + (lsb & self.inc_lsb)
+            + select(neg, self.inc_neg, self.inc_pos)
+            + random_inc;
         let inexact = (abs & rem_mask != 0) as u32;
         let truncated = ((abs + inc) >> self.shift) | (self.odd & inexact);
         let normal = truncated.wrapping_sub(self.rebias);
-        let sub = (f32::from_bits(abs) + self.magic)
-            .to_bits()
-            .wrapping_sub(self.magic.to_bits());
+        let sub = if EXACT_SUB {
+            self.exact_subnormal(abs, neg, random)
+        } else {
+            (f32::from_bits(abs) + self.magic)
+                .to_bits()
+                .wrapping_sub(self.magic.to_bits())
+        };
         let code = select(abs < self.min_normal_bits, sub, normal);
         let code = select(code < self.flush_below, 0, code);
         let sign = sign_in >> self.sign_shift;
         let keep_sign = select(code != 0 || self.neg_zero, sign, 0);
         let finite = code | keep_sign;
-        let over = self.overflow_code | sign;
+        let over_inf = self.overflow_code | sign;
+        let over_finite = select(neg, self.overflow_finite[1], self.overflow_finite[0]);
         let payload = (abs >> self.shift) & self.nan_payload_mask;
         let base = select(neg, self.nan_base[1], self.nan_base[0]);
         let nan = base | payload | (self.nan_nonzero_fix & (payload == 0) as u32);
-        let r = select(abs >= 0x7f80_0000 || code > self.max_code, over, finite);
+        let r = select(code > self.max_code, over_finite, finite);
+        let r = select(abs >= 0x7f80_0000, over_inf, r);
         select(abs > 0x7f80_0000, nan, r)
+    }
+
+    /// Subnormal result code of a finite |x| below the target's smallest
+    /// normal, in any mode: the significand is shifted right by an amount
+    /// that depends on x's exponent, and the discarded part decides as in
+    /// `rounding::round_code` (frac = discarded bits as a 64-bit fraction).
+    #[inline(always)]
+    fn exact_subnormal(&self, abs: u32, neg: bool, random: u64) -> u32 {
+        const HALF: u64 = 1 << 63;
+        let e = abs >> 23;
+        let x = ((abs & 0x7f_ffff) | select(e == 0, 0, 0x80_0000)) as u64;
+        let s = self.sub_base.saturating_sub(e.max(1));
+        let q = select64(s >= 64, 0, x.wrapping_shr(s.min(63)));
+        let left = x.wrapping_shl(64 - s.clamp(1, 64));
+        let right = x.wrapping_shr(s.saturating_sub(64).min(63));
+        let frac = select64(s <= 64, left, right);
+        let inexact = select(s >= 64, (x != 0) as u32, (frac != 0) as u32);
+        let q = q as u32;
+        let rne = (frac > HALF || (frac == HALF && q & 1 == 1)) as u32 & self.inc_lsb;
+        let away = (frac >= HALF) as u32 & self.away;
+        let up = inexact & !neg as u32 & self.up;
+        let down = inexact & neg as u32 & self.down;
+        let stoch = (random < frac) as u32 & self.stochastic as u32;
+        (q + (rne | away | up | down | stoch)) | (self.odd & inexact)
     }
 
     /// Widen one pattern of the format to float32 exactly; NaN payloads are
@@ -372,6 +445,13 @@ impl Fp32Narrowing {
         let v = select(r == self.fnuz_nan_bits, 0x7fc0_0000, v);
         v | sign
     }
+}
+
+/// 64-bit [`select`].
+#[inline(always)]
+fn select64(c: bool, a: u64, b: u64) -> u64 {
+    let m = (c as u64).wrapping_neg();
+    (a & m) | (b & !m)
 }
 
 /// `if c { a } else { b }` as a mask blend (no branch).
@@ -417,7 +497,10 @@ mod tests {
                 }
             }
         }
-        assert!(v.len() >= 14, "bf16 and tf32 in all modes at least");
+        assert!(
+            v.len() >= 7 * 9,
+            "every sign-and-zero float format of <= 32 bits in all modes"
+        );
         v
     }
 
@@ -441,6 +524,19 @@ mod tests {
                 })
                 .collect();
             let back: Vec<u32> = want.iter().map(|&c| k.widen(c)).collect();
+            let scalar: Vec<u32> = input
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let r = if opts.rounding == RoundingMode::Stochastic {
+                        draw(opts.seed, i as u64)
+                    } else {
+                        0
+                    };
+                    k.convert(v, r)
+                })
+                .collect();
+            assert_eq!(scalar, want, "scalar {} {:?}", f.name, opts.rounding);
             let mut got = vec![0u32; input.len()];
             k.convert_chunk_portable(0, &input, &mut got);
             assert_eq!(got, want, "portable {} {:?}", f.name, opts.rounding);
