@@ -63,9 +63,12 @@ def _clip(value: Optional[str]) -> Any:
 
 
 def _progress_bar(enabled: bool) -> Progress:
+    """A transient bar on stderr, only when stderr is a terminal (in a pipe or
+    a log it would only add noise)."""
+    err = Console(stderr=True)
     return Progress(TextColumn("{task.description}", style="cyan"), BarColumn(),
                     DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
-                    console=Console(stderr=True), transient=True, disable=not enabled)
+                    console=err, transient=True, disable=not (enabled and err.is_terminal))
 
 
 def _with_progress(enabled: bool, work: Callable[[Any], dict]) -> dict:

@@ -167,7 +167,9 @@ class TensorReader:
     def _npz_info(self, name: str) -> TensorInfo:
         with self._npz.zip.open(f"{name}.npy") as fh:
             version = np.lib.format.read_magic(fh)
-            shape, _, dtype = np.lib.format._read_array_header(fh, version)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            shape, _, dtype = read(fh)
         return TensorInfo(name, _array_code(self.path, name, np.dtype(dtype)), shape)
 
     def _open_npy(self) -> None:
