@@ -8,7 +8,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from . import _native
+from . import _dask, _native
 from ._arrays import as_array, float_source_format, native_contiguous, prepare_out, run_into, words
 from ._formats import FloatFormat, FormatSpec, IntFormat, format
 
@@ -72,6 +72,8 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: str = "nearest_even",
     Float formats return unsigned words of ``fmt.storage_dtype``; integer
     formats return the integer values. See API.md for every option.
     """
+    if _dask.is_dask(x):  # lazy and blockwise: _dask.py
+        return _dask.encode(**locals())
     f = format(fmt)
     opts = _options(rounding, subnormals, overflow, nan, profile, seed)
     src = _Source(x)
@@ -117,6 +119,8 @@ def round(x: Any, fmt: FormatSpec, *, rounding: str = "nearest_even",  # noqa: A
           out: Optional[np.ndarray] = None) -> np.ndarray:
     """``decode(encode(x, fmt))`` in x's own float dtype (float64 for integer
     inputs): the fake-quantize of a float format, fused in one pass."""
+    if _dask.is_dask(x):  # lazy and blockwise: _dask.py
+        return _dask.round(**locals())
     f = format(fmt)
     opts = _options(rounding, subnormals, overflow, nan, profile, seed)
     src = _Source(x)

@@ -18,7 +18,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from . import _native
+from . import _dask, _native
 from ._arrays import as_array, native_contiguous, words
 from ._formats import FloatFormat, Format, FormatSpec, IntFormat, format
 
@@ -351,6 +351,8 @@ def fake_quantize(x: Any, fmt: FormatSpec = "int8", *, scheme: str = "symmetric"
                   scale_format: Any = None) -> np.ndarray:
     """``dequantize(quantize(x, ...))`` fused in one pass, in x's float type
     (float32 for float32 and narrower floats, float64 otherwise)."""
+    if _dask.is_dask(x):  # lazy, with whole-array scales: _dask.py
+        return _dask.fake_quantize(**locals())
     f = _format(fmt)
     _check_float_target(f, arithmetic)
     arr = _data(x)
