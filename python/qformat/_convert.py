@@ -75,11 +75,13 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: str = "nearest_even",
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
         return _dask.encode(**locals())
     f = format(fmt)
-    opts = _options(rounding, subnormals, overflow, nan, profile, seed)
+    # integer formats take nan= as an int value (negative allowed): see _ints
+    opts = _options(rounding, subnormals, overflow, None if isinstance(f, IntFormat) else nan,
+                    profile, seed)
     src = _Source(x)
     if isinstance(f, IntFormat):
         from ._ints import encode_int
-        return encode_int(src, f, opts, out)
+        return encode_int(src, f, dict(opts, nan=nan), out)
     result = prepare_out(out, src.shape, f.storage_dtype)
     if src.fmt is None:
         ints = src.ints
@@ -122,11 +124,13 @@ def round(x: Any, fmt: FormatSpec, *, rounding: str = "nearest_even",  # noqa: A
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
         return _dask.round(**locals())
     f = format(fmt)
-    opts = _options(rounding, subnormals, overflow, nan, profile, seed)
+    # integer formats take nan= as an int value (negative allowed): see _ints
+    opts = _options(rounding, subnormals, overflow, None if isinstance(f, IntFormat) else nan,
+                    profile, seed)
     src = _Source(x)
     if isinstance(f, IntFormat):
         from ._ints import round_int
-        return round_int(src, f, opts, out)
+        return round_int(src, f, dict(opts, nan=nan), out)
     if src.fmt is None:
         codes = encode(x, f, rounding=rounding, subnormals=subnormals, overflow=overflow,
                        nan=nan, profile=profile, seed=seed)

@@ -25,11 +25,32 @@ def _source_args(src: Any) -> tuple:
     return src.words, src.fmt._spec
 
 
+def _nan_value(opts: dict) -> tuple:
+    """Split ``nan=`` (None, "error" or an int value, negative allowed) into
+    the option dict's name and a separate int value."""
+    nan = opts.get("nan")
+    if nan is None or isinstance(nan, str):
+        if nan not in (None, "error"):
+            raise ValueError(
+                f"nan={nan!r} does not apply to integer formats; use 'error' "
+                "(the default) or an int value"
+            )
+        return opts, None
+    if isinstance(nan, bool) or not isinstance(nan, (int, np.integer)):
+        raise TypeError(f"nan must be 'error' or an int, not {type(nan).__name__}")
+    if not -(2**63) <= int(nan) < 2**63:
+        raise ValueError(f"nan={nan} does not fit in int64")
+    return dict(opts, nan=None), int(nan)
+
+
 def encode_int(src: Any, fmt: IntFormat, opts: dict, out: Optional[np.ndarray]) -> np.ndarray:
     """Integer values of ``src`` (a ``_convert._Source``) in ``fmt.storage_dtype``."""
+    opts, nan_value = _nan_value(opts)
     result = prepare_out(out, src.shape, fmt.storage_dtype)
     data, spec = _source_args(src)
-    return run_into(result, lambda w: _native.encode_to_int(data, spec, w, fmt._spec, opts))
+    return run_into(
+        result, lambda w: _native.encode_to_int(data, spec, w, fmt._spec, opts, nan_value)
+    )
 
 
 def round_int(src: Any, fmt: IntFormat, opts: dict, out: Optional[np.ndarray]) -> np.ndarray:
@@ -39,6 +60,10 @@ def round_int(src: Any, fmt: IntFormat, opts: dict, out: Optional[np.ndarray]) -
         dtype, out_fmt = np.dtype(np.float64), format("fp64")
     else:
         dtype, out_fmt = src.dtype, src.fmt
+    opts, nan_value = _nan_value(opts)
     result = prepare_out(out, src.shape, dtype)
     data, spec = _source_args(src)
-    return run_into(result, lambda w: _native.round_to_int(data, spec, w, fmt._spec, out_fmt._spec, opts))
+    return run_into(
+        result,
+        lambda w: _native.round_to_int(data, spec, w, fmt._spec, out_fmt._spec, opts, nan_value),
+    )

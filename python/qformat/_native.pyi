@@ -76,7 +76,8 @@ def shortest_many(bits: npt.NDArray[np.uint64], fmt: _FloatSpec) -> list[str]: .
 
 # integer casts (encode/round to int formats); src_fmt None = int64/uint64 source
 def encode_to_int(
-    src: _Words, src_fmt: Optional[_FloatSpec], out: _Words, fmt: _IntSpec, opts: dict[str, Any]
+    src: _Words, src_fmt: Optional[_FloatSpec], out: _Words, fmt: _IntSpec, opts: dict[str, Any],
+    nan_value: Optional[int] = ...,
 ) -> None: ...
 def round_to_int(
     src: _Words,
@@ -85,6 +86,7 @@ def round_to_int(
     fmt: _IntSpec,
     out_fmt: _FloatSpec,
     opts: dict[str, Any],
+    nan_value: Optional[int] = ...,
 ) -> None: ...
 
 # quantization over flat float32/float64 data of `shape`

@@ -23,8 +23,15 @@ from ._arrays import as_array, native_contiguous, words
 from ._formats import FloatFormat, Format, FormatSpec, IntFormat, format
 
 __all__ = [
-    "QuantizedArray", "qparams", "quantize", "dequantize", "fake_quantize",
-    "quantize_affine", "error_stats", "pack", "unpack",
+    "QuantizedArray",
+    "qparams",
+    "quantize",
+    "dequantize",
+    "fake_quantize",
+    "quantize_affine",
+    "error_stats",
+    "pack",
+    "unpack",
 ]
 
 Clip = Optional[Union[float, tuple]]
@@ -44,7 +51,9 @@ def _data(x: Any) -> np.ndarray:
         return native_contiguous(arr)
     if arr.dtype.kind in "iub":
         if arr.dtype.itemsize == 8 and arr.size and np.abs(arr.astype(np.float64)).max() > 2**53:
-            raise ValueError("integers beyond 2**53 cannot be quantized exactly; convert them first")
+            raise ValueError(
+                "integers beyond 2**53 cannot be quantized exactly; convert them first"
+            )
         return np.ascontiguousarray(arr, dtype=np.float64)
     return np.ascontiguousarray(arr.astype(np.float32))
 
@@ -56,8 +65,9 @@ def _axis(shape: tuple, axis: Optional[int], group_size: Optional[int]) -> Optio
         return None
     if axis is not None and (isinstance(axis, bool) or not isinstance(axis, (int, np.integer))):
         raise TypeError(f"axis must be an int or None, not {type(axis).__name__}")
-    if group_size is not None and (isinstance(group_size, bool)
-                                   or not isinstance(group_size, (int, np.integer))):
+    if group_size is not None and (
+        isinstance(group_size, bool) or not isinstance(group_size, (int, np.integer))
+    ):
         raise TypeError(f"group_size must be an int or None, not {type(group_size).__name__}")
     nd = len(shape)
     a = -1 if axis is None else int(axis)
@@ -69,7 +79,8 @@ def _axis(shape: tuple, axis: Optional[int], group_size: Optional[int]) -> Optio
             raise ValueError(f"group_size must be positive, got {group_size}")
         if shape[k] % group_size:
             raise ValueError(
-                f"group_size {group_size} does not divide the length {shape[k]} of axis {k}")
+                f"group_size {group_size} does not divide the length {shape[k]} of axis {k}"
+            )
     return k
 
 
@@ -81,14 +92,14 @@ def _param_shape(shape: tuple, k: Optional[int], group_size: Optional[int]) -> t
         return ()
     if group_size is None:
         return tuple(n if i == k else 1 for i, n in enumerate(shape))
-    return shape[:k] + (shape[k] // group_size, 1) + shape[k + 1:]
+    return shape[:k] + (shape[k] // group_size, 1) + shape[k + 1 :]
 
 
 def _grouped_shape(shape: tuple, k: Optional[int], group_size: Optional[int]) -> tuple:
     """Shape of the values with the grouped axis split into (groups, group_size)."""
     if k is None or group_size is None:
         return shape
-    return shape[:k] + (shape[k] // group_size, group_size) + shape[k + 1:]
+    return shape[:k] + (shape[k] // group_size, group_size) + shape[k + 1 :]
 
 
 def _code_range(fmt: Format, scheme: str, narrow_range: Optional[bool]) -> tuple:
@@ -97,17 +108,23 @@ def _code_range(fmt: Format, scheme: str, narrow_range: Optional[bool]) -> tuple
         raise ValueError(f"scheme must be 'symmetric' or 'asymmetric', not {scheme!r}")
     if isinstance(fmt, FloatFormat):
         if scheme != "symmetric":
-            raise ValueError(f"scheme='asymmetric' needs an integer format; {fmt.name} is a float "
-                             "format (its elements are symmetric, with zero point 0)")
+            raise ValueError(
+                f"scheme='asymmetric' needs an integer format; {fmt.name} is a float "
+                "format (its elements are symmetric, with zero point 0)"
+            )
         if narrow_range is not None:
-            raise ValueError(f"narrow_range applies to integer formats; {fmt.name} is a float format")
+            raise ValueError(
+                f"narrow_range applies to integer formats; {fmt.name} is a float format"
+            )
         if not fmt.signed or not fmt.has_zero:
             raise ValueError(f"{fmt.name} cannot be an element format (it needs a sign and a zero)")
         m = float(fmt.value_of(fmt._max_code))
         return -m, m
     if scheme == "symmetric" and not fmt.signed:
-        raise ValueError(f"scheme='symmetric' needs a signed format; {fmt.name} has no negative "
-                         "codes (use scheme='asymmetric')")
+        raise ValueError(
+            f"scheme='symmetric' needs a signed format; {fmt.name} has no negative "
+            "codes (use scheme='asymmetric')"
+        )
     narrow = scheme == "symmetric" if narrow_range is None else bool(narrow_range)
     return fmt.min + int(narrow), fmt.max
 
@@ -189,9 +206,17 @@ class QuantizedArray:
     ``x ≈ decode(values) * scale``.
     """
 
-    def __init__(self, values: np.ndarray, scale: np.ndarray, zero_point: np.ndarray,
-                 format: Format, scheme: str, axis: Optional[int], group_size: Optional[int],
-                 scale_format: Optional[Format] = None) -> None:
+    def __init__(
+        self,
+        values: np.ndarray,
+        scale: np.ndarray,
+        zero_point: np.ndarray,
+        format: Format,
+        scheme: str,
+        axis: Optional[int],
+        group_size: Optional[int],
+        scale_format: Optional[Format] = None,
+    ) -> None:
         self.values = values
         self.scale = scale
         self.zero_point = zero_point
@@ -212,7 +237,11 @@ class QuantizedArray:
         int4 per byte), the scales in ``scale_format`` (their own dtype when
         None) and, for the asymmetric scheme, the zero points in the code format."""
         total = -(-self.values.size * self.format.bits // 8)
-        sbits = self.scale_format.bits if self.scale_format is not None else self.scale.dtype.itemsize * 8
+        sbits = (
+            self.scale_format.bits
+            if self.scale_format is not None
+            else self.scale.dtype.itemsize * 8
+        )
         total += -(-self.scale.size * sbits // 8)
         if self.scheme == "asymmetric":
             total += -(-self.zero_point.size * self.format.bits // 8)
@@ -231,6 +260,7 @@ class QuantizedArray:
         v = self.grouped_values()
         if isinstance(self.format, FloatFormat):
             from ._convert import decode
+
             r = decode(v, self.format) * self.scale.astype(np.float64)
             return r.astype(dt).reshape(self.values.shape)
         d = (v.astype(np.int64) - self.zero_point).astype(dt)
@@ -239,23 +269,41 @@ class QuantizedArray:
     def __repr__(self) -> str:
         g = f", group_size={self.group_size}" if self.group_size else ""
         sf = f", scale_format={self.scale_format.name}" if self.scale_format is not None else ""
-        return (f"QuantizedArray(shape={self.values.shape}, format={self.format.name}, "
-                f"scheme={self.scheme!r}, axis={self.axis}{g}{sf}, nbytes={self.nbytes})")
+        return (
+            f"QuantizedArray(shape={self.values.shape}, format={self.format.name}, "
+            f"scheme={self.scheme!r}, axis={self.axis}{g}{sf}, nbytes={self.nbytes})"
+        )
 
 
 # ---------------------------------------------------------------------------
 # Public functions
 
 
-def _params(arr: np.ndarray, fmt: Format, scheme: str, k: Optional[int], group_size: Optional[int],
-            clip: Clip, percentile: Optional[float], narrow_range: Optional[bool], nan_ok: bool,
-            scale_format: Any) -> tuple:
+def _params(
+    arr: np.ndarray,
+    fmt: Format,
+    scheme: str,
+    k: Optional[int],
+    group_size: Optional[int],
+    clip: Clip,
+    percentile: Optional[float],
+    narrow_range: Optional[bool],
+    nan_ok: bool,
+    scale_format: Any,
+) -> tuple:
     """Scales (float64, flat) and zero points (int64, flat) from one Rust pass."""
     qmin, qmax = _code_range(fmt, scheme, narrow_range)
     pair, pct = _range_args(clip, percentile)
-    spec = {"scheme": scheme, "qmin": float(qmin), "qmax": float(qmax),
-            "integer": isinstance(fmt, IntFormat), "clip": pair, "percentile": pct,
-            "nan_ok": nan_ok, **_scale_rule(fmt, scale_format)}
+    spec = {
+        "scheme": scheme,
+        "qmin": float(qmin),
+        "qmax": float(qmax),
+        "integer": isinstance(fmt, IntFormat),
+        "clip": pair,
+        "percentile": pct,
+        "nan_ok": nan_ok,
+        **_scale_rule(fmt, scale_format),
+    }
     scales, zps = _native.quant_params(arr.reshape(-1), arr.shape, k, group_size, spec)
     return scales, zps, (qmin, qmax)
 
@@ -269,10 +317,19 @@ def _format(fmt: FormatSpec) -> Format:
     return f
 
 
-def qparams(x: Any, fmt: FormatSpec = "int8", *, scheme: str = "symmetric",
-            axis: Optional[int] = None, group_size: Optional[int] = None, clip: Clip = None,
-            percentile: Optional[float] = None, narrow_range: Optional[bool] = None,
-            scale_format: Any = None, nan: Union[str, int] = "error") -> tuple:
+def qparams(
+    x: Any,
+    fmt: FormatSpec = "int8",
+    *,
+    scheme: str = "symmetric",
+    axis: Optional[int] = None,
+    group_size: Optional[int] = None,
+    clip: Clip = None,
+    percentile: Optional[float] = None,
+    narrow_range: Optional[bool] = None,
+    scale_format: Any = None,
+    nan: Union[str, int] = "error",
+) -> tuple:
     """``(scale, zero_point)`` for quantizing ``x`` to ``fmt``.
 
     Symmetric: ``scale = absmax / qmax``, zero point 0. Asymmetric:
@@ -286,32 +343,57 @@ def qparams(x: Any, fmt: FormatSpec = "int8", *, scheme: str = "symmetric",
     arr = _data(x)
     k = _axis(arr.shape, axis, group_size)
     _nan_code(nan, f)
-    scales, zps, _ = _params(arr, f, scheme, k, group_size, clip, percentile, narrow_range,
-                             nan != "error", scale_format)
+    scales, zps, _ = _params(
+        arr, f, scheme, k, group_size, clip, percentile, narrow_range, nan != "error", scale_format
+    )
     pshape = _param_shape(arr.shape, k, group_size)
     return scales.astype(arr.dtype).reshape(pshape), zps.reshape(pshape)
 
 
-def _code_opts(rounding: str, seed: Optional[int], arithmetic: str, qmin: float, qmax: float,
-               nan: Optional[int]) -> dict:
+def _code_opts(
+    rounding: str,
+    seed: Optional[int],
+    arithmetic: str,
+    qmin: float,
+    qmax: float,
+    nan: Optional[int],
+) -> dict:
     if arithmetic not in ("exact", "torch"):
         raise ValueError(f"arithmetic must be 'exact' or 'torch', not {arithmetic!r}")
-    return {"rounding": rounding, "seed": _rounding_args(rounding, seed), "arithmetic": arithmetic,
-            "qmin": int(qmin), "qmax": int(qmax), "nan": nan}
+    return {
+        "rounding": rounding,
+        "seed": _rounding_args(rounding, seed),
+        "arithmetic": arithmetic,
+        "qmin": int(qmin),
+        "qmax": int(qmax),
+        "nan": nan,
+    }
 
 
 def _check_float_target(f: Format, arithmetic: str) -> None:
     if isinstance(f, FloatFormat) and arithmetic != "exact":
-        raise ValueError(f"arithmetic={arithmetic!r} applies to integer formats; {f.name} elements "
-                         "are always rounded exactly")
+        raise ValueError(
+            f"arithmetic={arithmetic!r} applies to integer formats; {f.name} elements "
+            "are always rounded exactly"
+        )
 
 
-def quantize(x: Any, fmt: FormatSpec = "int8", *, scheme: str = "symmetric",
-             axis: Optional[int] = None, group_size: Optional[int] = None, clip: Clip = None,
-             percentile: Optional[float] = None, narrow_range: Optional[bool] = None,
-             rounding: str = "nearest_even", seed: Optional[int] = None,
-             arithmetic: str = "exact", nan: Union[str, int] = "error",
-             scale_format: Any = None) -> QuantizedArray:
+def quantize(
+    x: Any,
+    fmt: FormatSpec = "int8",
+    *,
+    scheme: str = "symmetric",
+    axis: Optional[int] = None,
+    group_size: Optional[int] = None,
+    clip: Clip = None,
+    percentile: Optional[float] = None,
+    narrow_range: Optional[bool] = None,
+    rounding: str = "nearest_even",
+    seed: Optional[int] = None,
+    arithmetic: str = "exact",
+    nan: Union[str, int] = "error",
+    scale_format: Any = None,
+) -> QuantizedArray:
     """Quantize ``x`` to ``fmt`` (see API.md): one pass for the ranges, one
     for the codes, both in Rust on all cores. ``nan`` is "error" or the code
     NaN elements get. Returns a :class:`QuantizedArray`."""
@@ -320,35 +402,67 @@ def quantize(x: Any, fmt: FormatSpec = "int8", *, scheme: str = "symmetric",
     arr = _data(x)
     k = _axis(arr.shape, axis, group_size)
     nan_code = _nan_code(nan, f)
-    scales, zps, (qmin, qmax) = _params(arr, f, scheme, k, group_size, clip, percentile,
-                                        narrow_range, nan_code is not None, scale_format)
+    scales, zps, (qmin, qmax) = _params(
+        arr,
+        f,
+        scheme,
+        k,
+        group_size,
+        clip,
+        percentile,
+        narrow_range,
+        nan_code is not None,
+        scale_format,
+    )
     opts = _code_opts(rounding, seed, arithmetic, qmin, qmax, nan_code)
     values = np.empty(arr.shape, dtype=f.storage_dtype)
     flat = arr.reshape(-1)
     if isinstance(f, FloatFormat):
-        _native.quant_float_codes(flat, arr.shape, k, group_size, scales, f._spec, opts, words(values))
+        _native.quant_float_codes(
+            flat, arr.shape, k, group_size, scales, f._spec, opts, words(values)
+        )
     else:
         _native.quant_codes(flat, arr.shape, k, group_size, scales, zps, opts, words(values))
     pshape = _param_shape(arr.shape, k, group_size)
     sf = format(scale_format) if scale_format is not None else None
-    return QuantizedArray(values, scales.astype(arr.dtype).reshape(pshape), zps.reshape(pshape),
-                          f, scheme, k, group_size, sf)
+    return QuantizedArray(
+        values,
+        scales.astype(arr.dtype).reshape(pshape),
+        zps.reshape(pshape),
+        f,
+        scheme,
+        k,
+        group_size,
+        sf,
+    )
 
 
 def dequantize(q: QuantizedArray, *, dtype: Any = np.float32) -> np.ndarray:
     """``(q.values - q.zero_point) * q.scale`` in ``dtype``."""
     if not isinstance(q, QuantizedArray):
-        raise TypeError(f"dequantize takes a QuantizedArray, not {type(q).__name__} "
-                        "(for raw codes use (codes - zero_point) * scale)")
+        raise TypeError(
+            f"dequantize takes a QuantizedArray, not {type(q).__name__} "
+            "(for raw codes use (codes - zero_point) * scale)"
+        )
     return q.dequantize(dtype)
 
 
-def fake_quantize(x: Any, fmt: FormatSpec = "int8", *, scheme: str = "symmetric",
-                  axis: Optional[int] = None, group_size: Optional[int] = None, clip: Clip = None,
-                  percentile: Optional[float] = None, narrow_range: Optional[bool] = None,
-                  rounding: str = "nearest_even", seed: Optional[int] = None,
-                  arithmetic: str = "exact", nan: Union[str, int] = "error",
-                  scale_format: Any = None) -> np.ndarray:
+def fake_quantize(
+    x: Any,
+    fmt: FormatSpec = "int8",
+    *,
+    scheme: str = "symmetric",
+    axis: Optional[int] = None,
+    group_size: Optional[int] = None,
+    clip: Clip = None,
+    percentile: Optional[float] = None,
+    narrow_range: Optional[bool] = None,
+    rounding: str = "nearest_even",
+    seed: Optional[int] = None,
+    arithmetic: str = "exact",
+    nan: Union[str, int] = "error",
+    scale_format: Any = None,
+) -> np.ndarray:
     """``dequantize(quantize(x, ...))`` fused in one pass, in x's float type
     (float32 for float32 and narrower floats, float64 otherwise)."""
     if _dask.is_dask(x):  # lazy, with whole-array scales: _dask.py
@@ -358,24 +472,44 @@ def fake_quantize(x: Any, fmt: FormatSpec = "int8", *, scheme: str = "symmetric"
     arr = _data(x)
     k = _axis(arr.shape, axis, group_size)
     nan_code = _nan_code(nan, f)
-    scales, zps, (qmin, qmax) = _params(arr, f, scheme, k, group_size, clip, percentile,
-                                        narrow_range, nan_code is not None, scale_format)
+    scales, zps, (qmin, qmax) = _params(
+        arr,
+        f,
+        scheme,
+        k,
+        group_size,
+        clip,
+        percentile,
+        narrow_range,
+        nan_code is not None,
+        scale_format,
+    )
     opts = _code_opts(rounding, seed, arithmetic, qmin, qmax, nan_code)
     out = np.empty(arr.shape, dtype=arr.dtype)
     flat = arr.reshape(-1)
     if isinstance(f, FloatFormat):
-        _native.quant_float_fake(flat, arr.shape, k, group_size, scales, f._spec, opts,
-                                 out.reshape(-1))
+        _native.quant_float_fake(
+            flat, arr.shape, k, group_size, scales, f._spec, opts, out.reshape(-1)
+        )
     else:
         _native.quant_fake(flat, arr.shape, k, group_size, scales, zps, opts, out.reshape(-1))
     return out
 
 
-def quantize_affine(x: Any, scale: Any, zero_point: Any = 0, fmt: FormatSpec = "int8", *,
-                    axis: Optional[int] = None, group_size: Optional[int] = None,
-                    rounding: str = "nearest_even", arithmetic: str = "exact",
-                    seed: Optional[int] = None, nan: Union[str, int] = "error",
-                    narrow_range: bool = False) -> np.ndarray:
+def quantize_affine(
+    x: Any,
+    scale: Any,
+    zero_point: Any = 0,
+    fmt: FormatSpec = "int8",
+    *,
+    axis: Optional[int] = None,
+    group_size: Optional[int] = None,
+    rounding: str = "nearest_even",
+    arithmetic: str = "exact",
+    seed: Optional[int] = None,
+    nan: Union[str, int] = "error",
+    narrow_range: bool = False,
+) -> np.ndarray:
     """Integer codes ``clamp(round(x / scale) + zero_point)`` for given
     scales: one value per tensor, per index along ``axis``, or per group
     (``scale`` may have :class:`QuantizedArray`'s scale shape or be flat).
@@ -395,7 +529,9 @@ def quantize_affine(x: Any, scale: Any, zero_point: Any = 0, fmt: FormatSpec = "
     z = z.astype(np.int64).reshape(-1)
     for name, a in (("scale", s), ("zero_point", z)):
         if a.size not in (1, n):
-            raise ValueError(f"{name} has {a.size} values; expected 1 or {n} for this axis/group_size")
+            raise ValueError(
+                f"{name} has {a.size} values; expected 1 or {n} for this axis/group_size"
+            )
     s = np.ascontiguousarray(np.broadcast_to(s, (n,)))
     z = np.ascontiguousarray(np.broadcast_to(z, (n,)))
     qmin, qmax = f.min + int(bool(narrow_range)), f.max
@@ -424,15 +560,21 @@ def error_stats(reference: Any, approx: Any) -> dict:
         sqnr = -math.inf
     else:
         sqnr = 10 * math.log10(signal / noise)
-    return {"max_abs": float(np.max(np.abs(e))), "mean_abs": float(np.mean(np.abs(e))),
-            "rmse": math.sqrt(noise / r.size), "sqnr_db": sqnr}
+    return {
+        "max_abs": float(np.max(np.abs(e))),
+        "mean_abs": float(np.mean(np.abs(e))),
+        "rmse": math.sqrt(noise / r.size),
+        "sqnr_db": sqnr,
+    }
 
 
 def _nibble_format(fmt: FormatSpec) -> Format:
     f = format(fmt)
     if f.bits != 4:
-        raise ValueError(f"pack/unpack handle 4-bit formats (int4, uint4, fp4_e2m1fn); {f.name} "
-                         f"has {f.bits} bits")
+        raise ValueError(
+            f"pack/unpack handle 4-bit formats (int4, uint4, fp4_e2m1fn); {f.name} "
+            f"has {f.bits} bits"
+        )
     return f
 
 
@@ -462,7 +604,9 @@ def unpack(packed: Any, fmt: FormatSpec, shape: Any) -> np.ndarray:
     shape = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
     n = int(np.prod(shape, dtype=np.int64))
     if p.size != -(-n // 2):
-        raise ValueError(f"{p.size} packed bytes hold {2 * p.size} codes, not {n} for shape {shape}")
+        raise ValueError(
+            f"{p.size} packed bytes hold {2 * p.size} codes, not {n} for shape {shape}"
+        )
     p = p.reshape(-1)
     nib = np.empty(2 * p.size, dtype=np.uint8)
     nib[0::2] = p & 0xF

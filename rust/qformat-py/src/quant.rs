@@ -30,7 +30,11 @@ fn invalid(msg: impl Into<String>) -> PyErr {
 
 /// Integer-cast options from the `encode` option dict: the profile's rule,
 /// then whatever the caller set explicitly.
-fn int_options(o: &OptionArgs, fmt: &IntFormat) -> PyResult<IntCastOptions> {
+fn int_options(
+    o: &OptionArgs,
+    nan_value: Option<i64>,
+    fmt: &IntFormat,
+) -> PyResult<IntCastOptions> {
     let rounding = RoundingMode::parse(&o.rounding).map_err(to_py)?;
     if rounding == RoundingMode::Stochastic && o.seed.is_none() {
         return Err(invalid(
@@ -67,18 +71,14 @@ fn int_options(o: &OptionArgs, fmt: &IntFormat) -> PyResult<IntCastOptions> {
             r.nan = IntNan::Error;
         }
     }
-    match &o.nan {
-        None => {}
-        Some(NanArg::Bits(v)) => {
-            r.nan = IntNan::Value(
-                i64::try_from(*v).map_err(|_| invalid("nan= value does not fit in int64"))?,
-            )
-        }
-        Some(NanArg::Name(s)) if s == "error" => r.nan = IntNan::Error,
-        Some(NanArg::Name(s)) => {
-            return Err(invalid(format!(
-                "nan={s:?} does not apply to integer formats; use 'error' or an int value"
-            )))
+    match (&o.nan, nan_value) {
+        (_, Some(v)) => r.nan = IntNan::Value(v),
+        (None, None) => {}
+        (Some(NanArg::Name(s)), None) if s == "error" => r.nan = IntNan::Error,
+        _ => {
+            return Err(invalid(
+                "nan= for integer formats is 'error' or an int value",
+            ))
         }
     }
     if o.subnormals == Some(false) {
@@ -91,7 +91,8 @@ fn int_options(o: &OptionArgs, fmt: &IntFormat) -> PyResult<IntCastOptions> {
 /// Encode float patterns (`src_fmt` given) or int64/uint64 integers into
 /// integers of `fmt`, written as words of its storage type.
 #[pyfunction]
-#[pyo3(signature = (src, src_fmt, out, fmt, opts))]
+#[pyo3(signature = (src, src_fmt, out, fmt, opts, nan_value=None))]
+#[allow(clippy::too_many_arguments)]
 fn encode_to_int(
     py: Python<'_>,
     src: &Bound<'_, PyAny>,
@@ -99,9 +100,10 @@ fn encode_to_int(
     out: &Bound<'_, PyAny>,
     fmt: IntTuple,
     opts: OptionArgs,
+    nan_value: Option<i64>,
 ) -> PyResult<()> {
     let f = int_from_tuple(&fmt)?;
-    let o = int_options(&opts, &f)?;
+    let o = int_options(&opts, nan_value, &f)?;
     match src_fmt {
         Some(t) => {
             let sf = float_from_tuple(&t)?;
@@ -117,7 +119,8 @@ fn encode_to_int(
 
 /// `round(x, int_fmt)`: the integer result as patterns of `out_fmt`.
 #[pyfunction]
-#[pyo3(signature = (src, src_fmt, out, fmt, out_fmt, opts))]
+#[pyo3(signature = (src, src_fmt, out, fmt, out_fmt, opts, nan_value=None))]
+#[allow(clippy::too_many_arguments)]
 fn round_to_int(
     py: Python<'_>,
     src: &Bound<'_, PyAny>,
@@ -126,10 +129,11 @@ fn round_to_int(
     fmt: IntTuple,
     out_fmt: FloatTuple,
     opts: OptionArgs,
+    nan_value: Option<i64>,
 ) -> PyResult<()> {
     let f = int_from_tuple(&fmt)?;
     let of = float_from_tuple(&out_fmt)?;
-    let o = int_options(&opts, &f)?;
+    let o = int_options(&opts, nan_value, &f)?;
     match src_fmt {
         Some(t) => {
             let sf = float_from_tuple(&t)?;
