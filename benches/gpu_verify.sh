@@ -10,7 +10,8 @@
 # already installed, offline). Every format gets one `qformat verify
 # --against torch --device cuda --exhaustive --json` run: all 2^32 float32
 # inputs into the format, 2^20 sampled float64 inputs, every float16 and
-# bfloat16 pattern, and the format's codes back to float32. Reports go to
+# bfloat16 pattern, and the format's codes back to float32, with the profile
+# torch-cuda (integer formats: torch-cpu, as torch-cuda has no integer rule). Reports go to
 # $OUT/torch-cuda.<format>.json, the machine's versions to
 # $OUT/environment.json and a summary to $OUT/summary.txt. A deadline keeps
 # the whole run under 8 minutes (7 for the sweeps, then it stops starting new
@@ -70,12 +71,13 @@ say "environment: $(tr -d '\n' < "$OUT/environment.json")"
 # The CLI needs click and rich; without them the same library call is made directly.
 if "$PY" -c "import click, rich" 2>/dev/null; then
     sweep() { "$PY" -m qformat verify --against torch --device "$DEVICE" --exhaustive --format "$1" \
-                  --json --quiet --report "$2" > /dev/null; }
+                  --profile "$3" --json --quiet --report "$2" > /dev/null; }
 else
-    sweep() { "$PY" - "$1" "$2" <<'EOF'
+    sweep() { "$PY" - "$1" "$2" "$3" <<'EOF'
 import json, os, sys
 from qformat import _verify
-r = _verify.verify("torch", device=os.environ["DEVICE"], formats=[sys.argv[1]], exhaustive=True)
+r = _verify.verify("torch", device=os.environ["DEVICE"], formats=[sys.argv[1]], exhaustive=True,
+                   profile=sys.argv[3])
 open(sys.argv[2], "w").write(json.dumps(r, indent=1) + "\n")
 sys.exit(0 if r["clean"] else 1)
 EOF
@@ -88,7 +90,11 @@ for f in $FORMATS; do
         say "$f: skipped (deadline of ${DEADLINE}s reached)"; status=1; continue
     fi
     t0=$SECONDS
-    timeout "$PER_FORMAT" bash -c "$(declare -f sweep); PY=$PY; sweep $f $OUT/torch-$DEVICE.$f.json"
+    # torch-cuda has no integer rule yet: integer casts are compared with the
+    # CPU rule (torch-cpu), which tells whether CUDA casts integers the same way.
+    profile="torch-$DEVICE"
+    case $f in int*|uint*) profile=torch-cpu ;; esac
+    timeout "$PER_FORMAT" bash -c "$(declare -f sweep); PY=$PY; sweep $f $OUT/torch-$DEVICE.$f.json $profile"
     rc=$?
     case $rc in
         0) verdict="clean" ;;

@@ -19,12 +19,6 @@ from qformat import _verify
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 SAMPLES = 100_000
 
-# Known defects, kept visible (strict xfail flips to a failure once fixed):
-TORCH_UINT8_F64 = pytest.mark.xfail(strict=True, reason=(
-    "profile bug (int_cast.rs, torch-cpu): torch casts float64 -> uint8 through int64, "
-    "not int32: 2^31+7 -> 7, 9192215543.55 -> 247, -2^31-1 -> 255; qformat gives 0"))
-
-
 def _e8m0_quirk_only(case: dict) -> bool:
     """torch's and ml_dtypes' e8m0 cast reads the float32 bits: every float32
     subnormal of magnitude in (2^-127, 1.5*2^-127) goes up to code 01, where
@@ -51,7 +45,7 @@ def _params(against: str, known: dict) -> list:
 # sampled: 0 mismatches with the backend's own profile
 
 
-@pytest.mark.parametrize("fmt", _params("torch", {"uint8": TORCH_UINT8_F64}))
+@pytest.mark.parametrize("fmt", _params("torch", {}))
 def test_sampled_torch_cpu(fmt):
     r = _run("torch", fmt)
     assert r["profile"] == "torch-cpu" and r["inputs"] >= 100_000
