@@ -456,13 +456,19 @@ pub fn builtins() -> Vec<Builtin> {
     ]
 }
 
+/// The built-in table, built once.
+fn table() -> &'static [Builtin] {
+    static TABLE: std::sync::OnceLock<Vec<Builtin>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(builtins)
+}
+
 /// Look a built-in up by canonical name or alias (case-insensitive).
 pub fn builtin(name: &str) -> Option<Format> {
     let key = name.trim().to_ascii_lowercase();
-    builtins()
-        .into_iter()
+    table()
+        .iter()
         .find(|b| b.name == key || b.aliases.contains(&key.as_str()))
-        .map(|b| b.format)
+        .map(|b| b.format.clone())
 }
 
 /// Built-in float format by name; panics on a typo (internal use only).
