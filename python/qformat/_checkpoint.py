@@ -136,8 +136,8 @@ class Target:
 
     def describe(self) -> dict:
         """JSON-ready record of the options, for the file metadata and reports."""
-        d = {"to": self.label, "kind": self.kind, "format": _format_record(self.fmt),
-             "rounding": self.rounding}
+        d: dict[str, Any] = {"to": self.label, "kind": self.kind, "rounding": self.rounding,
+                             "format": _format_record(self.fmt)}
         if self.kind == "float":
             d["overflow"] = self.overflow
         else:
@@ -147,7 +147,7 @@ class Target:
         return d
 
 
-def _format_record(f: Format) -> dict:
+def _format_record(f: Any) -> dict:
     """Enough to rebuild a (possibly custom) format when reading the file back."""
     if isinstance(f, IntFormat):
         return {"name": f.name, "bits": f.bits, "signed": f.signed}
@@ -266,8 +266,8 @@ class _Stats:
         whenever the two are within a factor 2, as a rounding and its input
         are) and sum in float64; this is several times faster than widening."""
         wide = np.float32 if ref.dtype == approx.dtype == np.float32 else np.float64
-        r = ref.astype(wide, copy=False).reshape(-1)
-        e = approx.astype(wide, copy=False).reshape(-1) - r
+        r: np.ndarray = ref.astype(wide, copy=False).reshape(-1)
+        e: np.ndarray = np.subtract(approx.astype(wide, copy=False).reshape(-1), r)
         a = np.abs(e)
         if a.size:
             self.max_abs = max(self.max_abs, float(a.max()))
@@ -303,7 +303,7 @@ def _as_float(raw: np.ndarray, code: str) -> np.ndarray:
     return decode(raw, src, dtype=np.float32) if src is not None else raw
 
 
-def _decode32(codes: np.ndarray, fmt: FloatFormat) -> np.ndarray:
+def _decode32(codes: np.ndarray, fmt: Any) -> np.ndarray:
     try:
         return decode(codes, fmt, dtype=np.float32)
     except ValueError:  # wider than float32 (fp64): keep every bit

@@ -91,7 +91,7 @@ def _num(v: Optional[float], fmt: str = "{:.3g}") -> str:
     return fmt.format(v)
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"

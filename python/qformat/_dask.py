@@ -93,7 +93,7 @@ def fake_quantize(x: Any, fmt: Any = "int8", *, axis: Optional[int] = None,
     if percentile is not None and any(n > 1 for n in x.numblocks):
         raise ValueError("percentile= needs every value of a slice at once; use x.rechunk(-1) or "
                          "an in-memory array")
-    if group_size is not None:
+    if group_size is not None and k is not None:
         x = _group_chunks(x, k, int(group_size))
         return x.map_blocks(lambda b: fq(b, fmt, **dict(kw, axis=k)), dtype=dt)
     if k is not None and all(n == 1 for i, n in enumerate(x.numblocks) if i != k):

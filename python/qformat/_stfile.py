@@ -140,7 +140,7 @@ class TensorReader:
         _check_readable(path)
         self.path = path
         self.kind = _kind(path)
-        self._file: Optional[BinaryIO] = None
+        self._file: Any = None
         self._npz: Any = None
         self._npy: Optional[np.ndarray] = None
         self.metadata: dict = {}
@@ -191,7 +191,7 @@ class TensorReader:
         if self._file is not None:
             out = np.empty((stop - start,) + info.shape[1:], dtype=word)
             self._file.seek(info.begin + start * info.row_bytes)
-            got = self._file.readinto(memoryview(out.reshape(-1).view(np.uint8)))
+            got = self._file.readinto(out.reshape(-1).view(np.uint8).data)
             if got != out.nbytes:
                 raise TensorFileError(f"{self.path}: truncated data for tensor {name!r}")
             out = out.astype(word.newbyteorder("="), copy=False)
@@ -298,7 +298,7 @@ class TensorWriter:
         self._remaining[name] -= data.nbytes
         if self._remaining[name] < 0:
             raise TensorFileError(f"internal: too many bytes written for tensor {name!r}")
-        (self._member or self._f).write(memoryview(data.reshape(-1).view(np.uint8)))
+        (self._member or self._f).write(data.reshape(-1).view(np.uint8).data)
 
     def _finish_member(self) -> None:
         if self._current is not None and self._remaining.get(self._current):
