@@ -1,0 +1,380 @@
+//! The integer code pass: `clamp(round(x / scale) + zp, qmin, qmax)`,
+//! with exact or PyTorch arithmetic, written as codes or fake-quantized.
+
+// `!(a <= b)` is deliberate: it is true for NaN, which is the point.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
+use super::constants::{Params, Run};
+use super::exact::round_int_exact;
+use super::layout::{drive, Kernel, Layout};
+use super::real::Real;
+use super::simd::{at_least, at_most, wide};
+use crate::error::Error;
+use crate::int_cast::rne_f64;
+use crate::kernels::Bits;
+use crate::random::draw;
+use crate::rounding::RoundingMode;
+use crate::value::Value;
+
+/// How `x / scale` is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arithmetic {
+    /// The exact rational, rounded once.
+    Exact,
+    /// PyTorch's: `s = f32(scale)`, `inv = 1.0f / s`, `t = f32(x * inv)`,
+    /// `q = zp + round(t)`, clamped.
+    Torch,
+}
+
+/// Options of the code pass.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct QuantOptions {
+    pub rounding: RoundingMode,
+    pub seed: u64,
+    pub arithmetic: Arithmetic,
+    pub qmin: i64,
+    pub qmax: i64,
+    /// The code a NaN gets; None makes NaN an error.
+    pub nan: Option<i64>,
+}
+
+/// Elements per block of the fast loop: a doubtful element sends its whole
+/// block to the exact path.
+pub(super) const BLOCK: usize = 256;
+
+/// `code` is always clamped to the code range (never NaN), which makes
+/// the unchecked float → int conversions sound; they vectorise where the
+/// saturating `as` casts do not.
+pub(super) trait Emit<O>: Sync {
+    fn emit(&self, code: f64, zp: f64, scale: f64) -> O;
+    /// The same from the float32 loop (scale is then a float32 value).
+    fn emit32(&self, code: f32, zp: f32, scale: f32) -> O;
+}
+
+/// Integer codes in two's-complement words.
+pub(super) struct Codes;
+impl<D: Bits> Emit<D> for Codes {
+    #[inline(always)]
+    fn emit(&self, code: f64, _: f64, _: f64) -> D {
+        // SAFETY: `code` is clamped to [qmin, qmax] within the int32 range.
+        D::from_u64(unsafe { code.to_int_unchecked::<i32>() } as i64 as u64)
+    }
+    #[inline(always)]
+    fn emit32(&self, code: f32, _: f32, _: f32) -> D {
+        // SAFETY: as above.
+        D::from_u64(unsafe { code.to_int_unchecked::<i32>() } as i64 as u64)
+    }
+}
+
+/// `(code - zp) * scale` in the data's own float type (fake quantization).
+pub(super) struct Dequant;
+impl<T: Real> Emit<T> for Dequant {
+    #[inline(always)]
+    fn emit(&self, code: f64, zp: f64, scale: f64) -> T {
+        T::from_f64((code - zp) * scale)
+    }
+    #[inline(always)]
+    fn emit32(&self, code: f32, zp: f32, scale: f32) -> T {
+        // `code - zp` is exact; one float32 rounding of the product, as in f64 then f32.
+        T::from_f64(((code - zp) * scale) as f64)
+    }
+}
+
+/// The integer code pass.
+pub(super) struct IntKernel<'a, E> {
+    o: &'a QuantOptions,
+    emit: E,
+    /// The float32 loops apply (float32 data, see [`Params::fits_f32`]).
+    f32_ok: bool,
+}
+
+impl<E> IntKernel<'_, E> {
+    /// The fast loops' own verdict on one element (the same expressions),
+    /// so that only the flagged elements of a doubtful block are redone.
+    #[inline(never)]
+    fn doubtful<T: Real, R: Run>(&self, x: T, r: R, i: usize, f32_loop: bool) -> bool {
+        let (qmin, qmax) = (self.o.qmin as f64, self.o.qmax as f64);
+        match (self.o.arithmetic, f32_loop) {
+            (Arithmetic::Exact, true) => {
+                doubt_exact32(x.to_f32() * r.inv32(i), r.zp32(i), qmin as f32, qmax as f32).1
+            }
+            (Arithmetic::Exact, false) => doubt_exact64(x.to_f64() * r.inv(i)).1,
+            (Arithmetic::Torch, _) => (x.to_f32() * r.inv32(i)).is_nan(),
+        }
+    }
+
+    /// The exact code of one element (NaN policy, exact quotient, rounding, clamp).
+    #[inline(never)]
+    fn exact_code<T: Real>(
+        &self,
+        x: T,
+        scale: f64,
+        inv32: f64,
+        zp: f64,
+        index: usize,
+    ) -> Result<f64, Error> {
+        let o = self.o;
+        let xf = x.to_f64();
+        if xf.is_nan() {
+            return o.nan.map(|c| c as f64).ok_or(Error::NanInput { index });
+        }
+        let random = if o.rounding == RoundingMode::Stochastic {
+            draw(o.seed, index as u64)
+        } else {
+            0
+        };
+        let r = match o.arithmetic {
+            Arithmetic::Exact => round_int_exact(Value::from_f64(xf), scale, o.rounding, random),
+            Arithmetic::Torch => {
+                let t = (x.to_f32() * inv32 as f32) as f64;
+                round_int_exact(Value::from_f64(t), 1.0, o.rounding, random)
+            }
+        };
+        Ok((r + zp).clamp(o.qmin as f64, o.qmax as f64))
+    }
+}
+
+impl<T: Real, O: Copy, E: Emit<O>> Kernel<T, O> for IntKernel<'_, E> {
+    fn run<R: Run>(&self, xs: &[T], out: &mut [O], r: R, base: usize) -> Result<(), Error> {
+        let o = self.o;
+        let (qmin, qmax) = (o.qmin as f64, o.qmax as f64);
+        let fast = matches!(
+            o.rounding,
+            RoundingMode::NearestEven | RoundingMode::NearestAway
+        );
+        let f32_loop = self.f32_ok && std::mem::size_of::<T>() == 4;
+        for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
+            let off = b * BLOCK;
+            let e = &self.emit;
+            let doubt = fast
+                && match (o.arithmetic, f32_loop) {
+                    (Arithmetic::Exact, true) => {
+                        wide(|| fast_exact32(xb, ob, r, off, qmin as f32, qmax as f32, e))
+                    }
+                    (Arithmetic::Torch, true) => {
+                        wide(|| fast_torch32(xb, ob, r, off, qmin as f32, qmax as f32, e))
+                    }
+                    (Arithmetic::Exact, false) => {
+                        wide(|| fast_exact(xb, ob, r, off, qmin, qmax, e))
+                    }
+                    (Arithmetic::Torch, false) => {
+                        wide(|| fast_torch(xb, ob, r, off, qmin, qmax, e))
+                    }
+                };
+            if !fast || doubt {
+                for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
+                    let i = off + j;
+                    if fast && !self.doubtful(x, r, i, f32_loop) {
+                        continue;
+                    }
+                    let c = self.exact_code(x, r.scale(i), r.inv(i), r.zp(i), base + i)?;
+                    *y = self.emit.emit(c, r.zp(i), r.scale(i));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The fast exact loop: `q = x * (1/s)` in f64, nearest even. Returns true
+/// when some element may round differently from the exact quotient (near a
+/// half-integer, or NaN/inf): the caller then redoes the block exactly.
+#[inline(always)]
+pub(super) fn fast_exact<T: Real, O, R: Run, E: Emit<O>>(
+    xb: &[T],
+    ob: &mut [O],
+    r: R,
+    off: usize,
+    qmin: f64,
+    qmax: f64,
+    emit: &E,
+) -> bool {
+    let mut doubt = false;
+    for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
+        let i = off + j;
+        let (n, d) = doubt_exact64(x.to_f64() * r.inv(i));
+        doubt |= d;
+        let c = at_most(at_least(n + r.zp(i), qmin), qmax);
+        *y = emit.emit(c, r.zp(i), r.scale(i));
+    }
+    doubt
+}
+
+/// Nearest-even candidate for `q = x * f32(1/s)` and whether it may differ
+/// from the exact rounding: `q` has a relative error below 2^-22, so a
+/// margin of 2^-19 |q| around the half-integers catches every element whose
+/// rounding could differ. `q` is clamped to one past the code range first
+/// (which changes no clamped result) so the rounding trick's range is never
+/// exceeded; NaN is flagged before that.
+#[inline(always)]
+pub(super) fn doubt_exact32(q: f32, zp: f32, qmin: f32, qmax: f32) -> (f32, bool) {
+    const TOL: f32 = 1.0 / (1u32 << 19) as f32;
+    let qc = at_most(at_least(q, qmin - zp - 1.0), qmax - zp + 1.0);
+    let n = rne_f32(qc);
+    (n, q.is_nan() | !((qc - n).abs() < 0.5 - qc.abs() * TOL))
+}
+
+/// The same in f64 (relative error of `q` below 2^-51, margin 2^-44 |q|).
+#[inline(always)]
+pub(super) fn doubt_exact64(q: f64) -> (f64, bool) {
+    const TOL: f64 = 1.0 / (1u64 << 44) as f64;
+    let n = rne_f64(q);
+    (n, !((q - n).abs() < 0.5 - q.abs() * TOL))
+}
+
+/// Round to nearest even for |x| <= 2^22 with plain adds.
+#[inline(always)]
+pub(super) fn rne_f32(x: f32) -> f32 {
+    const M: f32 = 12582912.0; // 1.5 * 2^23
+    (x + M) - M
+}
+
+/// The float32 version of [`fast_exact`]: `q = x * f32(1/s)` has a relative
+/// error below 2^-22, so a margin of 2^-19 |q| around the half-integers
+/// catches every element whose rounding could differ. `q` is clamped to
+/// one past the code range first (which changes no clamped result), so the
+/// rounding trick's range is never exceeded; NaN is flagged before that.
+#[inline(always)]
+pub(super) fn fast_exact32<T: Real, O, R: Run, E: Emit<O>>(
+    xb: &[T],
+    ob: &mut [O],
+    r: R,
+    off: usize,
+    qmin: f32,
+    qmax: f32,
+    emit: &E,
+) -> bool {
+    let mut doubt = false;
+    for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
+        let i = off + j;
+        let zp = r.zp32(i);
+        let (n, d) = doubt_exact32(x.to_f32() * r.inv32(i), zp, qmin, qmax);
+        doubt |= d;
+        let c = at_most(at_least(n + zp, qmin), qmax);
+        *y = emit.emit32(c, zp, r.scale32(i));
+    }
+    doubt
+}
+
+/// PyTorch's arithmetic in float32 (float32 data): exact by definition.
+#[inline(always)]
+pub(super) fn fast_torch32<T: Real, O, R: Run, E: Emit<O>>(
+    xb: &[T],
+    ob: &mut [O],
+    r: R,
+    off: usize,
+    qmin: f32,
+    qmax: f32,
+    emit: &E,
+) -> bool {
+    let mut doubt = false;
+    for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
+        let i = off + j;
+        let zp = r.zp32(i);
+        let t = x.to_f32() * r.inv32(i);
+        doubt |= t.is_nan();
+        let tc = at_most(at_least(t, qmin - zp - 1.0), qmax - zp + 1.0);
+        let c = at_most(at_least(rne_f32(tc) + zp, qmin), qmax);
+        *y = emit.emit32(c, zp, r.scale32(i));
+    }
+    doubt
+}
+
+/// PyTorch's arithmetic: `t = f32(x * inv32)`, nearest even, `+ zp`, clamp.
+/// Exact by definition; returns true only for NaN (the NaN policy decides).
+#[inline(always)]
+pub(super) fn fast_torch<T: Real, O, R: Run, E: Emit<O>>(
+    xb: &[T],
+    ob: &mut [O],
+    r: R,
+    off: usize,
+    qmin: f64,
+    qmax: f64,
+    emit: &E,
+) -> bool {
+    let mut doubt = false;
+    for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
+        let i = off + j;
+        let t = (x.to_f32() * r.inv(i) as f32) as f64;
+        doubt |= t.is_nan();
+        let c = at_most(at_least(rne_f64(t) + r.zp(i), qmin), qmax);
+        *y = emit.emit(c, r.zp(i), r.scale(i));
+    }
+    doubt
+}
+
+/// Integer codes of `x` for the given scales and zero points (one per
+/// scale of `l`), written as two's-complement words.
+pub fn quantize<T: Real, D: Bits>(
+    x: &[T],
+    l: &Layout,
+    scales: &[f64],
+    zps: &[i64],
+    o: &QuantOptions,
+    out: &mut [D],
+) -> Result<(), Error> {
+    check_options(o, zps)?;
+    let p = Params::new(scales, zps, o.arithmetic)?;
+    drive(
+        x,
+        out,
+        l,
+        &p,
+        &IntKernel {
+            o,
+            emit: Codes,
+            f32_ok: p.fits_f32(o),
+        },
+    )
+}
+
+/// `dequantize(quantize(x))` fused: `(code - zp) * scale` in `T`.
+pub fn fake_quantize<T: Real>(
+    x: &[T],
+    l: &Layout,
+    scales: &[f64],
+    zps: &[i64],
+    o: &QuantOptions,
+    out: &mut [T],
+) -> Result<(), Error> {
+    check_options(o, zps)?;
+    let p = Params::new(scales, zps, o.arithmetic)?;
+    drive(
+        x,
+        out,
+        l,
+        &p,
+        &IntKernel {
+            o,
+            emit: Dequant,
+            f32_ok: p.fits_f32(o),
+        },
+    )
+}
+
+pub(super) fn check_options(o: &QuantOptions, zps: &[i64]) -> Result<(), Error> {
+    if o.qmin > o.qmax || o.qmin < i32::MIN as i64 || o.qmax > i32::MAX as i64 {
+        return Err(Error::invalid(format!(
+            "code range [{}, {}] is empty or wider than int32",
+            o.qmin, o.qmax
+        )));
+    }
+    if o.rounding == RoundingMode::Stochastic && o.arithmetic == Arithmetic::Torch {
+        // Allowed: stochastic rounding of PyTorch's float32 quotient.
+    }
+    if let Some(c) = o.nan {
+        if c < o.qmin || c > o.qmax {
+            return Err(Error::invalid(format!(
+                "nan={c} is outside the code range [{}, {}]",
+                o.qmin, o.qmax
+            )));
+        }
+    }
+    if let Some(z) = zps.iter().find(|&&z| z < o.qmin || z > o.qmax) {
+        return Err(Error::invalid(format!(
+            "zero point {z} is outside the code range [{}, {}]",
+            o.qmin, o.qmax
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,48 @@
+//! Affine integer quantization and block-scaled float formats (OCP MX).
+//!
+//! `q = clamp(round(x / scale) + zero_point, qmin, qmax)`, with one scale
+//! (and zero point) per tensor, per channel (index along an axis) or per
+//! group of `g` consecutive elements along an axis.
+//!
+//! Shape of the work. An array is viewed as `[outer, len, inner]` around
+//! the axis. Range statistics take one parallel pass; codes another. Both
+//! walk the memory in order with no allocation per element, so the inner
+//! loops are plain slices that LLVM vectorises.
+//!
+//! Exactness. `arithmetic = Exact` means `round(x / scale)` of the exact
+//! rational `x / scale`. The fast loop computes `q = x * (1/scale)` in f64
+//! (relative error below 2^-51) and rounds it; the result can only differ
+//! from the exact one when `q` lies within that error of a rounding
+//! boundary (a half-integer for the nearest modes). Such "doubtful" blocks
+//! (and NaN/inf, and the directed and stochastic modes) are redone by the
+//! exact path: [`div_value`] divides the significands as integers (quotient
+//! plus sticky remainder) and [`round_to_integer`] makes the one rounding
+//! decision shared with every other conversion. `arithmetic = Torch`
+//! reproduces PyTorch's float32 formula (docs/verification/findings.md §1.10).
+//!
+//! Files, one concept each: [`real`] element types; [`layout`] the
+//! `[outer, len, inner]` view and the parallel walk; [`range`] range
+//! statistics; [`params`] scales and zero points; [`exact`] exact
+//! quotients; [`constants`] the per-scale constants a kernel reads;
+//! [`codes`] the integer code pass; [`mx`] float elements; [`simd`]
+//! vectorisation helpers.
+
+mod codes;
+mod constants;
+mod exact;
+mod layout;
+mod mx;
+mod params;
+mod range;
+mod real;
+mod simd;
+#[cfg(test)]
+mod tests;
+
+pub use codes::{fake_quantize, quantize, Arithmetic, QuantOptions};
+pub use exact::{div_value, largest_finite, value_to_f64};
+pub use layout::{Granularity, Layout};
+pub use mx::{fake_quantize_float, quantize_float, FloatQuantOptions};
+pub use params::{params, ParamSpec, ScaleRule};
+pub use range::{ranges, RangeSource, Scheme};
+pub use real::Real;
