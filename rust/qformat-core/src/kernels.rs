@@ -91,14 +91,6 @@ fn encode_one(
     dst.encode(v, opts, random)
 }
 
-/// Lookup table of `dst` codes for every pattern of a ≤16-bit source.
-fn encode_table(src_fmt: &FloatFormat, dst: &FloatFormat, opts: &EncodeOptions) -> Vec<u64> {
-    let fp32 = float_builtin("fp32");
-    (0..1u64 << src_fmt.bits())
-        .map(|b| encode_one(src_fmt, dst, &fp32, b, opts, 0))
-        .collect()
-}
-
 /// Convert `src` (patterns of `src_fmt`) into `dst` patterns of `dst_fmt`.
 pub fn encode_slice<S: Bits, D: Bits>(
     src_fmt: &FloatFormat,
@@ -107,36 +99,74 @@ pub fn encode_slice<S: Bits, D: Bits>(
     dst: &mut [D],
     opts: &EncodeOptions,
 ) -> Result<(), Error> {
+    narrow(src_fmt, src, dst_fmt, dst, opts, false)
+}
+
+/// Round `src` (patterns of `src_fmt`) to `fmt` and back into `src_fmt`:
+/// `decode(encode(x))` in the input's own format, fused so that no
+/// intermediate array is written.
+pub fn round_slice<S: Bits, D: Bits>(
+    src_fmt: &FloatFormat,
+    src: &[S],
+    fmt: &FloatFormat,
+    dst: &mut [D],
+    opts: &EncodeOptions,
+) -> Result<(), Error> {
+    if std::mem::size_of::<D>() * 8 < src_fmt.bits() as usize {
+        return Err(Error::invalid(
+            "output words are narrower than the input format",
+        ));
+    }
+    narrow(src_fmt, src, fmt, dst, opts, true)
+}
+
+/// The one conversion routine behind [`encode_slice`] and [`round_slice`]:
+/// each element is encoded into `fmt` and, when `round_trip`, widened back
+/// into `src_fmt` exactly as `decode` widens (NaN payloads kept as they are).
+fn narrow<S: Bits, D: Bits>(
+    src_fmt: &FloatFormat,
+    src: &[S],
+    fmt: &FloatFormat,
+    dst: &mut [D],
+    opts: &EncodeOptions,
+    round_trip: bool,
+) -> Result<(), Error> {
     if src.len() != dst.len() {
         return Err(Error::invalid("input and output lengths differ"));
     }
-    opts.validate_for(dst_fmt)?;
-    check_nans(src_fmt, src, dst_fmt, opts)?;
+    opts.validate_for(fmt)?;
+    check_nans(src_fmt, src, fmt, opts)?;
+    let back = EncodeOptions {
+        nan: NanPolicy::Preserve,
+        ..EncodeOptions::nearest_even()
+    };
+    let fp32 = float_builtin("fp32");
+    let one = |bits: u64, index: u64| {
+        let code = encode_one(src_fmt, fmt, &fp32, bits, opts, index);
+        if round_trip {
+            src_fmt.encode(fmt.unpack(code), &back, 0)
+        } else {
+            code
+        }
+    };
     if src_fmt.bits() <= 16 && opts.rounding != RoundingMode::Stochastic {
-        let table: Vec<D> = encode_table(src_fmt, dst_fmt, opts)
-            .into_iter()
-            .map(D::from_u64)
+        let table: Vec<D> = (0..1u64 << src_fmt.bits())
+            .map(|b| D::from_u64(one(b, 0)))
             .collect();
         par_map(src, dst, |_, s| table[s.to_u64() as usize]);
         return Ok(());
     }
     if src_fmt.bits() == 32 && src_fmt.exp_bits == 8 {
-        if let Some(k) = Fp32Narrowing::new(dst_fmt, opts) {
-            par_chunks(src, dst, |base, s, d| k.convert_chunk(base, s, d));
+        if let Some(k) = Fp32Narrowing::new(fmt, opts) {
+            if round_trip {
+                par_chunks(src, dst, |base, s, d| k.round_chunk(base, s, d));
+            } else {
+                par_chunks(src, dst, |base, s, d| k.convert_chunk(base, s, d));
+            }
             return Ok(());
         }
     }
-    let fp32 = float_builtin("fp32");
-    par_map(src, dst, |i, s| {
-        D::from_u64(encode_one(
-            src_fmt,
-            dst_fmt,
-            &fp32,
-            s.to_u64(),
-            opts,
-            i as u64,
-        ))
-    });
+    par_map(src, dst, |i, s| D::from_u64(one(s.to_u64(), i as u64)));
     Ok(())
 }
 
@@ -246,55 +276,5 @@ pub fn decode_slice<S: Bits, D: Bits>(
             D::from_u64(out_fmt.encode(fmt.unpack(s.to_u64()), &opts, 0))
         });
     }
-    Ok(())
-}
-
-/// Round `src` (patterns of `src_fmt`) to `fmt` and back into `src_fmt`:
-/// `decode(encode(x))` in the input's own format, fused so that no
-/// intermediate array is written.
-pub fn round_slice<S: Bits, D: Bits>(
-    src_fmt: &FloatFormat,
-    src: &[S],
-    fmt: &FloatFormat,
-    dst: &mut [D],
-    opts: &EncodeOptions,
-) -> Result<(), Error> {
-    if src.len() != dst.len() {
-        return Err(Error::invalid("input and output lengths differ"));
-    }
-    if std::mem::size_of::<D>() * 8 < src_fmt.bits() as usize {
-        return Err(Error::invalid(
-            "output words are narrower than the input format",
-        ));
-    }
-    opts.validate_for(fmt)?;
-    check_nans(src_fmt, src, fmt, opts)?;
-    // The way back is decode's exact widening (NaN payloads kept as they are).
-    let back = EncodeOptions {
-        nan: NanPolicy::Preserve,
-        ..EncodeOptions::nearest_even()
-    };
-    if src_fmt.bits() <= 16 && opts.rounding != RoundingMode::Stochastic {
-        let fp32 = float_builtin("fp32");
-        let table: Vec<D> = (0..1u64 << src_fmt.bits())
-            .map(|b| {
-                let code = encode_one(src_fmt, fmt, &fp32, b, opts, 0);
-                D::from_u64(src_fmt.encode(fmt.unpack(code), &back, 0))
-            })
-            .collect();
-        par_map(src, dst, |_, s| table[s.to_u64() as usize]);
-        return Ok(());
-    }
-    if src_fmt.bits() == 32 && src_fmt.exp_bits == 8 {
-        if let Some(k) = Fp32Narrowing::new(fmt, opts) {
-            par_chunks(src, dst, |base, s, d| k.round_chunk(base, s, d));
-            return Ok(());
-        }
-    }
-    let fp32 = float_builtin("fp32");
-    par_map(src, dst, |i, s| {
-        let code = encode_one(src_fmt, fmt, &fp32, s.to_u64(), opts, i as u64);
-        D::from_u64(src_fmt.encode(fmt.unpack(code), &back, 0))
-    });
     Ok(())
 }
