@@ -19,6 +19,13 @@ from qformat import _verify
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 SAMPLES = 100_000
 
+# A known defect, kept visible (a strict xfail fails once it is fixed):
+NUMPY_UINT8_F64 = pytest.mark.xfail(strict=True, reason=(
+    "profile bug (int_cast.rs, d1616f8): uint8 now goes through int64 for every profile, but "
+    "NumPy's float64 -> uint8 goes through int32: -237410556817.21655 (0xc24ba362cdc89bb8) "
+    "-> NumPy 0, qformat 111; 84514974147207.33 -> NumPy 0, qformat 135 (torch: int64, right)"))
+
+
 def _e8m0_quirk_only(case: dict) -> bool:
     """torch's and ml_dtypes' e8m0 cast reads the float32 bits: every float32
     subnormal of magnitude in (2^-127, 1.5*2^-127) goes up to code 01, where
@@ -56,7 +63,7 @@ def test_sampled_torch_cpu(fmt):
     assert not bad, json.dumps(bad, indent=1)[:3000]
 
 
-@pytest.mark.parametrize("fmt", _params("numpy", {}))
+@pytest.mark.parametrize("fmt", _params("numpy", {"uint8": NUMPY_UINT8_F64}))
 def test_sampled_numpy(fmt):
     r = _run("numpy", fmt)
     assert r["profile"] == "numpy" and r["clean"], json.dumps(r["cases"], indent=1)[:3000]
