@@ -165,7 +165,11 @@ def test_torch_cpu_profile_equals_torch(fmt, dtype):
     want = torch.from_numpy(x).to(TORCH[fmt]).numpy()
     got = qf.encode(x, fmt, profile="torch-cpu")
     np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(qf.encode(x, fmt, profile="numpy"), got)
+    # NumPy's C cast differs from torch's for float64 → uint8 only (int32 vs
+    # int64 trip), so the numpy profile is checked against NumPy itself.
+    with np.errstate(invalid="ignore", over="ignore"):
+        want_np = x.astype(np.dtype(fmt))
+    np.testing.assert_array_equal(qf.encode(x, fmt, profile="numpy"), want_np)
 
 
 def test_torch_cpu_profile_int64():
@@ -177,5 +181,9 @@ def test_torch_cpu_profile_int64():
 def test_profile_explicit_options_override():
     # explicit overflow replaces the int32 trip; NaN then follows nan= (default error)
     assert qf.encode([300.0], "int8", profile="torch-cpu", overflow="saturate").tolist() == [127]
-    with pytest.raises(ValueError, match="integer formats"):
-        qf.encode([1.0], "int8", profile="ml_dtypes")
+    # ml_dtypes arrays cast to integers through NumPy: same rule.
+    x = np.array([300.7, -1e10, np.nan, 2.5])
+    np.testing.assert_array_equal(qf.encode(x, "uint8", profile="ml_dtypes"),
+                                  qf.encode(x, "uint8", profile="numpy"))
+    with pytest.raises(ValueError, match="unknown profile"):
+        qf.encode([1.0], "int8", profile="tensorflow")

@@ -19,13 +19,6 @@ from qformat import _verify
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 SAMPLES = 100_000
 
-# A known defect, kept visible (a strict xfail fails once it is fixed):
-NUMPY_UINT8_F64 = pytest.mark.xfail(strict=True, reason=(
-    "profile bug (int_cast.rs, d1616f8): uint8 now goes through int64 for every profile, but "
-    "NumPy's float64 -> uint8 goes through int32: -237410556817.21655 (0xc24ba362cdc89bb8) "
-    "-> NumPy 0, qformat 111; 84514974147207.33 -> NumPy 0, qformat 135 (torch: int64, right)"))
-
-
 def _e8m0_quirk_only(case: dict) -> bool:
     """torch's and ml_dtypes' e8m0 cast reads the float32 bits: every float32
     subnormal of magnitude in (2^-127, 1.5*2^-127) goes up to code 01, where
@@ -43,9 +36,9 @@ def _run(against: str, fmt: str, **kw) -> dict:
     return _verify.verify(against, formats=[fmt], samples=SAMPLES, **kw)
 
 
-def _params(against: str, known: dict) -> list:
+def _params(against: str, known: dict | None = None) -> list:
     backend = _verify.backend_for(against)
-    return [pytest.param(f, marks=known.get(f, ())) for f in backend.formats()]
+    return [pytest.param(f, marks=(known or {}).get(f, ())) for f in backend.formats()]
 
 
 # ---------------------------------------------------------------------------
@@ -63,7 +56,7 @@ def test_sampled_torch_cpu(fmt):
     assert not bad, json.dumps(bad, indent=1)[:3000]
 
 
-@pytest.mark.parametrize("fmt", _params("numpy", {"uint8": NUMPY_UINT8_F64}))
+@pytest.mark.parametrize("fmt", _params("numpy"))
 def test_sampled_numpy(fmt):
     r = _run("numpy", fmt)
     assert r["profile"] == "numpy" and r["clean"], json.dumps(r["cases"], indent=1)[:3000]

@@ -140,14 +140,15 @@ impl Default for IntCastOptions {
 }
 
 impl IntCastOptions {
-    /// The torch / NumPy CPU cast rule for `fmt` (truncation, then the
-    /// trip through a wider signed integer). Measured on torch 2.15 CPU:
-    /// int8/int16/uint16/int32 go through int32; uint8 goes through int64
-    /// (float64 sources show it: -2999999883.0 → 117, the low byte of the int64; for
-    /// float32 sources both routes agree); 64-bit targets through int64.
-    pub fn torch_cpu(fmt: &IntFormat) -> Self {
+    /// The C-cast rule of torch and NumPy on CPU for `fmt` (truncation,
+    /// then the trip through a wider signed integer): targets narrower than
+    /// 32 bits and int32 go through int32, 64-bit targets through int64.
+    /// torch sends uint8 through int64 instead (`uint8_via_int64`; float64
+    /// sources show it: -2999999883.0 → 117, the low byte of the int64),
+    /// NumPy through int32 like the others (→ 0).
+    pub fn c_cast(fmt: &IntFormat, uint8_via_int64: bool) -> Self {
         let bits = match (fmt.bits, fmt.signed) {
-            (8, false) => 64,
+            (8, false) if uint8_via_int64 => 64,
             (b, s) if b < 32 || (b == 32 && s) => 32,
             _ => 64,
         };
@@ -512,9 +513,9 @@ mod tests {
 
     #[test]
     fn torch_rule_matches_findings() {
-        let o8 = IntCastOptions::torch_cpu(&int(8, true));
+        let o8 = IntCastOptions::c_cast(&int(8, true), true);
         let u8f = int(8, false);
-        let ou8 = IntCastOptions::torch_cpu(&u8f);
+        let ou8 = IntCastOptions::c_cast(&u8f, true);
         for (x, i8v, u8v) in [
             (2.7, 2, 2),
             (-2.7, -2, 254),
@@ -531,19 +532,19 @@ mod tests {
         }
         let i32f = int(32, true);
         assert_eq!(
-            cast(1e10, &i32f, &IntCastOptions::torch_cpu(&i32f)),
+            cast(1e10, &i32f, &IntCastOptions::c_cast(&i32f, true)),
             Ok(i32::MIN as i128)
         );
         let i64f = int(64, true);
         assert_eq!(
-            cast(1e19, &i64f, &IntCastOptions::torch_cpu(&i64f)),
+            cast(1e19, &i64f, &IntCastOptions::c_cast(&i64f, true)),
             Ok(i64::MIN as i128)
         );
         assert_eq!(
             cast(
                 -32769.0,
                 &int(16, true),
-                &IntCastOptions::torch_cpu(&int(16, true))
+                &IntCastOptions::c_cast(&int(16, true), true)
             ),
             Ok(32767)
         );

@@ -7,7 +7,8 @@
 //! and are re-checked by the test suite and `qformat verify`.
 
 use crate::error::Error;
-use crate::format::FloatFormat;
+use crate::format::{FloatFormat, IntFormat};
+use crate::int_cast::IntCastOptions;
 use crate::options::{NanPolicy, Overflow};
 use crate::rounding::RoundingMode;
 
@@ -100,6 +101,25 @@ pub fn rule(profile: &str, src: &FloatFormat, dst: &FloatFormat) -> Result<Profi
         }
     };
     Ok(r)
+}
+
+/// The integer-cast rule `profile` applies for `fmt`: IEEE-style rounding
+/// with saturation, or the libraries' C casts (truncate, go through a
+/// wider signed integer, keep the low bits).
+pub fn int_rule(profile: &str, fmt: &IntFormat) -> Result<IntCastOptions, Error> {
+    match profile {
+        "ieee" => Ok(IntCastOptions::default()),
+        "torch-cpu" | "torch-cuda" => Ok(IntCastOptions::c_cast(fmt, true)),
+        "numpy" | "ml_dtypes" => Ok(IntCastOptions::c_cast(fmt, false)),
+        _ => Err(Error::invalid(format!(
+            "unknown profile {profile:?}; choose one of {}",
+            PROFILES
+                .iter()
+                .map(|p| p.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
 }
 
 /// ml_dtypes: NaNs become the signed default NaN; the e8m0 scale format

@@ -41,22 +41,10 @@ fn int_options(
             "rounding='stochastic' needs seed=<int> so that results are reproducible",
         ));
     }
-    let mut r = match o.profile.as_str() {
-        "ieee" => IntCastOptions::default(),
-        "torch-cpu" | "numpy" => {
-            let mut t = IntCastOptions::torch_cpu(fmt);
-            if rounding != RoundingMode::NearestEven {
-                t.rounding = rounding;
-            }
-            t
-        }
-        p => {
-            return Err(invalid(format!(
-                "profile {p:?} has no rule for integer formats; use 'ieee', 'torch-cpu' or 'numpy'"
-            )))
-        }
-    };
-    if o.profile == "ieee" {
+    let mut r = qformat_core::profile::int_rule(&o.profile, fmt).map_err(to_py)?;
+    // An explicit mode replaces the profile's (nearest-even is the default,
+    // so it keeps the C casts' truncation).
+    if o.profile == "ieee" || rounding != RoundingMode::NearestEven {
         r.rounding = rounding;
     }
     r.seed = o.seed.unwrap_or(0);
