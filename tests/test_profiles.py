@@ -117,11 +117,11 @@ def _torch_bits(x: np.ndarray, dtype) -> np.ndarray:
 
 
 def _e8m0_quirk(x: np.ndarray) -> np.ndarray:
-    """torch's e8m0 cast reads the float32 exponent field with a rounding bit
-    rule under which every float32 subnormal in (2^-127, 1.5*2^-127) goes up
-    to 2^-126 (code 01) although 2^-127 (code 00) is nearer (findings.md 1.6).
-    The torch-cpu profile rounds these to nearest; they are the only known
-    departure and are excluded here by value, after rounding to float32."""
+    """torch's and ml_dtypes' e8m0 casts read the float32 exponent field so
+    that every float32 subnormal in (2^-127, 1.5*2^-127) goes up to 2^-126
+    (code 01) although 2^-127 (code 00) is nearer (findings.md 1.6). The
+    profiles reproduce it (f32_subnormal_ceil); the tests check these inputs
+    are present so that the rule is really exercised."""
     a = np.abs(x.astype(np.float32)).astype(np.float64)
     return (a > 2.0**-127) & (a < 1.5 * 2.0**-127)
 
@@ -140,10 +140,7 @@ def test_torch_cpu(name, src):
     want = _torch_bits(x, TORCH[name])
     got = qf.encode(x, fmt, profile="torch-cpu")
     if name == "fp8_e8m0fnu":
-        quirk = _e8m0_quirk(x)
-        assert quirk.sum() >= 4          # the quirk inputs are really there...
-        assert (got[quirk] != want[quirk]).all()   # ...and still differ
-        x, got, want = x[~quirk], got[~quirk], want[~quirk]
+        assert _e8m0_quirk(x).sum() >= 4    # the quirk's inputs are really there
     _mismatch(x, got, want)
 
 
@@ -221,11 +218,8 @@ def test_ml_dtypes(name, src):
     want = x.astype(ML[name]).view(np.uint8 if fmt.bits <= 8 else np.uint16)
     got = qf.encode(x, fmt, profile="ml_dtypes")
     if name == "fp8_e8m0fnu":
-        # ml_dtypes shares torch's float32-bit rule (findings.md 2.5): the same
-        # subnormal quirk, excluded here by value exactly as for torch.
-        quirk = _e8m0_quirk(x) & ~np.signbit(x)
-        assert quirk.sum() >= 4 and (got[quirk] != want[quirk]).all()
-        x, got, want = x[~quirk], got[~quirk], want[~quirk]
+        # ml_dtypes shares torch's float32-bit rule (findings.md 2.5).
+        assert (_e8m0_quirk(x) & ~np.signbit(x)).sum() >= 4
     _mismatch(x, got, want)
 
 

@@ -73,6 +73,9 @@ impl FloatFormat {
         if b > (self.max_code() >> self.man_bits) as i64 + 1 {
             return self.overflow(neg, opts);
         }
+        if opts.f32_subnormal_ceil && !self.has_zero && exp == -127 && (sig << 1 != 0 || sticky) {
+            return self.pack(neg, ((self.bias as i64 - 126) as u64) << self.man_bits);
+        }
         let code = if b >= min_b {
             let (q, rem) = split(sig, (63 - m) as u64, sticky);
             // ((b - 1) << m) + q == (b << m) | fraction, and stays exact for

@@ -98,6 +98,10 @@ pub struct EncodeOptions {
     /// Zero-less formats (e8m0fnu): zero becomes the smallest value (torch)
     /// instead of NaN (the default, as in ml_dtypes).
     pub zero_to_min: bool,
+    /// Zero-less formats: values in (2^-127, 2^-126) — the float32
+    /// subnormals above 2^-127 — become 2^-126. torch and ml_dtypes read the
+    /// float32 exponent field of such inputs as if it were normal.
+    pub f32_subnormal_ceil: bool,
 }
 
 impl Default for EncodeOptions {
@@ -111,6 +115,7 @@ impl Default for EncodeOptions {
             via_fp32: false,
             abs_input: false,
             zero_to_min: false,
+            f32_subnormal_ceil: false,
         }
     }
 }

@@ -24,6 +24,7 @@ pub struct ProfileRule {
     pub via_fp32: bool,
     pub abs_input: bool,
     pub zero_to_min: bool,
+    pub f32_subnormal_ceil: bool,
 }
 
 /// A profile's name, what it reproduces, and the library version it was checked on.
@@ -123,14 +124,17 @@ pub fn int_rule(profile: &str, fmt: &IntFormat) -> Result<IntCastOptions, Error>
 }
 
 /// ml_dtypes: NaNs become the signed default NaN; the e8m0 scale format
-/// rounds ties away; fp6/fp4 have no NaN and turn +NaN into −0, −NaN into +0.
+/// rounds ties away (and lifts float32 subnormals above 2^-127 to 2^-126); fp6/fp4 have no NaN and turn +NaN into −0, −NaN into +0.
 fn ml_dtypes_rule(dst: &FloatFormat) -> ProfileRule {
     let mut r = ProfileRule {
         nan: Some(NanPolicy::SignedCanonical),
         ..Default::default()
     };
     match dst.name.as_str() {
-        "fp8_e8m0fnu" => r.rounding = Some(RoundingMode::NearestAway),
+        "fp8_e8m0fnu" => {
+            r.rounding = Some(RoundingMode::NearestAway);
+            r.f32_subnormal_ceil = true;
+        }
         "fp6_e2m3fn" | "fp6_e3m2fn" | "fp4_e2m1fn" => {
             r.nan = Some(NanPolicy::PerSign {
                 pos: dst.sign_bit(),
@@ -144,7 +148,8 @@ fn ml_dtypes_rule(dst: &FloatFormat) -> ProfileRule {
 
 /// torch: bf16 NaNs from the vectorised CPU kernel are all 0xffff (0x7fc0
 /// from float16 sources); e4m3fn saturates, infinities included; e5m2 NaNs
-/// are ±0x7f; e8m0 ignores the sign, rounds ties away and maps 0 to 2^-127.
+/// are ±0x7f; e8m0 ignores the sign, rounds ties away, maps 0 to 2^-127 and
+/// lifts float32 subnormals above 2^-127 to 2^-126.
 /// On CUDA the PTX cvt instructions return the canonical NaN 0x7fff for
 /// bf16 and fp16.
 fn torch_rule(src: &FloatFormat, dst: &FloatFormat, cuda: bool) -> ProfileRule {
@@ -165,6 +170,7 @@ fn torch_rule(src: &FloatFormat, dst: &FloatFormat, cuda: bool) -> ProfileRule {
             r.rounding = Some(RoundingMode::NearestAway);
             r.abs_input = true;
             r.zero_to_min = true;
+            r.f32_subnormal_ceil = true;
         }
         _ => {}
     }

@@ -164,6 +164,7 @@ impl OptionArgs {
             via_fp32: r.via_fp32,
             abs_input: r.abs_input,
             zero_to_min: r.zero_to_min,
+            f32_subnormal_ceil: r.f32_subnormal_ceil,
         };
         opts.validate_for(dst).map_err(to_py)?;
         Ok(opts)
