@@ -61,10 +61,13 @@ fn int_format(bits: u32, signed: bool, name: Option<&str>) -> PyResult<(String, 
     Ok((f.name, f.bits, f.signed))
 }
 
+/// `(max_code, inf_code, canonical_nan, sign_bit, emin, emax)`.
+type FloatLimits = (u64, Option<u64>, Option<u64>, u64, i64, i64);
+
 /// Key patterns of a float format: `(max_code, inf_code, canonical_nan,
 /// sign_bit, emin, emax)`; codes are magnitudes, `None` where absent.
 #[pyfunction]
-fn float_limits(spec: FloatTuple) -> PyResult<(u64, Option<u64>, Option<u64>, u64, i64, i64)> {
+fn float_limits(spec: FloatTuple) -> PyResult<FloatLimits> {
     let f = float_from_tuple(&spec)?;
     Ok((
         f.max_code(),
