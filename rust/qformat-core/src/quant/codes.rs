@@ -89,18 +89,86 @@ pub(super) struct IntKernel<'a, E> {
 }
 
 impl<E> IntKernel<'_, E> {
-    /// The fast loops' own verdict on one element (the same expressions),
-    /// so that only the flagged elements of a doubtful block are redone.
-    #[inline(never)]
-    fn doubtful<T: Real, R: Run>(&self, x: T, r: R, i: usize, f32_loop: bool) -> bool {
+    /// The fast loops' own verdict on every element of a block (the same
+    /// expressions), so that only the flagged elements are redone.
+    fn flag_block<T: Real, R: Run>(&self, xb: &[T], r: R, f32_loop: bool, flags: &mut [bool]) {
         let (qmin, qmax) = (self.o.qmin as f64, self.o.qmax as f64);
-        match (self.o.arithmetic, f32_loop) {
-            (Arithmetic::Exact, true) => {
-                doubt_exact32(x.to_f32() * r.inv32(i), r.zp32(i), qmin as f32, qmax as f32).1
-            }
-            (Arithmetic::Exact, false) => doubt_exact64(x.to_f64() * r.inv(i)).1,
-            (Arithmetic::Torch, _) => (x.to_f32() * r.inv32(i)).is_nan(),
+        for (j, (&x, f)) in xb.iter().zip(flags.iter_mut()).enumerate() {
+            *f = match (self.o.arithmetic, f32_loop) {
+                (Arithmetic::Exact, true) => {
+                    doubt_exact32(x.to_f32() * r.inv32(j), r.zp32(j), qmin as f32, qmax as f32).1
+                }
+                (Arithmetic::Exact, false) => doubt_exact64(x.to_f64() * r.inv(j)).1,
+                (Arithmetic::Torch, _) => (x.to_f32() * r.inv32(j)).is_nan(),
+            };
         }
+    }
+
+    /// Redo the flagged elements of a block exactly (all of them when
+    /// `flagged` is None). Out of line: blocks with a doubtful element are
+    /// rare, and the hot loop stays small.
+    #[inline(never)]
+    fn redo<T: Real, O, R: Run>(
+        &self,
+        xb: &[T],
+        ob: &mut [O],
+        r: R,
+        base: usize,
+        flagged: Option<bool>,
+    ) -> Result<(), Error>
+    where
+        E: Emit<O>,
+    {
+        let mut flags = [true; BLOCK];
+        if let Some(f32_loop) = flagged {
+            self.flag_block(xb, r, f32_loop, &mut flags);
+        }
+        for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
+            if flags[j] {
+                let c = self.exact_code(x, r.scale(j), r.inv(j), r.zp(j), base + j)?;
+                *y = self.emit.emit(c, r.zp(j), r.scale(j));
+            }
+        }
+        Ok(())
+    }
+
+    /// The fast loop over one block; true when some element needs [`Self::redo`].
+    #[inline(always)]
+    fn fast_block<T: Real, O, R: Run>(&self, xb: &[T], ob: &mut [O], r: R, f32_loop: bool) -> bool
+    where
+        E: Emit<O>,
+    {
+        let (qmin, qmax, e) = (self.o.qmin as f64, self.o.qmax as f64, &self.emit);
+        match (self.o.arithmetic, f32_loop) {
+            (Arithmetic::Exact, true) => fast_exact32(xb, ob, r, qmin as f32, qmax as f32, e),
+            (Arithmetic::Torch, true) => fast_torch32(xb, ob, r, qmin as f32, qmax as f32, e),
+            (Arithmetic::Exact, false) => fast_exact(xb, ob, r, qmin, qmax, e),
+            (Arithmetic::Torch, false) => fast_torch(xb, ob, r, qmin, qmax, e),
+        }
+    }
+
+    /// A run in the nearest modes: blocks through the fast loop, compiled
+    /// for the widest instruction set, then the rare doubtful elements exactly.
+    #[inline(always)]
+    fn fast_run<T: Real, O, R: Run>(
+        &self,
+        xs: &[T],
+        out: &mut [O],
+        r: R,
+        base: usize,
+        f32_loop: bool,
+    ) -> Result<(), Error>
+    where
+        E: Emit<O>,
+    {
+        for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
+            let off = b * BLOCK;
+            let rb = r.sub(off, xb.len());
+            if self.fast_block(xb, ob, rb, f32_loop) {
+                self.redo(xb, ob, rb, base + off, Some(f32_loop))?;
+            }
+        }
+        Ok(())
     }
 
     /// The exact code of one element (NaN policy, exact quotient, rounding, clamp).
@@ -135,42 +203,22 @@ impl<E> IntKernel<'_, E> {
 }
 
 impl<T: Real, O: Copy, E: Emit<O>> Kernel<T, O> for IntKernel<'_, E> {
+    #[inline(always)]
     fn run<R: Run>(&self, xs: &[T], out: &mut [O], r: R, base: usize) -> Result<(), Error> {
-        let o = self.o;
-        let (qmin, qmax) = (o.qmin as f64, o.qmax as f64);
         let fast = matches!(
-            o.rounding,
+            self.o.rounding,
             RoundingMode::NearestEven | RoundingMode::NearestAway
         );
-        let f32_loop = self.f32_ok && std::mem::size_of::<T>() == 4;
+        if fast {
+            let f32_loop = self.f32_ok && std::mem::size_of::<T>() == 4;
+            return wide(
+                #[inline(always)]
+                || self.fast_run(xs, out, r, base, f32_loop),
+            );
+        }
         for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
             let off = b * BLOCK;
-            let e = &self.emit;
-            let doubt = fast
-                && match (o.arithmetic, f32_loop) {
-                    (Arithmetic::Exact, true) => {
-                        wide(|| fast_exact32(xb, ob, r, off, qmin as f32, qmax as f32, e))
-                    }
-                    (Arithmetic::Torch, true) => {
-                        wide(|| fast_torch32(xb, ob, r, off, qmin as f32, qmax as f32, e))
-                    }
-                    (Arithmetic::Exact, false) => {
-                        wide(|| fast_exact(xb, ob, r, off, qmin, qmax, e))
-                    }
-                    (Arithmetic::Torch, false) => {
-                        wide(|| fast_torch(xb, ob, r, off, qmin, qmax, e))
-                    }
-                };
-            if !fast || doubt {
-                for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
-                    let i = off + j;
-                    if fast && !self.doubtful(x, r, i, f32_loop) {
-                        continue;
-                    }
-                    let c = self.exact_code(x, r.scale(i), r.inv(i), r.zp(i), base + i)?;
-                    *y = self.emit.emit(c, r.zp(i), r.scale(i));
-                }
-            }
+            self.redo(xb, ob, r.sub(off, xb.len()), base + off, None)?;
         }
         Ok(())
     }
@@ -184,14 +232,15 @@ pub(super) fn fast_exact<T: Real, O, R: Run, E: Emit<O>>(
     xb: &[T],
     ob: &mut [O],
     r: R,
-    off: usize,
     qmin: f64,
     qmax: f64,
     emit: &E,
 ) -> bool {
     let mut doubt = false;
-    for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
-        let i = off + j;
+    let n = xb.len().min(ob.len());
+    let (xb, ob) = (&xb[..n], &mut ob[..n]);
+    for i in 0..n {
+        let (x, y) = (xb[i], &mut ob[i]);
         let (n, d) = doubt_exact64(x.to_f64() * r.inv(i));
         doubt |= d;
         let c = at_most(at_least(n + r.zp(i), qmin), qmax);
@@ -239,14 +288,15 @@ pub(super) fn fast_exact32<T: Real, O, R: Run, E: Emit<O>>(
     xb: &[T],
     ob: &mut [O],
     r: R,
-    off: usize,
     qmin: f32,
     qmax: f32,
     emit: &E,
 ) -> bool {
     let mut doubt = false;
-    for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
-        let i = off + j;
+    let n = xb.len().min(ob.len());
+    let (xb, ob) = (&xb[..n], &mut ob[..n]);
+    for i in 0..n {
+        let (x, y) = (xb[i], &mut ob[i]);
         let zp = r.zp32(i);
         let (n, d) = doubt_exact32(x.to_f32() * r.inv32(i), zp, qmin, qmax);
         doubt |= d;
@@ -262,14 +312,15 @@ pub(super) fn fast_torch32<T: Real, O, R: Run, E: Emit<O>>(
     xb: &[T],
     ob: &mut [O],
     r: R,
-    off: usize,
     qmin: f32,
     qmax: f32,
     emit: &E,
 ) -> bool {
     let mut doubt = false;
-    for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
-        let i = off + j;
+    let n = xb.len().min(ob.len());
+    let (xb, ob) = (&xb[..n], &mut ob[..n]);
+    for i in 0..n {
+        let (x, y) = (xb[i], &mut ob[i]);
         let zp = r.zp32(i);
         let t = x.to_f32() * r.inv32(i);
         doubt |= t.is_nan();
@@ -287,14 +338,15 @@ pub(super) fn fast_torch<T: Real, O, R: Run, E: Emit<O>>(
     xb: &[T],
     ob: &mut [O],
     r: R,
-    off: usize,
     qmin: f64,
     qmax: f64,
     emit: &E,
 ) -> bool {
     let mut doubt = false;
-    for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
-        let i = off + j;
+    let n = xb.len().min(ob.len());
+    let (xb, ob) = (&xb[..n], &mut ob[..n]);
+    for i in 0..n {
+        let (x, y) = (xb[i], &mut ob[i]);
         let t = (x.to_f32() * r.inv(i) as f32) as f64;
         doubt |= t.is_nan();
         let c = at_most(at_least(rne_f64(t) + r.zp(i), qmin), qmax);
@@ -314,7 +366,7 @@ pub fn quantize<T: Real, D: Bits>(
     out: &mut [D],
 ) -> Result<(), Error> {
     check_options(o, zps)?;
-    let p = Params::new(scales, zps, o.arithmetic)?;
+    let p = Params::new(scales, zps, o.arithmetic, l)?;
     drive(
         x,
         out,
@@ -338,7 +390,7 @@ pub fn fake_quantize<T: Real>(
     out: &mut [T],
 ) -> Result<(), Error> {
     check_options(o, zps)?;
-    let p = Params::new(scales, zps, o.arithmetic)?;
+    let p = Params::new(scales, zps, o.arithmetic, l)?;
     drive(
         x,
         out,

@@ -6,34 +6,47 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 use super::codes::{Arithmetic, QuantOptions};
+use super::layout::Layout;
 use crate::error::Error;
 
-/// The per-scale constants of the code pass, struct-of-arrays so that the
-/// per-element loops read them as plain slices.
-pub(super) struct Params {
-    pub(super) scale: Vec<f64>,
-    pub(super) inv: Vec<f64>,
-    pub(super) zp: Vec<f64>,
-    /// The same in float32, for the float32 fast loops (see [`Params::fits_f32`]).
-    pub(super) scale32: Vec<f32>,
-    pub(super) inv32: Vec<f32>,
-    pub(super) zp32: Vec<f32>,
+/// The per-scale constants of the code pass. A run sharing one scale
+/// derives its [`One`] on the spot (one division per run); layouts whose
+/// runs need one scale per element (per channel along the last axis,
+/// groups across an inner dimension) get a struct-of-arrays [`Table`] that
+/// the loops read as plain slices. Nothing of the size of the scales is
+/// allocated otherwise: with a million MX scales, that allocation (and
+/// its page faults) used to cost more than the codes.
+pub(super) struct Params<'a> {
+    pub(super) scale: &'a [f64],
+    /// Zero points; empty means all zero.
+    zp: &'a [i64],
+    arith: Arithmetic,
+    table: Option<Table>,
 }
 
-impl Params {
-    pub(super) fn new(scales: &[f64], zps: &[i64], arith: Arithmetic) -> Result<Self, Error> {
+/// Every scale's [`One`], struct-of-arrays.
+struct Table {
+    scale: Vec<f64>,
+    inv: Vec<f64>,
+    zp: Vec<f64>,
+    scale32: Vec<f32>,
+    inv32: Vec<f32>,
+    zp32: Vec<f32>,
+}
+
+impl<'a> Params<'a> {
+    /// Check the scales and prepare the constants `l` will ask for.
+    pub(super) fn new(
+        scales: &'a [f64],
+        zps: &'a [i64],
+        arith: Arithmetic,
+        l: &Layout,
+    ) -> Result<Self, Error> {
         if let Some(s) = scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
             return Err(Error::invalid(format!(
                 "scales must be finite and positive, got {s}"
             )));
         }
-        let inv = scales
-            .iter()
-            .map(|&s| match arith {
-                Arithmetic::Exact => 1.0 / s,
-                Arithmetic::Torch => (1.0f32 / s as f32) as f64,
-            })
-            .collect();
         if arith == Arithmetic::Torch
             && scales
                 .iter()
@@ -43,18 +56,40 @@ impl Params {
                 "arithmetic='torch' rounds scales to float32 and one becomes 0 or inf",
             ));
         }
-        let inv: Vec<f64> = inv;
-        Ok(Params {
-            scale32: scales.iter().map(|&s| s as f32).collect(),
-            inv32: match arith {
-                Arithmetic::Exact => scales.iter().map(|&s| (1.0 / s) as f32).collect(),
-                Arithmetic::Torch => inv.iter().map(|&v| v as f32).collect(),
-            },
-            zp32: zps.iter().map(|&z| z as f32).collect(),
-            scale: scales.to_vec(),
-            inv,
-            zp: zps.iter().map(|&z| z as f64).collect(),
-        })
+        let mut p = Params {
+            scale: scales,
+            zp: zps,
+            arith,
+            table: None,
+        };
+        if l.runs_per_element() {
+            p.table = Some(p.table());
+        }
+        Ok(p)
+    }
+
+    /// True when [`Params::each`] can be called.
+    pub(super) fn has_table(&self) -> bool {
+        self.table.is_some()
+    }
+
+    /// The constants of scale `p`.
+    #[inline(always)]
+    pub(super) fn one(&self, p: usize) -> One {
+        let z = self.zp.get(p).copied().unwrap_or(0);
+        One::new(self.scale[p], z, self.arith)
+    }
+
+    fn table(&self) -> Table {
+        let ones: Vec<One> = (0..self.scale.len()).map(|p| self.one(p)).collect();
+        Table {
+            scale: ones.iter().map(|o| o.scale).collect(),
+            inv: ones.iter().map(|o| o.inv).collect(),
+            zp: ones.iter().map(|o| o.zp).collect(),
+            scale32: ones.iter().map(|o| o.scale32).collect(),
+            inv32: ones.iter().map(|o| o.inv32).collect(),
+            zp32: ones.iter().map(|o| o.zp32).collect(),
+        }
     }
 
     /// True when the float32 loops compute the same codes: every scale is
@@ -64,12 +99,11 @@ impl Params {
         let small = |v: f64| v.abs() < (1 << 20) as f64;
         small(o.qmin as f64)
             && small(o.qmax as f64)
-            && self.zp.iter().all(|&z| small(z))
-            && self
-                .scale
-                .iter()
-                .zip(&self.inv32)
-                .all(|(&s, &i)| s as f32 as f64 == s && i.is_normal())
+            && self.zp.iter().all(|&z| small(z as f64))
+            && (0..self.scale.len()).all(|p| {
+                let c = self.one(p);
+                c.scale32 as f64 == c.scale && c.inv32.is_normal()
+            })
     }
 }
 
@@ -81,6 +115,10 @@ pub(super) trait Run: Copy + Sync {
     fn inv32(&self, i: usize) -> f32;
     fn zp32(&self, i: usize) -> f32;
     fn scale32(&self, i: usize) -> f32;
+    /// The constants of elements `off..off + n` only. Per-element slices
+    /// come back exactly `n` long, so a loop over `0..n` indexes them
+    /// without bounds checks (which would stop it vectorising).
+    fn sub(&self, off: usize, n: usize) -> Self;
 }
 
 #[derive(Clone, Copy)]
@@ -91,6 +129,26 @@ pub(super) struct One {
     inv32: f32,
     zp32: f32,
     scale32: f32,
+}
+
+impl One {
+    /// The constants of scale `s` and zero point `z`: the inverse is
+    /// `1/s` in f64 for exact arithmetic, PyTorch's `1.0f / f32(s)` else.
+    #[inline(always)]
+    fn new(s: f64, z: i64, arith: Arithmetic) -> Self {
+        let inv = match arith {
+            Arithmetic::Exact => 1.0 / s,
+            Arithmetic::Torch => (1.0f32 / s as f32) as f64,
+        };
+        One {
+            inv,
+            zp: z as f64,
+            scale: s,
+            inv32: inv as f32,
+            zp32: z as f32,
+            scale32: s as f32,
+        }
+    }
 }
 
 macro_rules! run_accessors {
@@ -121,6 +179,10 @@ impl<T: Copy> At<T> for &[T] {
 
 impl Run for One {
     run_accessors!(inv: f64, zp: f64, scale: f64, inv32: f32, zp32: f32, scale32: f32);
+    #[inline(always)]
+    fn sub(&self, _: usize, _: usize) -> Self {
+        *self
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -135,29 +197,35 @@ pub(super) struct Each<'a> {
 
 impl Run for Each<'_> {
     run_accessors!(inv: f64, zp: f64, scale: f64, inv32: f32, zp32: f32, scale32: f32);
-}
-
-impl Params {
-    pub(super) fn one(&self, p: usize) -> One {
-        One {
-            inv: self.inv[p],
-            zp: self.zp[p],
-            scale: self.scale[p],
-            inv32: self.inv32[p],
-            zp32: self.zp32[p],
-            scale32: self.scale32[p],
+    #[inline(always)]
+    fn sub(&self, off: usize, n: usize) -> Self {
+        Each {
+            inv: &self.inv[off..][..n],
+            zp: &self.zp[off..][..n],
+            scale: &self.scale[off..][..n],
+            inv32: &self.inv32[off..][..n],
+            zp32: &self.zp32[off..][..n],
+            scale32: &self.scale32[off..][..n],
         }
     }
+}
 
+impl Params<'_> {
+    /// The per-element constants of scales `p..p + n` (the layout must
+    /// be one that [`Layout::runs_per_element`]).
     pub(super) fn each(&self, p: usize, n: usize) -> Each<'_> {
+        let t = self
+            .table
+            .as_ref()
+            .expect("Params::new builds the table for layouts with per-element runs");
         let r = p..p + n;
         Each {
-            inv: &self.inv[r.clone()],
-            zp: &self.zp[r.clone()],
-            scale: &self.scale[r.clone()],
-            inv32: &self.inv32[r.clone()],
-            zp32: &self.zp32[r.clone()],
-            scale32: &self.scale32[r],
+            inv: &t.inv[r.clone()],
+            zp: &t.zp[r.clone()],
+            scale: &t.scale[r.clone()],
+            inv32: &t.inv32[r.clone()],
+            zp32: &t.zp32[r.clone()],
+            scale32: &t.scale32[r],
         }
     }
 }

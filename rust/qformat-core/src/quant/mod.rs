@@ -30,6 +30,8 @@
 mod codes;
 mod constants;
 mod exact;
+#[cfg(test)]
+mod fast_equals_exact;
 mod layout;
 mod mx;
 mod params;

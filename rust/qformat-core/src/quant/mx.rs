@@ -4,7 +4,7 @@
 use super::codes::Arithmetic;
 use super::constants::{Params, Run};
 use super::exact::{div_value, value_to_f64};
-use super::layout::{drive, Kernel, Layout};
+use super::layout::{default_run_groups, drive, Kernel, Layout};
 use super::real::Real;
 use crate::error::Error;
 use crate::format::FloatFormat;
@@ -72,27 +72,117 @@ impl<E> FloatKernel<'_, E> {
     }
 }
 
+impl<E> FloatKernel<'_, E> {
+    /// The float32 narrowing kernel when it applies to data of type `T`:
+    /// nearest even, power-of-two scales (so `x * (1/scale)` is exact in
+    /// float32, down to its subnormals, far below every element format's
+    /// smallest value), float32 data.
+    #[inline(always)]
+    fn fast_for<T: Real>(&self) -> Option<&Fp32Narrowing> {
+        self.fast
+            .as_ref()
+            .filter(|_| self.pow2 && std::mem::size_of::<T>() == 4)
+    }
+
+    /// The branch-free loop: element codes of `x * inv(i)` by the float32
+    /// kernel (bit-equal to the engine). Returns true when a NaN was seen:
+    /// the NaN policy needs the exact loop.
+    #[inline(always)]
+    fn fast_loop<T: Real, O>(
+        &self,
+        k: &Fp32Narrowing,
+        xs: &[T],
+        out: &mut [O],
+        inv: impl Fn(usize) -> f32,
+        scale: impl Fn(usize) -> f64,
+    ) -> bool
+    where
+        E: FloatEmit<O>,
+    {
+        let n = xs.len().min(out.len());
+        let (xs, out) = (&xs[..n], &mut out[..n]);
+        let mut nan = false;
+        for i in 0..n {
+            let v = xs[i].to_f32() * inv(i);
+            nan |= v.is_nan();
+            out[i] = self.emit.emit(k.convert(v.to_bits(), 0) as u64, scale(i));
+        }
+        nan
+    }
+
+    /// Element by element through the engine (any mode, NaN policy).
+    #[inline(never)]
+    fn exact_loop<T: Real, O>(
+        &self,
+        xs: &[T],
+        out: &mut [O],
+        scale: impl Fn(usize) -> f64,
+        base: usize,
+    ) -> Result<(), Error>
+    where
+        E: FloatEmit<O>,
+    {
+        for (i, (&x, y)) in xs.iter().zip(out.iter_mut()).enumerate() {
+            *y = self.emit.emit(self.code(x, scale(i), base + i)?, scale(i));
+        }
+        Ok(())
+    }
+}
+
 impl<T: Real, O: Copy, E: FloatEmit<O>> Kernel<T, O> for FloatKernel<'_, E> {
+    #[inline(always)]
     fn run<R: Run>(&self, xs: &[T], out: &mut [O], r: R, base: usize) -> Result<(), Error> {
-        if let (Some(k), true, true) = (self.fast, self.pow2, std::mem::size_of::<T>() == 4) {
-            let mut nan = false;
-            for (i, (&x, y)) in xs.iter().zip(out.iter_mut()).enumerate() {
-                // x * 2^-k is exact in float32 (down to float32's subnormals,
-                // far below every element format's smallest value).
-                let v = x.to_f32() * r.inv(i) as f32;
-                nan |= v.is_nan();
-                *y = self.emit.emit(k.convert(v.to_bits(), 0) as u64, r.scale(i));
-            }
-            if !nan {
+        if let Some(k) = self.fast_for::<T>() {
+            let r = r.sub(0, xs.len());
+            if !self.fast_loop(k, xs, out, |i| r.inv(i) as f32, |i| r.scale(i)) {
                 return Ok(());
             }
         }
-        for (i, (&x, y)) in xs.iter().zip(out.iter_mut()).enumerate() {
-            *y = self
-                .emit
-                .emit(self.code(x, r.scale(i), base + i)?, r.scale(i));
+        self.exact_loop(xs, out, |i| r.scale(i), base)
+    }
+
+    /// Small groups along a contiguous row (MX blocks of 32): the group
+    /// constants are spread over a block of elements first, so that the
+    /// vector loop runs over `BLOCK` elements rather than one short group.
+    #[inline(always)]
+    fn run_groups(
+        &self,
+        xs: &[T],
+        out: &mut [O],
+        p: &Params,
+        first: usize,
+        g: usize,
+        base: usize,
+    ) -> Result<(), Error> {
+        let Some(k) = self.fast_for::<T>() else {
+            return default_run_groups(self, xs, out, p, first, g, base);
+        };
+        let (mut inv, mut scale) = ([0f32; BLOCK], [0f64; BLOCK]);
+        for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
+            let off = b * BLOCK;
+            spread(|q| p.one(q).inv32(0), first, g, off, &mut inv[..xb.len()]);
+            spread(|q| p.scale[q], first, g, off, &mut scale[..xb.len()]);
+            if self.fast_loop(k, xb, ob, |i| inv[i], |i| scale[i]) {
+                self.exact_loop(xb, ob, |i| scale[i], base + off)?;
+            }
         }
         Ok(())
+    }
+}
+
+/// Elements per block of [`FloatKernel::run_groups`].
+const BLOCK: usize = 256;
+
+/// Fill `dst` (elements `off..` of a row) with the constant of each one's
+/// group (`g` elements each, the row's first group being `first`).
+#[inline(always)]
+fn spread<V: Copy>(value: impl Fn(usize) -> V, first: usize, g: usize, off: usize, dst: &mut [V]) {
+    let mut j = 0;
+    while j < dst.len() {
+        let group = (off + j) / g;
+        let end = ((group + 1) * g - off).min(dst.len());
+        dst[j..end].fill(value(first + group));
+        j = end;
     }
 }
 
@@ -149,9 +239,9 @@ impl<'a, E> FloatKernel<'a, E> {
     }
 }
 
-pub(super) fn float_params(scales: &[f64]) -> Result<Params, Error> {
-    let zps = vec![0; scales.len()];
-    Params::new(scales, &zps, Arithmetic::Exact)
+/// Float elements have no zero point (an empty list means all zero).
+pub(super) fn float_params<'a>(scales: &'a [f64], l: &Layout) -> Result<Params<'a>, Error> {
+    Params::new(scales, &[], Arithmetic::Exact, l)
 }
 
 /// Element codes of `x / scale` in `elem` (nearest-even or the chosen mode,
@@ -164,7 +254,7 @@ pub fn quantize_float<T: Real, D: Bits>(
     o: &FloatQuantOptions,
     out: &mut [D],
 ) -> Result<(), Error> {
-    let p = float_params(scales)?;
+    let p = float_params(scales, l)?;
     let k = FloatKernel::new(elem, o, scales, ElemCodes)?;
     drive(x, out, l, &p, &k)
 }
@@ -178,7 +268,7 @@ pub fn fake_quantize_float<T: Real>(
     o: &FloatQuantOptions,
     out: &mut [T],
 ) -> Result<(), Error> {
-    let p = float_params(scales)?;
+    let p = float_params(scales, l)?;
     let table = (0..1u64 << elem.bits())
         .map(|c| value_to_f64(elem.unpack(c)))
         .collect();

@@ -43,6 +43,7 @@ impl<T: Real> MinMax<T> {
 
 /// Min/max of a contiguous run, in `LANES` independent lanes so that the
 /// loop vectorises (a single running min would be a serial dependency).
+#[inline(always)]
 pub(super) fn minmax_run<T: Real>(xs: &[T]) -> MinMax<T> {
     let e = MinMax::<T>::empty();
     let (mut lo, mut hi, mut bad) = ([e.lo; LANES], [e.hi; LANES], [false; LANES]);
@@ -96,7 +97,7 @@ impl<T: Real> MinMaxVec<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn update(&mut self, xs: &[T]) {
         let mut bad = false;
         for ((lo, hi), &v) in self.lo.iter_mut().zip(self.hi.iter_mut()).zip(xs) {
@@ -134,7 +135,12 @@ pub(super) fn extremes<T: Real>(x: &[T], l: &Layout) -> Vec<MinMax<T>> {
     match l.gran {
         Granularity::Tensor => vec![x
             .par_chunks(CHUNK)
-            .map(|c| wide(|| minmax_run(c)))
+            .map(|c| {
+                wide(
+                    #[inline(always)]
+                    || minmax_run(c),
+                )
+            })
             .reduce(MinMax::empty, MinMax::merge)],
         Granularity::Channel if inner == 1 => {
             let rows = (CHUNK / len.max(1)).max(1);
@@ -142,7 +148,12 @@ pub(super) fn extremes<T: Real>(x: &[T], l: &Layout) -> Vec<MinMax<T>> {
                 .fold(
                     || MinMaxVec::new(len),
                     |mut acc, block| {
-                        block.chunks(len).for_each(|row| wide(|| acc.update(row)));
+                        block.chunks(len).for_each(|row| {
+                            wide(
+                                #[inline(always)]
+                                || acc.update(row),
+                            )
+                        });
                         acc
                     },
                 )
@@ -160,7 +171,12 @@ pub(super) fn extremes<T: Real>(x: &[T], l: &Layout) -> Vec<MinMax<T>> {
         Granularity::Group(g) if inner == 1 => x
             .par_chunks(g)
             .with_min_len((CHUNK / g).max(1))
-            .map(|c| wide(|| minmax_run(c)))
+            .map(|c| {
+                wide(
+                    #[inline(always)]
+                    || minmax_run(c),
+                )
+            })
             .collect(),
         Granularity::Group(g) => {
             // One task per (outer, group): g rows of `inner` elements into `inner` accumulators.

@@ -1,0 +1,193 @@
+//! The fast loops against the element-by-element exact path, on random
+//! data and on inputs placed on and next to every rounding boundary: any
+//! restructuring of the vector loops must keep every output bit.
+
+use super::exact::{div_value, round_int_exact};
+use super::*;
+use crate::format::{float_builtin, FloatFormat};
+use crate::options::{EncodeOptions, NanPolicy, Overflow};
+use crate::rounding::RoundingMode;
+use crate::value::Value;
+
+/// xorshift64*: a fixed, dependency-free stream of test inputs.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// `n` inputs for scale `s`: random values over (and past) the code range,
+/// exact half-integer multiples of `s` with their float32 neighbours, and
+/// a few NaN, infinities and zeros.
+fn inputs(rng: &mut Rng, n: usize, s: f64, qmax: f64) -> Vec<f64> {
+    let mut v = Vec::with_capacity(n);
+    while v.len() < n {
+        let k = rng.next() % 8;
+        let q = (rng.unit() * 2.0 - 1.0) * qmax * 1.2;
+        let x = match k {
+            0..=3 => q * s,
+            4..=6 => {
+                let t = ((q.floor() + 0.5) * s) as f32;
+                let d = (rng.next() % 3) as i32 - 1;
+                f32::from_bits((t.to_bits() as i32 + d) as u32) as f64
+            }
+            _ => [f64::NAN, f64::INFINITY, -0.0, 0.0, f64::NEG_INFINITY][rng.next() as usize % 5],
+        };
+        v.push(x);
+    }
+    v
+}
+
+/// The exact code of one element, as the previous element-by-element path computed it.
+fn code_ref(x: f64, s: f64, zp: i64, o: &QuantOptions) -> f64 {
+    if x.is_nan() {
+        return o.nan.unwrap() as f64;
+    }
+    let r = match o.arithmetic {
+        Arithmetic::Exact => round_int_exact(Value::from_f64(x), s, o.rounding, 0),
+        Arithmetic::Torch => {
+            let t = (x as f32 * (1.0f32 / s as f32)) as f64;
+            round_int_exact(Value::from_f64(t), 1.0, o.rounding, 0)
+        }
+    };
+    (r + zp as f64).clamp(o.qmin as f64, o.qmax as f64)
+}
+
+/// The scale index of every element of `l` (flat order).
+fn param_of(l: &Layout) -> Vec<usize> {
+    let mut p = vec![0; l.size()];
+    for k in 0..l.n_params() {
+        l.for_each_in_param(k, |i| p[i] = k);
+    }
+    p
+}
+
+fn layouts() -> Vec<Layout> {
+    let shape = [6, 160, 40];
+    [
+        (None, None),
+        (Some(0), None),
+        (Some(1), None),
+        (Some(-1), None),
+        (Some(-1), Some(8)),
+        (Some(1), Some(32)),
+        (Some(0), Some(3)),
+    ]
+    .into_iter()
+    .map(|(a, g)| Layout::new(&shape, a, g).unwrap())
+    .collect()
+}
+
+/// Scales (float32 values, some not) and zero points for `l`.
+fn scales(rng: &mut Rng, l: &Layout, f32_scales: bool) -> (Vec<f64>, Vec<i64>) {
+    (0..l.n_params())
+        .map(|_| {
+            let s = 0.001 + rng.unit() * 3.0;
+            let s = if f32_scales { s as f32 as f64 } else { s };
+            (s, (rng.next() % 21) as i64 - 10)
+        })
+        .unzip()
+}
+
+fn check_int<T: Real + std::fmt::Debug>(cast: fn(f64) -> T) {
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for l in layouts() {
+        let param = param_of(&l);
+        for (arith, mode, f32_scales) in [
+            (Arithmetic::Exact, RoundingMode::NearestEven, true),
+            (Arithmetic::Exact, RoundingMode::NearestEven, false),
+            (Arithmetic::Exact, RoundingMode::NearestAway, true),
+            (Arithmetic::Torch, RoundingMode::NearestEven, true),
+            (Arithmetic::Exact, RoundingMode::TowardZero, true),
+        ] {
+            let (s, z) = scales(&mut rng, &l, f32_scales);
+            let o = QuantOptions {
+                rounding: mode,
+                seed: 0,
+                arithmetic: arith,
+                qmin: -128,
+                qmax: 127,
+                nan: Some(-1),
+            };
+            let x: Vec<T> = (0..l.size())
+                .flat_map(|i| inputs(&mut rng, 1, s[param[i]], 130.0))
+                .map(cast)
+                .collect();
+            let mut codes = vec![0u32; x.len()];
+            quantize(&x, &l, &s, &z, &o, &mut codes).unwrap();
+            let mut fake = vec![T::default(); x.len()];
+            fake_quantize(&x, &l, &s, &z, &o, &mut fake).unwrap();
+            for i in 0..x.len() {
+                let (sp, zp) = (s[param[i]], z[param[i]]);
+                let c = code_ref(x[i].to_f64(), sp, zp, &o);
+                let msg = format!("{l:?} {arith:?} {mode:?} x={:?} s={sp} zp={zp}", x[i]);
+                assert_eq!(codes[i] as i32 as f64, c, "{msg}");
+                let want = T::from_f64((c - zp as f64) * sp);
+                assert_eq!(fake[i].to_f64().to_bits(), want.to_f64().to_bits(), "{msg}");
+            }
+        }
+    }
+}
+
+#[test]
+fn int_codes_equal_exact_path_f32() {
+    check_int::<f32>(|v| v as f32);
+}
+
+#[test]
+fn int_codes_equal_exact_path_f64() {
+    check_int::<f64>(|v| v);
+}
+
+/// The engine's element code of `x / s` (nearest even, saturating).
+fn elem_ref(elem: &FloatFormat, x: f64, s: f64) -> u64 {
+    let enc = EncodeOptions {
+        rounding: RoundingMode::NearestEven,
+        overflow: Overflow::Saturate,
+        nan: NanPolicy::Canonical,
+        ..EncodeOptions::default()
+    };
+    if x.is_nan() {
+        return 0x7;
+    }
+    elem.encode(div_value(Value::from_f64(x), Value::from_f64(s)), &enc, 0)
+}
+
+#[test]
+fn mx_codes_equal_engine() {
+    let mut rng = Rng(7);
+    for name in ["fp4_e2m1fn", "fp8_e4m3fn", "fp8_e5m2", "fp6_e3m2fn"] {
+        let elem = float_builtin(name);
+        for l in layouts() {
+            let param = param_of(&l);
+            let s: Vec<f64> = (0..l.n_params())
+                .map(|_| 2f64.powi((rng.next() % 40) as i32 - 20))
+                .collect();
+            let x: Vec<f32> = (0..l.size())
+                .map(|i| (inputs(&mut rng, 1, s[param[i]], 600.0)[0] / 4.0) as f32)
+                .collect();
+            let o = FloatQuantOptions {
+                rounding: RoundingMode::NearestEven,
+                seed: 0,
+                nan: Some(0x7),
+            };
+            let mut out = vec![0u16; x.len()];
+            quantize_float(&x, &l, &s, &elem, &o, &mut out).unwrap();
+            for i in 0..x.len() {
+                let want = elem_ref(&elem, x[i] as f64, s[param[i]]);
+                assert_eq!(
+                    out[i] as u64, want,
+                    "{name} {l:?} x={} s={}",
+                    x[i], s[param[i]]
+                );
+            }
+        }
+    }
+}
