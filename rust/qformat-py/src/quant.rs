@@ -238,11 +238,7 @@ fn quant_params<'py>(
     let (scales, zps) = with_floats!(x, xs => {
         let data = float_builtin(if is_f32(x) { "fp32" } else { "fp64" });
         let ps = spec.spec(data)?;
-        let sch = ps.scheme;
-        detached(py, || {
-            let r = quant::ranges(xs, &l, src, sch, spec.nan_ok)?;
-            quant::params(&r, &ps)
-        })?
+        detached(py, || quant::qparams(xs, &l, src, &ps, spec.nan_ok))?
     });
     Ok((PyArray1::from_vec(py, scales), PyArray1::from_vec(py, zps)))
 }

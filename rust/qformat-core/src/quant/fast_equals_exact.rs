@@ -191,3 +191,47 @@ fn mx_codes_equal_engine() {
         }
     }
 }
+
+/// The fused scale pass equals ranges-then-params, errors included.
+#[test]
+fn fused_params_equal_two_pass() {
+    let mut rng = Rng(11);
+    let specs = [
+        ParamSpec {
+            scheme: Scheme::Symmetric,
+            qmin: -6.0,
+            qmax: 6.0,
+            rule: ScaleRule::Pow2 {
+                emax_elem: 2,
+                frac_bits: 0,
+            },
+            integer: false,
+        },
+        ParamSpec {
+            scheme: Scheme::Asymmetric,
+            qmin: -8.0,
+            qmax: 7.0,
+            rule: ScaleRule::Round(float_builtin("fp32")),
+            integer: true,
+        },
+    ];
+    for spec in &specs {
+        for l in layouts() {
+            for special in [None, Some(f32::NAN), Some(f32::INFINITY)] {
+                let mut x: Vec<f32> = (0..l.size())
+                    .map(|_| ((rng.unit() - 0.3) * 2f64.powi((rng.next() % 30) as i32 - 15)) as f32)
+                    .collect();
+                if let Some(v) = special {
+                    x[l.size() / 2] = v;
+                }
+                for nan_ok in [false, true] {
+                    let src = RangeSource::Extremes;
+                    let two =
+                        ranges(&x, &l, src, spec.scheme, nan_ok).and_then(|r| params(&r, spec));
+                    let one = qparams(&x, &l, src, spec, nan_ok);
+                    assert_eq!(format!("{one:?}"), format!("{two:?}"), "{l:?} {special:?}");
+                }
+            }
+        }
+    }
+}

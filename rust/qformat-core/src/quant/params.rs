@@ -7,9 +7,13 @@
 use rayon::prelude::*;
 
 use super::exact::{div_value, round_in, round_int_exact, smallest_positive};
-use super::range::Scheme;
+use super::layout::{Granularity, Layout};
+use super::range::{checked_extremes, minmax_run, ranges, MinMax, RangeSource, Scheme};
+use super::real::Real;
+use super::simd::wide;
 use crate::error::Error;
 use crate::format::FloatFormat;
+use crate::kernels::CHUNK;
 use crate::rounding::RoundingMode;
 use crate::value::Value;
 
@@ -39,17 +43,108 @@ pub struct ParamSpec {
 
 /// Scale and zero point of every range.
 pub fn params(ranges: &[(f64, f64)], spec: &ParamSpec) -> Result<(Vec<f64>, Vec<i64>), Error> {
+    params_of(ranges, |&r| r, spec)
+}
+
+/// [`ranges`] then [`params`], fused for [`RangeSource::Extremes`]: the
+/// scales come straight from the per-slice extremes, with no array of
+/// ranges in between. With a million MX blocks, the intermediate arrays
+/// (and the page faults of their fresh memory) cost more than the scan.
+pub fn qparams<T: Real>(
+    x: &[T],
+    l: &Layout,
+    src: RangeSource,
+    spec: &ParamSpec,
+    nan_ok: bool,
+) -> Result<(Vec<f64>, Vec<i64>), Error> {
+    if src != RangeSource::Extremes || l.size() == 0 {
+        return params(&ranges(x, l, src, spec.scheme, nan_ok)?, spec);
+    }
+    if let (Granularity::Group(g), 1) = (l.gran, l.inner) {
+        if !(spec.scheme == Scheme::Asymmetric && matches!(spec.rule, ScaleRule::Pow2 { .. })) {
+            if let Some(r) = fused_groups(x, g, spec) {
+                return Ok(r);
+            }
+        }
+    }
+    params_of(&checked_extremes(x, l, nan_ok)?, MinMax::range, spec)
+}
+
+/// `2^k`, built from its bits when it is a normal f64 (the same value as
+/// `powi`, without its multiplication loop, which showed in MX profiles).
+fn pow2(k: i32) -> f64 {
+    if (-1022..=1023).contains(&k) {
+        f64::from_bits(((k + 1023) as u64) << 52)
+    } else {
+        2f64.powi(k)
+    }
+}
+
+/// Groups along a contiguous axis (MX blocks, int4 groups): each group's
+/// extremes go straight into its scale, with no array of extremes. None
+/// when a group has a non-finite value or an invalid range: the general
+/// path then reports exactly what it always did.
+fn fused_groups<T: Real>(x: &[T], g: usize, spec: &ParamSpec) -> Option<(Vec<f64>, Vec<i64>)> {
+    let n = x.len() / g;
+    let (mut scales, mut zps) = (vec![0.0; n], vec![0; n]);
+    let per_task = (CHUNK / g).max(1);
+    let failed = x
+        .par_chunks(per_task * g)
+        .zip(scales.par_chunks_mut(per_task))
+        .zip(zps.par_chunks_mut(per_task))
+        .any(|((xs, ss), zs)| {
+            wide(
+                #[inline(always)]
+                || fused_task(xs, g, spec, ss, zs).is_none(),
+            )
+        });
+    (!failed).then_some((scales, zps))
+}
+
+#[inline(always)]
+fn fused_task<T: Real>(
+    xs: &[T],
+    g: usize,
+    spec: &ParamSpec,
+    ss: &mut [f64],
+    zs: &mut [i64],
+) -> Option<()> {
+    for ((xg, s), z) in xs.chunks(g).zip(ss).zip(zs) {
+        let m = minmax_run(xg);
+        if m.bad {
+            return None;
+        }
+        let (lo, hi) = m.range();
+        (*s, *z) = one_param(lo, hi, spec).ok()?;
+    }
+    Some(())
+}
+
+/// Scale and zero point of every slice whose range `range` gives, written
+/// straight into the two result vectors.
+fn params_of<R: Sync>(
+    ranges: &[R],
+    range: impl Fn(&R) -> (f64, f64) + Sync,
+    spec: &ParamSpec,
+) -> Result<(Vec<f64>, Vec<i64>), Error> {
     if spec.scheme == Scheme::Asymmetric && matches!(spec.rule, ScaleRule::Pow2 { .. }) {
         return Err(Error::invalid(
             "power-of-two (e8m0) scales are symmetric; use scheme='symmetric'",
         ));
     }
-    ranges
-        .par_iter()
+    let (mut scales, mut zps) = (vec![0.0; ranges.len()], vec![0; ranges.len()]);
+    let error = scales
+        .par_iter_mut()
+        .zip(zps.par_iter_mut())
+        .zip(ranges.par_iter())
         .with_min_len(1024)
-        .map(|&(lo, hi)| one_param(lo, hi, spec))
-        .collect::<Result<Vec<_>, _>>()
-        .map(|v| v.into_iter().unzip())
+        .find_map_first(|((s, z), r)| {
+            let (lo, hi) = range(r);
+            one_param(lo, hi, spec)
+                .map(|(a, b)| (*s, *z) = (a, b))
+                .err()
+        });
+    error.map_or(Ok((scales, zps)), Err)
 }
 
 pub(super) fn one_param(lo: f64, hi: f64, spec: &ParamSpec) -> Result<(f64, i64), Error> {
@@ -78,7 +173,7 @@ pub(super) fn one_param(lo: f64, hi: f64, spec: &ParamSpec) -> Result<(f64, i64)
                 Value::Finite { exp, .. } => (exp - emax_elem).clamp(-127, 127),
                 _ => -127,
             };
-            2f64.powi((e - frac_bits) as i32)
+            pow2((e - frac_bits) as i32)
         }
         ScaleRule::Round(f) => {
             let width = if spec.scheme == Scheme::Symmetric {

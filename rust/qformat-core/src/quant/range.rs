@@ -19,7 +19,7 @@ pub(super) const LANES: usize = 16;
 pub(super) struct MinMax<T> {
     lo: T,
     hi: T,
-    bad: bool,
+    pub(super) bad: bool,
 }
 
 impl<T: Real> MinMax<T> {
@@ -29,6 +29,12 @@ impl<T: Real> MinMax<T> {
             hi: T::from_f64(-T::MAX.to_f64()),
             bad: false,
         }
+    }
+
+    /// `(lo, hi)` as f64.
+    #[inline(always)]
+    pub(super) fn range(&self) -> (f64, f64) {
+        (self.lo.to_f64(), self.hi.to_f64())
     }
 
     #[inline]
@@ -56,14 +62,22 @@ pub(super) fn minmax_run<T: Real>(xs: &[T]) -> MinMax<T> {
             bad[k] |= !(v.abs() <= T::MAX);
         }
     }
-    let mut m = e;
-    for k in 0..LANES {
-        m = m.merge(MinMax {
-            lo: lo[k],
-            hi: hi[k],
-            bad: bad[k],
-        });
+    // Fold the lanes in halves (vector operations, not a serial chain of
+    // sixteen: that chain dominated short runs such as MX blocks of 32).
+    let mut w = LANES / 2;
+    while w > 0 {
+        for k in 0..w {
+            lo[k] = if lo[k + w] < lo[k] { lo[k + w] } else { lo[k] };
+            hi[k] = if hi[k + w] > hi[k] { hi[k + w] } else { hi[k] };
+            bad[k] |= bad[k + w];
+        }
+        w /= 2;
     }
+    let mut m = MinMax {
+        lo: lo[0],
+        hi: hi[0],
+        bad: bad[0],
+    };
     for &v in chunks.remainder() {
         m = m.merge(MinMax {
             lo: v,
@@ -236,13 +250,10 @@ pub fn ranges<T: Real>(
             }
             Ok(vec![(lo, hi); l.n_params()])
         }
-        RangeSource::Extremes => {
-            let mm = extremes(x, l);
-            if mm.iter().any(|m| m.bad) {
-                check_non_finite(x, nan_ok)?;
-            }
-            Ok(mm.iter().map(|m| (m.lo.to_f64(), m.hi.to_f64())).collect())
-        }
+        RangeSource::Extremes => Ok(checked_extremes(x, l, nan_ok)?
+            .iter()
+            .map(MinMax::range)
+            .collect()),
         RangeSource::Percentile(p) => {
             check_non_finite(x, nan_ok)?;
             Ok((0..l.n_params())
@@ -251,6 +262,19 @@ pub fn ranges<T: Real>(
                 .collect())
         }
     }
+}
+
+/// Per-scale extremes of non-empty `x`, after the non-finite check of [`ranges`].
+pub(super) fn checked_extremes<T: Real>(
+    x: &[T],
+    l: &Layout,
+    nan_ok: bool,
+) -> Result<Vec<MinMax<T>>, Error> {
+    let mm = extremes(x, l);
+    if mm.iter().any(|m| m.bad) {
+        check_non_finite(x, nan_ok)?;
+    }
+    Ok(mm)
 }
 
 /// Reject NaN (unless allowed) and ±inf, naming the first offending index.
