@@ -5,20 +5,26 @@
 //! group of `g` consecutive elements along an axis.
 //!
 //! Shape of the work. An array is viewed as `[outer, len, inner]` around
-//! the axis. Range statistics take one parallel pass; codes another. Both
-//! walk the memory in order with no allocation per element, so the inner
+//! the axis. Range statistics and scales take one parallel pass
+//! ([`qparams`]); codes another. Both walk the memory in order with no
+//! allocation per element, and every hot loop is compiled inside an
+//! AVX-512 or AVX2 wrapper chosen at run time ([`simd`]), so the inner
 //! loops are plain slices that LLVM vectorises.
 //!
 //! Exactness. `arithmetic = Exact` means `round(x / scale)` of the exact
-//! rational `x / scale`. The fast loop computes `q = x * (1/scale)` in f64
-//! (relative error below 2^-51) and rounds it; the result can only differ
-//! from the exact one when `q` lies within that error of a rounding
-//! boundary (a half-integer for the nearest modes). Such "doubtful" blocks
-//! (and NaN/inf, and the directed and stochastic modes) are redone by the
-//! exact path: [`div_value`] divides the significands as integers (quotient
-//! plus sticky remainder) and [`round_to_integer`] makes the one rounding
+//! rational `x / scale`. The fast loop computes `q = x * (1/scale)` in
+//! float32 (float32 data and scales) or f64 and rounds it, branch-free;
+//! the result can only differ from the exact one when `q` lies within the
+//! product's error of a rounding boundary (a half-integer for the nearest
+//! modes). The loop also reports whether its block of 256 elements holds
+//! such a "doubtful" element (or NaN/inf); for the rare block that does,
+//! a vectorised pass flags the elements and only those are redone by the
+//! exact path, as are all elements in the directed and stochastic modes:
+//! [`div_value`] divides the significands as integers (quotient plus
+//! sticky remainder) and `round_to_integer` makes the one rounding
 //! decision shared with every other conversion. `arithmetic = Torch`
 //! reproduces PyTorch's float32 formula (docs/verification/findings.md §1.10).
+//! `fast_equals_exact.rs` holds the fast loops to the exact path bit for bit.
 //!
 //! Files, one concept each: [`real`] element types; [`layout`] the
 //! `[outer, len, inner]` view and the parallel walk; [`range`] range
