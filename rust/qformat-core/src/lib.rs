@@ -8,8 +8,12 @@
 //! * [`rounding`] — rounding modes and the shared round decision;
 //! * [`encode`] — the generic engine (the specification);
 //! * [`options`] / [`profile`] — policies and the per-library bundles of them;
-//! * [`kernels`] — fast, parallel slice conversions proven equal to the engine;
-//! * [`int_cast`] — float → integer formats; [`random`] — counter-based draws.
+//! * [`kernels`] — parallel slice conversions (lookup tables for ≤16-bit
+//!   sources), and [`fp32_kernel`] — the branch-free float32 fast path; both
+//!   are tested equal to the engine;
+//! * [`decimal`] — exact reading of number text, exact and shortest decimals;
+//! * [`int_cast`] — float → integer formats; [`quant`] — the quantizers
+//!   (integer and MX block-scaled); [`random`] — counter-based draws.
 //!
 //! No Python here: the `qformat-py` crate only converts arrays and errors.
 
@@ -28,7 +32,7 @@ pub mod rounding;
 pub mod value;
 
 pub use error::Error;
-pub use format::{builtin, builtins, Format, FloatFormat, IntFormat, NanEncoding};
+pub use format::{builtin, builtins, FloatFormat, Format, IntFormat, NanEncoding};
 pub use options::{EncodeOptions, NanPolicy, Overflow};
 pub use rounding::RoundingMode;
 pub use value::Value;
