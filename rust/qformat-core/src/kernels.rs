@@ -20,7 +20,7 @@ use crate::random::draw;
 use crate::rounding::RoundingMode;
 use crate::value::Value;
 
-pub use crate::fp32_kernel::Fp32Narrowing;
+pub use crate::fp32_kernel::{Fp32Narrowing, Fp64Front};
 
 /// Elements per parallel task: big enough to amortise scheduling, small
 /// enough to balance two to a hundred cores.
@@ -162,6 +162,16 @@ fn narrow<S: Bits, D: Bits>(
                 par_chunks(src, dst, |base, s, d| k.round_chunk(base, s, d));
             } else {
                 par_chunks(src, dst, |base, s, d| k.convert_chunk(base, s, d));
+            }
+            return Ok(());
+        }
+    }
+    if src_fmt.bits() == 64 && src_fmt.exp_bits == 11 {
+        if let Some(f) = Fp64Front::new(fmt, opts) {
+            if round_trip {
+                par_chunks(src, dst, |base, s, d| f.round_chunk(base, s, d));
+            } else {
+                par_chunks(src, dst, |base, s, d| f.convert_chunk(base, s, d));
             }
             return Ok(());
         }
