@@ -497,7 +497,7 @@ impl Fp64Front {
 
     /// float64 pattern → float32 pattern, rounded to odd or to nearest even.
     #[inline(always)]
-    fn to_f32(&self, x: u64) -> u32 {
+    fn narrow_to_f32(&self, x: u64) -> u32 {
         let v = f64::from_bits(x);
         let y = v as f32;
         let yb = y.to_bits();
@@ -513,7 +513,7 @@ impl Fp64Front {
         let mut buf = [0u32; STEP];
         for (i, (s, d)) in src.chunks(STEP).zip(dst.chunks_mut(STEP)).enumerate() {
             for (b, &x) in buf.iter_mut().zip(s) {
-                *b = self.to_f32(x.to_u64());
+                *b = self.narrow_to_f32(x.to_u64());
             }
             self.k.convert_chunk(base + i * STEP, &buf[..s.len()], d);
         }
@@ -525,7 +525,7 @@ impl Fp64Front {
         let mut out = [0u32; STEP];
         for (i, (s, d)) in src.chunks(STEP).zip(dst.chunks_mut(STEP)).enumerate() {
             for (b, &x) in buf.iter_mut().zip(s) {
-                *b = self.to_f32(x.to_u64());
+                *b = self.narrow_to_f32(x.to_u64());
             }
             let n = s.len();
             self.k
