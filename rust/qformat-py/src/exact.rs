@@ -8,22 +8,16 @@ use pyo3::prelude::*;
 use qformat_core::decimal::{self, Number, Outcome};
 use qformat_core::format::FloatFormat;
 use qformat_core::random::draw;
-use qformat_core::{EncodeOptions, Error, RoundingMode, Value};
+use qformat_core::{EncodeOptions, Error, Value};
 use rayon::prelude::*;
 
 use crate::errors::detached;
-use crate::specs::{float_from_tuple, FloatTuple};
+use crate::specs::{float_from_tuple, rounding_mode, FloatTuple};
 
 /// Options for an exact query: a rounding mode (IEEE defaults otherwise).
 fn query_options(rounding: &str, seed: Option<u64>) -> Result<EncodeOptions, Error> {
-    let mode = RoundingMode::parse(rounding)?;
-    if mode == RoundingMode::Stochastic && seed.is_none() {
-        return Err(Error::invalid(
-            "rounding='stochastic' needs seed=<int> so that results are reproducible",
-        ));
-    }
     Ok(EncodeOptions {
-        rounding: mode,
+        rounding: rounding_mode(rounding, seed)?,
         seed: seed.unwrap_or(0),
         ..EncodeOptions::default()
     })

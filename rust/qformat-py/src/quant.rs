@@ -14,7 +14,7 @@ use qformat_core::{Error, RoundingMode};
 
 use crate::arrays::with_slice;
 use crate::errors::{detached, to_py};
-use crate::specs::{float_from_tuple, FloatTuple, NanArg, OptionArgs};
+use crate::specs::{float_from_tuple, rounding_mode, FloatTuple, NanArg, OptionArgs};
 use crate::{dispatch_ro, dispatch_rw};
 
 /// `(name, bits, signed)`.
@@ -35,12 +35,7 @@ fn int_options(
     nan_value: Option<i64>,
     fmt: &IntFormat,
 ) -> PyResult<IntCastOptions> {
-    let rounding = RoundingMode::parse(&o.rounding).map_err(to_py)?;
-    if rounding == RoundingMode::Stochastic && o.seed.is_none() {
-        return Err(invalid(
-            "rounding='stochastic' needs seed=<int> so that results are reproducible",
-        ));
-    }
+    let rounding = rounding_mode(&o.rounding, o.seed).map_err(to_py)?;
     let mut r = qformat_core::profile::int_rule(&o.profile, fmt).map_err(to_py)?;
     // An explicit mode replaces the profile's (nearest-even is the default,
     // so it keeps the C casts' truncation).
@@ -261,13 +256,7 @@ struct CodeArgs {
 
 impl CodeArgs {
     fn rounding(&self) -> PyResult<RoundingMode> {
-        let r = RoundingMode::parse(&self.rounding).map_err(to_py)?;
-        if r == RoundingMode::Stochastic && self.seed.is_none() {
-            return Err(invalid(
-                "rounding='stochastic' needs seed=<int> so that results are reproducible",
-            ));
-        }
-        Ok(r)
+        rounding_mode(&self.rounding, self.seed).map_err(to_py)
     }
 
     fn int_options(&self) -> PyResult<QuantOptions> {

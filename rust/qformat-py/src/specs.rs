@@ -124,6 +124,18 @@ pub enum NanArg {
     Name(String),
 }
 
+/// The rounding mode named `name`; stochastic rounding needs a seed so
+/// that results are reproducible. Every option reader parses through here.
+pub fn rounding_mode(name: &str, seed: Option<u64>) -> Result<RoundingMode, qformat_core::Error> {
+    let mode = RoundingMode::parse(name)?;
+    if mode == RoundingMode::Stochastic && seed.is_none() {
+        return Err(qformat_core::Error::invalid(
+            "rounding='stochastic' needs seed=<int> so that results are reproducible",
+        ));
+    }
+    Ok(mode)
+}
+
 /// Conversion options exactly as the Python API takes them (a dict).
 #[derive(FromPyObject)]
 #[pyo3(from_item_all)]
@@ -139,12 +151,7 @@ pub struct OptionArgs {
 impl OptionArgs {
     /// Merge the profile's rule for (src → dst) with the explicit options.
     pub fn resolve(&self, src: &FloatFormat, dst: &FloatFormat) -> PyResult<EncodeOptions> {
-        let mut rounding = RoundingMode::parse(&self.rounding).map_err(to_py)?;
-        if rounding == RoundingMode::Stochastic && self.seed.is_none() {
-            return Err(to_py(qformat_core::Error::invalid(
-                "rounding='stochastic' needs seed=<int> so that results are reproducible",
-            )));
-        }
+        let mut rounding = rounding_mode(&self.rounding, self.seed).map_err(to_py)?;
         let r = rule(&self.profile, src, dst).map_err(to_py)?;
         if rounding == RoundingMode::NearestEven {
             rounding = r.rounding.unwrap_or(rounding);
