@@ -12,7 +12,7 @@ use qformat_core::quant::{
 };
 use qformat_core::{Error, RoundingMode};
 
-use crate::arrays::with_slice;
+use crate::arrays::{with_slice, with_slice_mut};
 use crate::errors::{detached, to_py};
 use crate::specs::{float_from_tuple, rounding_mode, FloatTuple, NanArg, OptionArgs};
 use crate::{dispatch_ro, dispatch_rw};
@@ -156,6 +156,19 @@ macro_rules! with_floats {
             let ro = a.readonly();
             let $x = ro.as_slice()?;
             $body
+        }
+    };
+}
+
+/// Call `$body` with `$x` the float32 or float64 slice of `$obj` and `$d`
+/// the writable slice of `$out` of the same type (the fused passes write
+/// in the input's float type).
+macro_rules! with_float_io {
+    ($obj:expr, $out:expr, $x:ident, $d:ident => $body:expr) => {
+        if is_f32($obj) {
+            with_slice::<f32, _>($obj, |$x| with_slice_mut::<f32, _>($out, |$d| $body))
+        } else {
+            with_slice::<f64, _>($obj, |$x| with_slice_mut::<f64, _>($out, |$d| $body))
         }
     };
 }
@@ -331,21 +344,10 @@ fn quant_fake(
     let l = Layout::new(&shape, axis, group).map_err(to_py)?;
     let o = opts.int_options()?;
     with_slice::<f64, _>(scales, |s| {
-        with_slice::<i64, _>(zps, |z| {
-            if is_f32(x) {
-                with_slice::<f32, _>(x, |xs| {
-                    crate::arrays::with_slice_mut::<f32, _>(out, |d| {
-                        detached(py, || quant::fake_quantize(xs, &l, s, z, &o, d))
-                    })
-                })
-            } else {
-                with_slice::<f64, _>(x, |xs| {
-                    crate::arrays::with_slice_mut::<f64, _>(out, |d| {
-                        detached(py, || quant::fake_quantize(xs, &l, s, z, &o, d))
-                    })
-                })
-            }
-        })
+        with_slice::<i64, _>(
+            zps,
+            |z| with_float_io!(x, out, xs, d => detached(py, || quant::fake_quantize(xs, &l, s, z, &o, d))),
+        )
     })
 }
 
@@ -391,21 +393,10 @@ fn quant_float_fake(
     let l = Layout::new(&shape, axis, group).map_err(to_py)?;
     let e = float_from_tuple(&elem)?;
     let o = opts.float_options()?;
-    with_slice::<f64, _>(scales, |s| {
-        if is_f32(x) {
-            with_slice::<f32, _>(x, |xs| {
-                crate::arrays::with_slice_mut::<f32, _>(out, |d| {
-                    detached(py, || quant::fake_quantize_float(xs, &l, s, &e, &o, d))
-                })
-            })
-        } else {
-            with_slice::<f64, _>(x, |xs| {
-                crate::arrays::with_slice_mut::<f64, _>(out, |d| {
-                    detached(py, || quant::fake_quantize_float(xs, &l, s, &e, &o, d))
-                })
-            })
-        }
-    })
+    with_slice::<f64, _>(
+        scales,
+        |s| with_float_io!(x, out, xs, d => detached(py, || quant::fake_quantize_float(xs, &l, s, &e, &o, d))),
+    )
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
