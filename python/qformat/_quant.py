@@ -14,7 +14,7 @@ this module validates arguments and shapes the results.
 from __future__ import annotations
 
 import math
-from typing import Any, Optional, Union
+from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
 
@@ -378,6 +378,81 @@ def _check_float_target(f: Format, arithmetic: str) -> None:
         )
 
 
+class _CodePass(NamedTuple):
+    """Everything :func:`quantize` and :func:`fake_quantize` share: the
+    checked arguments, the scales from the range pass and the options of
+    the code pass, which :meth:`run` then makes into codes or fused values."""
+
+    f: Format
+    arr: np.ndarray
+    k: Optional[int]
+    group_size: Optional[int]
+    scales: np.ndarray
+    zps: np.ndarray
+    opts: dict
+
+    @classmethod
+    def plan(
+        cls,
+        *,
+        x: Any,
+        fmt: FormatSpec,
+        scheme: str,
+        axis: Optional[int],
+        group_size: Optional[int],
+        clip: Clip,
+        percentile: Optional[float],
+        narrow_range: Optional[bool],
+        rounding: str,
+        seed: Optional[int],
+        arithmetic: str,
+        nan: Union[str, int],
+        scale_format: Any,
+    ) -> _CodePass:
+        """Check the arguments (in the public functions' order) and run the
+        range pass. Takes the public functions' keyword arguments as they
+        are (``plan(**locals())``)."""
+        f = _format(fmt)
+        _check_float_target(f, arithmetic)
+        arr = _data(x)
+        k = _axis(arr.shape, axis, group_size)
+        nan_code = _nan_code(nan, f)
+        scales, zps, (qmin, qmax) = _params(
+            arr,
+            f,
+            scheme,
+            k,
+            group_size,
+            clip,
+            percentile,
+            narrow_range,
+            nan_code is not None,
+            scale_format,
+        )
+        opts = _code_opts(rounding, seed, arithmetic, qmin, qmax, nan_code)
+        return cls(f, arr, k, group_size, scales, zps, opts)
+
+    def run(self, out: np.ndarray, fused: bool) -> None:
+        """The code pass into the flat ``out``: storage words of the codes,
+        or with ``fused`` the dequantized values in the data's float type."""
+        x, shape, k, g, s = (
+            self.arr.reshape(-1),
+            self.arr.shape,
+            self.k,
+            self.group_size,
+            self.scales,
+        )
+        if isinstance(self.f, FloatFormat):
+            if fused:
+                _native.quant_float_fake(x, shape, k, g, s, self.f._spec, self.opts, out)
+            else:
+                _native.quant_float_codes(x, shape, k, g, s, self.f._spec, self.opts, out)
+        elif fused:
+            _native.quant_fake(x, shape, k, g, s, self.zps, self.opts, out)
+        else:
+            _native.quant_codes(x, shape, k, g, s, self.zps, self.opts, out)
+
+
 def quantize(
     x: Any,
     fmt: FormatSpec = "int8",
@@ -397,41 +472,18 @@ def quantize(
     """Quantize ``x`` to ``fmt`` (see API.md): one pass for the ranges, one
     for the codes, both in Rust on all cores. ``nan`` is "error" or the code
     NaN elements get. Returns a :class:`QuantizedArray`."""
-    f = _format(fmt)
-    _check_float_target(f, arithmetic)
-    arr = _data(x)
-    k = _axis(arr.shape, axis, group_size)
-    nan_code = _nan_code(nan, f)
-    scales, zps, (qmin, qmax) = _params(
-        arr,
-        f,
-        scheme,
-        k,
-        group_size,
-        clip,
-        percentile,
-        narrow_range,
-        nan_code is not None,
-        scale_format,
-    )
-    opts = _code_opts(rounding, seed, arithmetic, qmin, qmax, nan_code)
-    values = np.empty(arr.shape, dtype=f.storage_dtype)
-    flat = arr.reshape(-1)
-    if isinstance(f, FloatFormat):
-        _native.quant_float_codes(
-            flat, arr.shape, k, group_size, scales, f._spec, opts, words(values)
-        )
-    else:
-        _native.quant_codes(flat, arr.shape, k, group_size, scales, zps, opts, words(values))
-    pshape = _param_shape(arr.shape, k, group_size)
+    p = _CodePass.plan(**locals())
+    values = np.empty(p.arr.shape, dtype=p.f.storage_dtype)
+    p.run(words(values), fused=False)
+    pshape = _param_shape(p.arr.shape, p.k, group_size)
     sf = format(scale_format) if scale_format is not None else None
     return QuantizedArray(
         values,
-        scales.astype(arr.dtype).reshape(pshape),
-        zps.reshape(pshape),
-        f,
+        p.scales.astype(p.arr.dtype).reshape(pshape),
+        p.zps.reshape(pshape),
+        p.f,
         scheme,
-        k,
+        p.k,
         group_size,
         sf,
     )
@@ -467,32 +519,9 @@ def fake_quantize(
     (float32 for float32 and narrower floats, float64 otherwise)."""
     if _dask.is_dask(x):  # lazy, with whole-array scales: _dask.py
         return _dask.fake_quantize(**locals())
-    f = _format(fmt)
-    _check_float_target(f, arithmetic)
-    arr = _data(x)
-    k = _axis(arr.shape, axis, group_size)
-    nan_code = _nan_code(nan, f)
-    scales, zps, (qmin, qmax) = _params(
-        arr,
-        f,
-        scheme,
-        k,
-        group_size,
-        clip,
-        percentile,
-        narrow_range,
-        nan_code is not None,
-        scale_format,
-    )
-    opts = _code_opts(rounding, seed, arithmetic, qmin, qmax, nan_code)
-    out = np.empty(arr.shape, dtype=arr.dtype)
-    flat = arr.reshape(-1)
-    if isinstance(f, FloatFormat):
-        _native.quant_float_fake(
-            flat, arr.shape, k, group_size, scales, f._spec, opts, out.reshape(-1)
-        )
-    else:
-        _native.quant_fake(flat, arr.shape, k, group_size, scales, zps, opts, out.reshape(-1))
+    p = _CodePass.plan(**locals())
+    out = np.empty(p.arr.shape, dtype=p.arr.dtype)
+    p.run(out.reshape(-1), fused=True)
     return out
 
 
