@@ -365,19 +365,7 @@ pub fn quantize<T: Real, D: Bits>(
     o: &QuantOptions,
     out: &mut [D],
 ) -> Result<(), Error> {
-    check_options(o, zps)?;
-    let p = Params::new(scales, zps, o.arithmetic, l)?;
-    drive(
-        x,
-        out,
-        l,
-        &p,
-        &IntKernel {
-            o,
-            emit: Codes,
-            f32_ok: p.fits_f32(o),
-        },
-    )
+    code_pass(x, l, scales, zps, o, out, Codes)
 }
 
 /// `dequantize(quantize(x))` fused: `(code - zp) * scale` in `T`.
@@ -389,6 +377,21 @@ pub fn fake_quantize<T: Real>(
     o: &QuantOptions,
     out: &mut [T],
 ) -> Result<(), Error> {
+    code_pass(x, l, scales, zps, o, out, Dequant)
+}
+
+/// The pass behind [`quantize`] and [`fake_quantize`], which differ only in
+/// what each clamped code becomes (`emit`). Generic, so each caller still
+/// gets its own monomorphised, inlined kernel loops.
+fn code_pass<T: Real, O: Copy + Send, E: Emit<O>>(
+    x: &[T],
+    l: &Layout,
+    scales: &[f64],
+    zps: &[i64],
+    o: &QuantOptions,
+    out: &mut [O],
+    emit: E,
+) -> Result<(), Error> {
     check_options(o, zps)?;
     let p = Params::new(scales, zps, o.arithmetic, l)?;
     drive(
@@ -398,7 +401,7 @@ pub fn fake_quantize<T: Real>(
         &p,
         &IntKernel {
             o,
-            emit: Dequant,
+            emit,
             f32_ok: p.fits_f32(o),
         },
     )
