@@ -373,12 +373,7 @@ pub fn round_float_slice<S: Bits, D: Bits>(
     dst: &mut [D],
     opts: &IntCastOptions,
 ) -> Result<(), Error> {
-    opts.validate_for(fmt)?;
-    let back = crate::options::EncodeOptions::nearest_even();
-    par_try_map(src, dst, |i, s| {
-        let x = cast_value(src_fmt.unpack(s.to_u64()), fmt, opts, i)?;
-        Ok(D::from_u64(out_fmt.encode(int_value(x), &back, 0)))
-    })
+    round_back(src, fmt, out_fmt, dst, opts, |s| src_fmt.unpack(s.to_u64()))
 }
 
 /// Same as [`round_float_slice`] for integer sources.
@@ -389,10 +384,24 @@ pub fn round_int_slice<I: IntWord, D: Bits>(
     dst: &mut [D],
     opts: &IntCastOptions,
 ) -> Result<(), Error> {
+    round_back(src, fmt, out_fmt, dst, opts, |s| s.value())
+}
+
+/// The pass behind [`round_float_slice`] and [`round_int_slice`], which
+/// differ only in how an element becomes its exact `value`: cast to `fmt`,
+/// then written back as a pattern of `out_fmt` (nearest even).
+fn round_back<S: Copy + Send + Sync, D: Bits>(
+    src: &[S],
+    fmt: &IntFormat,
+    out_fmt: &FloatFormat,
+    dst: &mut [D],
+    opts: &IntCastOptions,
+    value: impl Fn(S) -> Value + Sync,
+) -> Result<(), Error> {
     opts.validate_for(fmt)?;
     let back = crate::options::EncodeOptions::nearest_even();
     par_try_map(src, dst, |i, s| {
-        let x = cast_value(s.value(), fmt, opts, i)?;
+        let x = cast_value(value(s), fmt, opts, i)?;
         Ok(D::from_u64(out_fmt.encode(int_value(x), &back, 0)))
     })
 }
