@@ -51,17 +51,10 @@ fn read_encode(
     rounding: &str,
     seed: Option<u64>,
 ) -> PyResult<OutcomeTuple> {
-    let f = float_from_tuple(&fmt)?;
-    detached(py, || {
-        let opts = query_options(rounding, seed)?;
+    encode_query(py, &fmt, rounding, seed, |f| {
         let v = decimal::read(text)?;
-        check_nan(&f, &v)?;
-        Ok(outcome_tuple(decimal::encode_outcome(
-            &f,
-            v,
-            &opts,
-            draw(opts.seed, 0),
-        )))
+        check_nan(f, &v)?;
+        Ok(v)
     })
 }
 
@@ -77,10 +70,25 @@ fn ratio_encode(
     rounding: &str,
     seed: Option<u64>,
 ) -> PyResult<OutcomeTuple> {
-    let f = float_from_tuple(&fmt)?;
+    encode_query(py, &fmt, rounding, seed, |_| {
+        decimal::ratio_from_hex(neg, num_hex, den_hex)
+    })
+}
+
+/// The query behind [`read_encode`] and [`ratio_encode`], which differ only
+/// in how the exact value is obtained (`value`, given the target format):
+/// options first, then the value, then one rounding, all without the GIL.
+fn encode_query(
+    py: Python<'_>,
+    fmt: &FloatTuple,
+    rounding: &str,
+    seed: Option<u64>,
+    value: impl FnOnce(&FloatFormat) -> Result<Value, Error> + Send,
+) -> PyResult<OutcomeTuple> {
+    let f = float_from_tuple(fmt)?;
     detached(py, || {
         let opts = query_options(rounding, seed)?;
-        let v = decimal::ratio_from_hex(neg, num_hex, den_hex)?;
+        let v = value(&f)?;
         Ok(outcome_tuple(decimal::encode_outcome(
             &f,
             v,
