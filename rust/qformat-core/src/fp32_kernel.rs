@@ -18,13 +18,15 @@
 //! * Specials (NaN, inf, overflow) are mask blends of precomputed patterns.
 //!
 //! The loops are compiled for AVX-512, AVX2 and the baseline and chosen at
-//! run time; they are the same source, so they give the same bits.
+//! run time ([`crate::simd`]); they are the same source, and the tests run
+//! each level against the engine.
 
 use crate::format::{low_mask, FloatFormat, NanEncoding};
 use crate::kernels::Bits;
 use crate::options::{EncodeOptions, NanPolicy, Overflow};
 use crate::random::draw;
 use crate::rounding::RoundingMode;
+use crate::simd::wide;
 use crate::value::Value;
 
 /// Precomputed constants of one (format, options) pair.
@@ -188,47 +190,27 @@ impl Fp32Narrowing {
     /// Convert a chunk of float32 patterns whose first element has flat
     /// index `base`, with the widest vector instructions this CPU has.
     pub fn convert_chunk<S: Bits, D: Bits>(self, base: usize, src: &[S], dst: &mut [D]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512bw") {
-                // SAFETY: the CPU supports the features the function is compiled for.
-                return unsafe { self.convert_chunk_avx512(base, src, dst) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: as above.
-                return unsafe { self.convert_chunk_avx2(base, src, dst) };
-            }
-        }
-        self.convert_chunk_portable(base, src, dst)
+        wide(
+            #[inline(always)]
+            || self.convert_chunk_portable(base, src, dst),
+        )
     }
 
     /// Round a chunk of float32 patterns to the format and back to float32
     /// (`round`), in one pass.
     pub fn round_chunk<S: Bits, D: Bits>(self, base: usize, src: &[S], dst: &mut [D]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512bw") {
-                // SAFETY: the CPU supports the features the function is compiled for.
-                return unsafe { self.round_chunk_avx512(base, src, dst) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: as above.
-                return unsafe { self.round_chunk_avx2(base, src, dst) };
-            }
-        }
-        self.round_chunk_portable(base, src, dst)
+        wide(
+            #[inline(always)]
+            || self.round_chunk_portable(base, src, dst),
+        )
     }
 
     /// Widen a chunk of the format's patterns to float32 (`decode`).
     pub fn widen_chunk<S: Bits, D: Bits>(self, src: &[S], dst: &mut [D]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports the features the function is compiled for.
-                return unsafe { self.widen_chunk_avx2(src, dst) };
-            }
-        }
-        self.widen_chunk_portable(src, dst)
+        wide(
+            #[inline(always)]
+            || self.widen_chunk_portable(src, dst),
+        )
     }
 
     /// The conversion loop compiled for the baseline instruction set.
@@ -278,71 +260,6 @@ impl Fp32Narrowing {
         for (o, &x) in dst.iter_mut().zip(src) {
             *o = D::from_u64(self.widen(x.to_u64() as u32) as u64);
         }
-    }
-
-    /// The conversion loop compiled for AVX2.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn convert_chunk_avx2<S: Bits, D: Bits>(
-        self,
-        base: usize,
-        src: &[S],
-        dst: &mut [D],
-    ) {
-        self.convert_chunk_portable(base, src, dst)
-    }
-
-    /// The conversion loop compiled for AVX-512.
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512 F, BW and VL.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    pub unsafe fn convert_chunk_avx512<S: Bits, D: Bits>(
-        self,
-        base: usize,
-        src: &[S],
-        dst: &mut [D],
-    ) {
-        self.convert_chunk_portable(base, src, dst)
-    }
-
-    /// The round-trip loop compiled for AVX2.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn round_chunk_avx2<S: Bits, D: Bits>(self, base: usize, src: &[S], dst: &mut [D]) {
-        self.round_chunk_portable(base, src, dst)
-    }
-
-    /// The round-trip loop compiled for AVX-512.
-    ///
-    /// # Safety
-    /// The CPU must support AVX-512 F, BW and VL.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-    pub unsafe fn round_chunk_avx512<S: Bits, D: Bits>(
-        self,
-        base: usize,
-        src: &[S],
-        dst: &mut [D],
-    ) {
-        self.round_chunk_portable(base, src, dst)
-    }
-
-    /// The widening loop compiled for AVX2.
-    ///
-    /// # Safety
-    /// The CPU must support AVX2.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    pub unsafe fn widen_chunk_avx2<S: Bits, D: Bits>(self, src: &[S], dst: &mut [D]) {
-        self.widen_chunk_portable(src, dst)
     }
 
     /// Convert one float32 pattern with no stochastic draw (the scalar
@@ -568,6 +485,7 @@ fn select(c: bool, a: u32, b: u32) -> u32 {
 mod tests {
     use super::*;
     use crate::format::{builtins, float_builtin, Format};
+    use crate::simd::at_level;
 
     fn inputs() -> Vec<u32> {
         let mut x = 0x2545_f491_4f6c_dd1du64;
@@ -641,24 +559,19 @@ mod tests {
                 .collect();
             assert_eq!(scalar, want, "scalar {} {:?}", f.name, opts.rounding);
             let mut got = vec![0u32; input.len()];
-            k.convert_chunk_portable(0, &input, &mut got);
-            assert_eq!(got, want, "portable {} {:?}", f.name, opts.rounding);
-            k.round_chunk_portable(0, &input, &mut got);
-            assert_eq!(got, back, "portable round {} {:?}", f.name, opts.rounding);
-            #[cfg(target_arch = "x86_64")]
-            {
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    unsafe { k.convert_chunk_avx2(0, &input, &mut got) };
-                    assert_eq!(got, want, "avx2 {}", f.name);
-                    unsafe { k.round_chunk_avx2(0, &input, &mut got) };
-                    assert_eq!(got, back, "avx2 round {}", f.name);
-                }
-                if std::arch::is_x86_feature_detected!("avx512bw") {
-                    unsafe { k.convert_chunk_avx512(0, &input, &mut got) };
-                    assert_eq!(got, want, "avx512 {}", f.name);
-                    unsafe { k.round_chunk_avx512(0, &input, &mut got) };
-                    assert_eq!(got, back, "avx512 round {}", f.name);
-                }
+            for level in crate::simd::Level::available() {
+                at_level(
+                    level,
+                    #[inline(always)]
+                    || k.convert_chunk_portable(0, &input, &mut got),
+                );
+                assert_eq!(got, want, "{level:?} {} {:?}", f.name, opts.rounding);
+                at_level(
+                    level,
+                    #[inline(always)]
+                    || k.round_chunk_portable(0, &input, &mut got),
+                );
+                assert_eq!(got, back, "{level:?} round {} {:?}", f.name, opts.rounding);
             }
         }
     }

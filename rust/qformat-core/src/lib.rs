@@ -29,6 +29,7 @@ pub mod profile;
 pub mod quant;
 pub mod random;
 pub mod rounding;
+pub mod simd;
 pub mod value;
 
 pub use error::Error;

@@ -43,7 +43,7 @@ mod mx;
 mod params;
 mod range;
 mod real;
-mod simd;
+use crate::simd;
 #[cfg(test)]
 mod tests;
 

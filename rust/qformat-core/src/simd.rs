@@ -1,0 +1,91 @@
+//! Small helpers for loops that must vectorise: run a closure compiled
+//! for a wider instruction set, and branch-free min/max. Shared by the
+//! float32 kernel and the quantizers.
+
+/// Run a fast loop compiled for AVX-512 or AVX2 where the CPU has it (the
+/// crate is built for baseline x86-64, whose SSE2 vectors are a quarter
+/// as wide). The closure's loops must be `#[inline(always)]` so that they
+/// are compiled inside the wrapper with its features. They use no fused
+/// multiply-add and no reassociation, so every build computes the same bits.
+#[inline(always)]
+pub(crate) fn wide<R, F: FnOnce() -> R>(f: F) -> R {
+    let best = *Level::available().last().unwrap_or(&Level::Baseline);
+    at_level(best, f)
+}
+
+/// An instruction-set level the vector loops are compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Baseline,
+    Avx2,
+    Avx512,
+}
+
+impl Level {
+    /// The levels this CPU runs, lowest first.
+    pub fn available() -> Vec<Level> {
+        let mut v = vec![Level::Baseline];
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx2") {
+                v.push(Level::Avx2);
+            }
+            if has!("avx512f") && has!("avx512bw") && has!("avx512vl") {
+                v.push(Level::Avx512);
+            }
+        }
+        v
+    }
+}
+
+/// Run `f` compiled for `level` (tests use it to check every level gives
+/// the same bits). A level the CPU lacks runs the baseline build.
+#[inline(always)]
+pub(crate) fn at_level<R, F: FnOnce() -> R>(level: Level, f: F) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if level != Level::Baseline && Level::available().contains(&level) {
+            // SAFETY: the level's features were just detected.
+            return unsafe {
+                match level {
+                    Level::Avx512 => with_avx512(f),
+                    _ => with_avx2(f),
+                }
+            };
+        }
+    }
+    let _ = level;
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn with_avx2<R, F: FnOnce() -> R>(f: F) -> R {
+    f()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn with_avx512<R, F: FnOnce() -> R>(f: F) -> R {
+    f()
+}
+
+/// `max` / `min` that vectorise to single instructions; a NaN `a` gives `b`.
+#[inline(always)]
+pub(crate) fn at_least<T: PartialOrd>(a: T, b: T) -> T {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+#[inline(always)]
+pub(crate) fn at_most<T: PartialOrd>(a: T, b: T) -> T {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
