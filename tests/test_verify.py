@@ -214,7 +214,8 @@ def test_torch_cuda_profile_is_marked_unverified():
 
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("fmt", ["bf16", "fp16", "fp8_e4m3fn", "fp8_e5m2", "fp8_e4m3fnuz",
-                                 "fp8_e5m2fnuz", "int8", "uint8", "int16", "int32"])
+                                 "fp8_e5m2fnuz", "fp8_e8m0fnu", "int8", "uint8", "int16",
+                                 "int32"])
 def test_exhaustive_torch_cpu(fmt):
     r = _verify.verify("torch", formats=[fmt], exhaustive=True, sources=["f32"],
                        decode_check=False)
@@ -225,7 +226,8 @@ def test_exhaustive_torch_cpu(fmt):
 @pytest.mark.exhaustive
 @pytest.mark.parametrize("against,fmt", [("numpy", "fp16"), ("ml_dtypes", "bf16"),
                                          ("ml_dtypes", "fp8_e4m3fn"),
-                                         ("ml_dtypes", "fp8_e5m2")])
+                                         ("ml_dtypes", "fp8_e5m2"),
+                                         ("ml_dtypes", "fp8_e8m0fnu")])
 def test_exhaustive_numpy_ml_dtypes(against, fmt):
     r = _verify.verify(against, formats=[fmt], exhaustive=True, sources=["f32"],
                        decode_check=False)
