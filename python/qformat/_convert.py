@@ -10,7 +10,7 @@ import numpy as np
 
 from . import _dask, _native
 from ._arrays import as_array, float_source_format, native_contiguous, prepare_out, run_into, words
-from ._formats import FloatFormat, FormatSpec, IntFormat, format
+from ._formats import FloatFormat, Format, FormatSpec, IntFormat, format
 
 __all__ = ["encode", "decode", "round", "profiles"]
 
@@ -63,6 +63,18 @@ class _Source:
             raise TypeError(f"cannot convert arrays of dtype {arr.dtype}")
 
 
+def _prepare(x: Any, fmt: FormatSpec, rounding: str, subnormals: Optional[bool],
+             overflow: Optional[str], nan: NanOption, profile: str,
+             seed: Optional[int]) -> tuple[Format, dict, _Source]:
+    """What encode and round share: the format, the checked options and the
+    input seen as source patterns. Integer formats take ``nan=`` as an int
+    value (negative allowed), so it is checked by ``_ints``, not here."""
+    f = format(fmt)
+    opts = _options(rounding, subnormals, overflow, None if isinstance(f, IntFormat) else nan,
+                    profile, seed)
+    return f, opts, _Source(x)
+
+
 def encode(x: Any, fmt: FormatSpec, *, rounding: str = "nearest_even",
            subnormals: Optional[bool] = None, overflow: Optional[str] = None,
            nan: NanOption = None, profile: str = "ieee", seed: Optional[int] = None,
@@ -74,11 +86,7 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: str = "nearest_even",
     """
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
         return _dask.encode(**locals())
-    f = format(fmt)
-    # integer formats take nan= as an int value (negative allowed): see _ints
-    opts = _options(rounding, subnormals, overflow, None if isinstance(f, IntFormat) else nan,
-                    profile, seed)
-    src = _Source(x)
+    f, opts, src = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed)
     if isinstance(f, IntFormat):
         from ._ints import encode_int
         return encode_int(src, f, dict(opts, nan=nan), out)
@@ -123,11 +131,7 @@ def round(x: Any, fmt: FormatSpec, *, rounding: str = "nearest_even",  # noqa: A
     inputs): the fake-quantize of a float format, fused in one pass."""
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
         return _dask.round(**locals())
-    f = format(fmt)
-    # integer formats take nan= as an int value (negative allowed): see _ints
-    opts = _options(rounding, subnormals, overflow, None if isinstance(f, IntFormat) else nan,
-                    profile, seed)
-    src = _Source(x)
+    f, opts, src = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed)
     if isinstance(f, IntFormat):
         from ._ints import round_int
         return round_int(src, f, dict(opts, nan=nan), out)
