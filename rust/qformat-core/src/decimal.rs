@@ -253,6 +253,17 @@ fn kept_digits(p: i64) -> usize {
     (30.0 + below + above).ceil().max(MIN_KEPT_DIGITS as f64) as usize
 }
 
+/// A signed zero read in `radix` (no significant digit).
+fn zero(neg: bool, radix: u32) -> Number {
+    Number::Finite {
+        neg,
+        radix,
+        digits: Vec::new(),
+        exp: 0,
+        tail: false,
+    }
+}
+
 fn scan_decimal(text: &str, body: &str, neg: bool) -> Result<Number, Error> {
     let b = body.as_bytes();
     let m = scan_mantissa(b, 0, 10);
@@ -269,13 +280,7 @@ fn scan_decimal(text: &str, body: &str, neg: bool) -> Result<Number, Error> {
     };
     let lay = layout(b, &m, 0);
     let Some(first) = lay.first_nonzero else {
-        return Ok(Number::Finite {
-            neg,
-            radix: 10,
-            digits: Vec::new(),
-            exp: 0,
-            tail: false,
-        });
+        return Ok(zero(neg, 10));
     };
     // x = 0.d1 d2 … × 10^p with d1 the first non-zero digit.
     let p = exp + lay.int_digits as i64 - first as i64;
@@ -306,13 +311,7 @@ fn scan_hex(text: &str, body: &str, neg: bool) -> Result<Number, Error> {
     };
     let lay = layout(b, &m, 2);
     let Some(first) = lay.first_nonzero else {
-        return Ok(Number::Finite {
-            neg,
-            radix: 16,
-            digits: Vec::new(),
-            exp: 0,
-            tail: false,
-        });
+        return Ok(zero(neg, 16));
     };
     // x = 0.h1 h2 … × 16^p4 × 2^exp with h1 the first non-zero hex digit.
     let p2 = exp + 4 * (lay.int_digits as i64 - first as i64);
