@@ -83,12 +83,17 @@ fn encode_one(
     if opts.via_fp32 && src_fmt.bits() > 32 {
         v = fp32.round_value(v, &EncodeOptions::nearest_even(), 0);
     }
-    let random = if opts.rounding == RoundingMode::Stochastic {
+    dst.encode(v, opts, element_draw(opts, index))
+}
+
+/// The stochastic-rounding draw of element `index` (0 in the other modes).
+#[inline]
+fn element_draw(opts: &EncodeOptions, index: u64) -> u64 {
+    if opts.rounding == RoundingMode::Stochastic {
         draw(opts.seed, index)
     } else {
         0
-    };
-    dst.encode(v, opts, random)
+    }
 }
 
 /// Convert `src` (patterns of `src_fmt`) into `dst` patterns of `dst_fmt`.
@@ -208,20 +213,9 @@ pub fn encode_ints_slice<I: IntWord, D: Bits>(
         return Err(Error::invalid("input and output lengths differ"));
     }
     opts.validate_for(dst_fmt)?;
-    let work = |d: &mut [D], s: &[I], base: usize| {
-        for (j, (o, &x)) in d.iter_mut().zip(s).enumerate() {
-            let random = if opts.rounding == RoundingMode::Stochastic {
-                draw(opts.seed, (base + j) as u64)
-            } else {
-                0
-            };
-            *o = D::from_u64(dst_fmt.encode(x.value(), opts, random));
-        }
-    };
-    dst.par_chunks_mut(CHUNK)
-        .zip(src.par_chunks(CHUNK))
-        .enumerate()
-        .for_each(|(c, (d, s))| work(d, s, c * CHUNK));
+    par_map(src, dst, |i, x| {
+        D::from_u64(dst_fmt.encode(x.value(), opts, element_draw(opts, i as u64)))
+    });
     Ok(())
 }
 
