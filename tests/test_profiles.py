@@ -207,6 +207,7 @@ ML = {
     "fp8_e5m2fnuz": ml_dtypes.float8_e5m2fnuz, "fp8_e8m0fnu": ml_dtypes.float8_e8m0fnu,
     "fp6_e2m3fn": ml_dtypes.float6_e2m3fn, "fp6_e3m2fn": ml_dtypes.float6_e3m2fn,
     "fp4_e2m1fn": ml_dtypes.float4_e2m1fn,
+    **({"fp8_e5m3fnu": ml_dtypes.float8_e5m3fnu} if hasattr(ml_dtypes, "float8_e5m3fnu") else {}),
 }
 
 
@@ -233,10 +234,18 @@ def test_ml_dtypes_from_float16(name):
 
 
 def test_profiles_listing():
-    names = {p["name"] for p in qf.profiles()}
+    rows = qf.profiles()
+    names = {p["name"] for p in rows}
     assert {"ieee", "numpy", "ml_dtypes", "torch-cpu", "torch-cuda"} <= names
-    for p in qf.profiles():
-        assert p["verified_on"]
+    for p in rows:
+        assert p["versions"] and p["source"]
+        assert p["verified"] == bool(p["checked_on"])
+    for name in names:          # the bare name selects exactly one release range
+        assert sum(p["selected"] for p in rows if p["name"] == name) == 1
+    md = [p for p in rows if p["name"] == "ml_dtypes"]
+    assert [p["versions"] for p in md] == ["0.5–0.6", "0.7+"]
+    assert md[0]["checked_on"] == ["ml_dtypes 0.6.0"]
+    assert md[1]["checked_on"] == ["ml_dtypes 0.7.0"]
 
 
 def test_explicit_option_overrides_profile():

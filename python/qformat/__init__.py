@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from . import _native
 from ._checkpoint import dequantize_file, load, quantize_file
-from ._convert import decode, encode, profiles, round
+from ._convert import decode, encode, round
 from ._explain import Explanation, explain, explain_bits, representable
 from ._formats import (
     FloatFormat,
@@ -27,6 +27,7 @@ from ._formats import (
     iinfo,
 )
 from ._native import NanInputError, ParseError, QFormatError, RangeError
+from ._profiles import Profile, profile, profiles
 from ._quant import (
     QuantizedArray,
     dequantize,
@@ -44,7 +45,7 @@ __version__ = _native.__version__
 __all__ = [
     "Format", "FloatFormat", "IntFormat", "FormatInfo", "IntInfo",
     "format", "formats", "finfo", "iinfo",
-    "encode", "decode", "round", "profiles",
+    "encode", "decode", "round", "profiles", "profile", "Profile",
     "explain", "representable", "explain_bits", "Explanation",
     "QFormatError", "NanInputError", "RangeError", "ParseError",
     "qparams", "quantize", "dequantize", "fake_quantize", "quantize_affine",

@@ -125,7 +125,8 @@ def _summary(report: dict) -> str:
                                             "cpu_capability") if k in v)
     verdict = ("bit-for-bit identical" if report["clean"]
                else f"{report['mismatches']:,} mismatches")
-    return (f"{report['inputs']:,} inputs, {verdict} (profile {report['profile']}; {lib}; "
+    return (f"{report['inputs']:,} inputs, {verdict} (profile {report['profile']}, rules of "
+            f"{report['profile_rules']}; {lib}; "
             f"qformat {v['qformat']}) in {report['seconds']:.1f} s")
 
 
@@ -197,4 +198,6 @@ def verify_cmd(ctx: click.Context, against: str, device: str, formats: tuple,
         out.print(_table(report))
         _print_examples(out, report)
         out.print(_summary(report))
+    for w in report["warnings"]:
+        click.echo(f"warning: {w}", err=True)
     ctx.exit(0 if report["clean"] else 1)

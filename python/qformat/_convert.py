@@ -11,21 +11,25 @@ import numpy as np
 from . import _dask, _native
 from ._arrays import as_array, float_source_format, native_contiguous, prepare_out, run_into, words
 from ._formats import FloatFormat, Format, FormatSpec, IntFormat, format
+from ._profiles import ProfileSpec
+from ._profiles import profile as _profile
 
-__all__ = ["encode", "decode", "round", "profiles"]
+__all__ = ["encode", "decode", "round"]
 
 NanOption = Optional[Union[str, int]]
 _ROUNDINGS = ("nearest_even", "nearest_away", "toward_zero", "up", "down", "odd", "stochastic")
 
 
-def _options(rounding: str, subnormals: Optional[bool], overflow: Optional[str], nan: NanOption,
-             profile: str, seed: Optional[int]) -> dict:
-    if not isinstance(rounding, str):
-        raise TypeError(f"rounding must be a str, one of {', '.join(_ROUNDINGS)}")
-    if not isinstance(profile, str):
-        raise TypeError("profile must be a str such as 'ieee' or 'torch-cpu'")
+def _options(rounding: Optional[str], subnormals: Optional[bool], overflow: Optional[str],
+             nan: NanOption, profile: ProfileSpec, seed: Optional[int]) -> dict:
+    """The option dict the native layer reads; None means "not given", so
+    the profile (then the IEEE default) decides that option."""
+    if rounding is not None and not isinstance(rounding, str):
+        raise TypeError(f"rounding must be None or a str, one of {', '.join(_ROUNDINGS)}")
     if overflow is not None and not isinstance(overflow, str):
         raise TypeError("overflow must be None or a str")
+    if subnormals is not None and not isinstance(subnormals, (bool, np.bool_)):
+        raise TypeError(f"subnormals must be None, True or False, not {subnormals!r}")
     if isinstance(nan, bool) or (nan is not None and not isinstance(nan, (str, int, np.integer))):
         raise TypeError("nan must be None, a policy name or an int bit pattern")
     if isinstance(nan, (int, np.integer)) and not isinstance(nan, str) and int(nan) < 0:
@@ -39,7 +43,7 @@ def _options(rounding: str, subnormals: Optional[bool], overflow: Optional[str],
     if isinstance(nan, np.integer):
         nan = int(nan)
     return {"rounding": rounding, "subnormals": subnormals, "overflow": overflow, "nan": nan,
-            "profile": profile, "seed": seed}
+            "profile": _profile(profile), "seed": seed}
 
 
 class _Source:
@@ -63,8 +67,8 @@ class _Source:
             raise TypeError(f"cannot convert arrays of dtype {arr.dtype}")
 
 
-def _prepare(x: Any, fmt: FormatSpec, rounding: str, subnormals: Optional[bool],
-             overflow: Optional[str], nan: NanOption, profile: str,
+def _prepare(x: Any, fmt: FormatSpec, rounding: Optional[str], subnormals: Optional[bool],
+             overflow: Optional[str], nan: NanOption, profile: ProfileSpec,
              seed: Optional[int]) -> tuple[Format, dict, _Source]:
     """What encode and round share: the format, the checked options and the
     input seen as source patterns. Integer formats take ``nan=`` as an int
@@ -75,14 +79,18 @@ def _prepare(x: Any, fmt: FormatSpec, rounding: str, subnormals: Optional[bool],
     return f, opts, _Source(x)
 
 
-def encode(x: Any, fmt: FormatSpec, *, rounding: str = "nearest_even",
+def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
            subnormals: Optional[bool] = None, overflow: Optional[str] = None,
-           nan: NanOption = None, profile: str = "ieee", seed: Optional[int] = None,
+           nan: NanOption = None, profile: ProfileSpec = "ieee", seed: Optional[int] = None,
            out: Optional[np.ndarray] = None) -> np.ndarray:
     """Bit patterns of ``x`` rounded once, from its exact value, into ``fmt``.
 
     Float formats return unsigned words of ``fmt.storage_dtype``; integer
-    formats return the integer values. See API.md for every option.
+    formats return the integer values. Options left at None are decided by
+    ``profile`` (a name such as ``"torch-cpu"`` or ``"ml_dtypes@0.6"``, or a
+    :class:`Profile`), then by IEEE 754 (nearest even, subnormals kept, the
+    format's overflow rule, NaNs quieted); an option you give always wins.
+    See docs/conversion.md for every option.
     """
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
         return _dask.encode(**locals())
@@ -123,9 +131,9 @@ def decode(bits: Any, fmt: FormatSpec, *, dtype: Any = np.float64,
     return run_into(result, lambda o: _native.decode_float(w, f._spec, o, dt == np.float64))
 
 
-def round(x: Any, fmt: FormatSpec, *, rounding: str = "nearest_even",  # noqa: A001
+def round(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,  # noqa: A001
           subnormals: Optional[bool] = None, overflow: Optional[str] = None,
-          nan: NanOption = None, profile: str = "ieee", seed: Optional[int] = None,
+          nan: NanOption = None, profile: ProfileSpec = "ieee", seed: Optional[int] = None,
           out: Optional[np.ndarray] = None) -> np.ndarray:
     """``decode(encode(x, fmt))`` in x's own float dtype (float64 for integer
     inputs): the fake-quantize of a float format, fused in one pass."""
@@ -144,7 +152,3 @@ def round(x: Any, fmt: FormatSpec, *, rounding: str = "nearest_even",  # noqa: A
     return run_into(result, lambda w: _native.round_float(src.words, sf._spec, w, f._spec, opts))
 
 
-def profiles() -> list[dict]:
-    """Every profile: its name, the library it reproduces, the version it was
-    verified on, and whether it was verified against the real library."""
-    return [dict(p) for p in _native.profile_table()]

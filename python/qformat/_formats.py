@@ -214,15 +214,9 @@ for _name, _aliases, _kind, _spec in _native.builtin_table():
 
 # ml_dtypes types that are not built-ins but are plain ExMy formats.
 _EXTRA_DTYPES = {
-    "float8_e4m3b11fnuz": lambda: FloatFormat(4, 3, bias=11, inf=False, nan="fnuz",
-                                              name="fp8_e4m3b11fnuz"),
-    "float8_e4m3": lambda: FloatFormat(4, 3, name="fp8_e4m3_ieee"),
-    "float8_e3m4": lambda: FloatFormat(3, 4, name="fp8_e3m4"),
     "int64": lambda: IntFormat(64, name="int64"),
     "uint32": lambda: IntFormat(32, signed=False, name="uint32"),
     "uint64": lambda: IntFormat(64, signed=False, name="uint64"),
-    "int2": lambda: IntFormat(2, name="int2"),
-    "uint2": lambda: IntFormat(2, signed=False, name="uint2"),
 }
 
 FormatSpec = Union[Format, str, Any]

@@ -28,6 +28,7 @@ import numpy as np
 
 from ._convert import decode, encode
 from ._formats import FloatFormat, Format, IntFormat, finfo, format
+from ._profiles import profile as resolve_profile
 
 __all__ = ["BACKENDS", "CLASSES", "VerifyError", "plan", "verify", "sample_inputs",
            "backend_for", "default_profile"]
@@ -43,8 +44,16 @@ _SOURCE_FORMAT = {"f32": "fp32", "f64": "fp64", "f16": "fp16", "bf16": "bf16"}
 _INT_TARGETS = ("int8", "uint8", "int16", "int32")
 _TORCH_FLOATS = ("fp16", "bf16", "fp8_e4m3fn", "fp8_e4m3fnuz", "fp8_e5m2", "fp8_e5m2fnuz",
                  "fp8_e8m0fnu")
-_ML_FLOATS = ("bf16", "fp8_e4m3fn", "fp8_e4m3fnuz", "fp8_e5m2", "fp8_e5m2fnuz", "fp8_e8m0fnu",
-              "fp6_e2m3fn", "fp6_e3m2fn", "fp4_e2m1fn")
+# qformat name -> ml_dtypes type name, for every type ml_dtypes may define
+# (older releases lack some; the backend keeps those it finds).
+_ML_TYPES = {"bf16": "bfloat16", "fp8_e4m3fn": "float8_e4m3fn",
+             "fp8_e4m3fnuz": "float8_e4m3fnuz", "fp8_e5m2": "float8_e5m2",
+             "fp8_e5m2fnuz": "float8_e5m2fnuz", "fp8_e8m0fnu": "float8_e8m0fnu",
+             "fp8_e5m3fnu": "float8_e5m3fnu", "fp8_e4m3_ieee": "float8_e4m3",
+             "fp8_e3m4": "float8_e3m4", "fp8_e4m3b11fnuz": "float8_e4m3b11fnuz",
+             "fp6_e2m3fn": "float6_e2m3fn", "fp6_e3m2fn": "float6_e3m2fn",
+             "fp4_e2m1fn": "float4_e2m1fn", "int1": "int1", "uint1": "uint1",
+             "int2": "int2", "uint2": "uint2", "int4": "int4", "uint4": "uint4"}
 
 
 class VerifyError(ValueError):
@@ -218,27 +227,29 @@ class MlDtypesBackend(Backend):
         except ImportError as e:
             raise VerifyError("--against ml_dtypes needs the ml_dtypes package") from e
         self.md = ml_dtypes
-        names = {"bf16": "bfloat16", "fp8_e4m3fn": "float8_e4m3fn",
-                 "fp8_e4m3fnuz": "float8_e4m3fnuz", "fp8_e5m2": "float8_e5m2",
-                 "fp8_e5m2fnuz": "float8_e5m2fnuz", "fp8_e8m0fnu": "float8_e8m0fnu",
-                 "fp6_e2m3fn": "float6_e2m3fn", "fp6_e3m2fn": "float6_e3m2fn",
-                 "fp4_e2m1fn": "float4_e2m1fn"}
-        self.dtypes = {k: np.dtype(getattr(ml_dtypes, v)) for k, v in names.items()
+        self.dtypes = {k: np.dtype(getattr(ml_dtypes, v)) for k, v in _ML_TYPES.items()
                        if hasattr(ml_dtypes, v)}
 
     def versions(self) -> dict:
         return {"ml_dtypes": self.md.__version__, "numpy": np.__version__}
 
     def formats(self) -> tuple:
-        return tuple(f for f in _ML_FLOATS if f in self.dtypes)
+        return tuple(self.dtypes)
 
     def sources(self, fmt: Format) -> tuple:
         return tuple(s for s in SOURCES if _SOURCE_FORMAT[s] != fmt.name)
 
     def encoder(self, fmt: Format, source: str, n: int) -> Callable[[np.ndarray], np.ndarray]:
-        return _astype(self.dtypes[fmt.name], n)
+        md = self.dtypes[fmt.name]
+        cast = _astype(md, n)
+        if isinstance(fmt, IntFormat):          # sub-byte integers: compare values
+            return _widened(cast, md, fmt.storage_dtype)
+        return cast
 
     def decoder(self, fmt: Format, n: int) -> Callable[[np.ndarray], np.ndarray]:
+        if isinstance(fmt, IntFormat):          # the int values, as that type
+            md = self.dtypes[fmt.name]
+            return lambda x: x.astype(md).astype(np.float32).view(np.uint32)
         return _astype(np.dtype(np.float32), n, self.dtypes[fmt.name])
 
 
@@ -255,6 +266,16 @@ def _astype(dtype: np.dtype, n: int, view: Optional[np.dtype] = None
         with np.errstate(all="ignore"):
             np.copyto(out, x if view is None else x.view(view), casting="unsafe")
         return out.view(word)
+    return run
+
+
+def _widened(cast: Callable[[np.ndarray], np.ndarray], md: np.dtype, dtype: np.dtype
+             ) -> Callable[[np.ndarray], np.ndarray]:
+    """``cast``'s results (ml_dtypes sub-byte integers, stored as their low
+    bits) as integer values of ``dtype``, returned as unsigned words like
+    qformat's."""
+    def run(x: np.ndarray) -> np.ndarray:
+        return cast(x).view(md).astype(dtype).view(_word(dtype))
     return run
 
 
@@ -649,9 +670,10 @@ def _encode_options(fmt: Format, profile: str, options: dict) -> dict:
     integer target outside the torch/numpy profiles, a format without NaN
     under ieee), NaN maps to 0 so that the sweep can run."""
     kw = {"profile": profile, **options}
-    if isinstance(fmt, IntFormat) and profile not in ("torch-cpu", "torch-cuda", "numpy"):
+    ieee = resolve_profile(profile).library == "ieee"
+    if isinstance(fmt, IntFormat) and ieee:
         kw.setdefault("nan", 0)
-    if isinstance(fmt, FloatFormat) and fmt.nan == "none" and profile == "ieee":
+    if isinstance(fmt, FloatFormat) and fmt.nan == "none" and ieee:
         kw.setdefault("nan", 0)         # IEEE has no rule for formats without NaN: +0
     return kw
 
@@ -791,8 +813,17 @@ def _report(backend: Backend, profile: str, options: dict, exhaustive: bool, sam
     from . import __version__
 
     mism = sum(r["mismatches"] for r in results)
+    p = resolve_profile(profile)
+    warnings = []
+    if p.guessed:
+        warnings.append(f"the installed {p.library} {p.version} is outside the releases whose "
+                        f"rules qformat knows; the rules of {p.versions} stand in for it, so "
+                        "mismatches may be the library's changes rather than bugs")
+    if not p.verified:
+        warnings.append(f"profile {p.name} has not been checked against the real library yet")
     return {
-        "backend": backend.name, "device": backend.device, "profile": profile,
+        "backend": backend.name, "device": backend.device, "profile": p.name,
+        "profile_rules": f"{p.library} {p.versions}", "warnings": warnings,
         "options": options, "mode": "exhaustive" if exhaustive else "sampled",
         "samples": None if exhaustive else samples, "seed": seed,
         "versions": {"qformat": __version__, "python": platform.python_version(),

@@ -205,7 +205,10 @@ impl FloatFormat {
         opts: &EncodeOptions,
         random: u64,
     ) -> u64 {
-        if self.has_zero && self.encode_finite(true, sig, exp, sticky, opts, random) == 0 {
+        if self.has_zero
+            && !opts.negative_is_nan
+            && self.encode_finite(true, sig, exp, sticky, opts, random) == 0
+        {
             0
         } else {
             self.nan_or_zero(true, opts.nan)

@@ -50,7 +50,10 @@ impl NanEncoding {
 /// `(1 + f/2^m) * 2^(b - bias)` for `b >= 1` and `f/2^m * 2^(1 - bias)` for
 /// `b == 0` (subnormal), except in formats without zero (`has_zero == false`,
 /// e8m0fnu) where `b == 0` is an ordinary normal binade.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+///
+/// Two formats are equal (and hash alike) when their layouts are: the name
+/// is a label, so every rule that compares formats compares layouts.
+#[derive(Clone, Debug)]
 pub struct FloatFormat {
     pub name: String,
     pub exp_bits: u32,
@@ -61,6 +64,45 @@ pub struct FloatFormat {
     pub nan: NanEncoding,
     /// False only for scale formats such as e8m0fnu whose zero pattern is 2^-bias.
     pub has_zero: bool,
+}
+
+impl FloatFormat {
+    /// Every field but the name.
+    fn layout(&self) -> (u32, u32, i32, bool, bool, NanEncoding, bool) {
+        (
+            self.exp_bits,
+            self.man_bits,
+            self.bias,
+            self.signed,
+            self.has_inf,
+            self.nan,
+            self.has_zero,
+        )
+    }
+}
+
+impl PartialEq for FloatFormat {
+    fn eq(&self, other: &Self) -> bool {
+        self.layout() == other.layout()
+    }
+}
+impl Eq for FloatFormat {}
+impl std::hash::Hash for FloatFormat {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.layout().hash(state)
+    }
+}
+
+impl PartialEq for IntFormat {
+    fn eq(&self, other: &Self) -> bool {
+        (self.bits, self.signed) == (other.bits, other.signed)
+    }
+}
+impl Eq for IntFormat {}
+impl std::hash::Hash for IntFormat {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (self.bits, self.signed).hash(state)
+    }
 }
 
 impl FloatFormat {
@@ -126,28 +168,8 @@ impl FloatFormat {
         if bias.unsigned_abs() > 1 << 20 {
             return Err(Error::invalid(format!("bias {bias} is out of range")));
         }
-        let name = match name {
-            Some(n) => n.to_string(),
-            None => format!(
-                "{}e{}m{}{}{}",
-                if signed { "" } else { "u" },
-                exp_bits,
-                man_bits,
-                match nan {
-                    NanEncoding::Ieee => "",
-                    NanEncoding::Fn => "fn",
-                    NanEncoding::Fnuz => "fnuz",
-                    NanEncoding::None => "fn_nonan",
-                },
-                if bias == default_bias {
-                    String::new()
-                } else {
-                    format!("_b{bias}")
-                }
-            ),
-        };
-        let fmt = Self {
-            name,
+        let mut fmt = Self {
+            name: name.unwrap_or_default().to_string(),
             exp_bits,
             man_bits,
             bias,
@@ -159,7 +181,39 @@ impl FloatFormat {
         if fmt.max_code() == 0 {
             return Err(Error::invalid("this format has no non-zero finite value"));
         }
+        if name.is_none() {
+            fmt.name = fmt.automatic_name(default_bias);
+        }
         Ok(fmt)
+    }
+
+    /// The name of an unnamed format: a built-in's canonical name where the
+    /// layout is a built-in's, else `[u]e<E>m<M>[fn|fnuz|fn_nonan][_b<bias>][_nozero]`,
+    /// with the bias spelled out whenever the short form is a built-in's
+    /// name or alias ("e4m3" is fp8_e4m3fn's alias, so the IEEE-style
+    /// FloatFormat(4, 3) is "e4m3_b7"). Names therefore never collide.
+    fn automatic_name(&self, default_bias: i32) -> String {
+        if let Some(b) = table()
+            .iter()
+            .find(|b| b.format == Format::Float(self.clone()))
+        {
+            return b.name.to_string();
+        }
+        let nan = match self.nan {
+            NanEncoding::Ieee => "",
+            NanEncoding::Fn => "fn",
+            NanEncoding::Fnuz => "fnuz",
+            NanEncoding::None => "fn_nonan",
+        };
+        let zero = if self.has_zero { "" } else { "_nozero" };
+        let sign = if self.signed { "" } else { "u" };
+        let (e, m, bias) = (self.exp_bits, self.man_bits, self.bias);
+        let short = format!("{sign}e{e}m{m}{nan}");
+        if bias == default_bias && !is_taken(&format!("{short}{zero}")) {
+            format!("{short}{zero}")
+        } else {
+            format!("{short}_b{bias}{zero}")
+        }
     }
 
     /// Total width in bits.
@@ -244,8 +298,9 @@ impl FloatFormat {
     }
 }
 
-/// A two's-complement (signed) or unsigned binary integer format.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A two's-complement (signed) or unsigned binary integer format; equal
+/// when the width and signedness are.
+#[derive(Clone, Debug)]
 pub struct IntFormat {
     pub name: String,
     pub bits: u32,
@@ -255,9 +310,9 @@ pub struct IntFormat {
 impl IntFormat {
     /// Build and validate an integer format of 2..=64 bits.
     pub fn new(name: Option<&str>, bits: u32, signed: bool) -> Result<Self, Error> {
-        if !(2..=64).contains(&bits) {
+        if !(1..=64).contains(&bits) {
             return Err(Error::invalid(format!(
-                "integer formats have 2 to 64 bits, got {bits}"
+                "integer formats have 1 to 64 bits, got {bits}"
             )));
         }
         let name = name
@@ -404,6 +459,26 @@ pub fn builtins() -> Vec<Builtin> {
             format: Format::Float(e8m0),
         },
         Builtin {
+            name: "fp8_e5m3fnu",
+            aliases: &["float8_e5m3fnu", "e5m3fnu"],
+            format: float("fp8_e5m3fnu", 5, 3, Some(15), false, false, N::Fn),
+        },
+        Builtin {
+            name: "fp8_e4m3_ieee",
+            aliases: &["float8_e4m3"],
+            format: float("fp8_e4m3_ieee", 4, 3, None, true, true, N::Ieee),
+        },
+        Builtin {
+            name: "fp8_e3m4",
+            aliases: &["float8_e3m4", "e3m4"],
+            format: float("fp8_e3m4", 3, 4, None, true, true, N::Ieee),
+        },
+        Builtin {
+            name: "fp8_e4m3b11fnuz",
+            aliases: &["float8_e4m3b11fnuz", "e4m3b11fnuz"],
+            format: float("fp8_e4m3b11fnuz", 4, 3, Some(11), true, false, N::Fnuz),
+        },
+        Builtin {
             name: "fp6_e2m3fn",
             aliases: &["float6_e2m3fn", "e2m3fn", "e2m3"],
             format: float("fp6_e2m3fn", 2, 3, None, true, false, N::None),
@@ -417,6 +492,16 @@ pub fn builtins() -> Vec<Builtin> {
             name: "fp4_e2m1fn",
             aliases: &["e2m1", "float4_e2m1fn", "e2m1fn", "fp4"],
             format: float("fp4_e2m1fn", 2, 1, None, true, false, N::None),
+        },
+        Builtin {
+            name: "int1",
+            aliases: &[],
+            format: int("int1", 1, true),
+        },
+        Builtin {
+            name: "int2",
+            aliases: &[],
+            format: int("int2", 2, true),
         },
         Builtin {
             name: "int4",
@@ -437,6 +522,16 @@ pub fn builtins() -> Vec<Builtin> {
             name: "int32",
             aliases: &["i32"],
             format: int("int32", 32, true),
+        },
+        Builtin {
+            name: "uint1",
+            aliases: &[],
+            format: int("uint1", 1, false),
+        },
+        Builtin {
+            name: "uint2",
+            aliases: &[],
+            format: int("uint2", 2, false),
         },
         Builtin {
             name: "uint4",
@@ -469,6 +564,26 @@ pub fn builtin(name: &str) -> Option<Format> {
         .iter()
         .find(|b| b.name == key || b.aliases.contains(&key.as_str()))
         .map(|b| b.format.clone())
+}
+
+/// True when `name` is a built-in's name or alias.
+fn is_taken(name: &str) -> bool {
+    table()
+        .iter()
+        .any(|b| b.name == name || b.aliases.contains(&name))
+}
+
+/// The layout of the built-in float format `name`, for rules that compare
+/// a format with a built-in (by layout: see `FloatFormat`'s `==`). Panics
+/// on a typo (internal use only).
+pub fn float_layout(name: &str) -> &'static FloatFormat {
+    table()
+        .iter()
+        .find_map(|b| match &b.format {
+            Format::Float(f) if b.name == name => Some(f),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no built-in float format {name}"))
 }
 
 /// Built-in float format by name; panics on a typo (internal use only).

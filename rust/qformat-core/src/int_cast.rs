@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use crate::error::Error;
-use crate::format::{FloatFormat, IntFormat};
+use crate::format::{float_layout, FloatFormat, IntFormat};
 use crate::kernels::{Bits, IntWord, CHUNK};
 use crate::random::draw;
 use crate::rounding::{round_code, split, Remainder, RoundingMode};
@@ -107,6 +107,9 @@ pub enum IntOverflow {
     /// target's low bits. torch and NumPy cast float → int8/16/32 through
     /// int32 and → int64 through int64 this way (docs/verification/findings.md §1.9).
     Through { bits: u32 },
+    /// Every out-of-range value (±inf included) becomes 0: ml_dtypes ≥ 0.7
+    /// for its sub-byte integer types.
+    Zero,
 }
 
 /// What a NaN becomes.
@@ -255,6 +258,7 @@ fn inf_result(
         IntOverflow::Saturate => Ok(if neg { fmt.min() } else { fmt.max() }),
         IntOverflow::Error => Err(Error::Overflow { index }),
         IntOverflow::Through { bits } => Ok(wrap_bits(through_sentinel(bits), fmt)),
+        IntOverflow::Zero => Ok(0),
         IntOverflow::Wrap => Err(Error::invalid(format!(
             "{}inf at flat index {index} has no value modulo 2^{} (overflow='wrap'); \
              use overflow='saturate' or remove infinities",
@@ -282,6 +286,7 @@ fn apply_range(
         IntOverflow::Saturate => Ok(if r.neg { fmt.min() } else { fmt.max() }),
         IntOverflow::Wrap => Ok(wrap_bits(r.low64(), fmt)),
         IntOverflow::Error => Err(Error::Overflow { index }),
+        IntOverflow::Zero => Ok(0),
         IntOverflow::Through { bits } => {
             let lim = 1i128 << (bits - 1);
             let mid = match exact {
@@ -425,8 +430,8 @@ fn fast_nearest_even<S: Bits, D: Bits>(
     dst: &mut [D],
     opts: &IntCastOptions,
 ) -> Option<Result<(), Error>> {
-    let ieee = src_fmt.bits() == 32 && src_fmt.exp_bits == 8
-        || src_fmt.bits() == 64 && src_fmt.exp_bits == 11;
+    let wide = *src_fmt == *float_layout("fp64");
+    let ieee = wide || *src_fmt == *float_layout("fp32");
     if !ieee
         || opts.rounding != RoundingMode::NearestEven
         || opts.overflow != IntOverflow::Saturate
@@ -435,7 +440,6 @@ fn fast_nearest_even<S: Bits, D: Bits>(
     {
         return None;
     }
-    let wide = src_fmt.bits() == 64;
     let as_f64 = |s: S| {
         if wide {
             f64::from_bits(s.to_u64())

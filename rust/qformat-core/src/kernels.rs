@@ -14,7 +14,7 @@
 use rayon::prelude::*;
 
 use crate::error::Error;
-use crate::format::{float_builtin, FloatFormat};
+use crate::format::{float_layout, FloatFormat};
 use crate::options::{EncodeOptions, NanPolicy};
 use crate::random::draw;
 use crate::rounding::RoundingMode;
@@ -145,9 +145,9 @@ fn narrow<S: Bits, D: Bits>(
         nan: NanPolicy::Preserve,
         ..EncodeOptions::nearest_even()
     };
-    let fp32 = float_builtin("fp32");
+    let fp32 = float_layout("fp32");
     let one = |bits: u64, index: u64| {
-        let code = encode_one(src_fmt, fmt, &fp32, bits, opts, index);
+        let code = encode_one(src_fmt, fmt, fp32, bits, opts, index);
         if round_trip {
             src_fmt.encode(fmt.unpack(code), &back, 0)
         } else {
@@ -161,7 +161,7 @@ fn narrow<S: Bits, D: Bits>(
         par_map(src, dst, |_, s| table[s.to_u64() as usize]);
         return Ok(());
     }
-    if src_fmt.bits() == 32 && src_fmt.exp_bits == 8 {
+    if *src_fmt == *float_layout("fp32") {
         if let Some(k) = Fp32Narrowing::new(fmt, opts) {
             if round_trip {
                 par_chunks(src, dst, |base, s, d| k.round_chunk(base, s, d));
@@ -171,7 +171,7 @@ fn narrow<S: Bits, D: Bits>(
             return Ok(());
         }
     }
-    if src_fmt.bits() == 64 && src_fmt.exp_bits == 11 {
+    if *src_fmt == *float_layout("fp64") {
         if let Some(f) = Fp64Front::new(fmt, opts) {
             if round_trip {
                 par_chunks(src, dst, |base, s, d| f.round_chunk(base, s, d));
@@ -264,7 +264,7 @@ pub fn decode_slice<S: Bits, D: Bits>(
         nan: NanPolicy::Preserve,
         ..EncodeOptions::nearest_even()
     };
-    if out_fmt.bits() == 32 {
+    if *out_fmt == *float_layout("fp32") {
         if let Some(k) = Fp32Narrowing::new(fmt, &EncodeOptions::default()) {
             par_chunks(src, dst, |_, s, d| k.widen_chunk(s, d));
             return Ok(());

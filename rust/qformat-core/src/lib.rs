@@ -7,7 +7,9 @@
 //! * [`format`] — formats as data; [`value`] — exact unpacked values;
 //! * [`rounding`] — rounding modes and the shared round decision;
 //! * [`encode`] — the generic engine (the specification);
-//! * [`options`] / [`profile`] — policies and the per-library bundles of them;
+//! * [`options`] — conversion policies; [`profile`] — per-library, per-release
+//!   rules (matched on layouts); [`policy`] — the one place where a profile
+//!   and the caller's given options become a conversion's options;
 //! * [`kernels`] — parallel slice conversions (lookup tables for ≤16-bit
 //!   sources), and [`fp32_kernel`] — the branch-free float32 fast path; both
 //!   are tested equal to the engine;
@@ -25,6 +27,7 @@ pub mod fp32_kernel;
 pub mod int_cast;
 pub mod kernels;
 pub mod options;
+pub mod policy;
 pub mod profile;
 pub mod quant;
 pub mod random;

@@ -102,6 +102,9 @@ pub struct EncodeOptions {
     /// subnormals above 2^-127 — become 2^-126. torch and ml_dtypes read the
     /// float32 exponent field of such inputs as if it were normal.
     pub f32_subnormal_ceil: bool,
+    /// Unsigned formats: a negative input that rounds to zero is out of
+    /// range too (NaN), as in ml_dtypes; the default gives +0.
+    pub negative_is_nan: bool,
 }
 
 impl Default for EncodeOptions {
@@ -116,6 +119,7 @@ impl Default for EncodeOptions {
             abs_input: false,
             zero_to_min: false,
             f32_subnormal_ceil: false,
+            negative_is_nan: false,
         }
     }
 }

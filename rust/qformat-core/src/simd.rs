@@ -2,6 +2,8 @@
 //! for a wider instruction set, and branch-free min/max. Shared by the
 //! float32 kernel and the quantizers.
 
+use std::sync::atomic::{AtomicU8, Ordering};
+
 /// Run a fast loop compiled for AVX-512 or AVX2 where the CPU has it (the
 /// crate is built for baseline x86-64, whose SSE2 vectors are a quarter
 /// as wide). The closure's loops must be `#[inline(always)]` so that they
@@ -9,8 +11,30 @@
 /// multiply-add and no reassociation, so every build computes the same bits.
 #[inline(always)]
 pub(crate) fn wide<R, F: FnOnce() -> R>(f: F) -> R {
-    let best = *Level::available().last().unwrap_or(&Level::Baseline);
-    at_level(best, f)
+    let level = match FORCED.load(Ordering::Relaxed) {
+        1 => Level::Baseline,
+        2 => Level::Avx2,
+        3 => Level::Avx512,
+        _ => *Level::available().last().unwrap_or(&Level::Baseline),
+    };
+    at_level(level, f)
+}
+
+/// The level forced by [`force_level`] (0: none, the best available).
+static FORCED: AtomicU8 = AtomicU8::new(0);
+
+/// Make every vector loop run the build for `level` (`None`: the best the
+/// CPU has) in every thread, so that the conformance tests can prove each
+/// build gives the engine's bits. Only speed depends on it: every level
+/// computes the same bits, and a level the CPU lacks runs the baseline.
+pub fn force_level(level: Option<Level>) {
+    let code = match level {
+        None => 0,
+        Some(Level::Baseline) => 1,
+        Some(Level::Avx2) => 2,
+        Some(Level::Avx512) => 3,
+    };
+    FORCED.store(code, Ordering::Relaxed);
 }
 
 /// An instruction-set level the vector loops are compiled for.

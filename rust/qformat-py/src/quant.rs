@@ -5,7 +5,7 @@
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use qformat_core::format::{float_builtin, FloatFormat, IntFormat};
-use qformat_core::int_cast::{self, IntCastOptions, IntNan, IntOverflow};
+use qformat_core::int_cast::{self, IntCastOptions};
 use qformat_core::quant::{
     self, Arithmetic, FloatQuantOptions, Layout, ParamSpec, QuantOptions, RangeSource, ScaleRule,
     Scheme,
@@ -14,7 +14,7 @@ use qformat_core::{Error, RoundingMode};
 
 use crate::arrays::{with_slice, with_slice_mut};
 use crate::errors::{detached, to_py};
-use crate::specs::{float_from_tuple, rounding_mode, FloatTuple, NanArg, OptionArgs};
+use crate::specs::{float_from_tuple, rounding_mode, FloatTuple, OptionArgs};
 use crate::{dispatch_ro, dispatch_rw};
 
 /// `(name, bits, signed)`.
@@ -28,47 +28,16 @@ fn invalid(msg: impl Into<String>) -> PyErr {
     to_py(Error::invalid(msg))
 }
 
-/// Integer-cast options from the `encode` option dict: the profile's rule,
-/// then whatever the caller set explicitly.
+/// Integer-cast options from the `encode` option dict: resolved by the
+/// core's policy layer (the caller's options, then the profile's rule).
 fn int_options(
     o: &OptionArgs,
     nan_value: Option<i64>,
     fmt: &IntFormat,
+    float_source: bool,
 ) -> PyResult<IntCastOptions> {
-    let rounding = rounding_mode(&o.rounding, o.seed).map_err(to_py)?;
-    let mut r = qformat_core::profile::int_rule(&o.profile, fmt).map_err(to_py)?;
-    // An explicit mode replaces the profile's (nearest-even is the default,
-    // so it keeps the C casts' truncation).
-    if o.profile == "ieee" || rounding != RoundingMode::NearestEven {
-        r.rounding = rounding;
-    }
-    r.seed = o.seed.unwrap_or(0);
-    if let Some(s) = &o.overflow {
-        r.overflow = match s.as_str() {
-            "saturate" | "clamp" => IntOverflow::Saturate,
-            "wrap" => IntOverflow::Wrap,
-            "error" => IntOverflow::Error,
-            _ => return Err(invalid(format!("overflow={s:?} does not apply to integer formats; choose 'saturate', 'wrap' or 'error'"))),
-        };
-        if r.nan == IntNan::Through {
-            r.nan = IntNan::Error;
-        }
-    }
-    match (&o.nan, nan_value) {
-        (_, Some(v)) => r.nan = IntNan::Value(v),
-        (None, None) => {}
-        (Some(NanArg::Name(s)), None) if s == "error" => r.nan = IntNan::Error,
-        _ => {
-            return Err(invalid(
-                "nan= for integer formats is 'error' or an int value",
-            ))
-        }
-    }
-    if o.subnormals == Some(false) {
-        return Err(invalid("subnormals= applies to float formats only"));
-    }
-    r.validate_for(fmt).map_err(to_py)?;
-    Ok(r)
+    let caller = o.caller(nan_value)?;
+    qformat_core::policy::int_options(&o.profile.0, &caller, fmt, float_source).map_err(to_py)
 }
 
 /// Encode float patterns (`src_fmt` given) or int64/uint64 integers into
@@ -86,7 +55,7 @@ fn encode_to_int(
     nan_value: Option<i64>,
 ) -> PyResult<()> {
     let f = int_from_tuple(&fmt)?;
-    let o = int_options(&opts, nan_value, &f)?;
+    let o = int_options(&opts, nan_value, &f, src_fmt.is_some())?;
     match src_fmt {
         Some(t) => {
             let sf = float_from_tuple(&t)?;
@@ -116,7 +85,7 @@ fn round_to_int(
 ) -> PyResult<()> {
     let f = int_from_tuple(&fmt)?;
     let of = float_from_tuple(&out_fmt)?;
-    let o = int_options(&opts, nan_value, &f)?;
+    let o = int_options(&opts, nan_value, &f, src_fmt.is_some())?;
     match src_fmt {
         Some(t) => {
             let sf = float_from_tuple(&t)?;

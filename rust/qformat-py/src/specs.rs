@@ -1,11 +1,13 @@
-//! Format specs and options as they cross from Python: plain tuples and
-//! strings, validated by the core.
+//! Format specs, profiles and options as they cross from Python: format
+//! tuples validated by the core, option strings parsed into the core's
+//! enums, and the native `Profile` object.
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use qformat_core::format::{builtins, FloatFormat, Format, IntFormat};
 use qformat_core::options::{EncodeOptions, NanPolicy, Overflow};
-use qformat_core::profile::{rule, PROFILES};
+use qformat_core::policy::{self, CallerOptions};
+use qformat_core::profile::{Profile, RELEASES};
 use qformat_core::{NanEncoding, RoundingMode};
 
 use crate::errors::to_py;
@@ -101,20 +103,99 @@ fn builtin_table(py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
         .collect()
 }
 
-/// Every profile with the library it mimics and what it was verified on.
+/// Every release range of every profile: what it reproduces, its versions,
+/// where its rules come from and which exact versions they were checked on.
 #[pyfunction]
 fn profile_table(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyDict>>> {
-    PROFILES
+    RELEASES
         .iter()
-        .map(|p| {
+        .map(|r| {
             let d = PyDict::new(py);
-            d.set_item("name", p.name)?;
-            d.set_item("library", p.library)?;
-            d.set_item("verified_on", p.verified_on)?;
-            d.set_item("verified", p.verified)?;
+            d.set_item("name", r.library.name())?;
+            d.set_item("library", r.library.describes())?;
+            d.set_item("package", r.library.package())?;
+            d.set_item("versions", r.versions())?;
+            d.set_item("checked_on", r.checked_on.to_vec())?;
+            d.set_item("verified", r.verified())?;
+            d.set_item("source", r.source)?;
             Ok(d)
         })
         .collect()
+}
+
+/// A profile: one library release's rules, chosen once from a name such
+/// as `"ml_dtypes"` (the installed release) or `"ml_dtypes@0.6"`.
+#[pyclass(frozen, name = "Profile", module = "qformat")]
+pub struct PyProfile {
+    pub inner: Profile,
+}
+
+#[pymethods]
+impl PyProfile {
+    /// Parse `spec`; `installed` maps package names to installed versions.
+    #[new]
+    #[pyo3(signature = (spec, installed=None))]
+    fn new(spec: &str, installed: Option<Vec<(String, String)>>) -> PyResult<Self> {
+        let inner = Profile::parse(spec, &installed.unwrap_or_default()).map_err(to_py)?;
+        Ok(PyProfile { inner })
+    }
+
+    /// `"ml_dtypes@0.7"`: the library and the version that chose the rules.
+    #[getter]
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    /// The profile's library name (`"ml_dtypes"`).
+    #[getter]
+    fn library(&self) -> &'static str {
+        self.inner.library().name()
+    }
+
+    /// The version asked for or installed, as `major.minor`, or None.
+    #[getter]
+    fn version(&self) -> Option<String> {
+        self.inner.version.map(|v| v.to_string())
+    }
+
+    /// The release range whose rules apply (`"0.5–0.6"`, `"2.12+"`).
+    #[getter]
+    fn versions(&self) -> String {
+        self.inner.release.versions()
+    }
+
+    /// The exact versions these rules were compared with bit for bit.
+    #[getter]
+    fn checked_on(&self) -> Vec<&'static str> {
+        self.inner.release.checked_on.to_vec()
+    }
+
+    /// True when the rules were compared with the real library.
+    #[getter]
+    fn verified(&self) -> bool {
+        self.inner.release.verified()
+    }
+
+    /// True when the installed version is outside every known range and
+    /// the nearest known release stands in for it.
+    #[getter]
+    fn guessed(&self) -> bool {
+        self.inner.guessed
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Profile({:?}, rules of {} {}{})",
+            self.inner.name(),
+            self.inner.library().package().unwrap_or("ieee"),
+            self.inner.release.versions(),
+            if self.inner.guessed {
+                ", installed version outside the known releases"
+            } else {
+                ""
+            }
+        )
+    }
 }
 
 /// A `nan=` argument: a policy name or an exact bit pattern.
@@ -136,48 +217,63 @@ pub fn rounding_mode(name: &str, seed: Option<u64>) -> Result<RoundingMode, qfor
     Ok(mode)
 }
 
-/// Conversion options exactly as the Python API takes them (a dict).
+/// A `profile` option: the native [`PyProfile`] built once in Python.
+pub struct ProfileArg(pub Profile);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for ProfileArg {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let p = obj.cast::<PyProfile>()?;
+        Ok(ProfileArg(p.get().inner))
+    }
+}
+
+/// Conversion options exactly as the Python API takes them (a dict);
+/// `None` means "not given".
 #[derive(FromPyObject)]
 #[pyo3(from_item_all)]
 pub struct OptionArgs {
-    pub rounding: String,
+    pub rounding: Option<String>,
     pub subnormals: Option<bool>,
     pub overflow: Option<String>,
     pub nan: Option<NanArg>,
-    pub profile: String,
+    pub profile: ProfileArg,
     pub seed: Option<u64>,
 }
 
 impl OptionArgs {
-    /// Merge the profile's rule for (src → dst) with the explicit options.
-    pub fn resolve(&self, src: &FloatFormat, dst: &FloatFormat) -> PyResult<EncodeOptions> {
-        let mut rounding = rounding_mode(&self.rounding, self.seed).map_err(to_py)?;
-        let r = rule(&self.profile, src, dst).map_err(to_py)?;
-        if rounding == RoundingMode::NearestEven {
-            rounding = r.rounding.unwrap_or(rounding);
-        }
-        let overflow = match &self.overflow {
-            Some(s) => Overflow::parse(s).map_err(to_py)?,
-            None => r.overflow.unwrap_or(Overflow::FormatRule),
-        };
+    /// The caller's options as enums (strings parsed here, at the boundary).
+    /// `nan_value` is an integer target's NaN value, passed apart.
+    pub fn caller(&self, nan_value: Option<i64>) -> PyResult<CallerOptions> {
         let nan = match &self.nan {
-            Some(NanArg::Bits(b)) => NanPolicy::Bits(*b),
-            Some(NanArg::Name(s)) => NanPolicy::parse(s).map_err(to_py)?,
-            None => r.nan.unwrap_or(NanPolicy::Quiet),
+            Some(NanArg::Bits(b)) => Some(NanPolicy::Bits(*b)),
+            Some(NanArg::Name(s)) => Some(NanPolicy::parse(s).map_err(to_py)?),
+            None => None,
         };
-        let opts = EncodeOptions {
-            rounding,
-            subnormals: self.subnormals.or(r.subnormals).unwrap_or(true),
-            overflow,
+        Ok(CallerOptions {
+            rounding: self
+                .rounding
+                .as_deref()
+                .map(RoundingMode::parse)
+                .transpose()
+                .map_err(to_py)?,
+            subnormals: self.subnormals,
+            overflow: self
+                .overflow
+                .as_deref()
+                .map(Overflow::parse)
+                .transpose()
+                .map_err(to_py)?,
             nan,
-            seed: self.seed.unwrap_or(0),
-            via_fp32: r.via_fp32,
-            abs_input: r.abs_input,
-            zero_to_min: r.zero_to_min,
-            f32_subnormal_ceil: r.f32_subnormal_ceil,
-        };
-        opts.validate_for(dst).map_err(to_py)?;
-        Ok(opts)
+            nan_value,
+            seed: self.seed,
+        })
+    }
+
+    /// The options of converting `src` into `dst`: the caller's, then the profile's.
+    pub fn resolve(&self, src: &FloatFormat, dst: &FloatFormat) -> PyResult<EncodeOptions> {
+        policy::float_options(&self.profile.0, &self.caller(None)?, src, dst).map_err(to_py)
     }
 }
 
@@ -187,5 +283,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(builtin_table, m)?)?;
     m.add_function(wrap_pyfunction!(float_limits, m)?)?;
     m.add_function(wrap_pyfunction!(profile_table, m)?)?;
+    m.add_class::<PyProfile>()?;
     Ok(())
 }

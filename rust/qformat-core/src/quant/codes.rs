@@ -205,9 +205,12 @@ impl<E> IntKernel<'_, E> {
 impl<T: Real, O: Copy, E: Emit<O>> Kernel<T, O> for IntKernel<'_, E> {
     #[inline(always)]
     fn run<R: Run>(&self, xs: &[T], out: &mut [O], r: R, base: usize) -> Result<(), Error> {
+        // The fast loops round to nearest even; the exact one flags every
+        // element near a half-integer, so it also serves nearest-away.
+        // PyTorch's loop flags nothing, so it serves nearest-even only.
         let fast = matches!(
-            self.o.rounding,
-            RoundingMode::NearestEven | RoundingMode::NearestAway
+            (self.o.rounding, self.o.arithmetic),
+            (RoundingMode::NearestEven, _) | (RoundingMode::NearestAway, Arithmetic::Exact)
         );
         if fast {
             let f32_loop = self.f32_ok && std::mem::size_of::<T>() == 4;
@@ -413,9 +416,6 @@ pub(super) fn check_options(o: &QuantOptions, zps: &[i64]) -> Result<(), Error> 
             "code range [{}, {}] is empty or wider than int32",
             o.qmin, o.qmax
         )));
-    }
-    if o.rounding == RoundingMode::Stochastic && o.arithmetic == Arithmetic::Torch {
-        // Allowed: stochastic rounding of PyTorch's float32 quotient.
     }
     if let Some(c) = o.nan {
         if c < o.qmin || c > o.qmax {

@@ -1,0 +1,459 @@
+//! Conformance: every fast path gives the generic engine's bits.
+//!
+//! The engine (`FloatFormat::encode`, `int_cast::cast_value`, the exact
+//! quotient) is the specification. This test runs each fast path — the
+//! lookup tables of 16-bit sources, the float32 kernel, the float64 front,
+//! the widening decoder, the integer casts and the quantizer loops — over
+//! built-in and custom formats (other biases, fn/fnuz, unsigned, zero-less,
+//! NaN-less, wide exponents), many option sets and every instruction-set
+//! level, against an element-by-element reference built from the engine
+//! alone. It prints the number of (path × format × options × level) cases.
+
+use qformat_core::format::{builtins, float_builtin, FloatFormat, Format, IntFormat, NanEncoding};
+use qformat_core::int_cast::{
+    cast_float_slice, cast_value, round_to_integer, IntCastOptions, IntNan, IntOverflow,
+};
+use qformat_core::kernels::{decode_slice, encode_slice, round_slice, Bits};
+use qformat_core::quant::{self, div_value, Arithmetic, Layout, QuantOptions};
+use qformat_core::random::draw;
+use qformat_core::simd::{force_level, Level};
+use qformat_core::{EncodeOptions, NanPolicy, Overflow, RoundingMode, Value};
+
+const MODES: [RoundingMode; 7] = [
+    RoundingMode::NearestEven,
+    RoundingMode::NearestAway,
+    RoundingMode::TowardZero,
+    RoundingMode::Up,
+    RoundingMode::Down,
+    RoundingMode::Odd,
+    RoundingMode::Stochastic,
+];
+
+/// A small xorshift generator for inputs.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// float32 inputs: every exponent and sign with the fraction at and next
+/// to every rounding cut (half, half ± 1, all ones), specials, random.
+fn f32_inputs() -> Vec<u32> {
+    let mut v = Vec::new();
+    for sign in [0u32, 1 << 31] {
+        for e in 0u32..256 {
+            let mut fr = vec![0u32, 1, 0x7f_ffff, 0x40_0000];
+            for s in 1..23 {
+                let half = 1u32 << (s - 1);
+                fr.extend([half, half - 1, half + 1, (1 << s) - 1, (1 << s) | half]);
+            }
+            v.extend(fr.into_iter().map(|f| sign | (e << 23) | (f & 0x7f_ffff)));
+        }
+    }
+    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    v.extend((0..20_000).map(|_| r.next() as u32));
+    v
+}
+
+/// float64 inputs: float32 inputs widened, their neighbours, and random
+/// patterns of every exponent range the formats reach.
+fn f64_inputs() -> Vec<u64> {
+    let mut v: Vec<u64> = Vec::new();
+    for x in f32_inputs().into_iter().step_by(3) {
+        let d = f32::from_bits(x) as f64;
+        let b = d.to_bits();
+        v.extend([b, b.wrapping_add(1), b.wrapping_sub(1), b ^ (1 << 28)]);
+    }
+    let mut r = Rng(0x2545_f491_4f6c_dd1d);
+    v.extend((0..20_000).map(|_| {
+        let e = 1023 - 160 + r.next() % 320;
+        (r.next() & 0x800f_ffff_ffff_ffff) | (e << 52)
+    }));
+    v.extend([
+        0x7ff0_0000_0000_0000,
+        0x7ff8_0000_0000_0001,
+        1,
+        0x7fef_ffff_ffff_ffff,
+    ]);
+    v
+}
+
+/// Built-in floats and custom layouts the built-ins do not cover.
+fn formats() -> Vec<FloatFormat> {
+    let mut v: Vec<FloatFormat> = builtins()
+        .into_iter()
+        .filter_map(|b| match b.format {
+            Format::Float(f) if f.bits() <= 32 => Some(f),
+            _ => None,
+        })
+        .collect();
+    let custom = |e, m, bias, signed, inf, nan, zero| {
+        FloatFormat::new(None, e, m, bias, signed, inf, nan, zero).unwrap()
+    };
+    use NanEncoding as N;
+    v.extend([
+        custom(5, 2, Some(20), true, true, N::Ieee, true),
+        custom(4, 3, Some(3), true, false, N::Fn, true),
+        custom(4, 3, Some(10), true, false, N::Fnuz, true),
+        custom(5, 3, None, false, false, N::Fn, true),
+        custom(4, 2, None, false, false, N::None, true),
+        custom(6, 0, Some(40), false, false, N::Fn, false),
+        custom(3, 2, Some(1), true, false, N::None, true),
+        custom(8, 7, Some(120), true, true, N::Ieee, true),
+        custom(8, 12, None, true, true, N::Ieee, true),
+        custom(6, 9, None, true, true, N::Ieee, true),
+        custom(7, 16, Some(60), true, true, N::Ieee, true),
+    ]);
+    v
+}
+
+/// Option sets: every rounding mode with the defaults, then the policies
+/// and the library input transforms under nearest even.
+fn option_sets(fmt: &FloatFormat) -> Vec<EncodeOptions> {
+    let base = EncodeOptions {
+        seed: 7,
+        ..Default::default()
+    };
+    let mut v: Vec<EncodeOptions> = MODES
+        .iter()
+        .map(|&rounding| EncodeOptions { rounding, ..base })
+        .collect();
+    for rounding in [RoundingMode::NearestEven, RoundingMode::TowardZero] {
+        let b = EncodeOptions { rounding, ..base };
+        v.extend([
+            EncodeOptions {
+                overflow: Overflow::Saturate,
+                ..b
+            },
+            EncodeOptions {
+                overflow: Overflow::Inf,
+                ..b
+            },
+            EncodeOptions {
+                overflow: Overflow::Nan,
+                ..b
+            },
+            EncodeOptions {
+                subnormals: false,
+                ..b
+            },
+        ]);
+    }
+    v.extend([
+        EncodeOptions {
+            nan: NanPolicy::SignedCanonical,
+            ..base
+        },
+        EncodeOptions {
+            nan: NanPolicy::Canonical,
+            ..base
+        },
+        EncodeOptions {
+            nan: NanPolicy::Preserve,
+            ..base
+        },
+        EncodeOptions {
+            nan: NanPolicy::Bits(1),
+            ..base
+        },
+        EncodeOptions {
+            nan: NanPolicy::PerSign { pos: 1, neg: 0 },
+            ..base
+        },
+        EncodeOptions {
+            via_fp32: true,
+            ..base
+        },
+        EncodeOptions {
+            abs_input: true,
+            zero_to_min: true,
+            rounding: RoundingMode::NearestAway,
+            ..base
+        },
+        EncodeOptions {
+            f32_subnormal_ceil: true,
+            negative_is_nan: true,
+            ..base
+        },
+    ]);
+    v.retain(|o| o.validate_for(fmt).is_ok() && !o.nan_is_error(fmt));
+    v
+}
+
+fn draw_for(opts: &EncodeOptions, i: usize) -> u64 {
+    if opts.rounding == RoundingMode::Stochastic {
+        draw(opts.seed, i as u64)
+    } else {
+        0
+    }
+}
+
+/// The engine's code for element `i` (with the float64→float32 step).
+fn reference(src: &FloatFormat, dst: &FloatFormat, bits: u64, o: &EncodeOptions, i: usize) -> u64 {
+    let mut v = src.unpack(bits);
+    if o.via_fp32 && src.bits() > 32 {
+        v = float_builtin("fp32").round_value(v, &EncodeOptions::default(), 0);
+    }
+    dst.encode(v, o, draw_for(o, i))
+}
+
+/// Widening back as `decode` does (NaN bits kept).
+fn widen(fmt: &FloatFormat, out: &FloatFormat, code: u64) -> u64 {
+    let keep = EncodeOptions {
+        nan: NanPolicy::Preserve,
+        ..Default::default()
+    };
+    out.encode(fmt.unpack(code), &keep, 0)
+}
+
+/// Check encode and round of `xs` (patterns of `src`) into `dst`.
+fn check_float<S: Bits>(src: &FloatFormat, xs: &[S], dst: &FloatFormat, o: &EncodeOptions) {
+    let mut codes = vec![0u64; xs.len()];
+    encode_slice(src, xs, dst, &mut codes, o).unwrap();
+    let mut back = vec![S::default(); xs.len()];
+    round_slice(src, xs, dst, &mut back, o).unwrap();
+    for (i, &x) in xs.iter().enumerate() {
+        let want = reference(src, dst, x.to_u64(), o, i);
+        assert_eq!(
+            codes[i],
+            want,
+            "encode {} -> {} {o:?} x={:#x}",
+            src.name,
+            dst.name,
+            x.to_u64()
+        );
+        assert_eq!(
+            back[i].to_u64(),
+            widen(dst, src, want),
+            "round {} {o:?} x={:#x}",
+            dst.name,
+            x.to_u64()
+        );
+    }
+}
+
+fn levels() -> Vec<Level> {
+    Level::available()
+}
+
+#[test]
+fn every_fast_path_equals_the_engine() {
+    let (fp16, bf16, fp32, fp64) = (
+        float_builtin("fp16"),
+        float_builtin("bf16"),
+        float_builtin("fp32"),
+        float_builtin("fp64"),
+    );
+    let x32 = f32_inputs();
+    let x64 = f64_inputs();
+    let x16: Vec<u16> = (0..=u16::MAX).collect();
+    // A 32-bit source that is not float32 (another bias) and a 16-bit one
+    // that is neither fp16 nor bf16: they must not take float32's kernel.
+    let odd32 =
+        FloatFormat::new(None, 8, 23, Some(100), true, true, NanEncoding::Ieee, true).unwrap();
+    let mut cases = 0usize;
+    for level in levels() {
+        force_level(Some(level));
+        for dst in formats() {
+            for o in option_sets(&dst) {
+                check_float(&fp32, &x32, &dst, &o);
+                check_float(&odd32, &x32[..20_000], &dst, &o);
+                cases += 2;
+                if dst.bits() <= 32 {
+                    check_float(&fp64, &x64, &dst, &o);
+                    cases += 1;
+                }
+                if o.rounding != RoundingMode::Stochastic {
+                    check_float(&fp16, &x16, &dst, &o);
+                    check_float(&bf16, &x16, &dst, &o);
+                    cases += 2;
+                }
+            }
+            cases += check_decode(&dst);
+        }
+        cases += check_int_casts(&x32, &x64);
+        cases += check_quantizers(&x32);
+    }
+    force_level(None);
+    println!("conformance: {cases} (path x format x options x level) cases equal the engine");
+    assert!(cases > 3000, "only {cases} cases ran");
+}
+
+/// Every code of a ≤16-bit format (a sample of wider ones) widened into
+/// float32 (where it fits) and float64.
+fn check_decode(fmt: &FloatFormat) -> usize {
+    let n = if fmt.bits() <= 16 {
+        1u64 << fmt.bits()
+    } else {
+        1 << 16
+    };
+    let stride = if fmt.bits() <= 16 {
+        1
+    } else {
+        (1u64 << fmt.bits()) / n
+    };
+    let codes: Vec<u32> = (0..n)
+        .map(|c| (c * stride + (c & 7) * (stride > 1) as u64) as u32)
+        .collect();
+    let mut cases = 0;
+    for out in [float_builtin("fp32"), float_builtin("fp64")] {
+        let fits = fmt.emax() <= out.emax()
+            && fmt.emin() - fmt.man_bits as i64 >= out.emin() - out.man_bits as i64
+            && fmt.man_bits <= out.man_bits;
+        if !fits {
+            continue;
+        }
+        let mut got = vec![0u64; codes.len()];
+        decode_slice(fmt, &codes, &out, &mut got).unwrap();
+        for (&c, &g) in codes.iter().zip(&got) {
+            assert_eq!(
+                g,
+                widen(fmt, &out, c as u64),
+                "decode {} -> {} code {c:#x}",
+                fmt.name,
+                out.name
+            );
+        }
+        cases += 1;
+    }
+    cases
+}
+
+/// float32/float64 → integer formats under every mode and policy.
+fn check_int_casts(x32: &[u32], x64: &[u64]) -> usize {
+    let (fp32, fp64) = (float_builtin("fp32"), float_builtin("fp64"));
+    let mut cases = 0;
+    for (bits, signed) in [
+        (1, true),
+        (2, false),
+        (4, true),
+        (8, true),
+        (8, false),
+        (16, true),
+        (32, true),
+        (32, false),
+    ] {
+        let fmt = IntFormat::new(None, bits, signed).unwrap();
+        for rounding in MODES {
+            for overflow in [
+                IntOverflow::Saturate,
+                IntOverflow::Wrap,
+                IntOverflow::Zero,
+                IntOverflow::Through { bits: 32 },
+            ] {
+                let nan = match overflow {
+                    IntOverflow::Through { .. } => IntNan::Through,
+                    _ => IntNan::Value(0),
+                };
+                let o = IntCastOptions {
+                    rounding,
+                    overflow,
+                    nan,
+                    seed: 3,
+                };
+                let finite = |b: u64, f: &FloatFormat| {
+                    !matches!(f.unpack(b), Value::Inf { .. }) || overflow != IntOverflow::Wrap
+                };
+                let a: Vec<u32> = x32
+                    .iter()
+                    .copied()
+                    .filter(|&b| finite(b as u64, &fp32))
+                    .collect();
+                let b: Vec<u64> = x64.iter().copied().filter(|&b| finite(b, &fp64)).collect();
+                cases += check_int(&fp32, &a, &fmt, &o) + check_int(&fp64, &b, &fmt, &o);
+            }
+        }
+    }
+    cases
+}
+
+fn check_int<S: Bits>(src: &FloatFormat, xs: &[S], fmt: &IntFormat, o: &IntCastOptions) -> usize {
+    let mut got = vec![0u64; xs.len()];
+    cast_float_slice(src, xs, fmt, &mut got, o).unwrap();
+    for (i, (&x, &g)) in xs.iter().zip(&got).enumerate() {
+        let want = cast_value(src.unpack(x.to_u64()), fmt, o, i).unwrap() as i64 as u64;
+        assert_eq!(
+            g,
+            want,
+            "{} -> {} {o:?} x={:#x}",
+            src.name,
+            fmt.name,
+            x.to_u64()
+        );
+    }
+    1
+}
+
+/// The integer quantizer loops (exact and PyTorch arithmetic, every mode)
+/// against the exact quotient rounded once.
+fn check_quantizers(x32: &[u32]) -> usize {
+    let xs: Vec<f32> = x32
+        .iter()
+        .map(|&b| f32::from_bits(b))
+        .filter(|v| v.is_finite() && v.abs() < 1e30)
+        .collect();
+    let mut cases = 0;
+    for scale in [0.0375f64, 1.0, 2.5e-3, 3.0e-30] {
+        for arithmetic in [Arithmetic::Exact, Arithmetic::Torch] {
+            for rounding in MODES {
+                let o = QuantOptions {
+                    rounding,
+                    seed: 5,
+                    arithmetic,
+                    qmin: -128,
+                    qmax: 127,
+                    nan: None,
+                };
+                let l = Layout::new(&[xs.len()], None, None).unwrap();
+                let mut got = vec![0u8; xs.len()];
+                quant::quantize(&xs, &l, &[scale], &[3], &o, &mut got).unwrap();
+                for (i, (&x, &g)) in xs.iter().zip(&got).enumerate() {
+                    let want = quant_reference(x, scale, 3, &o, i);
+                    assert_eq!(
+                        g as i8 as i64, want,
+                        "{arithmetic:?} {rounding:?} s={scale} x={x:e}"
+                    );
+                }
+                cases += 1;
+            }
+        }
+    }
+    cases
+}
+
+/// `clamp(round(x / s) + zp)` with one rounding of the exact quotient (or
+/// of PyTorch's float32 product `x * (1/s)`).
+fn quant_reference(x: f32, s: f64, zp: i64, o: &QuantOptions, i: usize) -> i64 {
+    let q = match o.arithmetic {
+        Arithmetic::Exact => div_value(Value::from_f64(x as f64), Value::from_f64(s)),
+        Arithmetic::Torch => Value::from_f64((x * (1.0f32 / s as f32)) as f64),
+    };
+    let random = if o.rounding == RoundingMode::Stochastic {
+        draw(o.seed, i as u64)
+    } else {
+        0
+    };
+    let r = match q {
+        Value::Finite {
+            neg,
+            sig,
+            exp,
+            sticky,
+        } => {
+            let r = round_to_integer(neg, sig, exp, sticky, o.rounding, random);
+            match r.as_i128() {
+                Some(v) => v.clamp(-1 << 40, 1 << 40) as i64,
+                None if r.neg => -1 << 40,
+                None => 1 << 40,
+            }
+        }
+        Value::Inf { neg: true } => -1 << 40,
+        Value::Inf { neg: false } => 1 << 40,
+        _ => 0,
+    };
+    (r + zp).clamp(o.qmin, o.qmax)
+}
