@@ -4,7 +4,7 @@ Checked against the built module with ``python -m mypy.stubtest qformat._native`
 Format specs cross as tuples; option dicts as built by ``_convert._options``.
 """
 
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, final
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +39,7 @@ def float_limits(
 ) -> tuple[int, Optional[int], Optional[int], int, int, int]: ...
 def profile_table() -> list[dict[str, Any]]: ...
 
+@final
 class Profile:
     def __new__(
         cls, spec: str, installed: Optional[list[tuple[str, str]]] = ...
