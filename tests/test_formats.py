@@ -15,9 +15,11 @@ import torch
 
 FLOAT_BUILTINS = [
     "fp64", "fp32", "tf32", "fp16", "bf16", "fp8_e4m3fn", "fp8_e4m3fnuz", "fp8_e5m2",
-    "fp8_e5m2fnuz", "fp8_e8m0fnu", "fp6_e2m3fn", "fp6_e3m2fn", "fp4_e2m1fn",
+    "fp8_e5m2fnuz", "fp8_e8m0fnu", "fp8_e5m3fnu", "fp8_e4m3_ieee", "fp8_e3m4",
+    "fp8_e4m3b11fnuz", "fp6_e2m3fn", "fp6_e3m2fn", "fp4_e2m1fn",
 ]
-INT_BUILTINS = ["int4", "int8", "int16", "int32", "uint4", "uint8", "uint16"]
+INT_BUILTINS = ["int1", "int2", "int4", "int8", "int16", "int32", "uint1", "uint2", "uint4",
+                "uint8", "uint16"]
 
 # (alias, canonical) pairs that API.md promises.
 ALIASES = [
@@ -56,6 +58,10 @@ DTYPES = [
 LAYOUTS = {
     "fp64": (11, 52, 1023, True, True, "ieee"),
     "fp32": (8, 23, 127, True, True, "ieee"),
+    "fp8_e5m3fnu": (5, 3, 15, False, False, "fn"),
+    "fp8_e4m3_ieee": (4, 3, 7, True, True, "ieee"),
+    "fp8_e3m4": (3, 4, 3, True, True, "ieee"),
+    "fp8_e4m3b11fnuz": (4, 3, 11, True, False, "fnuz"),
     "tf32": (8, 10, 127, True, True, "ieee"),
     "fp16": (5, 10, 15, True, True, "ieee"),
     "bf16": (8, 7, 127, True, True, "ieee"),

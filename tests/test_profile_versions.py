@@ -157,3 +157,24 @@ def test_automatic_names_never_collide(kw):
     assert qf.FloatFormat(4, 3, inf=False, nan="fn").name == "fp8_e4m3fn"
     assert qf.FloatFormat(2, 1).name == "e2m1_b1"
     assert qf.FloatFormat(4, 3, bias=5).name == "e4m3_b5"
+
+
+def test_verify_names_the_release_and_warns_beyond_the_known_ones(monkeypatch):
+    from qformat import _profiles, _verify
+
+    def fake() -> tuple:
+        return (("ml_dtypes", "0.99.1"),)
+
+    monkeypatch.setattr(_profiles, "installed_versions", fake)
+    _profiles._parse.cache_clear()
+    try:
+        r = _verify.verify("ml_dtypes", formats=["bf16"], samples=1000, sources=["f32"],
+                           decode_check=False)
+        assert r["profile"] == "ml_dtypes@0.99" and r["profile_rules"] == "ml_dtypes 0.7+"
+        assert any("outside the releases" in w for w in r["warnings"])
+    finally:
+        monkeypatch.undo()
+        _profiles._parse.cache_clear()
+    r = _verify.verify("ml_dtypes", formats=["bf16"], samples=1000, sources=["f32"],
+                       decode_check=False)
+    assert r["warnings"] == [] and r["clean"]

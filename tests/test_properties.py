@@ -78,7 +78,11 @@ def test_idempotent(x, fmt, mode):
     twice = qf.round(once, fmt, rounding=mode, **_kw(fmt))
     np.testing.assert_array_equal(twice.view(f"u{x.itemsize}"), once.view(f"u{x.itemsize}"))
     codes = qf.encode(x, fmt, rounding=mode, **_kw(fmt))
-    np.testing.assert_array_equal(qf.encode(once, fmt, rounding=mode, **_kw(fmt)), codes)
+    # A value of a format wider than x's dtype (e9m14 from float32) can round
+    # beyond the dtype's range: round() then gives inf, a different value.
+    kept = np.isfinite(once) | ~np.isfinite(x)
+    np.testing.assert_array_equal(qf.encode(once, fmt, rounding=mode, **_kw(fmt))[kept],
+                                  codes[kept])
 
 
 @SETTINGS
