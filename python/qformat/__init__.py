@@ -25,6 +25,7 @@ from ._formats import (
     format,
     formats,
     iinfo,
+    p3109,
 )
 from ._native import NanInputError, ParseError, QFormatError, RangeError
 from ._profiles import Profile, profile, profiles
@@ -44,7 +45,7 @@ __version__ = _native.__version__
 
 __all__ = [
     "Format", "FloatFormat", "IntFormat", "FormatInfo", "IntInfo",
-    "format", "formats", "finfo", "iinfo",
+    "format", "formats", "finfo", "iinfo", "p3109",
     "encode", "decode", "round", "profiles", "profile", "Profile",
     "explain", "representable", "explain_bits", "Explanation",
     "QFormatError", "NanInputError", "RangeError", "ParseError",

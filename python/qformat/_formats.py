@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any, Union
@@ -25,6 +26,7 @@ __all__ = [
     "iinfo",
     "FormatInfo",
     "IntInfo",
+    "p3109",
 ]
 
 
@@ -66,7 +68,8 @@ class FloatFormat(Format):
     ``bias=None`` is the IEEE bias ``2**(exp_bits-1) - 1`` (one more for
     ``nan="fnuz"``). ``nan`` is "ieee" (all-ones exponent, non-zero fraction),
     "fn" (only the all-ones pattern), "fnuz" (the negative-zero pattern) or
-    "none". ``zero=False`` describes scale formats such as e8m0fnu whose zero
+    "none". ``inf=True`` with "fn"/"fnuz" puts ±inf at the largest magnitude
+    code that is not NaN (P3109's extended formats, see :func:`p3109`). ``zero=False`` describes scale formats such as e8m0fnu whose zero
     pattern means ``2**-bias``.
     """
 
@@ -227,8 +230,36 @@ def formats() -> list[str]:
     return list(_BUILTINS)
 
 
+_P3109_NAME = re.compile(r"binary(\d{1,2})p(\d{1,2})([su])([ef])")
+
+
+def p3109(k: int, p: int, *, signed: bool = True, extended: bool = True) -> FloatFormat:
+    """An IEEE P3109 format (interim report v3, as gfloat implements it):
+    ``k`` bits, precision ``p`` (``p - 1`` fraction bits), one NaN (0x80
+    signed, all-ones unsigned), no −0, bias 2**(exponent bits − 1), and
+    ±inf at the top magnitude codes when ``extended``. Named
+    ``binary{k}p{p}{s|u}{e|f}`` (``qf.format("binary8p3se")`` works too).
+    Signed formats need at least one exponent bit (``p < k``)."""
+    for label, v in (("k", k), ("p", p)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{label} must be an int, not {type(v).__name__}")
+    k, p = int(k), int(p)
+    if not (2 <= k <= 16 and 1 <= p <= k):
+        raise ValueError(f"P3109 formats have 2 <= K <= 16 bits and 1 <= P <= K; got K={k}, P={p}")
+    exp_bits = k - p + (0 if signed else 1)
+    if exp_bits < 1:
+        raise ValueError(f"binary{k}p{p}s has no exponent bits; qformat needs at least one")
+    name = f"binary{k}p{p}{'s' if signed else 'u'}{'e' if extended else 'f'}"
+    return FloatFormat(exp_bits, p - 1, bias=1 << (exp_bits - 1), signed=signed,
+                       inf=extended, nan="fnuz" if signed else "fn", name=name)
+
+
 def _lookup_name(name: str) -> Format | None:
     key = name.strip().lower()
+    m = _P3109_NAME.fullmatch(key)
+    if m:
+        k, p, sign, domain = m.groups()
+        return p3109(int(k), int(p), signed=sign == "s", extended=domain == "e")
     if key.startswith("torch."):
         key = key[len("torch."):]
     if key in _BUILTINS:

@@ -22,6 +22,7 @@ impl FloatFormat {
                 }
                 let code = match opts.overflow {
                     Overflow::Saturate => self.max_code(),
+                    Overflow::SaturateFinite if self.inf_code().is_none() => self.max_code(),
                     Overflow::Nan => return self.overflow_nan(neg, opts.nan),
                     _ => match self.inf_code() {
                         Some(inf) => inf,
@@ -113,7 +114,7 @@ impl FloatFormat {
     /// The result of a finite value too large for the format.
     fn overflow(&self, neg: bool, opts: &EncodeOptions) -> u64 {
         match opts.overflow {
-            Overflow::Saturate => self.pack(neg, self.max_code()),
+            Overflow::Saturate | Overflow::SaturateFinite => self.pack(neg, self.max_code()),
             Overflow::Nan => self.overflow_nan(neg, opts.nan),
             Overflow::Inf => self.pack(neg, self.inf_code().unwrap_or(self.max_code())),
             _ if opts.rounding.overflows_to_max(neg) => self.pack(neg, self.max_code()),

@@ -138,9 +138,10 @@ impl FloatFormat {
         if bits < 2 {
             return Err(Error::invalid("a float format needs at least 2 bits"));
         }
-        if has_inf && nan != NanEncoding::Ieee {
+        if has_inf && nan == NanEncoding::None {
             return Err(Error::invalid(
-                "infinities use the all-ones exponent, so inf=True needs nan='ieee'",
+                "inf=True needs a NaN encoding: 'ieee' (all-ones exponent), or 'fn'/'fnuz' \
+                 (P3109-style: ±inf at the top magnitude codes)",
             ));
         }
         if nan == NanEncoding::Ieee && man_bits == 0 {
@@ -205,7 +206,12 @@ impl FloatFormat {
             NanEncoding::Fnuz => "fnuz",
             NanEncoding::None => "fn_nonan",
         };
-        let zero = if self.has_zero { "" } else { "_nozero" };
+        let zero = match (self.has_zero, self.has_inf && self.nan != NanEncoding::Ieee) {
+            (true, false) => "",
+            (true, true) => "_inf",
+            (false, false) => "_nozero",
+            (false, true) => "_inf_nozero",
+        };
         let sign = if self.signed { "" } else { "u" };
         let (e, m, bias) = (self.exp_bits, self.man_bits, self.bias);
         let short = format!("{sign}e{e}m{m}{nan}");
@@ -238,18 +244,29 @@ impl FloatFormat {
     /// Largest finite magnitude code (exponent and fraction fields together).
     /// Magnitude codes are ordered like the values they encode.
     pub fn max_code(&self) -> u64 {
-        let all = self.magnitude_mask();
         match self.nan {
             NanEncoding::Ieee => (low_mask(self.exp_bits) << self.man_bits) - 1,
-            NanEncoding::Fn => all - 1,
-            NanEncoding::Fnuz | NanEncoding::None => all,
+            _ => self.top_finite_or_inf() - self.has_inf as u64,
         }
     }
 
-    /// Magnitude code of infinity (IEEE formats only).
+    /// Magnitude code of infinity, where the format has one: the all-ones
+    /// exponent in IEEE formats; otherwise (P3109's extended formats) the
+    /// largest magnitude code that is not NaN.
     pub fn inf_code(&self) -> Option<u64> {
-        self.has_inf
-            .then(|| low_mask(self.exp_bits) << self.man_bits)
+        self.has_inf.then(|| match self.nan {
+            NanEncoding::Ieee => low_mask(self.exp_bits) << self.man_bits,
+            _ => self.top_finite_or_inf(),
+        })
+    }
+
+    /// The largest magnitude code that is not NaN in a non-IEEE encoding.
+    fn top_finite_or_inf(&self) -> u64 {
+        let all = self.magnitude_mask();
+        match self.nan {
+            NanEncoding::Fn => all - 1,
+            _ => all,
+        }
     }
 
     /// Smallest biased exponent of a normal number: 1, or 0 without zero.
@@ -625,7 +642,7 @@ mod tests {
         assert!(FloatFormat::new(None, 0, 3, None, true, true, NanEncoding::Ieee, true).is_err());
         assert!(FloatFormat::new(None, 11, 53, None, true, true, NanEncoding::Ieee, true).is_err());
         assert!(FloatFormat::new(None, 4, 0, None, true, true, NanEncoding::Ieee, true).is_err());
-        assert!(FloatFormat::new(None, 4, 3, None, true, true, NanEncoding::Fn, true).is_err());
+        assert!(FloatFormat::new(None, 4, 3, None, true, true, NanEncoding::None, true).is_err());
         assert!(IntFormat::new(None, 65, true).is_err());
     }
 }

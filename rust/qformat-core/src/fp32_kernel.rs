@@ -84,7 +84,11 @@ impl Fp32Narrowing {
             && fmt.emin() >= -126
             && fmt.emax() <= 127
             && (same_range || fmt.emin() - m as i64 >= -126)
-            && !matches!(opts.overflow, Overflow::Wrap | Overflow::Error);
+            && (fmt.nan == NanEncoding::Ieee || !fmt.has_inf)
+            && !matches!(
+                opts.overflow,
+                Overflow::Wrap | Overflow::Error | Overflow::SaturateFinite
+            );
         if !eligible {
             return None;
         }

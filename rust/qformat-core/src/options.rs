@@ -11,8 +11,12 @@ pub enum Overflow {
     /// The format's rule: ±inf where it has them, else NaN, else ±max.
     /// Directed modes that round toward zero still give ±max (IEEE 754 §7.4).
     FormatRule,
+    /// Overflow gives ±inf (P3109's OvfInf).
     Inf,
+    /// ±max for finite values and infinities alike (P3109's SatFinite).
     Saturate,
+    /// ±max for finite values; infinities stay infinite (P3109's SatPropagate).
+    SaturateFinite,
     Nan,
     /// Integer targets: two's complement modulo 2^bits.
     Wrap,
@@ -25,15 +29,17 @@ impl Overflow {
     pub fn parse(s: &str) -> Result<Self, Error> {
         Ok(match s {
             "format" | "default" => Self::FormatRule,
-            "inf" => Self::Inf,
-            "saturate" | "clamp" => Self::Saturate,
+            "inf" | "ovf_inf" => Self::Inf,
+            "saturate" | "clamp" | "sat_finite" => Self::Saturate,
+            "sat_propagate" => Self::SaturateFinite,
             "nan" => Self::Nan,
             "wrap" => Self::Wrap,
             "error" => Self::Error,
             _ => {
                 return Err(Error::invalid(format!(
-                    "unknown overflow policy {s:?}; choose None, 'inf', 'saturate' or 'nan' \
-                     (floats) or 'saturate', 'wrap', 'error' (integers)"
+                    "unknown overflow policy {s:?}; choose None, 'inf', 'saturate', 'nan', \
+                     'sat_finite', 'sat_propagate', 'ovf_inf' (floats) or 'saturate', 'wrap', \
+                     'error' (integers)"
                 )))
             }
         })

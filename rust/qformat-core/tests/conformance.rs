@@ -107,6 +107,10 @@ fn formats() -> Vec<FloatFormat> {
         custom(8, 12, None, true, true, N::Ieee, true),
         custom(6, 9, None, true, true, N::Ieee, true),
         custom(7, 16, Some(60), true, true, N::Ieee, true),
+        // IEEE P3109: one NaN, no -0, ±inf at the top codes when extended
+        custom(5, 2, Some(16), true, true, N::Fnuz, true),
+        custom(6, 2, Some(32), false, true, N::Fn, true),
+        custom(4, 3, Some(8), false, false, N::Fn, true),
     ]);
     v
 }
@@ -135,6 +139,10 @@ fn option_sets(fmt: &FloatFormat) -> Vec<EncodeOptions> {
             },
             EncodeOptions {
                 overflow: Overflow::Nan,
+                ..b
+            },
+            EncodeOptions {
+                overflow: Overflow::SaturateFinite,
                 ..b
             },
             EncodeOptions {
