@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 import qformat as qf
 
 gfloat = pytest.importorskip("gfloat")
