@@ -249,6 +249,9 @@ def format(spec: FormatSpec) -> Format:  # noqa: A001 - the API's name
     """
     if isinstance(spec, Format):
         return spec
+    if spec is None:  # np.dtype(None) would silently mean float64
+        raise TypeError("a format is required (a name such as 'bf16', a qf.FloatFormat, or a "
+                        "NumPy/ml_dtypes/torch dtype), not None")
     if isinstance(spec, str):
         found = _lookup_name(spec)
         if found is not None:
