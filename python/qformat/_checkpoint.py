@@ -29,6 +29,7 @@ import fnmatch
 import json
 import math
 import os
+import re
 import signal
 import threading
 import time
@@ -457,8 +458,11 @@ class _TensorJob:
 
 
 def _cli_words(message: str) -> str:
-    """The API's ``nan=`` hint, also spelled as the command line's option."""
-    return message.replace("nan=", "nan= (--nan)") if "--nan" not in message else message
+    """The core's ``nan=`` hint, spelled for both the API and the command line."""
+    if "nan=" not in message:
+        return message
+    head = re.split(r"[;(]\s*pass nan=", message)[0].rstrip(" ;(")
+    return f"{head}; pass --nan CODE (nan=CODE in the API) to choose what NaN becomes"
 
 
 # ---------------------------------------------------------------------------
