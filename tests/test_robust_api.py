@@ -204,3 +204,12 @@ def test_readme_python_snippet_runs():
         exec(compile(code, str(README), "exec"), scope)  # noqa: S102
     q = scope["q"]
     assert q.axis == scope["w"].ndim - 1 and q.group_size == 128
+
+
+def test_nan_error_in_a_later_run_of_rows_gives_the_tensor_index(tmp_path, monkeypatch):
+    monkeypatch.setattr(_checkpoint, "CHUNK_BYTES", 64)  # two rows per run
+    x = np.ones((16, 8), np.float32)
+    x[9, 3] = np.nan
+    with pytest.raises(ValueError, match=r"tensor 'w': NaN at flat index 75\b.*--nan"):
+        qf.quantize_file(_npz(tmp_path, w=x), tmp_path / "o.safetensors", "fp4_e2m1fn")
+    assert not (tmp_path / "o.safetensors").exists()

@@ -420,7 +420,9 @@ class _TensorJob:
             try:
                 self._convert(raw)
             except ValueError as e:
-                raise CheckpointError(f"tensor {info.name!r}: {_cli_words(first_line(e))}"
+                where = start * (info.size // rows if rows else 0)
+                raise CheckpointError(f"tensor {info.name!r}: "
+                                      f"{_cli_words(_shift_index(first_line(e), where))}"
                                       ) from None
             self.tick((stop - start) * info.row_bytes if info.shape else info.nbytes)
         for suffix, parts in ((".scale", self.scales), (".zero_point", self.zps)):
@@ -455,6 +457,13 @@ class _TensorJob:
         self.writer.write(name, stored)
         if deq is not None and self.report:
             self.stats.add(x, deq)
+
+
+def _shift_index(message: str, offset: int) -> str:
+    """A core message's 'flat index N' is within the run of rows; make it
+    the index within the whole tensor."""
+    return re.sub(r"flat index (\d+)", lambda m: f"flat index {int(m.group(1)) + offset}",
+                  message)
 
 
 def _cli_words(message: str) -> str:
