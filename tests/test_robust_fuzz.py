@@ -155,6 +155,7 @@ def _check(result_code: int, stderr: str, exception, dst: str, before) -> None:
 def _fuzz(tmp_path, seconds: float, seed: int) -> int:
     rng = random.Random(seed)
     folder = str(tmp_path)
+    os.makedirs(folder, exist_ok=True)
     good = os.path.join(folder, "good.safetensors")
     x = np.random.default_rng(0).standard_normal((8, 32)).astype(np.float32)
     from safetensors.numpy import save_file
@@ -181,16 +182,22 @@ def _fuzz(tmp_path, seconds: float, seed: int) -> int:
     return n
 
 
+# NumPy reads damaged .npy headers with ast.literal_eval, which warns about
+# escape sequences in the garbage before refusing it.
+_QUIET = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::SyntaxWarning")
+
+
+@_QUIET
 def test_fuzz_quantize_and_dequantize_briefly(tmp_path):
     assert _fuzz(tmp_path, seconds=4.0, seed=11) >= 20
 
 
+@_QUIET
 @pytest.mark.fuzz
 def test_fuzz_quantize_and_dequantize_long(tmp_path):
     seconds = float(os.environ.get("QFORMAT_FUZZ_SECONDS", "120"))
-    for seed in range(1000):
-        if _fuzz(tmp_path / str(seed), seconds=seconds / 10, seed=seed) and seed >= 9:
-            break
+    for seed in range(10):  # ten seeds, a tenth of the time each
+        _fuzz(tmp_path / str(seed), seconds=seconds / 10, seed=seed)
 
 
 @pytest.mark.skipif(QFORMAT is None, reason="the qformat console script is needed")
