@@ -150,11 +150,12 @@ def _npz(tmp_path, **arrays):
     return path
 
 
-def test_checkpoint_rebuilds_a_custom_format_from_its_fields(tmp_path):
+@pytest.mark.parametrize("name", [None, "e4m3"])  # "e4m3" is also fp8_e4m3fn's alias
+def test_checkpoint_rebuilds_a_custom_format_from_its_fields(tmp_path, name):
     x = np.array([[1.0, np.nan], [2.0, -3.0]], np.float32)
     src = _npz(tmp_path, w=x)
     out = tmp_path / "o.safetensors"
-    qf.quantize_file(src, out, qf.FloatFormat(4, 3))
+    qf.quantize_file(src, out, qf.FloatFormat(4, 3, name=name))
     back = qf.load(out)["w"]
     assert np.isnan(back[0, 1]) and back[1, 1] == -3.0
     from safetensors import safe_open
@@ -189,7 +190,8 @@ def test_checkpoint_records_zero_and_reads_old_records(tmp_path):
 
 
 def test_format_records_do_not_go_through_names():
-    f = _checkpoint._format_from_record(_checkpoint._format_record(qf.FloatFormat(4, 3)))
+    custom = qf.FloatFormat(4, 3, name="e4m3")
+    f = _checkpoint._format_from_record(_checkpoint._format_record(custom))
     assert f == qf.FloatFormat(4, 3) and f != qf.fp8_e4m3fn
 
 
