@@ -10,7 +10,9 @@
    300 MB) and its throughput against reading plus writing the same file
    with safetensors alone (target within 2x).
 
-Run: ``python benches/bench_checkpoint.py [--gb 2] [--skip-minilm] [--skip-big]``.
+Run: ``python benches/bench_checkpoint.py [--gb 2] [--skip-minilm] [--skip-big]
+[--repeat 3] [--to int8] [--before PYTHONPATH]``; ``--before`` times another
+qformat build (e.g. the previous commit's package and extension) in the same run.
 """
 
 from __future__ import annotations
@@ -111,10 +113,14 @@ def write_synthetic(path: str, gb: float) -> int:
     return rows * cols * 4
 
 
-def timed(cmd: list) -> tuple:
-    """(seconds, peak RSS in MB) of a command under /usr/bin/time -v."""
+def timed(cmd: list, pythonpath: str | None = None) -> tuple:
+    """(seconds, peak RSS in MB) of a command under /usr/bin/time -v;
+    ``pythonpath`` runs it against another qformat (e.g. an older build)."""
+    env = dict(os.environ)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     t = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True)
+    p = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=env)
     dt = time.perf_counter() - t
     if p.returncode:
         raise SystemExit(f"{cmd} failed:\n{p.stderr[-2000:]}")
@@ -122,7 +128,18 @@ def timed(cmd: list) -> tuple:
     return dt, kb / 1024
 
 
-def bench_big(tmp: str, gb: float) -> None:
+def best_of(repeat: int, cmd: list, pythonpath: str | None = None) -> tuple:
+    """Best time and the largest peak RSS of ``repeat`` runs (the machine may be shared)."""
+    runs = [timed(cmd, pythonpath) for _ in range(repeat)]
+    return min(r[0] for r in runs), max(r[1] for r in runs)
+
+
+def bench_big(tmp: str, gb: float, repeat: int = 2, targets: tuple = ("bf16", "int8"),
+              before: str | None = None) -> None:
+    """Time and peak RSS of ``qformat quantize`` on a synthetic file against a
+    plain safetensors load + save in the same run; with ``before`` (a
+    PYTHONPATH holding another qformat build) the same commands run on it too,
+    and ``--no-report`` runs show the cost of the error report."""
     if not os.path.exists("/usr/bin/time"):
         print("synthetic file: /usr/bin/time missing (apt-get install time)")
         return
@@ -130,20 +147,23 @@ def bench_big(tmp: str, gb: float) -> None:
     largest = write_synthetic(src, gb) / 2**20
     size = os.path.getsize(src)
     print(f"\nsynthetic {size / 1e9:.2f} GB safetensors, largest tensor {largest:.0f} MiB; "
-          f"RSS limit 1.5 x largest + 300 MB = {1.5 * largest + 300:.0f} MiB")
+          f"RSS limit 1.5 x largest + 300 MB = {1.5 * largest + 300:.0f} MiB; best of {repeat}")
     base_py = ("import sys; from safetensors.numpy import load_file, save_file; "
                "save_file(load_file(sys.argv[1]), sys.argv[2])")
     out = os.path.join(tmp, "copy.safetensors")
-    base = min(timed([sys.executable, "-c", base_py, src, out])[0] for _ in range(2))
-    print(f"safetensors load_file + save_file: {base:.2f} s ({size / base / 1e9:.2f} GB/s)")
+    base, base_rss = best_of(repeat, [sys.executable, "-c", base_py, src, out])
+    print(f"safetensors load_file + save_file: {base:.2f} s ({size / base / 1e9:.2f} GB/s), "
+          f"peak RSS {base_rss:.0f} MiB")
     qcli = [sys.executable, "-m", "qformat", "quantize", src, "-o",
             os.path.join(tmp, "q.safetensors"), "--force", "--json"]
-    for to in ("bf16", "int8"):
-        runs = [timed([*qcli, "--to", to]) for _ in range(2)]
-        dt, rss = min(r[0] for r in runs), max(r[1] for r in runs)
-        print(f"qformat quantize --to {to:<5}: {dt:.2f} s ({size / dt / 1e9:.2f} GB/s, "
-              f"{dt / base:.2f} x safetensors), peak RSS {rss:.0f} MiB "
-              f"({'ok' if rss < 1.5 * largest + 300 else 'OVER'} the limit)")
+    variants = [("before", before, ())] if before else []
+    variants += [("now", None, ()), ("now --no-report", None, ("--no-report",))]
+    for to in targets:
+        for label, path, extra in variants:
+            dt, rss = best_of(repeat, [*qcli, "--to", to, *extra], path)
+            print(f"qformat quantize --to {to:<5} [{label:<15}]: {dt:.2f} s "
+                  f"({size / dt / 1e9:.2f} GB/s, {dt / base:.2f} x safetensors), peak RSS "
+                  f"{rss:.0f} MiB ({'ok' if rss < 1.5 * largest + 300 else 'OVER'} the limit)")
     for f in (src, out, os.path.join(tmp, "q.safetensors")):
         if os.path.exists(f):
             os.unlink(f)
@@ -155,12 +175,16 @@ def main() -> None:
     ap.add_argument("--skip-minilm", action="store_true")
     ap.add_argument("--skip-big", action="store_true")
     ap.add_argument("--dir", default=None, help="scratch directory (default: a temporary one)")
+    ap.add_argument("--repeat", type=int, default=2, help="runs per command (best time taken)")
+    ap.add_argument("--to", action="append", default=None, help="targets (default bf16, int8)")
+    ap.add_argument("--before", default=None, metavar="PYTHONPATH",
+                    help="also run the commands on the qformat found on this PYTHONPATH")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=a.dir) as tmp:
         if not a.skip_minilm:
             bench_minilm(tmp)
         if not a.skip_big:
-            bench_big(tmp, a.gb)
+            bench_big(tmp, a.gb, a.repeat, tuple(a.to or ("bf16", "int8")), a.before)
 
 
 if __name__ == "__main__":

@@ -149,7 +149,7 @@ def test_quantized_layout_and_metadata(tmp_path, src):
     out = tmp_path / "q.safetensors"
     qf.quantize_file(src, out, "int8", scheme="asymmetric")
     meta, rec = _meta(out)
-    assert rec["version"] == 1 and rec["target"]["scheme"] == "asymmetric"
+    assert rec["version"] == 2 and rec["target"]["scheme"] == "asymmetric"
     e = rec["tensors"]["layer.weight"]
     assert (e["kind"], e["scheme"], e["axis"], e["format"]["name"]) == ("int", "asymmetric", 0,
                                                                          "int8")

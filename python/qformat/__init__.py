@@ -5,8 +5,8 @@
 >>> qf.round(x, qf.bf16)
 >>> qf.explain("1.1e26", "fp32")
 
-See ``API.md`` for the contract; every cast is cross-checked against torch,
-NumPy and ml_dtypes.
+Each public function documents its options in its docstring; every cast is
+cross-checked against torch, NumPy and ml_dtypes.
 """
 
 from __future__ import annotations
@@ -42,6 +42,12 @@ from ._quant import (
 )
 
 __version__ = _native.__version__
+
+# The exception classes live in the compiled module; they belong to the
+# public package (tracebacks print ``qformat.QFormatError``).
+for _exc in (QFormatError, NanInputError, RangeError, ParseError):
+    _exc.__module__ = "qformat"
+del _exc
 
 __all__ = [
     "Format", "FloatFormat", "IntFormat", "FormatInfo", "IntInfo",

@@ -89,10 +89,13 @@ def prepare_out(out: np.ndarray | None, shape: tuple, dtype: np.dtype) -> np.nda
     return out
 
 
-def run_into(out: np.ndarray, fill) -> np.ndarray:
+def run_into(out: np.ndarray, fill, source: np.ndarray | None = None) -> np.ndarray:
     """Call ``fill(flat_words)`` on ``out``, through a temporary when ``out``
-    is not C-contiguous or not in native byte order."""
-    if out.flags.c_contiguous and out.dtype.isnative:
+    is not C-contiguous, not in native byte order, or shares memory with
+    ``source`` (``round(a, fmt, out=a)`` works in place this way: the core
+    never reads and writes the same buffer at once)."""
+    aliased = source is not None and np.may_share_memory(out, source)
+    if out.flags.c_contiguous and out.dtype.isnative and not aliased:
         fill(words(out))
         return out
     tmp = np.empty(out.shape, dtype=out.dtype.newbyteorder("="))

@@ -24,17 +24,22 @@ safetensors ``__metadata__``, or in a ``__qformat__`` member of an .npz):
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import json
 import math
 import os
+import re
+import signal
+import threading
 import time
-from typing import Any, Callable, Iterable, Optional, Sequence, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
+from . import _native
 from ._convert import decode, encode
-from ._formats import FloatFormat, Format, IntFormat, format
+from ._formats import _BUILTINS, FloatFormat, Format, IntFormat, format
 from ._stfile import (
     FORMAT_TO_ST,
     ST_DTYPES,
@@ -42,6 +47,7 @@ from ._stfile import (
     TensorInfo,
     TensorReader,
     TensorWriter,
+    first_line,
     row_chunks,
     st_dtype_of,
 )
@@ -50,7 +56,7 @@ __all__ = ["quantize_file", "dequantize_file", "load", "CheckpointError", "MX_AL
 
 CheckpointError = TensorFileError
 META_KEY = "qformat"
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: format records carry `zero` and are rebuilt from their fields
 CHUNK_BYTES = 32 * 1024 * 1024  # input bytes per run of rows: big enough for full-speed kernels
 _FLOAT_CODES = ("F64", "F32", "F16", "BF16", "F8_E4M3", "F8_E5M2", "F8_E8M0")
 
@@ -77,10 +83,11 @@ class Target:
 
     def __init__(self, to: Any, scheme: str, axis: Any, group_size: Optional[int],
                  clip: Any, percentile: Optional[float], scale_format: Any, rounding: str,
-                 overflow: Optional[str]) -> None:
+                 overflow: Optional[str], nan: Any = "error", force: bool = False) -> None:
         alias = MX_ALIASES.get(str(to).lower()) if isinstance(to, str) else None
         if alias is not None:
-            to, group_size = alias[0], group_size or alias[1]
+            to = alias[0]
+            group_size = alias[1] if group_size is None else group_size
             scale_format = scale_format or alias[2]
         self.fmt: Format = format(to)
         self.label = str(to)
@@ -92,9 +99,10 @@ class Target:
         self.scheme, self.axis, self.group_size = scheme, axis, group_size
         self.clip, self.percentile, self.rounding = clip, percentile, rounding
         self.overflow = overflow if overflow is not None or self.kind != "float" else "saturate"
-        self._check()
+        self.nan = _nan_option(nan)
+        self._check(force)
 
-    def _check(self) -> None:
+    def _check(self, force: bool) -> None:
         if self.kind == "float":
             extras = [n for n, v in (("clip", self.clip), ("percentile", self.percentile))
                       if v is not None]
@@ -106,9 +114,15 @@ class Target:
                 raise CheckpointError(
                     f"{', '.join(extras)} applies to integer or block-scaled targets; "
                     f"{self.fmt.name} without --group-size is an elementwise cast")
+            if not force:
+                _check_cast_target(self.fmt)
         if self.group_size is not None and (isinstance(self.group_size, bool)
                                             or int(self.group_size) <= 0):
             raise CheckpointError(f"group size must be a positive integer, not {self.group_size}")
+        if self.group_size is not None and self.axis is None:
+            raise CheckpointError("groups (--group-size, or an MX target's blocks of 32) run "
+                                  "along an axis; --axis none (one scale per tensor) cannot "
+                                  "have them")
 
     def tensor_axis(self, info: TensorInfo) -> Optional[int]:
         """The axis of one tensor's scales (None: one scale for the tensor).
@@ -147,22 +161,74 @@ class Target:
         return d
 
 
+def _nan_option(nan: Any) -> Any:
+    """``"error"`` or an int code (what NaN inputs become)."""
+    if nan is None or nan == "error":
+        return "error"
+    if isinstance(nan, str):
+        try:
+            return int(nan, 0)
+        except ValueError:
+            raise CheckpointError(f"--nan takes 'error' or an integer code, not {nan!r}") from None
+    if isinstance(nan, bool) or not isinstance(nan, (int, np.integer)):
+        raise CheckpointError(f"nan must be 'error' or an integer code, not {nan!r}")
+    return int(nan)
+
+
+def _check_cast_target(fmt: Format) -> None:
+    """Refuse an elementwise cast that would turn ordinary weights into NaN:
+    a format without a sign (negative values) or without zero (e8m0 scales)."""
+    lacks = [w for w, ok in (("a sign", fmt.signed), ("a zero", fmt.has_zero)) if not ok]
+    if lacks:
+        raise CheckpointError(
+            f"{fmt.name} has no {' and no '.join(w.split()[1] for w in lacks)}: negative "
+            "weights and zeros would become NaN or be lost (it is a scale format); pass "
+            "--force (force=True) to convert anyway")
+
+
 def _format_record(f: Any) -> dict:
-    """Enough to rebuild a (possibly custom) format when reading the file back."""
+    """The whole layout of a (possibly custom) format, so reading the file
+    back rebuilds exactly this format from its fields (never via its name,
+    which may be an alias of a different format)."""
     if isinstance(f, IntFormat):
         return {"name": f.name, "bits": f.bits, "signed": f.signed}
     return {"name": f.name, "exp_bits": f.exp_bits, "man_bits": f.man_bits, "bias": f.bias,
-            "signed": f.signed, "inf": f.has_inf, "nan": f.nan}
+            "signed": f.signed, "inf": f.has_inf, "nan": f.nan, "zero": f.has_zero}
 
 
-def _format_from_record(r: dict) -> Format:
+def _format_from_record(r: Any) -> Format:
+    """The format a record describes, built from its fields. Records of
+    layout version 1 lack ``zero``: a built-in's canonical name whose fields
+    match stands for that built-in (it knows ``zero``), else zero=True."""
+    if not isinstance(r, dict) or not isinstance(r.get("name"), str):
+        raise CheckpointError("a format record is not an object with a name")
     try:
-        return format(r["name"])
-    except ValueError:
         if "bits" in r:
-            return IntFormat(r["bits"], signed=r["signed"], name=r["name"])
-        return FloatFormat(r["exp_bits"], r["man_bits"], bias=r["bias"], signed=r["signed"],
-                           inf=r["inf"], nan=r["nan"], name=r["name"])
+            return IntFormat(_int(r["bits"]), signed=_bool(r["signed"]), name=r["name"])
+        zero = r.get("zero")
+        if zero is None:
+            old = _BUILTINS.get(r["name"])
+            if isinstance(old, FloatFormat) and _format_record(old) == {**r, "zero": old.has_zero}:
+                return old
+            zero = True
+        return FloatFormat(_int(r["exp_bits"]), _int(r["man_bits"]), bias=_int(r["bias"]),
+                           signed=_bool(r["signed"]), inf=_bool(r["inf"]), nan=str(r["nan"]),
+                           zero=_bool(zero), name=r["name"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"format record {r.get('name')!r} is malformed "
+                              f"({first_line(e)})") from None
+
+
+def _int(v: Any) -> int:
+    if type(v) is not int:
+        raise TypeError(f"expected an integer, got {v!r}")
+    return v
+
+
+def _bool(v: Any) -> bool:
+    if type(v) is not bool:
+        raise TypeError(f"expected true or false, got {v!r}")
+    return v
 
 
 def _keep_reason(info: TensorInfo, skip: Sequence[str], keep_1d: bool) -> Optional[str]:
@@ -254,43 +320,57 @@ class _Plan:
 
 
 class _Stats:
-    """max/mean absolute error and SQNR of a tensor, accumulated in float64."""
+    """Error statistics of a tensor, summed over runs of rows in one Rust
+    pass each (``_native.error_stats``, float64 sums, GIL released).
+
+    Errors (max/mean absolute, RMSE, SQNR) are over the elements whose input
+    and result are both finite; NaN and infinities among the inputs and the
+    results are counted, so a conversion that makes NaN or inf never reports
+    "no error"."""
+
+    _KEYS = ("n", "finite", "max_abs", "sum_abs", "noise", "signal", "nan_in", "inf_in",
+             "nan_out", "inf_out")
 
     def __init__(self) -> None:
-        self.n = 0
-        self.max_abs = 0.0
-        self.sum_abs = self.noise = self.signal = 0.0
+        self.sums: dict = dict.fromkeys(self._KEYS, 0)
+        self.sums["max_abs"] = 0.0
 
     def add(self, ref: np.ndarray, approx: np.ndarray) -> None:
-        """Add one run of rows. float32 pairs subtract in float32 (exact
-        whenever the two are within a factor 2, as a rounding and its input
-        are) and sum in float64; this is several times faster than widening."""
-        wide = np.float32 if ref.dtype == approx.dtype == np.float32 else np.float64
-        r: np.ndarray = ref.astype(wide, copy=False).reshape(-1)
-        e: np.ndarray = np.subtract(approx.astype(wide, copy=False).reshape(-1), r)
-        a = np.abs(e)
-        if a.size:
-            self.max_abs = max(self.max_abs, float(a.max()))
-        self.sum_abs += float(np.add.reduce(a, dtype=np.float64))
-        self.noise += float(np.add.reduce(np.square(e, out=e), dtype=np.float64))
-        self.signal += float(np.add.reduce(np.square(r, out=a), dtype=np.float64))
-        self.n += r.size
+        """Add one run of rows (float32 or float64 arrays of the same size)."""
+        r = _flat_float(ref)
+        a = _flat_float(approx)
+        self.merge_sums(_native.error_stats(r, a))
+
+    def merge_sums(self, other: dict) -> None:
+        for k in self._KEYS:
+            if k == "max_abs":
+                self.sums[k] = max(self.sums[k], other[k])
+            else:
+                self.sums[k] += other[k]
 
     def merge(self, other: _Stats) -> None:
         """Add another tensor's sums (for the file totals)."""
-        self.n += other.n
-        self.max_abs = max(self.max_abs, other.max_abs)
-        self.sum_abs += other.sum_abs
-        self.noise += other.noise
-        self.signal += other.signal
+        self.merge_sums(other.sums)
 
     def to_dict(self) -> dict:
-        if self.noise == 0:
+        """The report's numbers: errors over finite pairs, non-finite counts."""
+        s = self.sums
+        m = s["finite"]
+        if s["noise"] == 0:
             sqnr: Optional[float] = math.inf
         else:
-            sqnr = 10 * math.log10(self.signal / self.noise) if self.signal else -math.inf
-        return {"max_abs": self.max_abs, "mean_abs": self.sum_abs / self.n if self.n else 0.0,
-                "rmse": math.sqrt(self.noise / self.n) if self.n else 0.0, "sqnr_db": sqnr}
+            sqnr = 10 * math.log10(s["signal"] / s["noise"]) if s["signal"] else -math.inf
+        return {"max_abs": s["max_abs"], "mean_abs": s["sum_abs"] / m if m else 0.0,
+                "rmse": math.sqrt(s["noise"] / m) if m else 0.0, "sqnr_db": sqnr,
+                "nan_in": s["nan_in"], "inf_in": s["inf_in"], "nan_out": s["nan_out"],
+                "inf_out": s["inf_out"]}
+
+
+def _flat_float(a: np.ndarray) -> np.ndarray:
+    """A flat, contiguous float32/float64 view (a copy only for other types)."""
+    if a.dtype not in (np.float32, np.float64) or not a.dtype.isnative:
+        a = a.astype(np.float64)
+    return np.ascontiguousarray(a).reshape(-1)
 
 
 # ---------------------------------------------------------------------------
@@ -318,24 +398,32 @@ def _store_scale(scale: np.ndarray, target: Target) -> np.ndarray:
 
 class _TensorJob:
     """Reads one tensor in runs of rows, converts each run and writes the
-    codes; scales and zero points follow once all codes are written."""
+    codes; scales and zero points follow once all codes are written. With
+    ``report`` the dequantized values of each run feed the error statistics."""
 
     def __init__(self, reader: TensorReader, writer: TensorWriter, plan: _Plan, target: Target,
-                 tick: Callable[[int], None]) -> None:
+                 tick: Callable[[int], None], report: bool = True) -> None:
         self.reader, self.writer, self.plan = reader, writer, plan
-        self.target, self.tick = target, tick
+        self.target, self.tick, self.report = target, tick, report
         self.stats = _Stats()
         self.scales: list = []
         self.zps: list = []
 
     def run(self) -> None:
+        """Convert and write the whole tensor, run by run."""
         info = self.plan.info
         rows = info.shape[0] if info.shape else 1
         m = self.plan.row_multiple(self.target)
         runs = row_chunks(rows, info.row_bytes, CHUNK_BYTES, m) if m else [(0, rows)]
         for start, stop in runs:
             raw = self.reader.read(info.name, start, stop)
-            self._convert(raw)
+            try:
+                self._convert(raw)
+            except ValueError as e:
+                where = start * (info.size // rows if rows else 0)
+                raise CheckpointError(f"tensor {info.name!r}: "
+                                      f"{_cli_words(_shift_index(first_line(e), where))}"
+                                      ) from None
             self.tick((stop - start) * info.row_bytes if info.shape else info.nbytes)
         for suffix, parts in ((".scale", self.scales), (".zero_point", self.zps)):
             for p in parts:
@@ -349,15 +437,16 @@ class _TensorJob:
         x = _as_float(raw, self.plan.info.dtype)
         t = self.target
         if t.kind == "float":
-            codes = encode(x, t.fmt, rounding=t.rounding, overflow=t.overflow)
-            deq = _decode32(codes, t.fmt)
+            nan = None if t.nan == "error" else t.nan
+            codes = encode(x, t.fmt, rounding=t.rounding, overflow=t.overflow, nan=nan)
+            deq = _decode32(codes, t.fmt) if self.report or t.fmt.name == "tf32" else None
             stored = deq if t.fmt.name == "tf32" else codes
         else:
-            from ._quant import quantize
-            q = quantize(x, t.fmt, scheme=t.scheme, axis=self.plan.k, group_size=t.group_size,
-                         clip=t.clip, percentile=t.percentile, rounding=t.rounding,
-                         scale_format=t.scale_format)
-            deq = q.dequantize(np.float32)
+            from ._quant import _quantize_and_fake
+            q, deq = _quantize_and_fake(
+                x, t.fmt, self.report, scheme=t.scheme, axis=self.plan.k,
+                group_size=t.group_size, clip=t.clip, percentile=t.percentile,
+                rounding=t.rounding, scale_format=t.scale_format, nan=t.nan)
             stored = q.values
             self.scales.append(_store_scale(q.scale, t))
             if t.kind == "int":
@@ -366,7 +455,23 @@ class _TensorJob:
             from ._quant import pack
             stored = pack(stored, t.fmt)
         self.writer.write(name, stored)
-        self.stats.add(x, deq)
+        if deq is not None and self.report:
+            self.stats.add(x, deq)
+
+
+def _shift_index(message: str, offset: int) -> str:
+    """A core message's 'flat index N' is within the run of rows; make it
+    the index within the whole tensor."""
+    return re.sub(r"flat index (\d+)", lambda m: f"flat index {int(m.group(1)) + offset}",
+                  message)
+
+
+def _cli_words(message: str) -> str:
+    """The core's ``nan=`` hint, spelled for both the API and the command line."""
+    if "nan=" not in message:
+        return message
+    head = re.split(r"[;(]\s*pass nan=", message)[0].rstrip(" ;(")
+    return f"{head}; pass --nan CODE (nan=CODE in the API) to choose what NaN becomes"
 
 
 # ---------------------------------------------------------------------------
@@ -392,7 +497,7 @@ def _file_metadata(reader: TensorReader, target: Target, plans: list) -> dict:
     return meta
 
 
-def _row(plan: _Plan, job: _TensorJob, target: Target) -> dict:
+def _row(plan: _Plan, job: _TensorJob, target: Target, report: bool = True) -> dict:
     after = sum(o.nbytes for o in plan.outputs)
     row: dict = {"name": plan.info.name, "shape": list(plan.info.shape), "dtype": plan.info.dtype,
                  "bytes_before": plan.info.nbytes, "bytes_after": after}
@@ -405,7 +510,7 @@ def _row(plan: _Plan, job: _TensorJob, target: Target) -> dict:
         if target.group_size:
             where += f" g{target.group_size}"
         label = f"{label} {target.scheme[:3]} {where}"
-    row.update(format=label, **job.stats.to_dict())
+    row.update(format=label, **(job.stats.to_dict() if report else {}))
     return row
 
 
@@ -420,7 +525,8 @@ def quantize_file(src: Union[str, os.PathLike], dst: Union[str, os.PathLike], to
                   percentile: Optional[float] = None, scale_format: Any = None,
                   rounding: str = "nearest_even", overflow: Optional[str] = None,
                   skip: Iterable[str] = (), keep_1d: bool = True, force: bool = False,
-                  progress: Optional[Progress] = None) -> dict:
+                  progress: Optional[Progress] = None, nan: Any = "error",
+                  report: bool = True) -> dict:
     """Convert every float tensor of ``src`` to ``to`` and write ``dst``.
 
     ``to``: a float format (an elementwise cast; ``overflow`` defaults to
@@ -432,18 +538,23 @@ def quantize_file(src: Union[str, os.PathLike], dst: Union[str, os.PathLike], to
     ``axis=None``: one scale per tensor. 1-D tensors are kept unless
     ``keep_1d=False``; names matching a ``skip`` glob are kept. ``dst`` is
     written to a temporary file and renamed at the end; an existing ``dst``
-    is refused unless ``force``. ``progress(name, done, total)`` is called
-    with input bytes after each run of rows.
+    is refused unless ``force``; so is a cast to a format without a sign or
+    a zero (e8m0fnu: weights would become NaN). ``nan``: "error" (a NaN
+    input is refused, naming the tensor) or the code NaN becomes.
+    ``progress(name, done, total)`` is called with input bytes after each
+    run of rows. ``report=False`` skips the error statistics (faster).
 
     Returns the report: ``{"input", "output", "target", "tensors": [row],
     "totals", "seconds"}``; each row has name, shape, dtype, format,
     bytes_before, bytes_after and, for converted tensors, max_abs, mean_abs,
-    rmse and sqnr_db of the dequantized values against the originals.
+    rmse and sqnr_db of the dequantized values against the originals (over
+    the elements where both are finite) and nan_in, inf_in, nan_out,
+    inf_out: the non-finite values among the inputs and the results.
     """
     src, dst = os.fspath(src), os.fspath(dst)
     t0 = time.perf_counter()
     target = Target(to, scheme, axis, group_size, clip, percentile, scale_format, rounding,
-                    overflow)
+                    overflow, nan, force)
     skip = [skip] if isinstance(skip, str) else list(skip)
     with TensorReader(src) as reader:
         _check_paths(src, dst)
@@ -451,7 +562,8 @@ def quantize_file(src: Union[str, os.PathLike], dst: Union[str, os.PathLike], to
         writer = TensorWriter(dst, [o for p in plans for o in p.outputs],
                               _file_metadata(reader, target, plans), force=force)
         try:
-            rows, totals = _run(reader, writer, plans, target, progress)
+            with _cleanup_on_signals(writer):
+                rows, totals = _run(reader, writer, plans, target, progress, report)
             writer.commit()
         except BaseException:
             writer.abort()
@@ -461,8 +573,32 @@ def quantize_file(src: Union[str, os.PathLike], dst: Union[str, os.PathLike], to
             "totals": totals}
 
 
+@contextlib.contextmanager
+def _cleanup_on_signals(writer: TensorWriter) -> Iterator[None]:
+    """While the output is being written, SIGTERM (and SIGHUP) end the work
+    with ``SystemExit(128 + signal)`` instead of killing the process, so the
+    caller's ``except BaseException: writer.abort()`` removes the temporary
+    file; SIGINT already raises KeyboardInterrupt. Handlers can only be set
+    from the main thread; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    sigs = [sig for sig in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None))
+            if sig is not None]
+    old = {sig: signal.signal(sig, stop) for sig in sigs}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
 def _run(reader: TensorReader, writer: TensorWriter, plans: list, target: Target,
-         progress: Optional[Progress]) -> tuple:
+         progress: Optional[Progress], report: bool = True) -> tuple:
     total = sum(p.info.nbytes for p in plans)
     done = 0
     rows, overall = [], _Stats()
@@ -472,13 +608,14 @@ def _run(reader: TensorReader, writer: TensorWriter, plans: list, target: Target
             done += n
             if progress is not None:
                 progress(name, done, total)
-        job = _TensorJob(reader, writer, plan, target, tick)
+        job = _TensorJob(reader, writer, plan, target, tick, report)
         job.run()
         overall.merge(job.stats)
-        rows.append(_row(plan, job, target))
+        rows.append(_row(plan, job, target, report))
     totals = {"tensors": len(rows), "converted": sum(p.reason is None for p in plans),
               "bytes_before": sum(r["bytes_before"] for r in rows),
-              "bytes_after": sum(r["bytes_after"] for r in rows), **overall.to_dict()}
+              "bytes_after": sum(r["bytes_after"] for r in rows),
+              **(overall.to_dict() if report else {})}
     return rows, totals
 
 
@@ -486,18 +623,90 @@ def _run(reader: TensorReader, writer: TensorWriter, plans: list, target: Target
 # Reading files back
 
 
-def _record(reader: TensorReader) -> dict:
+def _record(reader: TensorReader, required: bool = False) -> dict:
+    """The file's qformat record, every entry checked against the tensors
+    actually stored (a damaged record is one :class:`CheckpointError`).
+    Without a record: ``{"tensors": {}}``, or with ``required`` an error."""
     raw = reader.metadata.get(META_KEY)
     if raw is None:
+        if required:
+            raise CheckpointError(f"{reader.path}: not a qformat file (it has no qformat "
+                                  "metadata, so there is nothing to dequantize)")
         return {"tensors": {}}
     try:
         rec = raw if isinstance(raw, dict) else json.loads(raw)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise CheckpointError(f"{reader.path}: its qformat metadata is not JSON") from None
+    bad = _bad_record(rec)
+    if bad:
+        raise CheckpointError(f"{reader.path}: its qformat metadata is damaged ({bad})")
     if rec.get("version", 0) > LAYOUT_VERSION:
         raise CheckpointError(f"{reader.path}: written by a newer qformat (layout version "
                               f"{rec['version']}); upgrade qformat to read it")
+    for name, e in rec["tensors"].items():
+        try:
+            _check_entry(reader, name, e)
+        except (KeyError, TypeError, ValueError) as err:
+            raise CheckpointError(f"{reader.path}: qformat metadata of tensor {name!r} does "
+                                  f"not match the file ({first_line(err)})") from None
     return rec
+
+
+def _bad_record(rec: Any) -> Optional[str]:
+    """Why ``rec`` is not a layout record, or None."""
+    if not isinstance(rec, dict):
+        return "not a JSON object"
+    if type(rec.get("version", 0)) is not int:
+        return "its version is not an integer"
+    if not isinstance(rec.get("tensors"), dict):
+        return "no table of tensors"
+    for name, e in rec["tensors"].items():
+        if not isinstance(e, dict) or e.get("kind") not in ("kept", "float", "int", "block"):
+            return f"tensor {name!r} has no known kind"
+    return None
+
+
+def _check_entry(reader: TensorReader, name: str, e: dict) -> None:
+    """Raise (KeyError/TypeError/ValueError) unless entry ``e`` describes the
+    stored tensor ``name`` and its companions."""
+    if name not in reader.tensors:
+        raise KeyError("the tensor is missing")
+    if e["kind"] == "kept":
+        return
+    fmt = _format_from_record(e["format"])
+    shape = tuple(_int(n) for n in e["shape"])
+    if any(n < 0 for n in shape):
+        raise ValueError("negative dimension")
+    expect, packed = _code_info(name, fmt, shape)
+    if e.get("packed", False) is not packed:
+        raise ValueError("its packing does not match the format")
+    _same(reader.tensors[name], expect, "codes")
+    if e["kind"] == "float":
+        return
+    k, g = e.get("axis"), e.get("group_size")
+    if k is not None and not 0 <= _int(k) < len(shape):
+        raise ValueError(f"axis {k} is out of range")
+    if g is not None and (_int(g) <= 0 or k is None or shape[k] % g):
+        raise ValueError(f"group size {g} does not fit axis {k}")
+    if e.get("scheme") not in ("symmetric", "asymmetric"):
+        raise ValueError(f"unknown scheme {e.get('scheme')!r}")
+    sf = _format_from_record(e["scale_format"]) if e.get("scale_format") else None
+    pshape = _param_shape(shape, k, g)
+    scale = reader.tensors.get(f"{name}.scale")
+    if scale is None:
+        raise KeyError(f"{name}.scale is missing")
+    codes = ("F32", "F64") if sf is None else (_code_info("", sf, pshape)[0].dtype,)
+    if scale.dtype not in codes or scale.shape != pshape:
+        raise ValueError(f"{name}.scale has dtype {scale.dtype} and shape {list(scale.shape)}")
+    zp = reader.tensors.get(f"{name}.zero_point")
+    if zp is not None and (zp.dtype[0] not in "IU" or zp.shape != pshape):
+        raise ValueError(f"{name}.zero_point has dtype {zp.dtype} and shape {list(zp.shape)}")
+
+
+def _same(info: TensorInfo, expect: TensorInfo, what: str) -> None:
+    if (info.dtype, info.shape) != (expect.dtype, expect.shape):
+        raise ValueError(f"its {what} are stored as {info.dtype} {list(info.shape)}, not "
+                         f"{expect.dtype} {list(expect.shape)}")
 
 
 def _aux_names(rec: dict) -> set:
@@ -510,6 +719,16 @@ def _aux_names(rec: dict) -> set:
 
 def _restore(reader: TensorReader, name: str, entry: Optional[dict]) -> np.ndarray:
     """One tensor of a qformat-written file as float32 (integers unchanged)."""
+    try:
+        return _restore_checked(reader, name, entry)
+    except CheckpointError:
+        raise
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{reader.path}: cannot restore tensor {name!r} "
+                              f"({first_line(e)})") from None
+
+
+def _restore_checked(reader: TensorReader, name: str, entry: Optional[dict]) -> np.ndarray:
     raw = reader.read(name)
     info = reader.tensors[name]
     if entry is None or entry["kind"] == "kept":
@@ -559,7 +778,7 @@ def dequantize_file(src: Union[str, os.PathLike], dst: Union[str, os.PathLike], 
     src, dst = os.fspath(src), os.fspath(dst)
     with TensorReader(src) as reader:
         _check_paths(src, dst)
-        rec = _record(reader)
+        rec = _record(reader, required=True)
         aux = _aux_names(rec)
         names = [n for n in reader.tensors if n not in aux]
         layout = [_restored_info(reader, n, rec["tensors"].get(n)) for n in names]
@@ -567,11 +786,13 @@ def dequantize_file(src: Union[str, os.PathLike], dst: Union[str, os.PathLike], 
         writer = TensorWriter(dst, layout, meta, force=force)
         try:
             done, total = 0, sum(t.nbytes for t in layout)
-            for info in layout:
-                writer.write(info.name, _restore(reader, info.name, rec["tensors"].get(info.name)))
-                done += info.nbytes
-                if progress is not None:
-                    progress(info.name, done, total)
+            with _cleanup_on_signals(writer):
+                for info in layout:
+                    writer.write(info.name,
+                                 _restore(reader, info.name, rec["tensors"].get(info.name)))
+                    done += info.nbytes
+                    if progress is not None:
+                        progress(info.name, done, total)
             writer.commit()
         except BaseException:
             writer.abort()

@@ -17,6 +17,7 @@ from typing import Any, Callable, Optional
 
 import click
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -31,17 +32,18 @@ from ._explain import (
     explain_bits,
 )
 from ._formats import FloatFormat, IntFormat, format, formats
-from .cli import fail, main
+from .cli import fail, main, user_error_line
 
 _ROUNDINGS = ("nearest_even", "nearest_away", "toward_zero", "up", "down", "odd", "stochastic")
 
 
 def _guard(fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` and turn a user mistake (ValueError/TypeError) into ``fail``."""
+    """Run ``fn`` and turn a user mistake (a ``ValueError``) into ``fail``;
+    anything else is a bug, shown whole by ``cli.run``."""
     try:
         return fn()
-    except (ValueError, TypeError, OverflowError) as e:
-        fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    except ValueError as e:
+        fail(user_error_line(e))
 
 
 def _console() -> Console:
@@ -62,9 +64,9 @@ def _bits_text(e: Explanation) -> Text:
 def _report(explanations: list[Explanation], errors: bool) -> Table:
     """One column per format, one row per fact."""
     table = Table(show_header=True, header_style="bold")
-    table.add_column("")
+    table.add_column("", no_wrap=True)
     for e in explanations:
-        table.add_column(e.format, overflow="fold")
+        table.add_column(e.format, no_wrap=True)
     rows: list[tuple[str, Callable[[Explanation], Any]]] = []
     if errors:
         rows.append(("exact?", lambda e: Text("yes", style="green") if e.exact else Text(
@@ -115,7 +117,32 @@ def explain_cmd(value: str, fmts: tuple[str, ...], rounding: str, seed: Optional
         return
     console = _console()
     console.print(Text(f"{_clip(value)} (rounding {rounding})", style="bold"))
-    console.print(_report(found, errors=True))
+    _print_report(console, found, errors=True)
+
+
+def _print_report(console: Console, found: list[Explanation], errors: bool) -> None:
+    """The side-by-side table when it fits the console; otherwise one record
+    per format, label and value on a line, so that no number is ever split
+    across lines (a pipe is 80 columns wide to rich)."""
+    table = _report(found, errors)
+    natural = Measurement.get(console, console.options.update(max_width=10**6), table)
+    if natural.maximum <= console.width:
+        console.print(table)
+        return
+    for e in found:
+        console.print(Text(e.format, style="bold"), soft_wrap=True)
+        for label, cell in _records(table, found.index(e) + 1):
+            if label == "stored value":  # the long one: clip it to the line
+                cell = _clip(e.decimal, max(30, console.width - 24))
+            line = Text(f"  {label:<21} ")
+            line.append(cell if isinstance(cell, Text) else Text(str(cell)))
+            console.print(line, soft_wrap=True)
+
+
+def _records(table: Table, column: int) -> list:
+    """(label, cell) pairs of one format's column of the report table."""
+    labels = list(table.columns[0].cells)
+    return list(zip(labels, table.columns[column].cells))
 
 
 def _parse_bits(text: str) -> int:
@@ -143,7 +170,7 @@ def decode_cmd(bits: str, fmt: str, as_json: bool) -> None:
         return
     console = _console()
     console.print(Text(f"{bits} in {e.format}", style="bold"))
-    console.print(_report([e], errors=False))
+    _print_report(console, [e], errors=False)
     console.print("\n".join(e.layout_lines()), markup=False)
 
 
@@ -227,18 +254,36 @@ def parse_params(text: str) -> Fraction:
     n = Fraction(mant) * _SUFFIX[m.group(2).lower()]
     if n <= 0:
         raise ValueError(f"parameter count must be positive, got {text!r}")
+    if n.denominator != 1:
+        raise ValueError(f"parameter count {text!r} is not a whole number of parameters "
+                         "(did you mean a suffix, e.g. 0.5B?)")
     return n
+
+
+def _bits_per_param(name: str) -> tuple:
+    """(label, bits per parameter): a format's bits, or an MX block format's
+    element bits plus its shared scale's bits spread over the block."""
+    from ._checkpoint import MX_ALIASES
+
+    mx = MX_ALIASES.get(name.strip().lower())
+    if mx is not None:
+        elem, block, scale = mx
+        return name.strip().lower(), Fraction(format(elem).bits) + Fraction(
+            format(scale).bits, block)
+    f = format(name)
+    return f.name, Fraction(f.bits)
 
 
 def memory_rows(params: Fraction, names: tuple[str, ...], training: bool) -> list[dict]:
     """Bytes for the weights (and, with ``training``, weights + gradients in
-    the same format + Adam's two fp32 moments) per format."""
+    the same format + Adam's two fp32 moments) per format; MX block formats
+    (mxfp8, mxfp6, mxfp4, mxint8) count their e8m0 scale, one per 32 values."""
     rows = []
     for name in names:
-        f = format(name)
-        per = Fraction(f.bits, 8)
-        row: dict[str, Any] = {"format": f.name, "bits": f.bits,
-                               "bytes_per_param": float(per)}
+        label, bits = _bits_per_param(name)
+        per = bits / 8
+        row: dict[str, Any] = {"format": label, "bits": int(bits) if bits.denominator == 1
+                               else float(bits), "bytes_per_param": float(per)}
         row.update(_sizes("weights", params * per))
         if training:
             row.update(_sizes("training", params * (2 * per + 8)))

@@ -26,15 +26,17 @@ from rich.progress import (
 from rich.table import Table
 
 from ._checkpoint import dequantize_file, quantize_file
-from .cli import fail, main
+from .cli import fail, main, user_error_line
 
 
 def _guard(fn: Callable[[], Any]) -> Any:
-    """Run ``fn``; user mistakes and unreadable/unwritable files become ``fail``."""
+    """Run ``fn``; user mistakes (``ValueError``: a bad option, a malformed
+    file) and unreadable/unwritable files become ``fail``. Anything else is a
+    bug and reaches ``cli.run``, which prints it whole and asks for a report."""
     try:
         return fn()
-    except (ValueError, TypeError, OverflowError) as e:
-        fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    except ValueError as e:
+        fail(user_error_line(e))
     except OSError as e:
         fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "))
 
@@ -99,24 +101,53 @@ def _size(n: float) -> str:
     return str(n)
 
 
+def _nonfinite(r: dict) -> str:
+    """'2 NaN, 1 inf → 3 NaN' for a row or the totals ('—' when all finite)."""
+    def side(prefix: str) -> str:
+        parts = [f"{r.get(f'{k}_{prefix}', 0):,} {label}" for k, label in (("nan", "NaN"),
+                                                                            ("inf", "inf"))
+                 if r.get(f"{k}_{prefix}", 0)]
+        return ", ".join(parts) or "0"
+    if not any(r.get(k) for k in ("nan_in", "inf_in", "nan_out", "inf_out")):
+        return "—"
+    return f"{side('in')} → {side('out')}"
+
+
+def _has_stats(report: dict) -> bool:
+    return "max_abs" in report["totals"]
+
+
 def _table(report: dict) -> Table:
+    """The per-tensor report; error columns only when statistics were taken,
+    a NaN/inf column whenever any input or result is not finite."""
     t = Table(title=f"{report['input']} → {report['output']}", title_justify="left")
-    for col in ("tensor", "shape", "format", "before", "after", "max |err|", "mean |err|",
-                "SQNR dB"):
+    stats = _has_stats(report)
+    tot = report["totals"]
+    cols = ["tensor", "shape", "format", "before", "after"]
+    if stats:
+        cols += ["max |err|", "mean |err|", "SQNR dB"]
+    show_nf = stats and _nonfinite(tot) != "—"
+    if show_nf:
+        cols.append("NaN/inf in → out")
+    for col in cols:
         t.add_column(col, justify="left" if col in ("tensor", "format") else "right")
     for r in report["tensors"]:
         fmt = r["format"] + (f" [dim]{r['note']}[/]" if r.get("note") else "")
         t.add_row(r["name"], "×".join(map(str, r["shape"])) or "scalar", fmt,
-                  _size(r["bytes_before"]), _size(r["bytes_after"]), _num(r.get("max_abs")),
-                  _num(r.get("mean_abs")), _num(r.get("sqnr_db"), "{:.1f}"))
-    tot = report["totals"]
+                  _size(r["bytes_before"]), _size(r["bytes_after"]), *_stat_cells(r, show_nf))
     ratio = tot["bytes_before"] / tot["bytes_after"] if tot["bytes_after"] else math.inf
     t.add_section()
     t.add_row(f"[bold]total[/] ({tot['converted']} of {tot['tensors']} converted)", "",
               f"×{ratio:.2f} smaller, {tot['seconds']:.2f} s", _size(tot["bytes_before"]),
-              _size(tot["bytes_after"]), _num(tot["max_abs"]), _num(tot["mean_abs"]),
-              _num(tot["sqnr_db"], "{:.1f}"))
+              _size(tot["bytes_after"]), *_stat_cells(tot, show_nf))
     return t
+
+
+def _stat_cells(r: dict, show_nf: bool) -> list:
+    if "max_abs" not in r:
+        return []
+    cells = [_num(r.get("max_abs")), _num(r.get("mean_abs")), _num(r.get("sqnr_db"), "{:.1f}")]
+    return cells + [_nonfinite(r)] if show_nf else cells
 
 
 def _jsonable(obj: Any) -> Any:
@@ -157,17 +188,26 @@ def _jsonable(obj: Any) -> Any:
               help="Keep tensors whose name matches this glob (repeatable).")
 @click.option("--keep-1d/--no-keep-1d", default=True, show_default=True,
               help="Keep 1-D tensors (biases, norms) in their original precision.")
-@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+@click.option("--nan", "nan", default="error", show_default=True, metavar="error|CODE",
+              help="What NaN inputs become: an error naming the tensor, or this code.")
+@click.option("--force", is_flag=True,
+              help="Overwrite an existing output; also allow casts to formats without a sign "
+                   "or a zero (e8m0), which turn weights into NaN.")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Compute the per-tensor error statistics (--no-report is faster).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def quantize_cmd(src: str, dst: str, to: str, scheme: str, axis: Optional[str],
                  group_size: Optional[int], scale_format: Optional[str], clip: Optional[str],
                  percentile: Optional[float], rounding: str, overflow: Optional[str],
-                 skip: tuple, keep_1d: bool, force: bool, as_json: bool) -> None:
+                 skip: tuple, keep_1d: bool, nan: str, force: bool, report: bool,
+                 as_json: bool) -> None:
     """Convert or quantize every float tensor of IN (.safetensors, .npz, .npy)
-    and report the error of each."""
+    and report the error of each (over finite values; NaN and inf are
+    counted, in the inputs and in the results)."""
     opts = dict(scheme=scheme, axis=_axis(axis), group_size=group_size, clip=_clip(clip),
                 percentile=percentile, scale_format=scale_format, rounding=rounding,
-                overflow=overflow, skip=skip, keep_1d=keep_1d, force=force)
+                overflow=overflow, skip=skip, keep_1d=keep_1d, force=force, nan=nan,
+                report=report)
     report = _guard(lambda: _with_progress(
         not as_json, lambda tick: quantize_file(src, dst, to, progress=tick, **opts)))
     if as_json:
@@ -177,6 +217,18 @@ def quantize_cmd(src: str, dst: str, to: str, scheme: str, axis: Optional[str],
         if not out.is_terminal:  # a pipe or file: room for the whole table
             out.width = max(out.width, 140)
         out.print(_table(report))
+    _warn_nonfinite(report)
+
+
+def _warn_nonfinite(report: dict) -> None:
+    """One line on stderr when the conversion produced NaN or inf."""
+    tot = report["totals"]
+    made = tot.get("nan_out", 0) - tot.get("nan_in", 0), tot.get("inf_out", 0) - tot.get(
+        "inf_in", 0)
+    if any(n > 0 for n in made):
+        click.echo(f"qformat: warning: the output holds {tot['nan_out']:,} NaN and "
+                   f"{tot['inf_out']:,} inf (the input had {tot['nan_in']:,} and "
+                   f"{tot['inf_in']:,})", err=True)
 
 
 @main.command("dequantize")

@@ -9,6 +9,7 @@ on stderr and prints the report (a table, or JSON with ``--json``).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import Any, Optional
@@ -26,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from . import _verify
-from .cli import fail, main
+from .cli import fail, main, user_error_line
 
 _OPTION_KEYS = ("rounding", "subnormals", "overflow", "nan")
 
@@ -130,6 +131,24 @@ def _summary(report: dict) -> str:
             f"qformat {v['qformat']}) in {report['seconds']:.1f} s")
 
 
+def _check_report_path(path: str) -> None:
+    """Refuse a --report path that cannot be written before the (long) sweep."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        fail(f"--report {path}: directory {folder} does not exist")
+    if not os.access(folder, os.W_OK):
+        fail(f"--report {path}: directory {folder} is not writable")
+
+
+def _write_report(path: str, text: str) -> None:
+    """Write the JSON report; an unwritable path is one line, exit 2."""
+    try:
+        with open(path, "w") as f:
+            f.write(text + "\n")
+    except OSError as e:
+        fail(f"--report {path}: cannot write it ({e.strerror or e})")
+
+
 @main.command("verify")
 @click.option("--against", "against", required=True, type=click.Choice(_verify.BACKENDS),
               help="The library to compare with.")
@@ -174,6 +193,8 @@ def verify_cmd(ctx: click.Context, against: str, device: str, formats: tuple,
         fail("--exhaustive and --samples exclude each other (f64 sources use the default "
              "sample count)")
     opts = dict(_parse_option(o) for o in options)
+    if report_file:
+        _check_report_path(report_file)
     err = Console(stderr=True, highlight=False)
     try:
         with _Bar(err, not quiet) as bar:
@@ -183,14 +204,13 @@ def verify_cmd(ctx: click.Context, against: str, device: str, formats: tuple,
                 decode_check=not no_decode, options=opts, seed=seed, progress=bar)
     except _verify.VerifyError as e:
         fail(str(e))
-    except (ValueError, TypeError) as e:        # an unknown format name, a bad option value
-        fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
+    except ValueError as e:        # an unknown format name, a bad option value
+        fail(user_error_line(e))
     report["command"] = "qformat verify " + " ".join(sys.argv[2:]) if sys.argv[1:2] == [
         "verify"] else None
     text = json.dumps(report, indent=1)
     if report_file:
-        with open(report_file, "w") as f:
-            f.write(text + "\n")
+        _write_report(report_file, text)
     if as_json:
         click.echo(text)
     else:

@@ -13,6 +13,7 @@ from ._arrays import as_array, float_source_format, native_contiguous, prepare_o
 from ._formats import FloatFormat, Format, FormatSpec, IntFormat, format
 from ._profiles import ProfileSpec
 from ._profiles import profile as _profile
+from ._torchio import torch_in_torch_out
 
 __all__ = ["encode", "decode", "round"]
 
@@ -79,6 +80,7 @@ def _prepare(x: Any, fmt: FormatSpec, rounding: Optional[str], subnormals: Optio
     return f, opts, _Source(x)
 
 
+@torch_in_torch_out(encode=True)
 def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
            subnormals: Optional[bool] = None, overflow: Optional[str] = None,
            nan: NanOption = None, profile: ProfileSpec = "ieee", seed: Optional[int] = None,
@@ -103,9 +105,11 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
         ints = src.ints
         return run_into(result, lambda w: _native.encode_int_source(ints, w, f._spec, opts))
     sf = src.fmt
-    return run_into(result, lambda w: _native.encode_float(src.words, sf._spec, w, f._spec, opts))
+    return run_into(result, lambda w: _native.encode_float(src.words, sf._spec, w, f._spec, opts),
+                    src.words)
 
 
+@torch_in_torch_out()
 def decode(bits: Any, fmt: FormatSpec, *, dtype: Any = np.float64,
            out: Optional[np.ndarray] = None) -> np.ndarray:
     """Exact values of bit patterns of ``fmt`` as float64 (or float32 where
@@ -128,9 +132,10 @@ def decode(bits: Any, fmt: FormatSpec, *, dtype: Any = np.float64,
     if dt == np.float32 and (f.emax > 127 or f.emin - f.man_bits < -149 or f.man_bits > 23):
         raise ValueError(f"{f.name} does not fit in float32; decode to float64")
     w = words(native_contiguous(arr.astype(f.storage_dtype, copy=False)))
-    return run_into(result, lambda o: _native.decode_float(w, f._spec, o, dt == np.float64))
+    return run_into(result, lambda o: _native.decode_float(w, f._spec, o, dt == np.float64), w)
 
 
+@torch_in_torch_out()
 def round(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,  # noqa: A001
           subnormals: Optional[bool] = None, overflow: Optional[str] = None,
           nan: NanOption = None, profile: ProfileSpec = "ieee", seed: Optional[int] = None,
@@ -149,6 +154,7 @@ def round(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,  # noqa: A
         return decode(codes, f, out=out)
     result = prepare_out(out, src.shape, src.dtype)
     sf = src.fmt
-    return run_into(result, lambda w: _native.round_float(src.words, sf._spec, w, f._spec, opts))
+    return run_into(result, lambda w: _native.round_float(src.words, sf._spec, w, f._spec, opts),
+                    src.words)
 
 

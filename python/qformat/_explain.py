@@ -22,7 +22,7 @@ import html
 import math
 import numbers
 from dataclasses import dataclass, field, fields
-from decimal import Decimal, localcontext
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from fractions import Fraction
 from typing import Any, Optional, Union
 
@@ -85,7 +85,7 @@ class Explanation:
             if f.name.startswith("_"):
                 continue
             v = getattr(self, f.name)
-            out[f.name] = str(v) if isinstance(v, Fraction) else v
+            out[f.name] = fraction_str(v) if isinstance(v, Fraction) else v
         return out
 
     def fields_of_bits(self) -> tuple[str, str, str]:
@@ -166,6 +166,65 @@ class Explanation:
         return f"<div><b>{head}</b><table>{body}</table></div>"
 
 
+def int_str(n: int) -> str:
+    """``str(n)`` for ints of any size: Python refuses to print ints of more
+    than 4300 digits (``sys.set_int_max_str_digits``); Decimal prints them
+    exactly without touching that process-wide limit."""
+    return str(n) if abs(n) < 10**4000 else str(Decimal(n))
+
+
+def fraction_str(v: Fraction) -> str:
+    """``str(v)`` ("p/q" or "p") for Fractions of any size."""
+    if v.denominator == 1:
+        return int_str(v.numerator)
+    return f"{int_str(v.numerator)}/{int_str(v.denominator)}"
+
+
+def readable_shortest(f: FloatFormat, bits: int, value: Optional[Fraction], fast: str) -> str:
+    """The ``shortest`` field: the shortest decimal that reads back to
+    ``bits`` *and* does not mislead about the value. The rule:
+
+    * an integer value below 10**17 is written in full ("448", not "450.0";
+      "57344", not "57340.0");
+    * otherwise, the fewest significant digits n such that the value
+      correctly rounded (half even) to n digits reads back to the same bits
+      and is within 1% of the value, so its leading digits are right (the
+      e8m0 maximum 2**127 = 1.7014e38 is "1.7e+38", not "2e+38"; fp32's 0.1
+      stays "0.1");
+    * zero, inf and NaN as the core writes them (``fast``).
+    """
+    if value is None or value == 0:
+        return fast
+    if value.denominator == 1 and abs(value) < 10**17:
+        return str(value.numerator)
+    n = max(1, len(fast.split("e")[0].lstrip("-0.").replace(".", "")))
+    while True:
+        with localcontext() as ctx:
+            ctx.prec, ctx.rounding = n, ROUND_HALF_EVEN
+            d = Decimal(value.numerator) / Decimal(value.denominator)
+        if abs(Fraction(d) - value) * 100 <= abs(value):
+            text = _float_style(d)
+            if _native.read_encode(text, f._spec)[0] == bits:
+                return text
+        n += 1
+
+
+def _float_style(d: Decimal) -> str:
+    """Decimal text as Python writes floats: positional for exponents -4..15
+    (with ".0" on integers), else "d.ddde+XX"."""
+    sign, digits, exp = d.as_tuple()
+    assert isinstance(exp, int)
+    ds = "".join(map(str, digits)).rstrip("0") or "0"
+    e10 = exp + len(digits) - 1
+    neg = "-" if sign else ""
+    if -4 <= e10 < 16:
+        text = format(Decimal(f"{ds[0]}.{ds[1:] or '0'}e{e10}"), "f")
+        text = text.rstrip("0").rstrip(".") if "." in text else text
+        return neg + (text if "." in text else text + ".0")
+    mant = ds[0] + (f".{ds[1:]}" if len(ds) > 1 else "")
+    return f"{neg}{mant}e{'+' if e10 >= 0 else '-'}{abs(e10):02d}"
+
+
 def _lookup(name: str) -> Optional[FloatFormat]:
     try:
         return float_format(name)
@@ -236,7 +295,7 @@ class _Source:
             self.text, self.exact = hex(v), Fraction(v)
             self.display = str(v) if abs(v) < 10**50 else f"{hex(v)} (an int)"
         elif isinstance(value, Fraction):
-            self._from_fraction(value, str(value))
+            self._from_fraction(value, fraction_str(value))
         elif isinstance(value, Decimal):
             self._from_decimal(value)
         elif isinstance(value, np.ndarray) and value.shape == ():
@@ -385,7 +444,7 @@ def _build(f: FloatFormat, bits: int, display: str, rounding: str, exact: bool,
     return Explanation(
         input=display, format=f.name, rounding=rounding, exact=bool(exact), value=value,
         decimal=_native.exact_decimal(bits, f._spec),
-        shortest=_native.shortest_decimal(bits, f._spec),
+        shortest=readable_shortest(f, bits, value, _native.shortest_decimal(bits, f._spec)),
         bits=bits, hex=f"0x{bits:0{(f.bits + 3) // 4}x}", binary=_binary(f, bits),
         sign=1 if bits & f._sign_bit else 0, exponent=exponent, significand=significand,
         category=category, overflow=bool(overflow), underflow=bool(underflow),

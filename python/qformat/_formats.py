@@ -69,7 +69,8 @@ class FloatFormat(Format):
     ``nan="fnuz"``). ``nan`` is "ieee" (all-ones exponent, non-zero fraction),
     "fn" (only the all-ones pattern), "fnuz" (the negative-zero pattern) or
     "none". ``inf=True`` with "fn"/"fnuz" puts ±inf at the largest magnitude
-    code that is not NaN (P3109's extended formats, see :func:`p3109`). ``zero=False`` describes scale formats such as e8m0fnu whose zero
+    code that is not NaN (P3109's extended formats, see :func:`p3109`).
+    ``zero=False`` describes scale formats such as e8m0fnu whose zero
     pattern means ``2**-bias``.
     """
 
@@ -280,6 +281,9 @@ def format(spec: FormatSpec) -> Format:  # noqa: A001 - the API's name
     """
     if isinstance(spec, Format):
         return spec
+    if spec is None:  # np.dtype(None) would silently mean float64
+        raise TypeError("a format is required (a name such as 'bf16', a qf.FloatFormat, or a "
+                        "NumPy/ml_dtypes/torch dtype), not None")
     if isinstance(spec, str):
         found = _lookup_name(spec)
         if found is not None:

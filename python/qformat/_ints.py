@@ -49,7 +49,7 @@ def encode_int(src: Any, fmt: IntFormat, opts: dict, out: Optional[np.ndarray]) 
     result = prepare_out(out, src.shape, fmt.storage_dtype)
     data, spec = _source_args(src)
     return run_into(
-        result, lambda w: _native.encode_to_int(data, spec, w, fmt._spec, opts, nan_value)
+        result, lambda w: _native.encode_to_int(data, spec, w, fmt._spec, opts, nan_value), data
     )
 
 
@@ -66,4 +66,5 @@ def round_int(src: Any, fmt: IntFormat, opts: dict, out: Optional[np.ndarray]) -
     return run_into(
         result,
         lambda w: _native.round_to_int(data, spec, w, fmt._spec, out_fmt._spec, opts, nan_value),
+        data,
     )

@@ -133,3 +133,8 @@ def quant_float_fake(
     x: _Floats, shape: tuple[int, ...], axis: Optional[int], group: Optional[int],
     scales: npt.NDArray[np.float64], elem: _FloatSpec, opts: dict[str, Any], out: _Floats,
 ) -> None: ...
+
+# error statistics of a conversion (flat float32/float64 arrays of equal length)
+def error_stats(
+    reference: _Floats, approx: _Floats
+) -> dict[str, Union[int, float]]: ...

@@ -1,5 +1,4 @@
-"""Integer quantization and block-scaled float formats (the "Integer
-quantization" section of API.md).
+"""Integer quantization and block-scaled float formats.
 
 ``q = clamp(round(x / scale) + zero_point, qmin, qmax)`` and
 ``x ≈ (q - zero_point) * scale`` (PyTorch's convention), with one scale per
@@ -429,6 +428,8 @@ class _CodePass(NamedTuple):
             nan_code is not None,
             scale_format,
         )
+        if isinstance(f, FloatFormat):  # the code range is the element format's own
+            qmin = qmax = 0
         opts = _code_opts(rounding, seed, arithmetic, qmin, qmax, nan_code)
         return cls(f, arr, k, group_size, scales, zps, opts)
 
@@ -469,8 +470,8 @@ def quantize(
     nan: Union[str, int] = "error",
     scale_format: Any = None,
 ) -> QuantizedArray:
-    """Quantize ``x`` to ``fmt`` (see API.md): one pass for the ranges, one
-    for the codes, both in Rust on all cores. ``nan`` is "error" or the code
+    """Quantize ``x`` to ``fmt`` (conventions in the module docs): one pass
+    for the ranges, one for the codes, both in Rust on all cores. ``nan`` is "error" or the code
     NaN elements get. Returns a :class:`QuantizedArray`."""
     p = _CodePass.plan(**locals())
     values = np.empty(p.arr.shape, dtype=p.f.storage_dtype)
@@ -487,6 +488,31 @@ def quantize(
         group_size,
         sf,
     )
+
+
+def _quantize_and_fake(x: Any, fmt: FormatSpec, fake: bool, **options: Any) -> tuple:
+    """``(quantize(x, fmt, **options), fake_quantize(...) or None)`` sharing
+    one range pass: what a checkpoint writer needs for its codes and its
+    error report."""
+    p = _CodePass.plan(x=x, fmt=fmt, **{**_QUANT_DEFAULTS, **options})
+    values = np.empty(p.arr.shape, dtype=p.f.storage_dtype)
+    p.run(words(values), fused=False)
+    approx = None
+    if fake:
+        approx = np.empty(p.arr.shape, dtype=p.arr.dtype)
+        p.run(approx.reshape(-1), fused=True)
+    g = options.get("group_size")
+    pshape = _param_shape(p.arr.shape, p.k, g)
+    sf = options.get("scale_format")
+    q = QuantizedArray(values, p.scales.astype(p.arr.dtype).reshape(pshape),
+                       p.zps.reshape(pshape), p.f, options.get("scheme", "symmetric"), p.k, g,
+                       format(sf) if sf is not None else None)
+    return q, approx
+
+
+_QUANT_DEFAULTS = dict(scheme="symmetric", axis=None, group_size=None, clip=None,
+                       percentile=None, narrow_range=None, rounding="nearest_even", seed=None,
+                       arithmetic="exact", nan="error", scale_format=None)
 
 
 def dequantize(q: QuantizedArray, *, dtype: Any = np.float32) -> np.ndarray:

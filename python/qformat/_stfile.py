@@ -16,7 +16,9 @@ from __future__ import annotations
 import json
 import os
 import struct
+import tokenize
 import zipfile
+import zlib
 from typing import Any, BinaryIO, Iterator, Optional
 
 import numpy as np
@@ -91,6 +93,79 @@ def _check_readable(path: str) -> None:
         raise TensorFileError(f"{path}: not readable")
 
 
+def _no_duplicates(pairs: list) -> dict:
+    """``json`` object hook: a name given twice would silently drop a tensor."""
+    out: dict = {}
+    for k, v in pairs:
+        if k in out:
+            raise TensorFileError(f"the name {k!r} appears twice in the header")
+        out[k] = v
+    return out
+
+
+def _read_header_json(path: str, text: bytes) -> dict:
+    """The header as a dict, every malformation a :class:`TensorFileError`."""
+    try:
+        header = json.loads(text, object_pairs_hook=_no_duplicates)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise TensorFileError(f"{path}: not a safetensors file (its header is not JSON)") from None
+    except RecursionError:
+        raise TensorFileError(f"{path}: not a safetensors file (its header nests too "
+                              "deeply)") from None
+    except TensorFileError as e:
+        raise TensorFileError(f"{path}: not a valid safetensors file ({e})") from None
+    if not isinstance(header, dict):
+        raise TensorFileError(f"{path}: not a safetensors file (its header is not a JSON object)")
+    return header
+
+
+def _metadata(path: str, meta: Any) -> dict:
+    if meta is None:
+        return {}
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise TensorFileError(f"{path}: its __metadata__ must map strings to strings")
+    return dict(meta)
+
+
+def _entry(path: str, name: str, d: Any, data_start: int) -> TensorInfo:
+    """One header entry, checked for types, dtype and size."""
+    try:
+        code, dims, offsets = d["dtype"], d["shape"], d["data_offsets"]
+        ok = (isinstance(code, str) and isinstance(dims, list) and isinstance(offsets, list)
+              and len(offsets) == 2
+              and all(type(v) is int and v >= 0 for v in [*dims, *offsets]))
+    except (KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise TensorFileError(f"{path}: malformed header entry for tensor {name!r}")
+    if code not in ST_DTYPES:
+        raise TensorFileError(
+            f"{path}: tensor {name!r} has dtype {code}, which qformat does not read "
+            f"(supported: {', '.join(ST_DTYPES)})")
+    b, e = offsets
+    info = TensorInfo(name, code, tuple(dims), data_start + b)
+    if not b <= e or e - b != info.nbytes:
+        raise TensorFileError(f"{path}: tensor {name!r} has offsets [{b}, {e}] that do not "
+                              f"match its shape {dims} and dtype {code}")
+    return info
+
+
+def _check_tiling(path: str, order: list, data_start: int, data_len: int) -> None:
+    """Tensors must tile the data exactly, as the safetensors library demands:
+    no overlap (two names for the same bytes), no gap, nothing past the end."""
+    pos = 0
+    for t in order:
+        if t.begin - data_start != pos:
+            what = "overlaps the one before it" if t.begin - data_start < pos else (
+                "leaves a gap before it")
+            raise TensorFileError(f"{path}: tensor {t.name!r} {what} (offset "
+                                  f"{t.begin - data_start}, expected {pos})")
+        pos += t.nbytes
+    if pos != data_len:
+        raise TensorFileError(f"{path}: the header describes {pos} bytes of data but the file "
+                              f"holds {data_len}")
+
+
 def _parse_st_header(path: str, f: BinaryIO) -> tuple:
     """(tensors by name in file order, metadata) after checking every offset."""
     size = os.fstat(f.fileno()).st_size
@@ -100,31 +175,13 @@ def _parse_st_header(path: str, f: BinaryIO) -> tuple:
     (n,) = struct.unpack("<Q", head)
     if n > _MAX_HEADER or 8 + n > size:
         raise TensorFileError(f"{path}: not a safetensors file (header length {n} is impossible)")
-    try:
-        header = json.loads(f.read(n))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise TensorFileError(f"{path}: not a safetensors file (its header is not JSON)") from None
-    if not isinstance(header, dict):
-        raise TensorFileError(f"{path}: not a safetensors file (its header is not a JSON object)")
-    meta = header.pop("__metadata__", None) or {}
+    header = _read_header_json(path, f.read(n))
+    meta = _metadata(path, header.pop("__metadata__", None))
     data_start, data_len = 8 + n, size - 8 - n
-    tensors = {}
-    for name, d in header.items():
-        try:
-            code, shape, (b, e) = d["dtype"], tuple(int(s) for s in d["shape"]), d["data_offsets"]
-        except (KeyError, TypeError, ValueError):
-            raise TensorFileError(f"{path}: malformed header entry for tensor {name!r}") from None
-        if code not in ST_DTYPES:
-            raise TensorFileError(
-                f"{path}: tensor {name!r} has dtype {code}, which qformat does not read "
-                f"(supported: {', '.join(ST_DTYPES)})")
-        info = TensorInfo(name, code, shape, data_start + int(b))
-        if not 0 <= b <= e <= data_len or e - b != info.nbytes:
-            raise TensorFileError(f"{path}: tensor {name!r} has offsets [{b}, {e}] that do not "
-                                  f"match its shape {list(shape)} and dtype {code}")
-        tensors[name] = info
-    order = sorted(tensors.values(), key=lambda t: t.begin)
-    return {t.name: t for t in order}, {str(k): str(v) for k, v in meta.items()}
+    order = sorted((_entry(path, name, d, data_start) for name, d in header.items()),
+                   key=lambda t: (t.begin, t.nbytes))
+    _check_tiling(path, order, data_start, data_len)
+    return {t.name: t for t in order}, meta
 
 
 class TensorReader:
@@ -146,9 +203,13 @@ class TensorReader:
         self.metadata: dict = {}
         try:
             getattr(self, f"_open_{self.kind}")()
-        except (OSError, zipfile.BadZipFile) as e:
+        except TensorFileError:
             self.close()
-            raise TensorFileError(f"{path}: cannot read it as a {self.kind} file ({e})") from None
+            raise
+        except _BROKEN as e:
+            self.close()
+            raise TensorFileError(f"{path}: cannot read it as a {self.kind} file "
+                                  f"({first_line(e)})") from None
 
     def _open_safetensors(self) -> None:
         self._file = open(self.path, "rb")
@@ -156,11 +217,12 @@ class TensorReader:
 
     def _open_npz(self) -> None:
         self._npz = np.load(self.path, allow_pickle=False)
+        if not isinstance(self._npz, np.lib.npyio.NpzFile):
+            raise TensorFileError(f"{self.path}: not a .npz archive")
         self.tensors = {}
         for name in self._npz.files:
-            arr = self._npz[name] if name == "__qformat__" else None
-            if arr is not None:
-                self.metadata = json.loads(bytes(arr).decode())
+            if name == "__qformat__":
+                self.metadata = _metadata(self.path, json.loads(bytes(self._npz[name]).decode()))
                 continue
             self.tensors[name] = self._npz_info(name)
 
@@ -183,6 +245,15 @@ class TensorReader:
 
     def read(self, name: str, start: int = 0, stop: Optional[int] = None) -> np.ndarray:
         """Rows ``start:stop`` of tensor ``name`` (all of a 0-d tensor)."""
+        try:
+            return self._read(name, start, stop)
+        except TensorFileError:
+            raise
+        except _BROKEN as e:
+            raise TensorFileError(f"{self.path}: cannot read tensor {name!r} "
+                                  f"({first_line(e)})") from None
+
+    def _read(self, name: str, start: int, stop: Optional[int]) -> np.ndarray:
         info = self.tensors[name]
         if not info.shape:
             start, stop = 0, 1
@@ -197,6 +268,8 @@ class TensorReader:
             out = out.astype(word.newbyteorder("="), copy=False)
             return out if info.shape else out.reshape(())
         arr = self._npy if self._npy is not None else self._npz[name]
+        if arr.shape != info.shape:
+            raise TensorFileError(f"{self.path}: array {name!r} changed shape while read")
         part = np.asarray(arr[start:stop] if info.shape else arr)
         return np.array(part, dtype=np.dtype(ST_DTYPES[info.dtype][0]), copy=True)
 
@@ -212,6 +285,20 @@ class TensorReader:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+# What a damaged file can raise from NumPy, zipfile and zlib while being read.
+# (NumPy parses .npy headers with ``tokenize`` and ``ast``, hence TokenError,
+# SyntaxError and TypeError for damaged ones; zipfile raises RuntimeError for
+# encrypted members.)
+_BROKEN = (OSError, EOFError, ValueError, KeyError, IndexError, TypeError, UnicodeDecodeError,
+           SyntaxError, tokenize.TokenError, zipfile.BadZipFile, zlib.error, RecursionError,
+           MemoryError, OverflowError, NotImplementedError, RuntimeError)
+
+
+def first_line(e: BaseException) -> str:
+    """An exception's message as one line (its type name when empty)."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
 
 
 def _kind(path: str) -> str:

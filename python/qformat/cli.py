@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 
 import click
 
@@ -27,6 +28,17 @@ def fail(message: str) -> click.exceptions.Exit:
     """Print one clear line on stderr and exit with status 2."""
     click.echo(f"qformat: error: {message}", err=True)
     raise click.exceptions.Exit(2)
+
+
+def user_error_line(e: BaseException) -> str:
+    """The first line of an exception's message (its type name when empty)."""
+    text = str(e)
+    return text.splitlines()[0] if text.strip() else type(e).__name__
+
+
+# Exit status of an internal error (a bug in qformat, not a user mistake):
+# sysexits.h's EX_SOFTWARE, distinct from 1 (verify's mismatches) and 2 (usage).
+INTERNAL_ERROR = 70
 
 
 for _name in _COMMAND_MODULES:
@@ -56,6 +68,11 @@ def run() -> None:
     except KeyboardInterrupt:
         click.echo("qformat: interrupted", err=True)
         sys.exit(130)
+    except Exception:  # noqa: BLE001 - a bug: show it whole and ask for a report
+        traceback.print_exc()
+        click.echo("qformat: internal error; this is a bug in qformat, please report it with "
+                   "the traceback above and the command line", err=True)
+        sys.exit(INTERNAL_ERROR)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -182,6 +182,17 @@ impl FloatFormat {
         if fmt.max_code() == 0 {
             return Err(Error::invalid("this format has no non-zero finite value"));
         }
+        // Values are decoded exactly into float64: every one must be finite
+        // and non-zero there (2^-1074 ..< 2^1024).
+        let lowest = fmt.emin() - if has_zero { man_bits as i64 } else { 0 };
+        if fmt.emax() > 1023 || lowest < -1074 {
+            return Err(Error::invalid(format!(
+                "bias {bias} puts this format's values outside float64 (largest 2^{}, \
+                 smallest 2^{lowest}; float64 holds 2^-1074 to 2^1023): choose a bias that keeps \
+                 them in range",
+                fmt.emax()
+            )));
+        }
         if name.is_none() {
             fmt.name = fmt.automatic_name(default_bias);
         }

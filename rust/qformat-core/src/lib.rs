@@ -15,7 +15,8 @@
 //!   are tested equal to the engine;
 //! * [`decimal`] — exact reading of number text, exact and shortest decimals;
 //! * [`int_cast`] — float → integer formats; [`quant`] — the quantizers
-//!   (integer and MX block-scaled); [`random`] — counter-based draws.
+//!   (integer and MX block-scaled); [`random`] — counter-based draws;
+//! * [`stats`] — error statistics of a conversion, non-finite values counted.
 //!
 //! No Python here: the `qformat-py` crate only converts arrays and errors.
 
@@ -33,6 +34,7 @@ pub mod quant;
 pub mod random;
 pub mod rounding;
 pub mod simd;
+pub mod stats;
 pub mod value;
 
 pub use error::Error;

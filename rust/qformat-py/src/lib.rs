@@ -11,6 +11,7 @@ mod exact;
 mod floats;
 mod quant;
 mod specs;
+mod stats;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -19,6 +20,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     floats::register(m)?;
     quant::register(m)?;
     specs::register(m)?;
+    stats::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -176,10 +176,14 @@ pub(super) fn one_param(lo: f64, hi: f64, spec: &ParamSpec) -> Result<(f64, i64)
             pow2((e - frac_bits) as i32)
         }
         ScaleRule::Round(f) => {
-            let width = if spec.scheme == Scheme::Symmetric {
-                amax
+            // hi - lo overflows for ranges near ±f64::MAX: then halve both
+            // (exact) and the divisor, which gives the same quotient.
+            let (width, denom) = if spec.scheme == Scheme::Symmetric {
+                (amax, denom)
+            } else if (hi - lo).is_finite() {
+                (hi - lo, denom)
             } else {
-                hi - lo
+                (hi * 0.5 - lo * 0.5, denom * 0.5)
             };
             let f32_data = f.exp_bits == 8
                 && f.man_bits == 23

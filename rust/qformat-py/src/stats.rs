@@ -1,0 +1,75 @@
+//! `error_stats(reference, approx)`: the core's one-pass error statistics
+//! over two flat float32/float64 arrays, GIL released.
+
+use numpy::PyArray1;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+use qformat_core::stats::{self, ErrorStats};
+
+use crate::arrays::with_slice;
+use crate::errors::{detached, QFormatError};
+
+fn is_f32(x: &Bound<'_, PyAny>) -> bool {
+    x.cast::<PyArray1<f32>>().is_ok()
+}
+
+/// Call `f` on `approx` read as f32 or f64 slices, given `reference` as `r`.
+fn run<A: stats::StatFloat + numpy::Element>(
+    py: Python<'_>,
+    r: &[A],
+    approx: &Bound<'_, PyAny>,
+) -> PyResult<ErrorStats> {
+    let check = |n: usize| {
+        if n == r.len() {
+            Ok(())
+        } else {
+            Err(QFormatError::new_err(format!(
+                "error_stats: {} reference values but {n} approximations",
+                r.len()
+            )))
+        }
+    };
+    if is_f32(approx) {
+        with_slice::<f32, _>(approx, |a| {
+            check(a.len())?;
+            detached(py, || Ok(stats::error_stats(r, a)))
+        })
+    } else {
+        with_slice::<f64, _>(approx, |a| {
+            check(a.len())?;
+            detached(py, || Ok(stats::error_stats(r, a)))
+        })
+    }
+}
+
+/// Sums of |approx - reference| over finite pairs and counts of non-finite
+/// values, as a dict (see `qformat_core::stats::ErrorStats`).
+#[pyfunction]
+fn error_stats<'py>(
+    py: Python<'py>,
+    reference: &Bound<'py, PyAny>,
+    approx: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let s = if is_f32(reference) {
+        with_slice::<f32, _>(reference, |r| run(py, r, approx))?
+    } else {
+        with_slice::<f64, _>(reference, |r| run(py, r, approx))?
+    };
+    let d = PyDict::new(py);
+    d.set_item("n", s.n)?;
+    d.set_item("finite", s.finite)?;
+    d.set_item("max_abs", s.max_abs)?;
+    d.set_item("sum_abs", s.sum_abs)?;
+    d.set_item("noise", s.noise)?;
+    d.set_item("signal", s.signal)?;
+    d.set_item("nan_in", s.nan_in)?;
+    d.set_item("inf_in", s.inf_in)?;
+    d.set_item("nan_out", s.nan_out)?;
+    d.set_item("inf_out", s.inf_out)?;
+    Ok(d)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(error_stats, m)?)?;
+    Ok(())
+}
