@@ -257,7 +257,8 @@ impl FloatFormat {
     pub fn max_code(&self) -> u64 {
         match self.nan {
             NanEncoding::Ieee => (low_mask(self.exp_bits) << self.man_bits) - 1,
-            _ => self.top_finite_or_inf() - self.has_inf as u64,
+            // saturating: too few codes for NaN and inf leaves no finite value (rejected by `new`)
+            _ => self.top_finite_or_inf().saturating_sub(self.has_inf as u64),
         }
     }
 
@@ -275,7 +276,7 @@ impl FloatFormat {
     fn top_finite_or_inf(&self) -> u64 {
         let all = self.magnitude_mask();
         match self.nan {
-            NanEncoding::Fn => all - 1,
+            NanEncoding::Fn => all.saturating_sub(1),
             _ => all,
         }
     }
