@@ -92,7 +92,7 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
     ``profile`` (a name such as ``"torch-cpu"`` or ``"ml_dtypes@0.6"``, or a
     :class:`Profile`), then by IEEE 754 (nearest even, subnormals kept, the
     format's overflow rule, NaNs quieted); an option you give always wins.
-    See docs/conversion.md for every option.
+    See docs/conversion.md in the repository for every option.
     """
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
         return _dask.encode(**locals())
