@@ -9,6 +9,7 @@ mod arrays;
 mod errors;
 mod exact;
 mod floats;
+mod gguf;
 mod quant;
 mod specs;
 
@@ -17,6 +18,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     exact::register(m)?;
     floats::register(m)?;
+    gguf::register(m)?;
     quant::register(m)?;
     specs::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

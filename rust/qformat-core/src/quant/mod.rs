@@ -31,13 +31,15 @@
 //! statistics; [`params`] scales and zero points; [`exact`] exact
 //! quotients; [`constants`] the per-scale constants a kernel reads;
 //! [`codes`] the integer code pass; [`mx`] float elements; [`simd`]
-//! vectorisation helpers.
+//! vectorisation helpers; [`gguf`] llama.cpp's GGUF block types, a recipe
+//! of their own (gguf-py's float32 arithmetic, byte for byte).
 
 mod codes;
 mod constants;
 mod exact;
 #[cfg(test)]
 mod fast_equals_exact;
+pub mod gguf;
 mod layout;
 mod mx;
 mod params;
