@@ -441,6 +441,11 @@ def quantize_file(src: Union[str, os.PathLike], dst: Union[str, os.PathLike], to
     rmse and sqnr_db of the dequantized values against the originals.
     """
     src, dst = os.fspath(src), os.fspath(dst)
+    if dst.lower().endswith(".gguf"):  # GGUF block recipes, written by gguf's own writer
+        from ._gguf import quantize_file_gguf
+        _check_paths(src, dst)
+        return quantize_file_gguf(src, dst, _gguf_recipe(to), skip=skip, keep_1d=keep_1d,
+                                  force=force, progress=progress)
     t0 = time.perf_counter()
     target = Target(to, scheme, axis, group_size, clip, percentile, scale_format, rounding,
                     overflow)
@@ -459,6 +464,17 @@ def quantize_file(src: Union[str, os.PathLike], dst: Union[str, os.PathLike], to
     totals["seconds"] = time.perf_counter() - t0
     return {"input": src, "output": dst, "target": target.describe(), "tensors": rows,
             "totals": totals}
+
+
+def _gguf_recipe(to: Any) -> str:
+    from ._gguf import GGUF_TYPES
+    name = str(to).lower()
+    if name == "mxfp4":
+        name = "gguf_mxfp4"
+    if name not in GGUF_TYPES:
+        raise CheckpointError(f"a .gguf output takes a GGUF block type ({', '.join(GGUF_TYPES)}),"
+                              f" not {to!r}")
+    return name
 
 
 def _run(reader: TensorReader, writer: TensorWriter, plans: list, target: Target,

@@ -471,7 +471,10 @@ def quantize(
 ) -> QuantizedArray:
     """Quantize ``x`` to ``fmt`` (see API.md): one pass for the ranges, one
     for the codes, both in Rust on all cores. ``nan`` is "error" or the code
-    NaN elements get. Returns a :class:`QuantizedArray`."""
+    NaN elements get. ``fmt`` may also name a recipe ("q8_0", … : see
+    ``_recipes.py``). Returns a :class:`QuantizedArray`."""
+    if _is_recipe(fmt):
+        return _recipe(x, fmt, locals())
     p = _CodePass.plan(**locals())
     values = np.empty(p.arr.shape, dtype=p.f.storage_dtype)
     p.run(words(values), fused=False)
@@ -487,6 +490,34 @@ def quantize(
         group_size,
         sf,
     )
+
+
+# The keyword defaults of quantize/fake_quantize: a recipe refuses any other value.
+_OPTION_DEFAULTS = {"scheme": "symmetric", "axis": None, "group_size": None, "clip": None,
+                    "percentile": None, "narrow_range": None, "rounding": "nearest_even",
+                    "seed": None, "arithmetic": "exact", "nan": "error", "scale_format": None}
+
+
+def _is_recipe(fmt: Any) -> bool:
+    """True when ``fmt`` names a recipe (``_recipes.py``, imported late: it
+    builds on this module)."""
+    from ._recipes import is_recipe
+
+    return is_recipe(fmt)
+
+
+def _recipe(x: Any, name: str, args: dict) -> QuantizedArray:
+    """Run the recipe ``name`` on ``x``; ``args`` are the caller's options,
+    of which a recipe accepts only the defaults."""
+    from ._recipes import quantize_recipe
+
+    changed = {k: v for k, v in args.items() if k in _OPTION_DEFAULTS
+               and not _same(v, _OPTION_DEFAULTS[k])}
+    return quantize_recipe(x, name, changed)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is b or (isinstance(a, str) and a == b)
 
 
 def dequantize(q: QuantizedArray, *, dtype: Any = np.float32) -> np.ndarray:
@@ -517,6 +548,9 @@ def fake_quantize(
 ) -> np.ndarray:
     """``dequantize(quantize(x, ...))`` fused in one pass, in x's float type
     (float32 for float32 and narrower floats, float64 otherwise)."""
+    if _is_recipe(fmt):
+        q = _recipe(x, fmt, locals())
+        return q.dequantize(np.float32 if _data(x).dtype == np.float32 else np.float64)
     if _dask.is_dask(x):  # lazy, with whole-array scales: _dask.py
         return _dask.fake_quantize(**locals())
     p = _CodePass.plan(**locals())
