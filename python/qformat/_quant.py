@@ -164,20 +164,33 @@ def _nan_code(nan: Any, fmt: Format) -> Optional[int]:
     return int(nan)
 
 
-def _scale_rule(fmt: Format, scale_format: Any) -> dict:
+_POW2_RULES = ("floor", "ceil", "even", "rceil")
+
+
+def _scale_rule(fmt: Format, scale_format: Any, rule: str = "floor") -> dict:
     """How scales are rounded: to the data's type, to a float format, or
-    OCP MX powers of two (e8m0)."""
+    MX powers of two (e8m0) chosen by ``rule`` (torchao's
+    ScaleCalculationMode names; "floor" is OCP MX v1.0's)."""
+    if rule not in _POW2_RULES:
+        raise ValueError(f"scale_rule must be one of {', '.join(_POW2_RULES)}, not {rule!r}")
+    if isinstance(fmt, FloatFormat):
+        element = (rule, fmt.man_bits, float(fmt.value_of(fmt._max_code)))
+    else:  # MXINT8: 1.6 fixed point, largest magnitude 127/64
+        element = (rule, max(fmt.bits - 2, 0), fmt.max / 2 ** (fmt.bits - 2))
+    if scale_format is None or format(scale_format) != format(_E8M0):
+        if rule != "floor":
+            raise ValueError("scale_rule applies to power-of-two scales (scale_format='e8m0')")
     if scale_format is None:
-        return {"scale_format": None, "pow2": None}
+        return {"scale_format": None, "pow2": None, "scale_rule": element}
     sf = format(scale_format)
     if not isinstance(sf, FloatFormat):
         raise ValueError(f"scale_format must be a float format, not {sf.name}")
     if sf == format(_E8M0):
         if isinstance(fmt, FloatFormat):
-            return {"scale_format": None, "pow2": (fmt.emax, 0)}
+            return {"scale_format": None, "pow2": (fmt.emax, 0), "scale_rule": element}
         # MXINT8: elements are fixed point with bits-2 fraction bits (1.6 for int8).
-        return {"scale_format": None, "pow2": (0, fmt.bits - 2)}
-    return {"scale_format": sf._spec, "pow2": None}
+        return {"scale_format": None, "pow2": (0, fmt.bits - 2), "scale_rule": element}
+    return {"scale_format": sf._spec, "pow2": None, "scale_rule": element}
 
 
 def _rounding_args(rounding: str, seed: Optional[int]) -> Optional[int]:
@@ -290,6 +303,7 @@ def _params(
     narrow_range: Optional[bool],
     nan_ok: bool,
     scale_format: Any,
+    scale_rule: str = "floor",
 ) -> tuple:
     """Scales (float64, flat) and zero points (int64, flat) from one Rust pass."""
     qmin, qmax = _code_range(fmt, scheme, narrow_range)
@@ -302,7 +316,7 @@ def _params(
         "clip": pair,
         "percentile": pct,
         "nan_ok": nan_ok,
-        **_scale_rule(fmt, scale_format),
+        **_scale_rule(fmt, scale_format, scale_rule),
     }
     scales, zps = _native.quant_params(arr.reshape(-1), arr.shape, k, group_size, spec)
     return scales, zps, (qmin, qmax)
@@ -329,6 +343,7 @@ def qparams(
     narrow_range: Optional[bool] = None,
     scale_format: Any = None,
     nan: Union[str, int] = "error",
+    scale_rule: str = "floor",
 ) -> tuple:
     """``(scale, zero_point)`` for quantizing ``x`` to ``fmt``.
 
@@ -337,14 +352,17 @@ def qparams(
     include 0, ``zero_point = qmin - round(min / scale)``. A constant slice
     ``c`` gets ``scale = |c|`` (1 when all zero) so it dequantizes exactly.
     Scales are rounded once (nearest even) to the data's float type or to
-    ``scale_format``. Shapes as :class:`QuantizedArray`'s.
+    ``scale_format``; with e8m0 scales ``scale_rule`` picks the power of
+    two ("floor", "ceil", "even", "rceil": torchao's ScaleCalculationMode).
+    Shapes as :class:`QuantizedArray`'s.
     """
     f = _format(fmt)
     arr = _data(x)
     k = _axis(arr.shape, axis, group_size)
     _nan_code(nan, f)
     scales, zps, _ = _params(
-        arr, f, scheme, k, group_size, clip, percentile, narrow_range, nan != "error", scale_format
+        arr, f, scheme, k, group_size, clip, percentile, narrow_range, nan != "error",
+        scale_format, scale_rule,
     )
     pshape = _param_shape(arr.shape, k, group_size)
     return scales.astype(arr.dtype).reshape(pshape), zps.reshape(pshape)
@@ -408,6 +426,7 @@ class _CodePass(NamedTuple):
         arithmetic: str,
         nan: Union[str, int],
         scale_format: Any,
+        scale_rule: str = "floor",
     ) -> _CodePass:
         """Check the arguments (in the public functions' order) and run the
         range pass. Takes the public functions' keyword arguments as they
@@ -428,6 +447,7 @@ class _CodePass(NamedTuple):
             narrow_range,
             nan_code is not None,
             scale_format,
+            scale_rule,
         )
         opts = _code_opts(rounding, seed, arithmetic, qmin, qmax, nan_code)
         return cls(f, arr, k, group_size, scales, zps, opts)
@@ -468,10 +488,13 @@ def quantize(
     arithmetic: str = "exact",
     nan: Union[str, int] = "error",
     scale_format: Any = None,
+    scale_rule: str = "floor",
 ) -> QuantizedArray:
     """Quantize ``x`` to ``fmt`` (see API.md): one pass for the ranges, one
     for the codes, both in Rust on all cores. ``nan`` is "error" or the code
-    NaN elements get. ``fmt`` may also name a recipe ("q8_0", … : see
+    NaN elements get. ``scale_rule`` picks MX power-of-two scales ("floor",
+    the OCP rule, "ceil", "even", "rceil": bit-equal to torchao's
+    ScaleCalculationMode of that name). ``fmt`` may also name a recipe ("q8_0", … : see
     ``_recipes.py``). Returns a :class:`QuantizedArray`."""
     if _is_recipe(fmt):
         return _recipe(x, fmt, locals())
@@ -495,7 +518,8 @@ def quantize(
 # The keyword defaults of quantize/fake_quantize: a recipe refuses any other value.
 _OPTION_DEFAULTS = {"scheme": "symmetric", "axis": None, "group_size": None, "clip": None,
                     "percentile": None, "narrow_range": None, "rounding": "nearest_even",
-                    "seed": None, "arithmetic": "exact", "nan": "error", "scale_format": None}
+                    "seed": None, "arithmetic": "exact", "nan": "error", "scale_format": None,
+                    "scale_rule": "floor"}
 
 
 def _is_recipe(fmt: Any) -> bool:
@@ -545,6 +569,7 @@ def fake_quantize(
     arithmetic: str = "exact",
     nan: Union[str, int] = "error",
     scale_format: Any = None,
+    scale_rule: str = "floor",
 ) -> np.ndarray:
     """``dequantize(quantize(x, ...))`` fused in one pass, in x's float type
     (float32 for float32 and narrower floats, float64 otherwise)."""

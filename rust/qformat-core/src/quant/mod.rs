@@ -53,6 +53,6 @@ pub use codes::{fake_quantize, quantize, Arithmetic, QuantOptions};
 pub use exact::{div_value, largest_finite, value_to_f64};
 pub use layout::{Granularity, Layout};
 pub use mx::{fake_quantize_float, quantize_float, FloatQuantOptions};
-pub use params::{params, qparams, ParamSpec, ScaleRule};
+pub use params::{params, qparams, ParamSpec, Pow2Rule, ScaleRule};
 pub use range::{ranges, RangeSource, Scheme};
 pub use real::Real;

@@ -1,0 +1,138 @@
+"""Scaling recipes against torchao's own quantizers on CPU, bit for bit:
+MX scale rules (``scale_rule=``, torchao's ScaleCalculationMode)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import qformat as qf
+
+torch = pytest.importorskip("torch")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    mx_tensor = pytest.importorskip("torchao.prototype.mx_formats.mx_tensor")
+    mx_constants = pytest.importorskip("torchao.prototype.mx_formats.constants")
+
+MODES = ("floor", "ceil", "even", "rceil")
+ELEMENTS = {
+    "fp8_e4m3fn": torch.float8_e4m3fn,
+    "fp8_e5m2": torch.float8_e5m2,
+    "fp6_e2m3fn": mx_constants.DTYPE_FP6_E2M3,
+    "fp6_e3m2fn": mx_constants.DTYPE_FP6_E3M2,
+    "fp4_e2m1fn": torch.float4_e2m1fn_x2,
+}
+ROWS, COLS = 1024, 1024  # 2^20 values, 32768 blocks of 32
+
+
+def _ulps_from(v: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """float32 ``v`` moved by ``n`` ulps (negative: toward zero)."""
+    return (v.astype(np.float32).view(np.int32) + n.astype(np.int32)).view(np.float32)
+
+
+def _mx_edge_blocks(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Blocks whose largest magnitude sits where the rules part ways: at,
+    one ulp below and a few ulps above a power of two, and at the EVEN
+    rounding point 2^k·(2 - 2^-(m+1)) of each element's mantissa width m."""
+    k = rng.integers(-100, 120, n)  # scale codes > 0: see the tiny-block test
+    base = np.ldexp(np.ones(n, np.float32), k).astype(np.float32)
+    mant = rng.choice([1.0, 2 - 2.0**-2, 2 - 2.0**-3, 2 - 2.0**-4, 1.5, 1.75], n)
+    amax = _ulps_from((base * mant).astype(np.float32), rng.integers(-3, 4, n))
+    b = rng.uniform(-1, 1, (n, 32)).astype(np.float32) * amax[:, None]
+    b[np.arange(n), rng.integers(0, 32, n)] = amax * rng.choice([-1, 1], n)
+    return b.astype(np.float32)
+
+
+def _mx_tie_blocks(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Blocks of power-of-two amax whose values are midpoints between
+    neighbouring fp4/fp6/fp8 values (a multiple of a small power of two)."""
+    k = rng.integers(-60, 60, (n, 1))
+    steps = rng.integers(-64, 65, (n, 32)) + 0.5
+    b = np.ldexp(steps / 16.0, k).astype(np.float32)
+    b[:, 0] = np.ldexp(4.0, k[:, 0])
+    return b
+
+
+def _mx_data(seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    n_blocks = ROWS * COLS // 32
+    mags = rng.choice([2.0**-100, 1e-6, 1e-2, 1.0, 300.0, 1e6, 1e30], (n_blocks, 1))
+    x = (rng.standard_normal((n_blocks, 32)) * mags).astype(np.float32)
+    x[rng.random(x.shape) < 0.02] = 0.0
+    x[rng.random(x.shape) < 0.01] = -0.0
+    sub = rng.random(x.shape) < 0.01  # float32 subnormal elements in normal blocks
+    x[sub] = (rng.standard_normal(sub.sum()) * 2.0**-135).astype(np.float32)
+    special = [_mx_edge_blocks(rng, 4096), _mx_tie_blocks(rng, 4096),
+               np.zeros((4, 32), np.float32), -np.zeros((4, 32), np.float32)]
+    special = np.concatenate(special)
+    x[rng.choice(n_blocks, len(special), replace=False)] = special
+    return x.reshape(ROWS, COLS)
+
+
+def torchao_mx(x: np.ndarray, elem: str, mode: str) -> tuple:
+    """(e8m0 scale codes, element codes) from torchao's ``to_mx`` on CPU."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s, d = mx_tensor.to_mx(torch.from_numpy(x), ELEMENTS[elem], 32,
+                               mx_tensor.ScaleCalculationMode(mode))
+    scales = s.view(torch.uint8).numpy().reshape(-1)
+    if elem == "fp4_e2m1fn":  # fp4x2: element 2i in the low nibble
+        p = d.view(torch.uint8).numpy().reshape(-1)
+        codes = np.empty(2 * p.size, np.uint8)
+        codes[0::2], codes[1::2] = p & 0xF, p >> 4
+    else:
+        codes = d.view(torch.uint8).numpy().reshape(-1)
+    return scales, codes
+
+
+@pytest.fixture(scope="module")
+def mx_data() -> np.ndarray:
+    return _mx_data()
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("elem", sorted(ELEMENTS))
+def test_mx_scale_rules_equal_torchao(elem, mode, mx_data):
+    want_scales, want_codes = torchao_mx(mx_data, elem, mode)
+    q = qf.quantize(mx_data, elem, group_size=32, scale_format="e8m0", scale_rule=mode)
+    scales = qf.encode(q.scale.reshape(-1), "e8m0")
+    np.testing.assert_array_equal(scales, want_scales)
+    # torchao reads e8m0 code 0 (2^-127) as 2^-126 (FLOOR/CEIL/EVEN clamp the
+    # float32 scale to the smallest normal) or as 1.0 (RCEIL): only blocks
+    # whose largest magnitude is below ~2^-119 get it; here only all-zero ones.
+    zero_blocks = ~mx_data.reshape(-1, 32).any(axis=1)
+    np.testing.assert_array_equal(want_scales == 0, zero_blocks)
+    codes = q.values.reshape(-1)
+    bad = np.nonzero(codes != want_codes)[0]
+    assert bad.size == 0, f"{bad.size} codes differ, first at {bad[0]}: x={mx_data.flat[bad[0]]!r}"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_mx_scale_rules_on_all_zero_and_tiny_blocks(mode):
+    """Blocks whose scale is e8m0's smallest, 2^-127: qformat divides by
+    2^-127 as OCP MX says; torchao divides by 2^-126 (FLOOR, CEIL, EVEN) or
+    by 1 (RCEIL). The scale codes agree; the elements agree on all-zero
+    blocks and, for the other blocks, after torchao's own reading."""
+    x = np.zeros((3, 32), np.float32)
+    x[1, :3] = [2.0**-130, -(2.0**-128), 2.0**-140]
+    x[2] = -0.0
+    want_scales, want_codes = torchao_mx(x, "fp8_e4m3fn", mode)
+    q = qf.quantize(x, "fp8_e4m3fn", group_size=32, scale_format="e8m0", scale_rule=mode)
+    np.testing.assert_array_equal(qf.encode(q.scale.reshape(-1), "e8m0"), want_scales)
+    assert (want_scales == 0).all()
+    codes = q.values.reshape(3, 32)
+    np.testing.assert_array_equal(codes[[0, 2]], want_codes.reshape(3, 32)[[0, 2]])
+    torchao_scale = 1.0 if mode == "rceil" else 2.0**-126
+    their = qf.encode(x[1].astype(np.float64) / torchao_scale, "fp8_e4m3fn")
+    np.testing.assert_array_equal(their, want_codes.reshape(3, 32)[1])
+    np.testing.assert_array_equal(codes[1], qf.encode(x[1].astype(np.float64) * 2.0**127,
+                                                      "fp8_e4m3fn"))
+
+
+def test_scale_rule_mistakes():
+    x = np.ones(32, np.float32)
+    with pytest.raises(ValueError, match="scale_rule must be"):
+        qf.quantize(x, "fp4_e2m1fn", group_size=32, scale_format="e8m0", scale_rule="round")
+    with pytest.raises(ValueError, match="power-of-two"):
+        qf.quantize(x, "fp4_e2m1fn", group_size=32, scale_rule="ceil")
