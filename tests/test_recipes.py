@@ -136,3 +136,114 @@ def test_scale_rule_mistakes():
         qf.quantize(x, "fp4_e2m1fn", group_size=32, scale_format="e8m0", scale_rule="round")
     with pytest.raises(ValueError, match="power-of-two"):
         qf.quantize(x, "fp4_e2m1fn", group_size=32, scale_rule="ceil")
+
+
+# ---------------------------------------------------------------------------
+# NVFP4
+
+
+nvfp4_tensor = pytest.importorskip("torchao.prototype.mx_formats.nvfp4_tensor")
+
+
+def _nvfp4_data(seed: int = 1) -> np.ndarray:
+    """2^20 values, tensor amax 2688 (per-tensor scale exactly 1): Gaussian
+    blocks of mixed magnitude, blocks whose e4m3 scale is a power of two
+    and whose values sit on e2m1 midpoints (ties), block scales on e4m3
+    midpoints, blocks so small their scale is clamped to 2^-6, zero and
+    subnormal values."""
+    rng = np.random.default_rng(seed)
+    n_blocks = ROWS * COLS // 16
+    mags = rng.choice([1e-9, 1e-3, 1.0, 30.0, 400.0], (n_blocks, 1))
+    x = (rng.standard_normal((n_blocks, 16)) * mags).astype(np.float32)
+    x = np.clip(x, -2600, 2600)
+    x[rng.random(x.shape) < 0.02] = 0.0
+    x[rng.random(x.shape) < 0.01] = -0.0
+    sub = rng.random(x.shape) < 0.01
+    x[sub] = (rng.standard_normal(sub.sum()) * 2.0**-140).astype(np.float32)
+    n = 8192
+    k = rng.integers(-6, 8, (n, 1))  # block scale 2^k, exact in e4m3
+    mids = np.array([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0])
+    ties = rng.choice(mids, (n, 16)) * rng.choice([-1, 1], (n, 16))
+    ties[:, 0] = 6.0
+    ties = np.ldexp(ties, k).astype(np.float32)
+    e4m3_mid = rng.choice(np.arange(16, 120), (n, 1)) + 0.5  # block scale between two e4m3 codes
+    mid_blocks = (rng.uniform(-1, 1, (n, 16)) * e4m3_mid / 16 * 6).astype(np.float32)
+    mid_blocks[:, 0] = (e4m3_mid[:, 0] / 16 * 6).astype(np.float32)
+    special = np.concatenate([ties, mid_blocks, np.zeros((4, 16), np.float32)])
+    x[rng.choice(n_blocks, len(special), replace=False)] = special
+    x.reshape(-1)[rng.integers(x.size)] = 2688.0
+    return x.reshape(ROWS, COLS)
+
+
+def torchao_nvfp4(x: np.ndarray) -> tuple:
+    """(per-tensor scale, e4m3 scale bytes, packed fp4x2 bytes, dequantized)."""
+    t = torch.from_numpy(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pts = nvfp4_tensor.per_tensor_amax_to_scale(torch.max(torch.abs(t)))
+        scales, packed = nvfp4_tensor.nvfp4_quantize(t, 16, pts)
+        deq = nvfp4_tensor.NVFP4Tensor.to_nvfp4(t, per_tensor_scale=pts).dequantize(
+            torch.float32)
+    return (pts.numpy(), scales.view(torch.uint8).numpy(), packed.view(torch.uint8).numpy(),
+            deq.numpy())
+
+
+def _order_sensitive_blocks(amax: np.float32) -> np.ndarray:
+    """Blocks whose codes depend on torchao's order of float32 operations:
+    ``x * ((1/t) / s)`` and ``x * (1 / (s·t))`` round to different e2m1
+    codes for them (t = amax/2688, s every normal e4m3 block scale)."""
+    t = np.float32(amax / np.float32(2688.0))
+    s = qf.decode(np.arange(0x08, 0x7F, dtype=np.uint8), "fp8_e4m3fn", dtype=np.float32)
+    r_torchao = (np.float32(1) / t) / s
+    r_other = np.float32(1) / (s * t)
+    mids = np.array([0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0], np.float32)
+    x0 = (mids[None, :] / r_torchao[:, None]).astype(np.float32)
+    blocks = []
+    for ulps in range(-3, 4):
+        x = (x0.view(np.int32) + ulps).view(np.float32)
+        a = qf.encode((x * r_torchao[:, None]).astype(np.float32), "fp4_e2m1fn")
+        b = qf.encode((x * r_other[:, None]).astype(np.float32), "fp4_e2m1fn")
+        for i, j in zip(*np.nonzero(a != b)):
+            blk = np.zeros(16, np.float32)
+            blk[0] = np.float32(s[i] * t * np.float32(6))  # gives block scale s[i]
+            blk[1:] = x[i, j]
+            blocks.append(blk)
+    assert len(blocks) > 20  # the data must hold such blocks, or the test proves nothing
+    return np.stack(blocks)
+
+
+@pytest.mark.parametrize("data", ["ties", "order"])
+def test_nvfp4_equals_torchao(data):
+    if data == "ties":  # 2^20 values, per-tensor scale 1
+        x = _nvfp4_data()
+    else:  # a per-tensor scale far from a power of two, blocks where rounding order shows
+        amax = np.float32(2688 * 0.7071)
+        rng = np.random.default_rng(2)
+        x = (rng.standard_normal((4096, 16)) * 100).astype(np.float32)
+        blocks = _order_sensitive_blocks(amax)
+        x[: len(blocks)] = blocks
+        x[-1, 0] = amax
+        x = x.reshape(256, 256)
+    pts, scales, packed, deq = torchao_nvfp4(x)
+    q = qf.quantize(x, "nvfp4")
+    assert np.float32(q.tensor_scale).tobytes() == pts.tobytes()
+    np.testing.assert_array_equal(q.scale_codes, scales.reshape(q.scale_codes.shape))
+    bad = np.nonzero(q.packed.reshape(-1) != packed.reshape(-1))[0]
+    assert bad.size == 0, f"{bad.size} packed bytes differ, first at {bad[0]}"
+    assert q.tobytes() == packed.tobytes()
+    np.testing.assert_array_equal(q.dequantize().view(np.uint32), deq.view(np.uint32))
+
+
+def test_nvfp4_fields_and_mistakes():
+    x = np.random.default_rng(3).standard_normal((2, 48)).astype(np.float32)
+    q = qf.quantize(x, "nvfp4")
+    assert q.values.shape == x.shape and q.scale.shape == (2, 3, 1)
+    assert q.nbytes == 48 + 6 + 4
+    np.testing.assert_array_equal(qf.fake_quantize(x, "nvfp4"), q.dequantize())
+    zero = qf.quantize(np.zeros((1, 16), np.float32), "nvfp4")  # usable scale, zero codes
+    assert np.isfinite(zero.scale).all() and (zero.scale > 0).all()
+    assert not zero.dequantize().any()
+    with pytest.raises(ValueError, match="multiple of 16"):
+        qf.quantize(np.ones((2, 20), np.float32), "nvfp4")
+    with pytest.raises(ValueError, match="finite"):
+        qf.quantize(np.full((1, 16), np.inf, np.float32), "nvfp4")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from ._gguf import GGUF_TYPES, quantize_gguf
+from ._nvfp4 import quantize_nvfp4
 from ._quant import QuantizedArray
 
 __all__ = ["RECIPES", "is_recipe", "quantize_recipe"]
@@ -23,7 +24,7 @@ def _gguf(name: str) -> Callable[..., QuantizedArray]:
     return run
 
 
-RECIPES: dict = {name: _gguf(name) for name in GGUF_TYPES}
+RECIPES: dict = {**{name: _gguf(name) for name in GGUF_TYPES}, "nvfp4": quantize_nvfp4}
 
 
 def is_recipe(fmt: Any) -> bool:

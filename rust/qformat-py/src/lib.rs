@@ -10,6 +10,7 @@ mod errors;
 mod exact;
 mod floats;
 mod gguf;
+mod nvfp4;
 mod quant;
 mod specs;
 
@@ -19,6 +20,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     exact::register(m)?;
     floats::register(m)?;
     gguf::register(m)?;
+    nvfp4::register(m)?;
     quant::register(m)?;
     specs::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

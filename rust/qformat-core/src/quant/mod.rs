@@ -32,7 +32,8 @@
 //! quotients; [`constants`] the per-scale constants a kernel reads;
 //! [`codes`] the integer code pass; [`mx`] float elements; [`simd`]
 //! vectorisation helpers; [`gguf`] llama.cpp's GGUF block types, a recipe
-//! of their own (gguf-py's float32 arithmetic, byte for byte).
+//! of their own (gguf-py's float32 arithmetic, byte for byte); [`nvfp4`]
+//! NVIDIA's two-level FP4 in torchao's float32 arithmetic.
 
 mod codes;
 mod constants;
@@ -42,6 +43,7 @@ mod fast_equals_exact;
 pub mod gguf;
 mod layout;
 mod mx;
+pub mod nvfp4;
 mod params;
 mod range;
 mod real;
