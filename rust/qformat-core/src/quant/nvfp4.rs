@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::format::float_builtin;
 use crate::fp32_kernel::Fp32Narrowing;
 use crate::options::EncodeOptions;
+use crate::simd::wide;
 
 /// Values per block.
 pub const BLOCK: usize = 16;
@@ -65,6 +66,7 @@ impl Kernels {
         }
     }
 
+    #[inline(always)]
     /// One block: its e4m3 scale code, and its 16 e2m1 codes packed two per
     /// byte (element 2i in the low nibble, as torch's float4_e2m1fn_x2).
     fn block(&self, xs: &[f32], inv_t: f32, t: f32, packed: &mut [u8]) -> u8 {
@@ -113,9 +115,14 @@ pub fn quantize(x: &[f32], t: f32, scales: &mut [u8], packed: &mut [u8]) -> Resu
         .zip(scales.par_chunks_mut(BLOCKS_PER_TASK))
         .zip(packed.par_chunks_mut(BLOCK / 2 * BLOCKS_PER_TASK))
         .for_each(|((xs, ss), ps)| {
-            for ((xb, s), pb) in xs.chunks(BLOCK).zip(ss).zip(ps.chunks_mut(BLOCK / 2)) {
-                *s = k.block(xb, inv_t, t, pb);
-            }
+            wide(
+                #[inline(always)]
+                || {
+                    for ((xb, s), pb) in xs.chunks(BLOCK).zip(ss).zip(ps.chunks_mut(BLOCK / 2)) {
+                        *s = k.block(xb, inv_t, t, pb);
+                    }
+                },
+            )
         });
     Ok(())
 }
