@@ -247,3 +247,74 @@ def test_nvfp4_fields_and_mistakes():
         qf.quantize(np.ones((2, 20), np.float32), "nvfp4")
     with pytest.raises(ValueError, match="finite"):
         qf.quantize(np.full((1, 16), np.inf, np.float32), "nvfp4")
+
+
+# ---------------------------------------------------------------------------
+# DeepSeek-V3 FP8 blocks. No installable library ships DeepSeek's weight
+# quantizer (its kernel is Triton), so the reference is a TRANSCRIPTION of
+# its formula in torch on CPU: s = amax / 448 per 128x128 block, codes
+# (w / s).to(float8_e4m3fn), dequantized as codes.float() * s.
+
+
+def deepseek_fp8_reference(w: np.ndarray, pow2: bool) -> tuple:
+    t = torch.from_numpy(w)
+    m, n = t.shape
+    bm, bn = -(-m // 128), -(-n // 128)
+    padded = torch.zeros(bm * 128, bn * 128)
+    padded[:m, :n] = t
+    blocks = padded.view(bm, 128, bn, 128)
+    amax = blocks.abs().amax(dim=(1, 3))
+    s = amax / 448.0
+    if pow2:  # 2^ceil(log2(amax/448)) from the exact quotient
+        s = torch.tensor([[2.0 ** _exact_ceil_log2(float(a) / 448.0, float(a)) for a in row]
+                          for row in amax.tolist()], dtype=torch.float32)
+    s = torch.where(amax == 0, torch.ones_like(s), s)
+    codes = (blocks / s[:, None, :, None]).to(torch.float8_e4m3fn)
+    codes = codes.view(bm * 128, bn * 128)[:m, :n]
+    deq = codes.float().view(torch.float32)
+    per_el = s.repeat_interleave(128, 0).repeat_interleave(128, 1)[:m, :n]
+    return codes.view(torch.uint8).numpy(), s.numpy(), (deq * per_el).numpy()
+
+
+def _exact_ceil_log2(q: float, amax: float) -> int:
+    from fractions import Fraction
+
+    if amax == 0:
+        return 0  # replaced by scale 1 below
+    k = int(np.ceil(np.log2(q)))
+    exact = Fraction(amax) / 448
+    while Fraction(2) ** (k - 1) >= exact:
+        k -= 1
+    while Fraction(2) ** k < exact:
+        k += 1
+    return k
+
+
+@pytest.mark.parametrize("pow2", [False, True])
+def test_fp8_block128_equals_deepseek_transcription(pow2):
+    rng = np.random.default_rng(4)
+    w = (rng.standard_normal((1000, 1100)) * 0.02).astype(np.float32)  # edge blocks: 1000, 1100
+    w[:128, :128] = 0.0  # an all-zero block
+    w[128:256, :128] *= 1e-30  # subnormal-scale neighbourhood
+    w[256:384, :128] *= 1e4
+    w[384, 5] = np.float32(448 * 2.0**-3)  # amax/448 exactly a power of two
+    w[512:640, 128:256] = np.round(w[512:640, 128:256] * 1e4) / 1e4
+    codes, scales, deq = deepseek_fp8_reference(w, pow2)
+    q = qf.quantize(w, "fp8_block128", pow2_scales=pow2)
+    assert q.weight_scale_inv.shape == (8, 9)
+    np.testing.assert_array_equal(q.weight_scale_inv.view(np.uint32), scales.view(np.uint32))
+    np.testing.assert_array_equal(q.values, codes)
+    assert q.tobytes() == codes.tobytes()
+    np.testing.assert_array_equal(q.dequantize().view(np.uint32), deq.view(np.uint32))
+    if pow2:
+        m, e = np.frexp(q.weight_scale_inv)
+        assert (m == 0.5).all()
+
+
+def test_fp8_block128_mistakes():
+    with pytest.raises(ValueError, match="2-D"):
+        qf.quantize(np.ones(128, np.float32), "fp8_block128")
+    with pytest.raises(ValueError, match="pow2_scales"):
+        qf.quantize(np.ones(32, np.float32), "q8_0", pow2_scales=True)
+    with pytest.raises(ValueError, match="pow2_scales"):
+        qf.quantize(np.ones(32, np.float32), "int8", pow2_scales=True)

@@ -427,10 +427,13 @@ class _CodePass(NamedTuple):
         nan: Union[str, int],
         scale_format: Any,
         scale_rule: str = "floor",
+        pow2_scales: Optional[bool] = None,
     ) -> _CodePass:
         """Check the arguments (in the public functions' order) and run the
         range pass. Takes the public functions' keyword arguments as they
         are (``plan(**locals())``)."""
+        if pow2_scales is not None:
+            raise ValueError("pow2_scales applies to the fp8_block128 recipe")
         f = _format(fmt)
         _check_float_target(f, arithmetic)
         arr = _data(x)
@@ -489,12 +492,14 @@ def quantize(
     nan: Union[str, int] = "error",
     scale_format: Any = None,
     scale_rule: str = "floor",
+    pow2_scales: Optional[bool] = None,
 ) -> QuantizedArray:
     """Quantize ``x`` to ``fmt`` (see API.md): one pass for the ranges, one
     for the codes, both in Rust on all cores. ``nan`` is "error" or the code
     NaN elements get. ``scale_rule`` picks MX power-of-two scales ("floor",
     the OCP rule, "ceil", "even", "rceil": bit-equal to torchao's
-    ScaleCalculationMode of that name). ``fmt`` may also name a recipe ("q8_0", … : see
+    ScaleCalculationMode of that name). ``fmt`` may also name a recipe
+    ("q8_0", "nvfp4", "fp8_block128" with ``pow2_scales``, … ("q8_0", … : see
     ``_recipes.py``). Returns a :class:`QuantizedArray`."""
     if _is_recipe(fmt):
         return _recipe(x, fmt, locals())
@@ -519,7 +524,7 @@ def quantize(
 _OPTION_DEFAULTS = {"scheme": "symmetric", "axis": None, "group_size": None, "clip": None,
                     "percentile": None, "narrow_range": None, "rounding": "nearest_even",
                     "seed": None, "arithmetic": "exact", "nan": "error", "scale_format": None,
-                    "scale_rule": "floor"}
+                    "scale_rule": "floor", "pow2_scales": None}
 
 
 def _is_recipe(fmt: Any) -> bool:
@@ -532,7 +537,7 @@ def _is_recipe(fmt: Any) -> bool:
 
 def _recipe(x: Any, name: str, args: dict) -> QuantizedArray:
     """Run the recipe ``name`` on ``x``; ``args`` are the caller's options,
-    of which a recipe accepts only the defaults."""
+    of which a recipe accepts its own (``_recipes.RECIPE_OPTIONS``)."""
     from ._recipes import quantize_recipe
 
     changed = {k: v for k, v in args.items() if k in _OPTION_DEFAULTS
@@ -570,6 +575,7 @@ def fake_quantize(
     nan: Union[str, int] = "error",
     scale_format: Any = None,
     scale_rule: str = "floor",
+    pow2_scales: Optional[bool] = None,
 ) -> np.ndarray:
     """``dequantize(quantize(x, ...))`` fused in one pass, in x's float type
     (float32 for float32 and narrower floats, float64 otherwise)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ._fp8block import quantize_fp8_block
 from ._gguf import GGUF_TYPES, quantize_gguf
 from ._nvfp4 import quantize_nvfp4
 from ._quant import QuantizedArray
@@ -24,7 +25,8 @@ def _gguf(name: str) -> Callable[..., QuantizedArray]:
     return run
 
 
-RECIPES: dict = {**{name: _gguf(name) for name in GGUF_TYPES}, "nvfp4": quantize_nvfp4}
+RECIPES: dict = {**{name: _gguf(name) for name in GGUF_TYPES}, "nvfp4": quantize_nvfp4,
+                  "fp8_block128": quantize_fp8_block}
 
 
 def is_recipe(fmt: Any) -> bool:
@@ -32,12 +34,17 @@ def is_recipe(fmt: Any) -> bool:
     return isinstance(fmt, str) and fmt.lower() in RECIPES
 
 
+# The options each recipe takes (every other option must keep its default).
+RECIPE_OPTIONS = {"fp8_block128": ("pow2_scales",)}
+
+
 def quantize_recipe(x: Any, name: str, given: dict) -> QuantizedArray:
-    """Quantize ``x`` by the recipe ``name``. ``given`` holds the generic
-    options the caller set to something other than their defaults; a fixed
-    recipe accepts none of them."""
-    if given:
-        raise ValueError(
-            f"{name} is a fixed recipe; {', '.join(sorted(given))} do not apply to it"
-        )
-    return RECIPES[name.lower()](x)
+    """Quantize ``x`` by the recipe ``name``. ``given`` holds the options
+    the caller set to something other than their defaults; a recipe takes
+    only those of ``RECIPE_OPTIONS``."""
+    name = name.lower()
+    allowed = RECIPE_OPTIONS.get(name, ())
+    wrong = sorted(k for k in given if k not in allowed)
+    if wrong:
+        raise ValueError(f"{name} is a fixed recipe; {', '.join(wrong)} do not apply to it")
+    return RECIPES[name](x, **given)
