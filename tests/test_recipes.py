@@ -318,3 +318,21 @@ def test_fp8_block128_mistakes():
         qf.quantize(np.ones(32, np.float32), "q8_0", pow2_scales=True)
     with pytest.raises(ValueError, match="pow2_scales"):
         qf.quantize(np.ones(32, np.float32), "int8", pow2_scales=True)
+
+
+@pytest.mark.parametrize("mode", ["floor", "rceil"])
+def test_mx_recipe_names_and_bytes(mode):
+    x = np.random.default_rng(6).standard_normal((64, 256)).astype(np.float32)
+    for name, elem in (("mxfp8", "fp8_e4m3fn"), ("mxfp4", "fp4_e2m1fn"),
+                       ("mxfp6_e2m3", "fp6_e2m3fn")):
+        q = qf.quantize(x, name, scale_rule=mode)
+        ref = qf.quantize(x, elem, group_size=32, scale_format="e8m0", scale_rule=mode)
+        np.testing.assert_array_equal(q.values, ref.values)
+        np.testing.assert_array_equal(q.scale, ref.scale)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _, data = mx_tensor.to_mx(torch.from_numpy(x), ELEMENTS[elem], 32,
+                                      mx_tensor.ScaleCalculationMode(mode))
+        assert q.tobytes() == data.view(torch.uint8).numpy().tobytes()
+    with pytest.raises(ValueError, match="group_size"):
+        qf.quantize(x, "mxfp4", group_size=16)

@@ -25,8 +25,40 @@ def _gguf(name: str) -> Callable[..., QuantizedArray]:
     return run
 
 
+# OCP MX names: (element format), blocks of 32 along the last axis, e8m0 scales.
+MX_RECIPES = {"mxfp8": "fp8_e4m3fn", "mxfp8_e5m2": "fp8_e5m2", "mxfp6_e2m3": "fp6_e2m3fn",
+              "mxfp6_e3m2": "fp6_e3m2fn", "mxfp4": "fp4_e2m1fn", "mxint8": "int8"}
+
+
+class MXArray(QuantizedArray):
+    """An OCP MX recipe's result: a :class:`QuantizedArray` whose
+    ``tobytes()`` is the element codes as torchao stores them (fp4 two per
+    byte, element 0 in the low nibble; wider elements one per byte)."""
+
+    def tobytes(self) -> bytes:
+        """The element codes, packed as torchao's to_mx returns them."""
+        from ._quant import pack
+
+        if self.format.bits == 4:
+            return pack(self.values, self.format).tobytes()
+        return self.values.tobytes()
+
+
+def _mx(name: str) -> Callable[..., QuantizedArray]:
+    def run(x: Any, scale_rule: str = "floor") -> QuantizedArray:
+        from ._quant import quantize
+
+        q = quantize(x, MX_RECIPES[name], group_size=32, scale_format="fp8_e8m0fnu",
+                     scale_rule=scale_rule)
+        mx = MXArray.__new__(MXArray)
+        mx.__dict__.update(q.__dict__)
+        return mx
+
+    return run
+
+
 RECIPES: dict = {**{name: _gguf(name) for name in GGUF_TYPES}, "nvfp4": quantize_nvfp4,
-                  "fp8_block128": quantize_fp8_block}
+                 "fp8_block128": quantize_fp8_block, **{n: _mx(n) for n in MX_RECIPES}}
 
 
 def is_recipe(fmt: Any) -> bool:
@@ -35,7 +67,7 @@ def is_recipe(fmt: Any) -> bool:
 
 
 # The options each recipe takes (every other option must keep its default).
-RECIPE_OPTIONS = {"fp8_block128": ("pow2_scales",)}
+RECIPE_OPTIONS = {"fp8_block128": ("pow2_scales",), **{n: ("scale_rule",) for n in MX_RECIPES}}
 
 
 def quantize_recipe(x: Any, name: str, given: dict) -> QuantizedArray:
