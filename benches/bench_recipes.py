@@ -1,6 +1,7 @@
 """Recipe speed against each recipe's reference library, in one run: GGUF
 block types (gguf-py's NumPy quantizers), MX scale rules (torchao's to_mx
-on CPU) and NVFP4 (torchao's nvfp4_quantize, per-tensor scale included).
+on CPU), NVFP4 (torchao's nvfp4_quantize, per-tensor scale included) and
+DeepSeek-V3 FP8 blocks (its formula written in torch).
 Each line prints both times (best of --repeat) and their ratio.
 
 Run: python benches/bench_recipes.py [--rows 1024 --cols 4096 --repeat 3]
@@ -72,6 +73,26 @@ def bench_torchao(x: np.ndarray, repeat: int) -> None:
          best_ms(torchao_nvfp4, repeat))
 
 
+def bench_fp8_block(x: np.ndarray, repeat: int) -> None:
+    """DeepSeek-V3 FP8 blocks against the same formula in torch on CPU (no
+    library ships DeepSeek's own Triton quantizer)."""
+    try:
+        import torch
+    except ImportError:
+        print("torch not installed: fp8_block128 line skipped")
+        return
+    t = torch.from_numpy(x)
+
+    def torch_blocks() -> None:
+        m, n = t.shape
+        blocks = t.view(m // 128, 128, n // 128, 128)
+        s = blocks.abs().amax(dim=(1, 3)) / 448.0
+        (blocks / s[:, None, :, None]).to(torch.float8_e4m3fn)
+
+    line("fp8_block128", best_ms(lambda: qf.quantize(x, "fp8_block128"), repeat),
+         "torch formula", best_ms(torch_blocks, repeat))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--rows", type=int, default=1024)
@@ -82,6 +103,7 @@ def main() -> None:
     print(f"{a.rows}x{a.cols} float32 ({x.size / 2**20:.0f} Mi values), best of {a.repeat}")
     bench_gguf(x, a.repeat)
     bench_torchao(x, a.repeat)
+    bench_fp8_block(x, a.repeat)
 
 
 if __name__ == "__main__":

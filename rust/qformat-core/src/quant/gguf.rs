@@ -99,6 +99,19 @@ fn np_cast_byte(v: f32) -> u8 {
     i as u8
 }
 
+/// C's `roundf` (half away from zero) from trunc, which vectorises where
+/// `f32::round` may be a libm call: `x - trunc(x)` is exact.
+#[inline(always)]
+fn round_half_away(x: f32) -> f32 {
+    let t = x.trunc();
+    let frac = x - t;
+    if frac.abs() >= 0.5 {
+        t + 1f32.copysign(x)
+    } else {
+        t
+    }
+}
+
 /// `np.trunc(v).astype(np.uint8).clip(0, hi)`.
 #[inline(always)]
 fn trunc_code(v: f32, hi: u8) -> u8 {
@@ -199,7 +212,7 @@ impl Encoder {
         let id = inverse(d);
         out[..2].copy_from_slice(&self.half_bytes(d));
         for (o, &x) in out[2..].iter_mut().zip(b) {
-            *o = np_cast_byte((x * id).round());
+            *o = np_cast_byte(round_half_away(x * id));
         }
     }
 
