@@ -552,6 +552,11 @@ def quantize_file(src: Union[str, os.PathLike], dst: Union[str, os.PathLike], to
     inf_out: the non-finite values among the inputs and the results.
     """
     src, dst = os.fspath(src), os.fspath(dst)
+    if dst.lower().endswith(".gguf"):  # GGUF block recipes, written by gguf's own writer
+        from ._gguf import quantize_file_gguf
+        _check_paths(src, dst)
+        return quantize_file_gguf(src, dst, _gguf_recipe(to), skip=skip, keep_1d=keep_1d,
+                                  force=force, progress=progress)
     t0 = time.perf_counter()
     target = Target(to, scheme, axis, group_size, clip, percentile, scale_format, rounding,
                     overflow, nan, force)
@@ -595,6 +600,17 @@ def _cleanup_on_signals(writer: TensorWriter) -> Iterator[None]:
     finally:
         for sig, handler in old.items():
             signal.signal(sig, handler)
+
+
+def _gguf_recipe(to: Any) -> str:
+    from ._gguf import GGUF_TYPES
+    name = str(to).lower()
+    if name == "mxfp4":
+        name = "gguf_mxfp4"
+    if name not in GGUF_TYPES:
+        raise CheckpointError(f"a .gguf output takes a GGUF block type ({', '.join(GGUF_TYPES)}),"
+                              f" not {to!r}")
+    return name
 
 
 def _run(reader: TensorReader, writer: TensorWriter, plans: list, target: Target,

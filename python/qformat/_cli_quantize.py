@@ -164,10 +164,11 @@ def _jsonable(obj: Any) -> Any:
 @main.command("quantize")
 @click.argument("src", metavar="IN")
 @click.option("-o", "--output", "dst", required=True, metavar="OUT",
-              help="Output file (.safetensors or .npz).")
+              help="Output file (.safetensors, .npz, or .gguf for the GGUF block types).")
 @click.option("--to", "to", required=True, metavar="FORMAT",
               help="Target: a float format (bf16, fp8_e4m3fn, ...), an integer format "
-                   "(int8, int4, ...) or mxfp8/mxfp6/mxfp4/mxint8.")
+                   "(int8, int4, ...), mxfp8/mxfp6/mxfp4/mxint8, or with a .gguf output "
+                   "q8_0/q4_0/q4_1/q5_0/q5_1/mxfp4.")
 @click.option("--scheme", type=click.Choice(["symmetric", "asymmetric"]), default="symmetric",
               show_default=True, help="Integer zero point: 0, or fitted to [min, max].")
 @click.option("--axis", default=None, metavar="K|none",

@@ -138,3 +138,19 @@ def quant_float_fake(
 def error_stats(
     reference: _Floats, approx: _Floats
 ) -> dict[str, Union[int, float]]: ...
+
+# GGUF block types (qformat_core::quant::gguf)
+def gguf_quantize(
+    x: npt.NDArray[np.float32], name: str, out: npt.NDArray[np.uint8]
+) -> None: ...
+def gguf_dequantize(
+    data: npt.NDArray[np.uint8], name: str, out: npt.NDArray[np.float32]
+) -> None: ...
+def gguf_block_shape(name: str) -> tuple[int, int]: ...
+
+# NVFP4 (qformat_core::quant::nvfp4)
+def nvfp4_tensor_scale(x: npt.NDArray[np.float32]) -> float: ...
+def nvfp4_quantize(
+    x: npt.NDArray[np.float32], tensor_scale: float, scales: npt.NDArray[np.uint8],
+    packed: npt.NDArray[np.uint8],
+) -> None: ...

@@ -163,20 +163,33 @@ def _nan_code(nan: Any, fmt: Format) -> Optional[int]:
     return int(nan)
 
 
-def _scale_rule(fmt: Format, scale_format: Any) -> dict:
+_POW2_RULES = ("floor", "ceil", "even", "rceil")
+
+
+def _scale_rule(fmt: Format, scale_format: Any, rule: str = "floor") -> dict:
     """How scales are rounded: to the data's type, to a float format, or
-    OCP MX powers of two (e8m0)."""
+    MX powers of two (e8m0) chosen by ``rule`` (torchao's
+    ScaleCalculationMode names; "floor" is OCP MX v1.0's)."""
+    if rule not in _POW2_RULES:
+        raise ValueError(f"scale_rule must be one of {', '.join(_POW2_RULES)}, not {rule!r}")
+    if isinstance(fmt, FloatFormat):
+        element = (rule, fmt.man_bits, float(fmt.value_of(fmt._max_code)))
+    else:  # MXINT8: 1.6 fixed point, largest magnitude 127/64
+        element = (rule, max(fmt.bits - 2, 0), fmt.max / 2 ** (fmt.bits - 2))
+    if scale_format is None or format(scale_format) != format(_E8M0):
+        if rule != "floor":
+            raise ValueError("scale_rule applies to power-of-two scales (scale_format='e8m0')")
     if scale_format is None:
-        return {"scale_format": None, "pow2": None}
+        return {"scale_format": None, "pow2": None, "scale_rule": element}
     sf = format(scale_format)
     if not isinstance(sf, FloatFormat):
         raise ValueError(f"scale_format must be a float format, not {sf.name}")
     if sf == format(_E8M0):
         if isinstance(fmt, FloatFormat):
-            return {"scale_format": None, "pow2": (fmt.emax, 0)}
+            return {"scale_format": None, "pow2": (fmt.emax, 0), "scale_rule": element}
         # MXINT8: elements are fixed point with bits-2 fraction bits (1.6 for int8).
-        return {"scale_format": None, "pow2": (0, fmt.bits - 2)}
-    return {"scale_format": sf._spec, "pow2": None}
+        return {"scale_format": None, "pow2": (0, fmt.bits - 2), "scale_rule": element}
+    return {"scale_format": sf._spec, "pow2": None, "scale_rule": element}
 
 
 def _rounding_args(rounding: str, seed: Optional[int]) -> Optional[int]:
@@ -289,6 +302,7 @@ def _params(
     narrow_range: Optional[bool],
     nan_ok: bool,
     scale_format: Any,
+    scale_rule: str = "floor",
 ) -> tuple:
     """Scales (float64, flat) and zero points (int64, flat) from one Rust pass."""
     qmin, qmax = _code_range(fmt, scheme, narrow_range)
@@ -301,7 +315,7 @@ def _params(
         "clip": pair,
         "percentile": pct,
         "nan_ok": nan_ok,
-        **_scale_rule(fmt, scale_format),
+        **_scale_rule(fmt, scale_format, scale_rule),
     }
     scales, zps = _native.quant_params(arr.reshape(-1), arr.shape, k, group_size, spec)
     return scales, zps, (qmin, qmax)
@@ -328,6 +342,7 @@ def qparams(
     narrow_range: Optional[bool] = None,
     scale_format: Any = None,
     nan: Union[str, int] = "error",
+    scale_rule: str = "floor",
 ) -> tuple:
     """``(scale, zero_point)`` for quantizing ``x`` to ``fmt``.
 
@@ -336,14 +351,17 @@ def qparams(
     include 0, ``zero_point = qmin - round(min / scale)``. A constant slice
     ``c`` gets ``scale = |c|`` (1 when all zero) so it dequantizes exactly.
     Scales are rounded once (nearest even) to the data's float type or to
-    ``scale_format``. Shapes as :class:`QuantizedArray`'s.
+    ``scale_format``; with e8m0 scales ``scale_rule`` picks the power of
+    two ("floor", "ceil", "even", "rceil": torchao's ScaleCalculationMode).
+    Shapes as :class:`QuantizedArray`'s.
     """
     f = _format(fmt)
     arr = _data(x)
     k = _axis(arr.shape, axis, group_size)
     _nan_code(nan, f)
     scales, zps, _ = _params(
-        arr, f, scheme, k, group_size, clip, percentile, narrow_range, nan != "error", scale_format
+        arr, f, scheme, k, group_size, clip, percentile, narrow_range, nan != "error",
+        scale_format, scale_rule,
     )
     pshape = _param_shape(arr.shape, k, group_size)
     return scales.astype(arr.dtype).reshape(pshape), zps.reshape(pshape)
@@ -407,10 +425,14 @@ class _CodePass(NamedTuple):
         arithmetic: str,
         nan: Union[str, int],
         scale_format: Any,
+        scale_rule: str = "floor",
+        pow2_scales: Optional[bool] = None,
     ) -> _CodePass:
         """Check the arguments (in the public functions' order) and run the
         range pass. Takes the public functions' keyword arguments as they
         are (``plan(**locals())``)."""
+        if pow2_scales is not None:
+            raise ValueError("pow2_scales applies to the fp8_block128 recipe")
         f = _format(fmt)
         _check_float_target(f, arithmetic)
         arr = _data(x)
@@ -427,6 +449,7 @@ class _CodePass(NamedTuple):
             narrow_range,
             nan_code is not None,
             scale_format,
+            scale_rule,
         )
         if isinstance(f, FloatFormat):  # the code range is the element format's own
             qmin = qmax = 0
@@ -469,10 +492,18 @@ def quantize(
     arithmetic: str = "exact",
     nan: Union[str, int] = "error",
     scale_format: Any = None,
+    scale_rule: str = "floor",
+    pow2_scales: Optional[bool] = None,
 ) -> QuantizedArray:
-    """Quantize ``x`` to ``fmt`` (conventions in the module docs): one pass
-    for the ranges, one for the codes, both in Rust on all cores. ``nan`` is "error" or the code
-    NaN elements get. Returns a :class:`QuantizedArray`."""
+    """Quantize ``x`` to ``fmt`` (conventions in the module docs): one pass for the ranges, one
+    for the codes, both in Rust on all cores. ``nan`` is "error" or the code
+    NaN elements get. ``scale_rule`` picks MX power-of-two scales ("floor",
+    the OCP rule, "ceil", "even", "rceil": bit-equal to torchao's
+    ScaleCalculationMode of that name). ``fmt`` may also name a recipe
+    ("q8_0", "nvfp4", "fp8_block128" with ``pow2_scales``, …: see
+    ``_recipes.py``). Returns a :class:`QuantizedArray`."""
+    if _is_recipe(fmt):
+        return _recipe(x, fmt, locals())
     p = _CodePass.plan(**locals())
     values = np.empty(p.arr.shape, dtype=p.f.storage_dtype)
     p.run(words(values), fused=False)
@@ -494,7 +525,7 @@ def _quantize_and_fake(x: Any, fmt: FormatSpec, fake: bool, **options: Any) -> t
     """``(quantize(x, fmt, **options), fake_quantize(...) or None)`` sharing
     one range pass: what a checkpoint writer needs for its codes and its
     error report."""
-    p = _CodePass.plan(x=x, fmt=fmt, **{**_QUANT_DEFAULTS, **options})
+    p = _CodePass.plan(x=x, fmt=fmt, **{**_OPTION_DEFAULTS, **options})
     values = np.empty(p.arr.shape, dtype=p.f.storage_dtype)
     p.run(words(values), fused=False)
     approx = None
@@ -510,9 +541,35 @@ def _quantize_and_fake(x: Any, fmt: FormatSpec, fake: bool, **options: Any) -> t
     return q, approx
 
 
-_QUANT_DEFAULTS = dict(scheme="symmetric", axis=None, group_size=None, clip=None,
-                       percentile=None, narrow_range=None, rounding="nearest_even", seed=None,
-                       arithmetic="exact", nan="error", scale_format=None)
+
+
+# The keyword defaults of quantize/fake_quantize: a recipe refuses any other value.
+_OPTION_DEFAULTS = {"scheme": "symmetric", "axis": None, "group_size": None, "clip": None,
+                    "percentile": None, "narrow_range": None, "rounding": "nearest_even",
+                    "seed": None, "arithmetic": "exact", "nan": "error", "scale_format": None,
+                    "scale_rule": "floor", "pow2_scales": None}
+
+
+def _is_recipe(fmt: Any) -> bool:
+    """True when ``fmt`` names a recipe (``_recipes.py``, imported late: it
+    builds on this module)."""
+    from ._recipes import is_recipe
+
+    return is_recipe(fmt)
+
+
+def _recipe(x: Any, name: str, args: dict) -> QuantizedArray:
+    """Run the recipe ``name`` on ``x``; ``args`` are the caller's options,
+    of which a recipe accepts its own (``_recipes.RECIPE_OPTIONS``)."""
+    from ._recipes import quantize_recipe
+
+    changed = {k: v for k, v in args.items() if k in _OPTION_DEFAULTS
+               and not _same(v, _OPTION_DEFAULTS[k])}
+    return quantize_recipe(x, name, changed)
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a is b or (isinstance(a, str) and a == b)
 
 
 def dequantize(q: QuantizedArray, *, dtype: Any = np.float32) -> np.ndarray:
@@ -540,9 +597,14 @@ def fake_quantize(
     arithmetic: str = "exact",
     nan: Union[str, int] = "error",
     scale_format: Any = None,
+    scale_rule: str = "floor",
+    pow2_scales: Optional[bool] = None,
 ) -> np.ndarray:
     """``dequantize(quantize(x, ...))`` fused in one pass, in x's float type
     (float32 for float32 and narrower floats, float64 otherwise)."""
+    if _is_recipe(fmt):
+        q = _recipe(x, fmt, locals())
+        return q.dequantize(np.float32 if _data(x).dtype == np.float32 else np.float64)
     if _dask.is_dask(x):  # lazy, with whole-array scales: _dask.py
         return _dask.fake_quantize(**locals())
     p = _CodePass.plan(**locals())

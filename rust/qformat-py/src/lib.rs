@@ -9,6 +9,8 @@ mod arrays;
 mod errors;
 mod exact;
 mod floats;
+mod gguf;
+mod nvfp4;
 mod quant;
 mod specs;
 mod stats;
@@ -18,6 +20,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     exact::register(m)?;
     floats::register(m)?;
+    gguf::register(m)?;
+    nvfp4::register(m)?;
     quant::register(m)?;
     specs::register(m)?;
     stats::register(m)?;

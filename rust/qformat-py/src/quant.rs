@@ -7,8 +7,8 @@ use pyo3::prelude::*;
 use qformat_core::format::{float_builtin, FloatFormat, IntFormat};
 use qformat_core::int_cast::{self, IntCastOptions};
 use qformat_core::quant::{
-    self, Arithmetic, FloatQuantOptions, Layout, ParamSpec, QuantOptions, RangeSource, ScaleRule,
-    Scheme,
+    self, Arithmetic, FloatQuantOptions, Layout, ParamSpec, Pow2Rule, QuantOptions, RangeSource,
+    ScaleRule, Scheme,
 };
 use qformat_core::{Error, RoundingMode};
 
@@ -153,6 +153,8 @@ struct ParamArgs {
     scale_format: Option<FloatTuple>,
     /// … or make them OCP MX powers of two: `(emax_elem, frac_bits)`.
     pow2: Option<(i64, i64)>,
+    /// How powers of two are chosen: `(rule, element man_bits, element max)`.
+    scale_rule: (String, u32, f64),
     integer: bool,
     clip: Option<(f64, f64)>,
     percentile: Option<f64>,
@@ -169,12 +171,28 @@ fn scheme(s: &str) -> PyResult<Scheme> {
     }
 }
 
+/// The power-of-two rule named as torchao's `ScaleCalculationMode`.
+fn pow2_rule((name, man_bits, max): &(String, u32, f64)) -> PyResult<Pow2Rule> {
+    match name.as_str() {
+        "floor" => Ok(Pow2Rule::Floor),
+        "ceil" => Ok(Pow2Rule::Ceil),
+        "even" => Ok(Pow2Rule::Even {
+            man_bits: *man_bits,
+        }),
+        "rceil" => Ok(Pow2Rule::RCeil { max: *max }),
+        _ => Err(invalid(format!(
+            "scale_rule must be 'floor', 'ceil', 'even' or 'rceil', not {name:?}"
+        ))),
+    }
+}
+
 impl ParamArgs {
     fn spec(&self, data: FloatFormat) -> PyResult<ParamSpec> {
         let rule = match (&self.pow2, &self.scale_format) {
             (Some((e, f)), _) => ScaleRule::Pow2 {
                 emax_elem: *e,
                 frac_bits: *f,
+                rule: pow2_rule(&self.scale_rule)?,
             },
             (None, Some(t)) => ScaleRule::Round(float_from_tuple(t)?),
             (None, None) => ScaleRule::Round(data),

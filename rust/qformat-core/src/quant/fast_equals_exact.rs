@@ -204,6 +204,7 @@ fn fused_params_equal_two_pass() {
             rule: ScaleRule::Pow2 {
                 emax_elem: 2,
                 frac_bits: 0,
+                rule: Pow2Rule::Floor,
             },
             integer: false,
         },

@@ -31,15 +31,19 @@
 //! statistics; [`params`] scales and zero points; [`exact`] exact
 //! quotients; [`constants`] the per-scale constants a kernel reads;
 //! [`codes`] the integer code pass; [`mx`] float elements; [`simd`]
-//! vectorisation helpers.
+//! vectorisation helpers; [`gguf`] llama.cpp's GGUF block types, a recipe
+//! of their own (gguf-py's float32 arithmetic, byte for byte); [`nvfp4`]
+//! NVIDIA's two-level FP4 in torchao's float32 arithmetic.
 
 mod codes;
 mod constants;
 mod exact;
 #[cfg(test)]
 mod fast_equals_exact;
+pub mod gguf;
 mod layout;
 mod mx;
+pub mod nvfp4;
 mod params;
 mod range;
 mod real;
@@ -51,6 +55,6 @@ pub use codes::{fake_quantize, quantize, Arithmetic, QuantOptions};
 pub use exact::{div_value, largest_finite, value_to_f64};
 pub use layout::{Granularity, Layout};
 pub use mx::{fake_quantize_float, quantize_float, FloatQuantOptions};
-pub use params::{params, qparams, ParamSpec, ScaleRule};
+pub use params::{params, qparams, ParamSpec, Pow2Rule, ScaleRule};
 pub use range::{ranges, RangeSource, Scheme};
 pub use real::Real;

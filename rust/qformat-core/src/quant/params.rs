@@ -23,10 +23,32 @@ pub enum ScaleRule {
     /// To this float format (float32 for float32 data, an fp8 format for
     /// NVFP4-style scales …), nearest even, saturating.
     Round(FloatFormat),
-    /// OCP MX shared scale: `2^(floor(log2 amax) - emax_elem)` with the
-    /// exponent clamped to e8m0's [-127, 127], times `2^-frac_bits` (the
-    /// implicit fixed point of MXINT8 elements: 6 bits for int8).
-    Pow2 { emax_elem: i64, frac_bits: i64 },
+    /// MX shared scale: `2^(E(amax) - emax_elem)` with the exponent clamped
+    /// to e8m0's [-127, 127], times `2^-frac_bits` (the implicit fixed point
+    /// of MXINT8 elements: 6 bits for int8). `rule` says how `E` is taken.
+    Pow2 {
+        emax_elem: i64,
+        frac_bits: i64,
+        rule: Pow2Rule,
+    },
+}
+
+/// How an MX block's shared exponent follows from its largest magnitude,
+/// named as torchao's `ScaleCalculationMode` names them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pow2Rule {
+    /// OCP MX v1.0: `floor(log2 amax)`; the largest values may saturate.
+    Floor,
+    /// `ceil(log2 amax)`: nothing saturates, at up to one bit of precision.
+    Ceil,
+    /// `floor(log2 amax')` where `amax'` is amax rounded (half up) to the
+    /// element format's `man_bits`: saturates only what would round to max.
+    Even { man_bits: u32 },
+    /// torchao's RCEIL in float32: `ceil(log2(amax / max))` with the
+    /// division and the logarithm each rounded to float32 (so an amax a few
+    /// ulps above a power of two may take the lower exponent), not
+    /// offset by the element's `emax` afterwards.
+    RCeil { max: f64 },
 }
 
 /// What the scale maps the range onto.
@@ -168,11 +190,9 @@ pub(super) fn one_param(lo: f64, hi: f64, spec: &ParamSpec) -> Result<(f64, i64)
         ScaleRule::Pow2 {
             emax_elem,
             frac_bits,
+            rule,
         } => {
-            let e = match Value::from_f64(amax) {
-                Value::Finite { exp, .. } => (exp - emax_elem).clamp(-127, 127),
-                _ => -127,
-            };
+            let e = shared_exponent(amax, *emax_elem, *rule).clamp(-127, 127);
             pow2((e - frac_bits) as i32)
         }
         ScaleRule::Round(f) => {
@@ -216,4 +236,31 @@ pub(super) fn one_param(lo: f64, hi: f64, spec: &ParamSpec) -> Result<(f64, i64)
         }
     };
     Ok((s, zp))
+}
+
+/// The unclamped shared exponent of a block whose largest magnitude is
+/// `amax` (finite, >= 0); -127 for an all-zero block.
+fn shared_exponent(amax: f64, emax_elem: i64, rule: Pow2Rule) -> i64 {
+    let Value::Finite { exp, .. } = Value::from_f64(amax) else {
+        return -127;
+    };
+    // amax = m * 2^exp with m in [1, 2)
+    let m = amax / pow2(exp as i32);
+    match rule {
+        Pow2Rule::Floor => exp - emax_elem,
+        Pow2Rule::Ceil => exp + i64::from(m > 1.0) - emax_elem,
+        Pow2Rule::Even { man_bits } => {
+            let carry = m >= 2.0 - pow2(-(man_bits as i32) - 1);
+            exp + i64::from(carry) - emax_elem
+        }
+        Pow2Rule::RCeil { max } => {
+            let descale = amax as f32 / max as f32;
+            if descale == 0.0 {
+                return -127;
+            }
+            // torch's float32 log2 agrees with the float64 one rounded to
+            // float32 (checked at the floats around every power of two).
+            ((descale as f64).log2() as f32).ceil() as i64
+        }
+    }
 }

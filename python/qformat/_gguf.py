@@ -1,0 +1,274 @@
+"""GGUF block types (llama.cpp): ``qf.quantize(x, "q8_0")`` and ``.gguf`` files.
+
+Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and GGUF's MXFP4 (``"gguf_mxfp4"``) put 32
+consecutive values of the last axis in a block with a half-precision scale
+(and minimum, for the ``_1`` types; an e8m0 exponent for MXFP4). The bytes
+equal those of gguf-py's ``gguf.quants.quantize``; the Rust core
+(``qformat_core::quant::gguf``) repeats its float32 arithmetic step by step.
+
+Layouts of one block (little-endian, as on disk):
+
+* q8_0: ``d`` (f16), 32 int8 codes; ``x = d * q``
+* q4_0: ``d`` (f16), 16 bytes of nibbles; ``x = d * (q - 8)``
+* q4_1: ``d``, ``m`` (f16), 16 bytes of nibbles; ``x = d * q + m``
+* q5_0: ``d``, 4 bytes of 5th bits, 16 bytes of nibbles; ``x = d * (q - 16)``
+* q5_1: ``d``, ``m``, 4 bytes of 5th bits, 16 bytes of nibbles; ``x = d * q + m``
+* gguf_mxfp4: ``e`` (e8m0), 16 bytes of e2m1 nibbles; ``x = 2^(e-127) * e2m1(q)``
+
+Nibbles: element ``j`` in the low nibble of byte ``j``, element ``j + 16``
+in its high nibble; the 5th bit of element ``j`` is bit ``j`` of a
+little-endian uint32.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Optional
+
+import numpy as np
+
+from . import _native
+from ._formats import Format, IntFormat, format
+from ._quant import QuantizedArray
+
+__all__ = ["GGUF_TYPES", "GGUFArray", "quantize_gguf", "quantize_file_gguf"]
+
+# recipe name -> name in the Rust core and gguf-py's GGMLQuantizationType member
+GGUF_TYPES = {
+    "q8_0": ("q8_0", "Q8_0"),
+    "q4_0": ("q4_0", "Q4_0"),
+    "q4_1": ("q4_1", "Q4_1"),
+    "q5_0": ("q5_0", "Q5_0"),
+    "q5_1": ("q5_1", "Q5_1"),
+    "gguf_mxfp4": ("mxfp4", "MXFP4"),
+}
+
+# code bits and offset of each type (x = d * (q - offset) [+ m])
+_CODES = {"q8_0": (8, 0), "q4_0": (4, 8), "q4_1": (4, 0), "q5_0": (5, 16), "q5_1": (5, 0),
+          "gguf_mxfp4": (4, 0)}
+
+
+class GGUFArray(QuantizedArray):
+    """A tensor in GGUF blocks: ``blocks`` holds the bytes exactly as a
+    ``.gguf`` file stores them (``tobytes()``); ``values``, ``scale``,
+    ``zero_point`` (and ``minimum`` for q4_1/q5_1) are read out of them.
+
+    ``x ≈ (values - zero_point) * scale + minimum`` after grouping along the
+    last axis in blocks of 32; for gguf_mxfp4 ``x ≈ decode(values, fp4_e2m1fn) * scale``.
+    """
+
+    def __init__(self, blocks: np.ndarray, recipe: str, shape: tuple) -> None:
+        self.blocks = blocks
+        self.recipe = recipe
+        self._shape = tuple(shape)
+        self.scheme = "asymmetric" if recipe in ("q4_1", "q5_1") else "symmetric"
+        self.axis = len(shape) - 1
+        self.group_size = 32
+        mx = recipe == "gguf_mxfp4"
+        self.format: Format = format("fp4_e2m1fn") if mx else _code_format(recipe)
+        self.scale_format = format("fp8_e8m0fnu" if mx else "fp16")
+
+    @property
+    def shape(self) -> tuple:
+        """Shape of the quantized array."""
+        return self._shape
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes on disk: the blocks, scales included."""
+        return int(self.blocks.nbytes)
+
+    def tobytes(self) -> bytes:
+        """The blocks, row after row, exactly as a .gguf file stores them."""
+        return self.blocks.tobytes()
+
+    def _fields(self) -> np.ndarray:
+        return self.blocks.reshape(-1, _native.gguf_block_shape(GGUF_TYPES[self.recipe][0])[1])
+
+    @property
+    def values(self) -> np.ndarray:  # type: ignore[override]
+        """Element codes (uint8; int8 for q8_0), shaped like the array."""
+        b = self._fields()
+        bits, _ = _CODES[self.recipe]
+        if bits == 8:
+            return b[:, 2:].view(np.int8).reshape(self._shape)
+        lo = b[:, -16:]
+        q = np.concatenate([lo & 0x0F, lo >> 4], axis=1)
+        if bits == 5:
+            high = np.unpackbits(b[:, -20:-16], axis=1, bitorder="little")
+            q |= high << 4
+        return q.reshape(self._shape)
+
+    @property
+    def scale(self) -> np.ndarray:  # type: ignore[override]
+        """Each block's scale ``d`` as float32, shaped ``(..., blocks, 1)``."""
+        b = self._fields()
+        if self.recipe == "gguf_mxfp4":
+            d = np.ldexp(np.float32(1), b[:, 0].astype(np.int32) - 127).astype(np.float32)
+        else:
+            d = b[:, :2].copy().view(np.float16).astype(np.float32).reshape(-1)
+        return d.reshape(self._group_shape())
+
+    @property
+    def zero_point(self) -> np.ndarray:  # type: ignore[override]
+        """The code offset (8 for q4_0, 16 for q5_0, else 0), per block."""
+        return np.full(self._group_shape(), _CODES[self.recipe][1], dtype=np.int64)
+
+    @property
+    def minimum(self) -> Optional[np.ndarray]:
+        """q4_1/q5_1: each block's minimum ``m`` as float32; else None."""
+        if self.scheme != "asymmetric":
+            return None
+        m = self._fields()[:, 2:4].copy().view(np.float16).astype(np.float32)
+        return m.reshape(self._group_shape())
+
+    def _group_shape(self) -> tuple:
+        return self._shape[:-1] + (self._shape[-1] // 32, 1)
+
+    def dequantize(self, dtype: Any = np.float32) -> np.ndarray:
+        """The values gguf-py's ``dequantize`` gives (float32 arithmetic),
+        in ``dtype`` (float32 or float64)."""
+        dt = np.dtype(dtype)
+        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"dtype must be float32 or float64, not {dt}")
+        out = np.empty(int(np.prod(self._shape, dtype=np.int64)), dtype=np.float32)
+        _native.gguf_dequantize(self.blocks.reshape(-1), GGUF_TYPES[self.recipe][0], out)
+        return out.reshape(self._shape).astype(dt, copy=False)
+
+    def __repr__(self) -> str:
+        return f"GGUFArray(shape={self._shape}, recipe={self.recipe!r}, nbytes={self.nbytes})"
+
+
+def _code_format(recipe: str) -> Format:
+    bits, offset = _CODES[recipe]
+    return IntFormat(bits, signed=bits == 8 and offset == 0, name=None)
+
+
+def quantize_gguf(x: Any, recipe: str) -> GGUFArray:
+    """``x`` (any float array whose last axis is a multiple of 32; converted
+    to float32 first, as gguf-py does) in GGUF blocks of type ``recipe``."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{recipe} quantizes numbers, not {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if arr.ndim == 0 or arr.shape[-1] % 32:
+        raise ValueError(
+            f"{recipe} needs a last axis that is a multiple of 32 (GGUF blocks); "
+            f"got shape {arr.shape}"
+        )
+    core, _ = GGUF_TYPES[recipe]
+    block, type_size = _native.gguf_block_shape(core)
+    blocks = np.empty(arr.shape[:-1] + (arr.shape[-1] // block * type_size,), dtype=np.uint8)
+    _native.gguf_quantize(arr.reshape(-1), core, blocks.reshape(-1))
+    return GGUFArray(blocks, recipe, arr.shape)
+
+
+# ---------------------------------------------------------------------------
+# .gguf files
+
+
+def _gguf_module() -> Any:
+    try:
+        import gguf
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "writing .gguf files needs the gguf package: pip install 'qformat[gguf]'"
+        ) from e
+    return gguf
+
+
+def _tensor_fate(info: Any, skip: Any, keep_1d: bool) -> Optional[str]:
+    """Why a tensor is stored as it is rather than quantized (None: quantize)."""
+    import fnmatch
+
+    if info.dtype not in ("F64", "F32", "F16", "BF16"):
+        return "not float"
+    if any(fnmatch.fnmatchcase(info.name, p) for p in skip):
+        return "skipped"
+    if keep_1d and len(info.shape) <= 1:
+        return "1-D kept"
+    if not info.shape or info.shape[-1] % 32:
+        return "last axis not a multiple of 32"
+    return None
+
+
+_KEPT_DTYPES = {"F32": np.float32, "F16": np.float16, "I8": np.int8, "I16": np.int16,
+                "I32": np.int32, "I64": np.int64, "F64": np.float64}
+
+
+def quantize_file_gguf(src: str, dst: str, to: str, *, skip: Any = (), keep_1d: bool = True,
+                       force: bool = False, progress: Any = None) -> dict:
+    """Write ``src``'s tensors to the GGUF file ``dst`` with gguf's own
+    writer: float tensors quantized to the block type ``to`` (tensors that
+    cannot be, as float32), the rest unchanged. The file is written beside
+    ``dst`` and renamed at the end. Returns the report of ``quantize_file``."""
+    from ._checkpoint import CheckpointError, _Stats
+    from ._stfile import TensorReader
+
+    gguf = _gguf_module()
+    if os.path.exists(dst) and not force:
+        raise CheckpointError(f"{dst} exists; pass force=True (--force) to replace it")
+    t0 = time.perf_counter()
+    skip = [skip] if isinstance(skip, str) else list(skip)
+    tmp = f"{dst}.tmp-{os.getpid()}"
+    rows, overall = [], _Stats()
+    with TensorReader(src) as reader:
+        writer = gguf.GGUFWriter(tmp, "qformat", use_temp_file=True)
+        try:
+            total = sum(info.nbytes for info in reader.tensors.values())
+            done = 0
+            for info in reader.tensors.values():
+                row, stats = _add_tensor(gguf, writer, reader, info, to, skip, keep_1d)
+                rows.append(row)
+                if stats is not None:
+                    overall.merge(stats)
+                done += info.nbytes
+                if progress is not None:
+                    progress(info.name, done, total)
+            writer.write_header_to_file()
+            writer.write_kv_data_to_file()
+            writer.write_tensors_to_file()
+            writer.close()
+            os.replace(tmp, dst)
+        except BaseException:
+            writer.close()
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+    totals = {"tensors": len(rows), "converted": sum("note" not in r for r in rows),
+              "bytes_before": sum(r["bytes_before"] for r in rows),
+              "bytes_after": sum(r["bytes_after"] for r in rows), **overall.to_dict(),
+              "seconds": time.perf_counter() - t0}
+    return {"input": src, "output": dst, "target": {"recipe": to, "container": "gguf"},
+            "tensors": rows, "totals": totals}
+
+
+def _add_tensor(gguf: Any, writer: Any, reader: Any, info: Any, to: str, skip: Any,
+                keep_1d: bool) -> tuple:
+    """Quantize (or keep) one tensor into the writer: (report row, stats or None)."""
+    from ._checkpoint import CheckpointError, _as_float, _Stats
+
+    raw = reader.read(info.name)
+    row: dict = {"name": info.name, "shape": list(info.shape), "dtype": info.dtype,
+                 "bytes_before": info.nbytes}
+    reason = _tensor_fate(info, skip, keep_1d)
+    if reason is not None:
+        if info.dtype == "BF16":  # GGUF readers widen it anyway; float32 holds it exactly
+            data = _as_float(raw, info.dtype)
+        elif info.dtype in _KEPT_DTYPES:
+            data = np.asarray(raw).view(_KEPT_DTYPES[info.dtype])
+        else:
+            raise CheckpointError(f"{info.name}: GGUF has no type for {info.dtype} tensors")
+        data = np.ascontiguousarray(data.reshape(info.shape))
+        writer.add_tensor(info.name, data)
+        row.update(format=str(data.dtype), note=reason, bytes_after=int(data.nbytes))
+        return row, None
+    x = _as_float(raw, info.dtype).reshape(info.shape)
+    q = quantize_gguf(x, to)
+    writer.add_tensor(info.name, q.blocks,
+                      raw_dtype=getattr(gguf.GGMLQuantizationType, GGUF_TYPES[to][1]))
+    stats = _Stats()
+    stats.add(np.asarray(x, dtype=np.float32), q.dequantize())
+    row.update(format=to, bytes_after=q.nbytes, **stats.to_dict())
+    return row, stats
