@@ -20,6 +20,7 @@ class QFormatError(ValueError): ...
 class NanInputError(QFormatError): ...
 class RangeError(QFormatError): ...
 class ParseError(QFormatError): ...
+class CpuNotAvailableError(RuntimeError): ...
 
 # formats and profiles
 def float_format(
@@ -76,7 +77,13 @@ def decode_float(src: _Words, fmt: _FloatSpec, out: _Words, wide: bool) -> None:
 
 # exact queries (number text, rationals, exact and shortest decimals)
 def read_encode(
-    text: str, fmt: _FloatSpec, rounding: str = ..., seed: Optional[int] = ...
+    text: str,
+    fmt: _FloatSpec,
+    rounding: str = ...,
+    seed: Optional[int] = ...,
+    profile: Optional[Profile] = ...,
+    ftz: Optional[bool] = ...,
+    daz: Optional[bool] = ...,
 ) -> tuple[int, bool, bool, bool]: ...
 def ratio_encode(
     neg: bool,
@@ -85,6 +92,9 @@ def ratio_encode(
     fmt: _FloatSpec,
     rounding: str = ...,
     seed: Optional[int] = ...,
+    profile: Optional[Profile] = ...,
+    ftz: Optional[bool] = ...,
+    daz: Optional[bool] = ...,
 ) -> tuple[int, bool, bool, bool]: ...
 def read_encode_many(
     text: str, fmt: _FloatSpec, rounding: str = ..., seed: Optional[int] = ...
@@ -133,3 +143,15 @@ def quant_float_fake(
     x: _Floats, shape: tuple[int, ...], axis: Optional[int], group: Optional[int],
     scales: npt.NDArray[np.float64], elem: _FloatSpec, opts: dict[str, Any], out: _Floats,
 ) -> None: ...
+
+# qformat-cpu: the processor's own conversion instructions
+def cpu_convert(
+    name: str,
+    src: _Words,
+    out: _Words,
+    imm: int = ...,
+    rc: int = ...,
+    ftz: bool = ...,
+    daz: bool = ...,
+) -> None: ...
+def cpu_features() -> list[tuple[str, bool]]: ...
