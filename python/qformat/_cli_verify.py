@@ -122,7 +122,7 @@ def _print_examples(console: Console, report: dict) -> None:
 def _summary(report: dict) -> str:
     v = report["versions"]
     lib = ", ".join(f"{k} {v[k]}" for k in ("torch", "ml_dtypes", "numpy", "cuda", "gpu",
-                                            "cpu_capability") if k in v)
+                                            "cpu_capability", "cpu") if k in v)
     verdict = ("bit-for-bit identical" if report["clean"]
                else f"{report['mismatches']:,} mismatches")
     return (f"{report['inputs']:,} inputs, {verdict} (profile {report['profile']}, rules of "

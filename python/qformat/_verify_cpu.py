@@ -334,7 +334,8 @@ def verify_cpu(instructions: Optional[list] = None, modes: Optional[list] = None
             r = checker.run(progress.advance if progress is not None else _nothing)
             r.update(instruction=name, mode=mode.label, profile=ins.profile,
                      options={k: v for k, v in _options(ins, mode).items()})
-            r["direction"] = f"{name} [{mode.label}] {r['direction']}"
+            # no square brackets: the CLI table would read them as markup
+            r["direction"] = f"{name} {mode.label} {r['direction']}"
             results.append(r)
             if progress is not None and hasattr(progress, "finish"):
                 progress.finish(r)
@@ -364,14 +365,15 @@ def _report(results: list, skipped: list, exhaustive: bool, samples: int, seed: 
 
     mism = sum(r["mismatches"] for r in results)
     warnings = [s["reason"] for s in skipped if "not available" in s["reason"]]
+    cpu = processor()
     return {
         "backend": "cpu", "device": "cpu", "profile": "x86-*",
         "profile_rules": "x86 hardware profiles", "warnings": warnings, "options": {},
         "mode": "exhaustive" if exhaustive else "sampled",
         "samples": None if exhaustive else samples, "seed": seed,
         "versions": {"qformat": __version__, "python": platform.python_version(),
-                     "platform": platform.platform()},
-        "processor": processor(),
+                     "platform": platform.platform(), "cpu": cpu["model"]},
+        "processor": cpu,
         "inputs": sum(r["inputs"] for r in results), "mismatches": mism,
         "ran": len(results), "clean": mism == 0 and bool(results),
         "seconds": round(seconds, 2), "cases": results, "skipped": skipped,
