@@ -75,6 +75,17 @@ def round_float(
 ) -> None: ...
 def decode_float(src: _Words, fmt: _FloatSpec, out: _Words, wide: bool) -> None: ...
 
+# qformat-cpu: the processor's own conversion instructions
+def cpu_convert(
+    name: str,
+    src: _Words,
+    out: _Words,
+    imm: int = ...,
+    rc: int = ...,
+    ftz: bool = ...,
+    daz: bool = ...,
+) -> None: ...
+def cpu_features() -> list[tuple[str, bool]]: ...
 # exact queries (number text, rationals, exact and shortest decimals)
 def read_encode(
     text: str,
@@ -143,15 +154,3 @@ def quant_float_fake(
     x: _Floats, shape: tuple[int, ...], axis: Optional[int], group: Optional[int],
     scales: npt.NDArray[np.float64], elem: _FloatSpec, opts: dict[str, Any], out: _Floats,
 ) -> None: ...
-
-# qformat-cpu: the processor's own conversion instructions
-def cpu_convert(
-    name: str,
-    src: _Words,
-    out: _Words,
-    imm: int = ...,
-    rc: int = ...,
-    ftz: bool = ...,
-    daz: bool = ...,
-) -> None: ...
-def cpu_features() -> list[tuple[str, bool]]: ...
