@@ -123,7 +123,7 @@ def _print_examples(console: Console, report: dict) -> None:
 def _summary(report: dict) -> str:
     v = report["versions"]
     lib = ", ".join(f"{k} {v[k]}" for k in ("torch", "ml_dtypes", "numpy", "cuda", "gpu",
-                                            "cpu_capability") if k in v)
+                                            "cpu_capability", "cpu") if k in v)
     verdict = ("bit-for-bit identical" if report["clean"]
                else f"{report['mismatches']:,} mismatches")
     return (f"{report['inputs']:,} inputs, {verdict} (profile {report['profile']}, rules of "
@@ -150,8 +150,16 @@ def _write_report(path: str, text: str) -> None:
 
 
 @main.command("verify")
-@click.option("--against", "against", required=True, type=click.Choice(_verify.BACKENDS),
-              help="The library to compare with.")
+@click.option("--against", "against", required=True,
+              type=click.Choice(list(_verify.BACKENDS) + ["cpu"]),
+              help="The library to compare with; 'cpu': this processor's own conversion "
+                   "instructions (x86 F16C, SSE, AVX512_BF16, AVX512_FP16).")
+@click.option("--instruction", "instructions", multiple=True, metavar="NAME",
+              help="--against cpu: an instruction (repeatable), e.g. vcvtps2ph, "
+                   "vcvtps2ph/imm3, cvtsd2ss, vcvtneps2bf16; default: all.")
+@click.option("--mode", "modes", multiple=True, metavar="rc=..,ftz=0|1,daz=0|1",
+              help="--against cpu: an MXCSR state (repeatable), rc one of nearest_even, down, "
+                   "up, toward_zero; default: all 16.")
 @click.option("--device", default="cpu", show_default=True, type=click.Choice(["cpu", "cuda"]),
               help="torch device.")
 @click.option("--format", "formats", multiple=True, metavar="F",
@@ -176,7 +184,8 @@ def _write_report(path: str, text: str) -> None:
               help="Also write the JSON report to this file.")
 @click.option("--quiet", is_flag=True, help="No progress output.")
 @click.pass_context
-def verify_cmd(ctx: click.Context, against: str, device: str, formats: tuple,
+def verify_cmd(ctx: click.Context, against: str, instructions: tuple, modes: tuple,
+               device: str, formats: tuple,
                profile: Optional[str], exhaustive: bool, samples: int, sources: tuple,
                no_decode: bool, options: tuple, seed: int, as_json: bool,
                report_file: Optional[str], quiet: bool) -> None:
@@ -198,10 +207,21 @@ def verify_cmd(ctx: click.Context, against: str, device: str, formats: tuple,
     err = Console(stderr=True, highlight=False)
     try:
         with _Bar(err, not quiet) as bar:
-            report = _verify.verify(
-                against, device=device, formats=list(formats) or None, profile=profile,
-                exhaustive=exhaustive, samples=samples, sources=list(sources) or None,
-                decode_check=not no_decode, options=opts, seed=seed, progress=bar)
+            if against == "cpu":
+                from . import _verify_cpu
+                if formats or profile or sources or options or device != "cpu":
+                    fail("--against cpu takes --instruction and --mode (not --format, "
+                         "--profile, --source, --option or --device)")
+                report = _verify_cpu.verify_cpu(
+                    list(instructions) or None, list(modes) or None, exhaustive=exhaustive,
+                    samples=samples, seed=seed, progress=bar)
+            elif instructions or modes:
+                fail("--instruction and --mode apply to --against cpu only")
+            else:
+                report = _verify.verify(
+                    against, device=device, formats=list(formats) or None, profile=profile,
+                    exhaustive=exhaustive, samples=samples, sources=list(sources) or None,
+                    decode_check=not no_decode, options=opts, seed=seed, progress=bar)
     except _verify.VerifyError as e:
         fail(str(e))
     except ValueError as e:        # an unknown format name, a bad option value
@@ -220,4 +240,6 @@ def verify_cmd(ctx: click.Context, against: str, device: str, formats: tuple,
         out.print(_summary(report))
     for w in report["warnings"]:
         click.echo(f"warning: {w}", err=True)
+    if against == "cpu" and not report["ran"]:
+        click.echo("no instruction ran: nothing was verified", err=True)
     ctx.exit(0 if report["clean"] else 1)

@@ -22,7 +22,8 @@ _ROUNDINGS = ("nearest_even", "nearest_away", "toward_zero", "up", "down", "odd"
 
 
 def _options(rounding: Optional[str], subnormals: Optional[bool], overflow: Optional[str],
-             nan: NanOption, profile: ProfileSpec, seed: Optional[int]) -> dict:
+             nan: NanOption, profile: ProfileSpec, seed: Optional[int],
+             ftz: Optional[bool] = None, daz: Optional[bool] = None) -> dict:
     """The option dict the native layer reads; None means "not given", so
     the profile (then the IEEE default) decides that option."""
     if rounding is not None and not isinstance(rounding, str):
@@ -39,12 +40,16 @@ def _options(rounding: Optional[str], subnormals: Optional[bool], overflow: Opti
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise TypeError("seed must be an int")
         seed = int(seed) % (1 << 64)
+    for name, flag in (("ftz", ftz), ("daz", daz)):
+        if flag is not None and not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be None, True or False, not {flag!r}")
     if subnormals is not None:
         subnormals = bool(subnormals)
     if isinstance(nan, np.integer):
         nan = int(nan)
     return {"rounding": rounding, "subnormals": subnormals, "overflow": overflow, "nan": nan,
-            "profile": _profile(profile), "seed": seed}
+            "profile": _profile(profile), "seed": seed,
+            "ftz": None if ftz is None else bool(ftz), "daz": None if daz is None else bool(daz)}
 
 
 class _Source:
@@ -70,13 +75,14 @@ class _Source:
 
 def _prepare(x: Any, fmt: FormatSpec, rounding: Optional[str], subnormals: Optional[bool],
              overflow: Optional[str], nan: NanOption, profile: ProfileSpec,
-             seed: Optional[int]) -> tuple[Format, dict, _Source]:
+             seed: Optional[int], ftz: Optional[bool] = None,
+             daz: Optional[bool] = None) -> tuple[Format, dict, _Source]:
     """What encode and round share: the format, the checked options and the
     input seen as source patterns. Integer formats take ``nan=`` as an int
     value (negative allowed), so it is checked by ``_ints``, not here."""
     f = format(fmt)
     opts = _options(rounding, subnormals, overflow, None if isinstance(f, IntFormat) else nan,
-                    profile, seed)
+                    profile, seed, ftz, daz)
     return f, opts, _Source(x)
 
 
@@ -84,6 +90,7 @@ def _prepare(x: Any, fmt: FormatSpec, rounding: Optional[str], subnormals: Optio
 def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
            subnormals: Optional[bool] = None, overflow: Optional[str] = None,
            nan: NanOption = None, profile: ProfileSpec = "ieee", seed: Optional[int] = None,
+           ftz: Optional[bool] = None, daz: Optional[bool] = None,
            out: Optional[np.ndarray] = None) -> np.ndarray:
     """Bit patterns of ``x`` rounded once, from its exact value, into ``fmt``.
 
@@ -92,11 +99,14 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
     ``profile`` (a name such as ``"torch-cpu"`` or ``"ml_dtypes@0.6"``, or a
     :class:`Profile`), then by IEEE 754 (nearest even, subnormals kept, the
     format's overflow rule, NaNs quieted); an option you give always wins.
+    ``ftz``/``daz`` are the x86 MXCSR bits (``profile="x86-sse"``): FTZ
+    flushes results that are tiny after rounding to ±0, DAZ reads subnormal
+    inputs of ``x``'s own format as ±0 (docs/verification/cpu.md).
     See docs/conversion.md in the repository for every option.
     """
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
         return _dask.encode(**locals())
-    f, opts, src = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed)
+    f, opts, src = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed, ftz, daz)
     if isinstance(f, IntFormat):
         from ._ints import encode_int
         return encode_int(src, f, dict(opts, nan=nan), out)
@@ -139,18 +149,19 @@ def decode(bits: Any, fmt: FormatSpec, *, dtype: Any = np.float64,
 def round(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,  # noqa: A001
           subnormals: Optional[bool] = None, overflow: Optional[str] = None,
           nan: NanOption = None, profile: ProfileSpec = "ieee", seed: Optional[int] = None,
+          ftz: Optional[bool] = None, daz: Optional[bool] = None,
           out: Optional[np.ndarray] = None) -> np.ndarray:
     """``decode(encode(x, fmt))`` in x's own float dtype (float64 for integer
     inputs): the fake-quantize of a float format, fused in one pass."""
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
         return _dask.round(**locals())
-    f, opts, src = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed)
+    f, opts, src = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed, ftz, daz)
     if isinstance(f, IntFormat):
         from ._ints import round_int
         return round_int(src, f, dict(opts, nan=nan), out)
     if src.fmt is None:
         codes = encode(x, f, rounding=rounding, subnormals=subnormals, overflow=overflow,
-                       nan=nan, profile=profile, seed=seed)
+                       nan=nan, profile=profile, seed=seed, ftz=ftz, daz=daz)
         return decode(codes, f, out=out)
     result = prepare_out(out, src.shape, src.dtype)
     sf = src.fmt

@@ -30,6 +30,8 @@ import numpy as np
 
 from . import _native
 from ._formats import FloatFormat, FormatSpec, float_format
+from ._profiles import ProfileSpec
+from ._profiles import profile as _profile
 
 __all__ = ["Explanation", "explain", "representable", "explain_bits"]
 
@@ -330,16 +332,20 @@ class _Source:
             n, d = value.as_integer_ratio()
             self._from_fraction(Fraction(n, d), str(value))
 
-    def encode(self, fmt: FloatFormat, rounding: str, seed: Optional[int]) -> tuple:
-        """``(bits, exact, overflow, underflow)`` from the core."""
+    def encode(self, fmt: FloatFormat, rounding: str, seed: Optional[int],
+               csr: Optional[dict] = None) -> tuple:
+        """``(bits, exact, overflow, underflow)`` from the core; ``csr`` holds
+        the profile and the ftz/daz options of :func:`explain`."""
+        kw = csr or {}
         if self.ratio is not None:
             neg, num, den = self.ratio
-            return _native.ratio_encode(neg, num, den, fmt._spec, rounding, seed)
-        return _native.read_encode(self.text, fmt._spec, rounding, seed)
+            return _native.ratio_encode(neg, num, den, fmt._spec, rounding, seed, **kw)
+        return _native.read_encode(self.text, fmt._spec, rounding, seed, **kw)
 
 
 def explain(value: Number, fmt: FormatSpec, *, rounding: str = "nearest_even",
-            seed: Optional[int] = None) -> Explanation:
+            seed: Optional[int] = None, profile: Optional[ProfileSpec] = None,
+            ftz: Optional[bool] = None, daz: Optional[bool] = None) -> Explanation:
     """Round ``value`` exactly into the float format ``fmt`` and explain the result.
 
     ``value`` may be number text of any length (decimal, scientific, hex float
@@ -347,6 +353,11 @@ def explain(value: Number, fmt: FormatSpec, *, rounding: str = "nearest_even",
     Decimal; it is never rounded on the way in. ``rounding`` is one of the
     seven modes of :func:`qformat.encode` ("stochastic" needs ``seed``).
     Malformed text raises ``ValueError`` naming the problem.
+    ``ftz``/``daz`` are the x86 MXCSR bits (None: what ``profile``'s
+    instruction does, else clear); the value is read as a float64 source,
+    as C reads a literal, so DAZ zeroes values below 2^-1022 and FTZ flushes
+    results that are tiny after rounding:
+    ``explain("1e-40", "fp32", profile="x86-sse", ftz=True)`` is +0.
 
     >>> str(explain("3.14159265358979", "fp32").decimal)
     '3.1415927410125732421875'
@@ -354,7 +365,11 @@ def explain(value: Number, fmt: FormatSpec, *, rounding: str = "nearest_even",
     f = float_format(fmt)
     rounding, seed = _options(rounding, seed)
     src = _Source(value)
-    bits, exact, overflow, underflow = src.encode(f, rounding, seed)
+    for name, flag in (("ftz", ftz), ("daz", daz)):
+        if flag is not None and not isinstance(flag, bool):
+            raise TypeError(f"{name} must be None, True or False, not {flag!r}")
+    csr = {"profile": None if profile is None else _profile(profile), "ftz": ftz, "daz": daz}
+    bits, exact, overflow, underflow = src.encode(f, rounding, seed, csr)
     return _build(f, bits, src.display, rounding, exact, overflow, underflow, src.exact)
 
 

@@ -20,6 +20,7 @@ class QFormatError(ValueError): ...
 class NanInputError(QFormatError): ...
 class RangeError(QFormatError): ...
 class ParseError(QFormatError): ...
+class CpuNotAvailableError(RuntimeError): ...
 
 # formats and profiles
 def float_format(
@@ -74,9 +75,26 @@ def round_float(
 ) -> None: ...
 def decode_float(src: _Words, fmt: _FloatSpec, out: _Words, wide: bool) -> None: ...
 
+# qformat-cpu: the processor's own conversion instructions
+def cpu_convert(
+    name: str,
+    src: _Words,
+    out: _Words,
+    imm: int = ...,
+    rc: int = ...,
+    ftz: bool = ...,
+    daz: bool = ...,
+) -> None: ...
+def cpu_features() -> list[tuple[str, bool]]: ...
 # exact queries (number text, rationals, exact and shortest decimals)
 def read_encode(
-    text: str, fmt: _FloatSpec, rounding: str = ..., seed: Optional[int] = ...
+    text: str,
+    fmt: _FloatSpec,
+    rounding: str = ...,
+    seed: Optional[int] = ...,
+    profile: Optional[Profile] = ...,
+    ftz: Optional[bool] = ...,
+    daz: Optional[bool] = ...,
 ) -> tuple[int, bool, bool, bool]: ...
 def ratio_encode(
     neg: bool,
@@ -85,6 +103,9 @@ def ratio_encode(
     fmt: _FloatSpec,
     rounding: str = ...,
     seed: Optional[int] = ...,
+    profile: Optional[Profile] = ...,
+    ftz: Optional[bool] = ...,
+    daz: Optional[bool] = ...,
 ) -> tuple[int, bool, bool, bool]: ...
 def read_encode_many(
     text: str, fmt: _FloatSpec, rounding: str = ..., seed: Optional[int] = ...

@@ -77,6 +77,16 @@ impl FloatFormat {
         if opts.f32_subnormal_ceil && !self.has_zero && exp == -127 && (sig << 1 != 0 || sticky) {
             return self.pack(neg, ((self.bias as i64 - 126) as u64) << self.man_bits);
         }
+        if opts.ftz && self.has_zero && b < min_b {
+            // x86 detects tininess after rounding: round to the full
+            // precision as if the exponent were unbounded; only a carry
+            // into the smallest normal escapes the flush.
+            let (q, rem) = split(sig, (63 - m) as u64, sticky);
+            let r = round_code(q, rem, neg, opts.rounding, random);
+            if !(b == min_b - 1 && r >> (m + 1) != 0) {
+                return self.pack(neg, 0);
+            }
+        }
         let code = if b >= min_b {
             let (q, rem) = split(sig, (63 - m) as u64, sticky);
             // ((b - 1) << m) + q == (b << m) | fraction, and stays exact for

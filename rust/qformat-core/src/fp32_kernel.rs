@@ -75,7 +75,10 @@ impl Fp32Narrowing {
     pub fn new(fmt: &FloatFormat, opts: &EncodeOptions) -> Option<Self> {
         let m = fmt.man_bits;
         let same_range = fmt.exp_bits == 8 && fmt.bias == 127 && fmt.has_inf;
+        // FTZ/DAZ (x86 MXCSR emulation) stay on the engine.
         let eligible = !opts.via_fp32
+            && !opts.ftz
+            && !opts.daz
             && !opts.abs_input
             && fmt.signed
             && fmt.has_zero

@@ -79,7 +79,7 @@ fn encode_one(
     opts: &EncodeOptions,
     index: u64,
 ) -> u64 {
-    let mut v = src_fmt.unpack(bits);
+    let mut v = opts.daz_input(src_fmt, bits);
     if opts.via_fp32 && src_fmt.bits() > 32 {
         v = fp32.round_value(v, &EncodeOptions::nearest_even(), 0);
     }

@@ -111,6 +111,16 @@ pub struct EncodeOptions {
     /// Unsigned formats: a negative input that rounds to zero is out of
     /// range too (NaN), as in ml_dtypes; the default gives +0.
     pub negative_is_nan: bool,
+    /// x86 MXCSR.FTZ: a result that is tiny *after* rounding (rounded to
+    /// the target's precision with an unbounded exponent, as x86 detects
+    /// tininess) becomes ±0 in every rounding mode. Unlike
+    /// `subnormals: false`, a value just below the smallest normal that does
+    /// not round up to it at full precision is flushed.
+    pub ftz: bool,
+    /// x86 MXCSR.DAZ: a subnormal input of the *source* format reads as ±0
+    /// before rounding. The engine sees exact values, so the slice kernels
+    /// (which know the source format) apply it; see [`EncodeOptions::daz_input`].
+    pub daz: bool,
 }
 
 impl Default for EncodeOptions {
@@ -126,11 +136,29 @@ impl Default for EncodeOptions {
             zero_to_min: false,
             f32_subnormal_ceil: false,
             negative_is_nan: false,
+            ftz: false,
+            daz: false,
         }
     }
 }
 
 impl EncodeOptions {
+    /// `bits` of `src` as the engine should read it: ±0 when DAZ is on and
+    /// `bits` is a subnormal of `src`, else the exact value.
+    #[inline]
+    pub fn daz_input(&self, src: &FloatFormat, bits: u64) -> crate::value::Value {
+        let v = src.unpack(bits);
+        if self.daz && src.has_zero && bits & src.magnitude_mask() != 0 {
+            let mag = bits & src.magnitude_mask();
+            if mag >> src.man_bits == 0 {
+                return crate::value::Value::Zero {
+                    neg: bits & src.sign_bit() != 0,
+                };
+            }
+        }
+        v
+    }
+
     /// Check the options make sense for `fmt` (e.g. overflow='inf' needs infinities).
     pub fn validate_for(&self, fmt: &FloatFormat) -> Result<(), Error> {
         match self.overflow {

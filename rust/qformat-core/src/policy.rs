@@ -25,6 +25,10 @@ pub struct CallerOptions {
     /// Integer targets: the integer a NaN becomes.
     pub nan_value: Option<i64>,
     pub seed: Option<u64>,
+    /// x86 MXCSR.FTZ (float targets): tiny results become ±0.
+    pub ftz: Option<bool>,
+    /// x86 MXCSR.DAZ (float targets): subnormal inputs read as ±0.
+    pub daz: Option<bool>,
 }
 
 impl CallerOptions {
@@ -65,6 +69,10 @@ pub fn float_options(
         zero_to_min: rule.zero_to_min,
         f32_subnormal_ceil: rule.f32_subnormal_ceil,
         negative_is_nan: rule.negative_is_nan,
+        // The MXCSR state, as the caller gives it; a hardware profile
+        // fills in what its instruction does regardless of MXCSR.
+        ftz: caller.ftz.or(rule.ftz).unwrap_or(false),
+        daz: caller.daz.or(rule.daz).unwrap_or(false),
     };
     if caller.nan_value.is_some() {
         return Err(Error::invalid(
@@ -119,6 +127,12 @@ pub fn int_options(
     if caller.subnormals == Some(false) {
         return Err(Error::invalid("subnormals= applies to float formats only"));
     }
+    if caller.ftz == Some(true) || caller.daz == Some(true) {
+        return Err(Error::invalid(
+            "ftz=/daz= are modelled for float targets only (integer conversions ignore them \
+             here; docs/verification/cpu.md)",
+        ));
+    }
     o.validate_for(fmt)?;
     Ok(o)
 }
@@ -151,6 +165,28 @@ mod tests {
         assert_eq!(o.rounding, RoundingMode::NearestEven);
         let o = int_options(&torch, &CallerOptions::default(), &int("int8"), true).unwrap();
         assert_eq!(o.rounding, RoundingMode::TowardZero);
+    }
+
+    #[test]
+    fn a_given_ftz_beats_the_profile() {
+        let bf = Profile::parse("x86-avx512bf16", &[]).unwrap();
+        let f32f = float_builtin("fp32");
+        let b16 = float_builtin("bf16");
+        let open = float_options(&bf, &CallerOptions::default(), &f32f, &b16).unwrap();
+        assert!(open.daz && open.ftz, "the instruction always flushes");
+        let given = CallerOptions {
+            daz: Some(false),
+            ..Default::default()
+        };
+        assert!(!float_options(&bf, &given, &f32f, &b16).unwrap().daz);
+        let sse = Profile::parse("x86-sse", &[]).unwrap();
+        let o = float_options(
+            &sse,
+            &CallerOptions::default(),
+            &float_builtin("fp64"),
+            &f32f,
+        );
+        assert!(!o.unwrap().ftz, "MXCSR defaults: FTZ and DAZ clear");
     }
 
     #[test]

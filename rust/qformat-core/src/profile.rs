@@ -34,17 +34,40 @@ pub enum Library {
     TorchCpu,
     /// torch `Tensor.to(dtype)` on CUDA.
     TorchCuda,
+    /// x86 F16C `VCVTPS2PH` (float32 → float16; rounding from the
+    /// immediate, or MXCSR.RC with imm bit 2).
+    X86F16c,
+    /// x86 SSE/SSE2 `CVTSD2SS`, `CVTSS2SD`, `CVT(T)SS2SI`, `CVT(T)SD2SI`
+    /// under MXCSR (rounding, FTZ, DAZ).
+    X86Sse,
+    /// x86 AVX512_BF16 `VCVTNEPS2BF16` (float32 → bfloat16).
+    X86Avx512Bf16,
+    /// x86 AVX512_FP16 `VCVTPS2PHX`, `VCVTSD2SH` (float32/float64 → float16).
+    X86Avx512Fp16,
 }
 
 impl Library {
     /// Every library, in the order `qf.profiles()` lists them.
-    pub const ALL: [Library; 5] = [
+    pub const ALL: [Library; 9] = [
         Library::Ieee,
         Library::Numpy,
         Library::MlDtypes,
         Library::TorchCpu,
         Library::TorchCuda,
+        Library::X86F16c,
+        Library::X86Sse,
+        Library::X86Avx512Bf16,
+        Library::X86Avx512Fp16,
     ];
+
+    /// Processor instructions rather than software: no versions ("any"),
+    /// and the MXCSR state (ftz=/daz=) is an input.
+    pub fn is_hardware(self) -> bool {
+        matches!(
+            self,
+            Library::X86F16c | Library::X86Sse | Library::X86Avx512Bf16 | Library::X86Avx512Fp16
+        )
+    }
 
     /// The profile's name ("torch-cpu").
     pub fn name(self) -> &'static str {
@@ -54,13 +77,21 @@ impl Library {
             Library::MlDtypes => "ml_dtypes",
             Library::TorchCpu => "torch-cpu",
             Library::TorchCuda => "torch-cuda",
+            Library::X86F16c => "x86-f16c",
+            Library::X86Sse => "x86-sse",
+            Library::X86Avx512Bf16 => "x86-avx512bf16",
+            Library::X86Avx512Fp16 => "x86-avx512fp16",
         }
     }
 
     /// The Python package whose installed version selects the release.
     pub fn package(self) -> Option<&'static str> {
         match self {
-            Library::Ieee => None,
+            Library::Ieee
+            | Library::X86F16c
+            | Library::X86Sse
+            | Library::X86Avx512Bf16
+            | Library::X86Avx512Fp16 => None,
             Library::Numpy => Some("numpy"),
             Library::MlDtypes => Some("ml_dtypes"),
             Library::TorchCpu | Library::TorchCuda => Some("torch"),
@@ -77,6 +108,14 @@ impl Library {
             Library::MlDtypes => "ml_dtypes array astype",
             Library::TorchCpu => "torch Tensor.to(dtype) on CPU, contiguous tensors",
             Library::TorchCuda => "torch Tensor.to(dtype) on CUDA",
+            Library::X86F16c => {
+                "x86 F16C VCVTPS2PH (rounding from the immediate; MXCSR.FTZ ignored)"
+            }
+            Library::X86Sse => "x86 SSE CVTSD2SS/CVTSS2SD/CVT(T)SS2SI/CVT(T)SD2SI under MXCSR",
+            Library::X86Avx512Bf16 => {
+                "x86 AVX512_BF16 VCVTNEPS2BF16 (nearest even, DAZ and FTZ always)"
+            }
+            Library::X86Avx512Fp16 => "x86 AVX512_FP16 VCVTPS2PHX/VCVTSD2SH under MXCSR",
         }
     }
 
@@ -193,7 +232,7 @@ impl Release {
 
     /// `"0.5–0.6"`, `"2.12+"`, `"any"`.
     pub fn versions(&self) -> String {
-        if self.library == Library::Ieee {
+        if self.library == Library::Ieee || self.library.is_hardware() {
             return "any".into();
         }
         match self.last {
@@ -300,7 +339,50 @@ pub static RELEASES: &[Release] = &[
             ..PLAIN
         },
     },
+    Release {
+        library: Library::X86F16c,
+        first: Version::new(0, 0),
+        last: None,
+        known_through: Version::new(0, 0),
+        checked_on: &[X86_CHECKED_ON],
+        source: "Intel SDM vol. 2C VCVTPS2PH; measured (docs/verification/cpu.md)",
+        rules: PLAIN,
+    },
+    Release {
+        library: Library::X86Sse,
+        first: Version::new(0, 0),
+        last: None,
+        known_through: Version::new(0, 0),
+        checked_on: &[X86_CHECKED_ON],
+        source: "Intel SDM vol. 1 §10.2.3 (MXCSR), vol. 2A CVTSD2SS/CVTSS2SD/CVTSS2SI/\
+                 CVTTSS2SI/CVTSD2SI/CVTTSD2SI; measured (docs/verification/cpu.md)",
+        rules: PLAIN,
+    },
+    Release {
+        library: Library::X86Avx512Bf16,
+        first: Version::new(0, 0),
+        last: None,
+        known_through: Version::new(0, 0),
+        checked_on: &[X86_CHECKED_ON],
+        source: "Intel SDM vol. 2A VCVTNEPS2BF16 (convert_fp32_to_bfloat16); measured \
+                 (docs/verification/cpu.md)",
+        rules: PLAIN,
+    },
+    Release {
+        library: Library::X86Avx512Fp16,
+        first: Version::new(0, 0),
+        last: None,
+        known_through: Version::new(0, 0),
+        checked_on: &[X86_CHECKED_ON],
+        source: "Intel AVX512-FP16 architecture specification VCVTPS2PHX/VCVTSD2SH; measured \
+                 (docs/verification/cpu.md)",
+        rules: PLAIN,
+    },
 ];
+
+/// The processor the x86 profiles were swept on (`/proc/cpuinfo`).
+const X86_CHECKED_ON: &str = "Intel(R) Xeon(R) Processor, family 6 model 207 (0xCF, Emerald \
+                              Rapids; F16C, AVX512_BF16, AVX512_FP16)";
 
 /// The release ranges of `library`, oldest first.
 pub fn releases(library: Library) -> impl Iterator<Item = &'static Release> {
@@ -358,8 +440,11 @@ impl Profile {
 
     /// The release containing `v`, which must be known.
     fn exact(library: Library, v: Version) -> Result<Self, Error> {
-        if library == Library::Ieee {
-            return Err(Error::invalid("the ieee profile has no versions"));
+        if library == Library::Ieee || library.is_hardware() {
+            return Err(Error::invalid(format!(
+                "the {} profile has no versions",
+                library.name()
+            )));
         }
         let release = releases(library).find(|r| r.contains(v)).ok_or_else(|| {
             let known: Vec<_> = releases(library).map(Release::versions).collect();
@@ -417,7 +502,7 @@ impl Profile {
     /// (the first of the release range when no version was given).
     pub fn name(&self) -> String {
         match self.library() {
-            Library::Ieee => "ieee".into(),
+            l if l == Library::Ieee || l.is_hardware() => l.name().into(),
             l => format!(
                 "{}@{}",
                 l.name(),
@@ -448,6 +533,7 @@ impl Profile {
             Library::MlDtypes => ml_dtypes_rule(dst),
             Library::TorchCpu => torch_rule(src, dst, false, rules),
             Library::TorchCuda => torch_rule(src, dst, true, rules),
+            l => x86_rule(l),
         };
         r.via_fp32 = rules.f64_via_f32 && *src == *float_layout("fp64");
         if is_scale_format(dst) {
@@ -470,7 +556,17 @@ impl Profile {
             }
         };
         match self.library() {
-            Library::Ieee => IntCastOptions::default(),
+            Library::Ieee | Library::X86F16c | Library::X86Avx512Bf16 | Library::X86Avx512Fp16 => {
+                IntCastOptions::default()
+            }
+            // CVTSS2SI/CVTSD2SI: MXCSR rounding (nearest even unless the
+            // caller says otherwise; the CVTT forms are rounding='toward_zero');
+            // NaN, ±inf and out-of-range give the "integer indefinite" 0x80000000.
+            Library::X86Sse if float_source => IntCastOptions {
+                rounding: RoundingMode::NearestEven,
+                ..IntCastOptions::c_cast(fmt, false)
+            },
+            Library::X86Sse => c_cast(false),
             Library::TorchCpu | Library::TorchCuda => c_cast(true),
             Library::Numpy | Library::MlDtypes => {
                 let sub_byte = fmt.bits < 8;
@@ -511,6 +607,10 @@ pub struct ProfileRule {
     /// Unsigned formats: every negative input except −0 is out of range
     /// (NaN), even one that would round to zero.
     pub negative_is_nan: bool,
+    /// Hardware profiles: FTZ/DAZ as the instruction applies them whatever
+    /// MXCSR says (`None`: it follows MXCSR, i.e. the caller's ftz=/daz=).
+    pub ftz: Option<bool>,
+    pub daz: Option<bool>,
 }
 
 /// The e8m0 scale layout: zero-less, one value per power of two.
@@ -521,6 +621,33 @@ fn is_scale_format(f: &FloatFormat) -> bool {
 /// True when `f` has the layout of the built-in called `name`.
 fn is(f: &FloatFormat, name: &str) -> bool {
     *f == *float_layout(name)
+}
+
+/// The x86 instructions (Intel SDM), as measured on the processor named in
+/// the release (docs/verification/cpu.md). All of them quiet a NaN by
+/// setting the quiet bit and keep the sign and the leading payload bits
+/// (the engine's default), and overflow by the IEEE rule of the rounding
+/// mode in force.
+/// * F16C VCVTPS2PH ignores MXCSR.FTZ: tiny results stay subnormal halves.
+///   It honours MXCSR.DAZ for its float32 inputs.
+/// * AVX512_BF16 VCVTNEPS2BF16 ignores MXCSR: nearest even, float32
+///   subnormal inputs read as ±0 (and its results are never subnormal).
+/// * AVX512_FP16 conversions ignore MXCSR.FTZ for their float16 results
+///   (float16 subnormals are always produced); they honour DAZ for
+///   float32/float64 inputs.
+/// * SSE follows MXCSR entirely (the caller's ftz=/daz=).
+fn x86_rule(library: Library) -> ProfileRule {
+    let mut r = ProfileRule::default();
+    match library {
+        Library::X86F16c | Library::X86Avx512Fp16 => r.ftz = Some(false),
+        Library::X86Avx512Bf16 => {
+            r.rounding = Some(RoundingMode::NearestEven);
+            r.ftz = Some(true);
+            r.daz = Some(true);
+        }
+        _ => {}
+    }
+    r
 }
 
 /// ml_dtypes: NaNs become the signed default NaN; the e8m0 scale format

@@ -6,13 +6,15 @@
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use qformat_core::decimal::{self, Number, Outcome};
-use qformat_core::format::FloatFormat;
+use qformat_core::format::{float_builtin, FloatFormat};
+use qformat_core::policy::{self, CallerOptions};
+use qformat_core::profile::Profile;
 use qformat_core::random::draw;
 use qformat_core::{EncodeOptions, Error, Value};
 use rayon::prelude::*;
 
-use crate::errors::detached;
-use crate::specs::{float_from_tuple, rounding_mode, FloatTuple};
+use crate::errors::{detached, to_py};
+use crate::specs::{float_from_tuple, rounding_mode, FloatTuple, ProfileArg};
 
 /// Options for an exact query: a rounding mode (IEEE defaults otherwise).
 fn query_options(rounding: &str, seed: Option<u64>) -> Result<EncodeOptions, Error> {
@@ -21,6 +23,45 @@ fn query_options(rounding: &str, seed: Option<u64>) -> Result<EncodeOptions, Err
         seed: seed.unwrap_or(0),
         ..EncodeOptions::default()
     })
+}
+
+/// The MXCSR state of an exact query (`explain`): the caller's ftz=/daz=,
+/// else what `profile` says its instruction does, else clear. The exact
+/// value is read as a float64 source (as C reads a literal), so DAZ zeroes
+/// values below float64's smallest normal.
+#[derive(Clone, Copy, Default)]
+pub struct Mxcsr {
+    ftz: bool,
+    daz: bool,
+}
+
+impl Mxcsr {
+    fn resolve(
+        profile: Option<&ProfileArg>,
+        ftz: Option<bool>,
+        daz: Option<bool>,
+        fmt: &FloatFormat,
+    ) -> Result<Self, Error> {
+        let caller = CallerOptions {
+            ftz,
+            daz,
+            ..Default::default()
+        };
+        let p = profile.map(|p| p.0).unwrap_or_else(Profile::ieee);
+        let o = policy::float_options(&p, &caller, &float_builtin("fp64"), fmt)?;
+        Ok(Mxcsr {
+            ftz: o.ftz,
+            daz: o.daz,
+        })
+    }
+
+    fn apply(self, opts: &mut EncodeOptions, v: Value) -> Value {
+        opts.ftz = self.ftz;
+        match v {
+            Value::Finite { neg, exp, .. } if self.daz && exp < -1022 => Value::Zero { neg },
+            v => v,
+        }
+    }
 }
 
 /// `(bits, exact, overflow, underflow)` of an outcome.
@@ -43,15 +84,21 @@ fn check_nan(fmt: &FloatFormat, v: &Value) -> Result<(), Error> {
 
 /// Read `text` exactly and round it into `fmt`.
 #[pyfunction]
-#[pyo3(signature = (text, fmt, rounding="nearest_even", seed=None))]
+#[pyo3(signature = (text, fmt, rounding="nearest_even", seed=None, profile=None, ftz=None, daz=None))]
+#[allow(clippy::too_many_arguments)]
 fn read_encode(
     py: Python<'_>,
     text: &str,
     fmt: FloatTuple,
     rounding: &str,
     seed: Option<u64>,
+    profile: Option<ProfileArg>,
+    ftz: Option<bool>,
+    daz: Option<bool>,
 ) -> PyResult<OutcomeTuple> {
-    encode_query(py, &fmt, rounding, seed, |f| {
+    let csr =
+        Mxcsr::resolve(profile.as_ref(), ftz, daz, &float_from_tuple(&fmt)?).map_err(to_py)?;
+    encode_query(py, &fmt, rounding, seed, csr, |f| {
         let v = decimal::read(text)?;
         check_nan(f, &v)?;
         Ok(v)
@@ -60,7 +107,8 @@ fn read_encode(
 
 /// Round the rational `±num/den` (both given as hex digits) into `fmt`.
 #[pyfunction]
-#[pyo3(signature = (neg, num_hex, den_hex, fmt, rounding="nearest_even", seed=None))]
+#[pyo3(signature = (neg, num_hex, den_hex, fmt, rounding="nearest_even", seed=None, profile=None, ftz=None, daz=None))]
+#[allow(clippy::too_many_arguments)]
 fn ratio_encode(
     py: Python<'_>,
     neg: bool,
@@ -69,8 +117,13 @@ fn ratio_encode(
     fmt: FloatTuple,
     rounding: &str,
     seed: Option<u64>,
+    profile: Option<ProfileArg>,
+    ftz: Option<bool>,
+    daz: Option<bool>,
 ) -> PyResult<OutcomeTuple> {
-    encode_query(py, &fmt, rounding, seed, |_| {
+    let csr =
+        Mxcsr::resolve(profile.as_ref(), ftz, daz, &float_from_tuple(&fmt)?).map_err(to_py)?;
+    encode_query(py, &fmt, rounding, seed, csr, |_| {
         decimal::ratio_from_hex(neg, num_hex, den_hex)
     })
 }
@@ -83,12 +136,13 @@ fn encode_query(
     fmt: &FloatTuple,
     rounding: &str,
     seed: Option<u64>,
+    csr: Mxcsr,
     value: impl FnOnce(&FloatFormat) -> Result<Value, Error> + Send,
 ) -> PyResult<OutcomeTuple> {
     let f = float_from_tuple(fmt)?;
     detached(py, || {
-        let opts = query_options(rounding, seed)?;
-        let v = value(&f)?;
+        let mut opts = query_options(rounding, seed)?;
+        let v = csr.apply(&mut opts, value(&f)?);
         Ok(outcome_tuple(decimal::encode_outcome(
             &f,
             v,

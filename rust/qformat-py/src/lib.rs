@@ -6,6 +6,7 @@
 use pyo3::prelude::*;
 
 mod arrays;
+mod cpu;
 mod errors;
 mod exact;
 mod floats;
@@ -18,6 +19,7 @@ mod stats;
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
+    cpu::register(m)?;
     exact::register(m)?;
     floats::register(m)?;
     gguf::register(m)?;

@@ -240,6 +240,8 @@ pub struct OptionArgs {
     pub nan: Option<NanArg>,
     pub profile: ProfileArg,
     pub seed: Option<u64>,
+    pub ftz: Option<bool>,
+    pub daz: Option<bool>,
 }
 
 impl OptionArgs {
@@ -268,6 +270,8 @@ impl OptionArgs {
             nan,
             nan_value,
             seed: self.seed,
+            ftz: self.ftz,
+            daz: self.daz,
         })
     }
 

@@ -1,0 +1,278 @@
+"""The processor's own conversion instructions (qformat-cpu) against the x86
+hardware profiles: one test per documented rule, each running the real
+instruction where the processor has it (docs/verification/cpu.md), sampled
+sweeps of every instruction × MXCSR mode, the exhaustive 2^32 sweeps behind
+``-m exhaustive``, and the "not available" path forced by
+``QFORMAT_CPU_DISABLE``."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import qformat as qf
+from qformat import _native
+from qformat._verify_cpu import INSTRUCTIONS, MODES, Mode, verify_cpu
+
+FEATURES = dict(_native.cpu_features())
+
+
+def needs(feature: str) -> pytest.MarkDecorator:
+    return pytest.mark.skipif(not FEATURES.get(feature, False),
+                              reason=f"this processor lacks {feature}")
+
+
+def run(name: str, x: np.ndarray, out_dtype: type, **kw: object) -> list:
+    """The instruction's result words for ``x`` (uint32 / uint64 words)."""
+    out = np.empty(x.size, out_dtype)
+    _native.cpu_convert(name, np.ascontiguousarray(x), out, **kw)
+    return [int(v) for v in out]
+
+
+def f32(*v: float) -> np.ndarray:
+    return np.array(v, np.float32).view(np.uint32)
+
+
+def f64(*v: float) -> np.ndarray:
+    return np.array(v, np.float64).view(np.uint64)
+
+
+SUB32 = np.array([1, 0x400000, 0x807FFFFF], np.uint32)   # float32 subnormals (one negative)
+SUB64 = np.array([1, 0x8000000000000001], np.uint64)     # float64 subnormals
+
+
+# --- F16C VCVTPS2PH ---------------------------------------------------------
+
+# 1 + 2^-11 + 2^-12 lies above the tie between halves 0x3c00 and 0x3c01.
+ABOVE_TIE = f32(1 + 2.0**-11 + 2.0**-12, -(1 + 2.0**-11 + 2.0**-12))
+
+
+@needs("f16c")
+@pytest.mark.parametrize("imm,want", [(0, [0x3C01, 0xBC01]), (1, [0x3C00, 0xBC01]),
+                                      (2, [0x3C01, 0xBC00]), (3, [0x3C00, 0xBC00])])
+def test_f16c_immediate_chooses_rounding(imm: int, want: list) -> None:
+    # under MXCSR.RC = toward zero: the immediate (bit 2 clear) wins
+    assert run("vcvtps2ph", ABOVE_TIE, np.uint16, imm=imm, rc=3) == want
+    mode = ("nearest_even", "down", "up", "toward_zero")[imm]
+    assert qf.encode(ABOVE_TIE.view(np.float32), "fp16", profile="x86-f16c",
+                     rounding=mode).tolist() == want
+
+
+@needs("f16c")
+@pytest.mark.parametrize("rc", range(4))
+def test_f16c_immediate_4_reads_mxcsr(rc: int) -> None:
+    assert run("vcvtps2ph", ABOVE_TIE, np.uint16, imm=4, rc=rc) == \
+        run("vcvtps2ph", ABOVE_TIE, np.uint16, imm=rc)
+
+
+@needs("f16c")
+def test_f16c_ignores_ftz() -> None:
+    x = f32(2.0**-20, -(2.0**-20), 2.0**-24)        # float16 subnormals
+    assert run("vcvtps2ph", x, np.uint16, ftz=True) == [0x0010, 0x8010, 0x0001]
+    assert qf.encode(x.view(np.float32), "fp16", profile="x86-f16c").tolist() == \
+        [0x0010, 0x8010, 0x0001]
+
+
+@needs("f16c")
+def test_f16c_honours_daz() -> None:
+    # float32 subnormals round up to the smallest half under imm=2 (up),
+    # unless DAZ reads them as zero first.
+    assert run("vcvtps2ph", SUB32, np.uint16, imm=2) == [0x0001, 0x0001, 0x8000]
+    assert run("vcvtps2ph", SUB32, np.uint16, imm=2, daz=True) == [0, 0, 0x8000]
+    got = qf.encode(SUB32.view(np.float32), "fp16", profile="x86-f16c", rounding="up", daz=True)
+    assert got.tolist() == [0, 0, 0x8000]
+
+
+@needs("f16c")
+def test_f16c_quiets_nan_keeping_leading_payload() -> None:
+    x = np.array([0x7F800001, 0x7FA00000, 0xFFC00001, 0x7F802000], np.uint32)
+    want = [0x7E00, 0x7F00, 0xFE00, 0x7E01]
+    assert run("vcvtps2ph", x, np.uint16) == want
+    assert qf.encode(x.view(np.float32), "fp16", profile="x86-f16c").tolist() == want
+
+
+# --- SSE CVTSD2SS / CVTSS2SD under MXCSR -------------------------------------
+
+# Just below 2^-126: the first rounds to 2^-126 at full precision (not tiny
+# after rounding, kept by FTZ); the second rounds to 2^-126 - 2^-150 (tiny
+# after rounding: FTZ flushes it, although rounding to the subnormal grid
+# would give 2^-126 — what subnormals=False gives).
+NEAR_MIN = f64(2.0**-126 - 2.0**-151, 2.0**-126 - 2.0**-151 - 2.0**-170)
+
+
+@needs("sse2")
+def test_ftz_detects_tininess_after_rounding() -> None:
+    assert run("cvtsd2ss", NEAR_MIN, np.uint32, ftz=True) == [0x00800000, 0]
+    got = qf.encode(NEAR_MIN.view(np.float64), "fp32", profile="x86-sse", ftz=True)
+    assert got.tolist() == [0x00800000, 0]
+    # not the same as subnormals=False (flush after rounding to the grid)
+    nosub = qf.encode(NEAR_MIN.view(np.float64), "fp32", subnormals=False)
+    assert nosub.tolist() == [0x00800000, 0x00800000]
+
+
+@needs("sse2")
+@pytest.mark.parametrize("rc", range(4))
+def test_ftz_flushes_to_signed_zero_in_every_mode(rc: int) -> None:
+    x = f64(2.0**-140, -(2.0**-140), 2.0**-149)
+    assert run("cvtsd2ss", x, np.uint32, rc=rc, ftz=True) == [0, 0x80000000, 0]
+    mode = ("nearest_even", "down", "up", "toward_zero")[rc]
+    got = qf.encode(x.view(np.float64), "fp32", profile="x86-sse", rounding=mode, ftz=True)
+    assert got.tolist() == [0, 0x80000000, 0]
+
+
+@needs("sse2")
+def test_daz_zeroes_subnormal_inputs_before_rounding() -> None:
+    # rounding up, the smallest float64 subnormal gives the smallest float32
+    # subnormal; under DAZ it is +0 first
+    assert run("cvtsd2ss", SUB64, np.uint32, rc=2) == [1, 0x80000000]
+    assert run("cvtsd2ss", SUB64, np.uint32, rc=2, daz=True) == [0, 0x80000000]
+    got = qf.encode(SUB64.view(np.float64), "fp32", profile="x86-sse", rounding="up", daz=True)
+    assert got.tolist() == [0, 0x80000000]
+
+
+@needs("sse2")
+def test_cvtss2sd_daz_and_ftz() -> None:
+    exact = [int(v) for v in SUB32.view(np.float32).astype(np.float64).view(np.uint64)]
+    assert run("cvtss2sd", SUB32, np.uint64, ftz=True) == exact     # widening is never tiny
+    assert run("cvtss2sd", SUB32, np.uint64, daz=True) == [0, 0, 1 << 63]
+    got = qf.encode(SUB32.view(np.float32), "fp64", profile="x86-sse", daz=True)
+    assert got.tolist() == [0, 0, 1 << 63]
+
+
+def test_explain_answers_what_a_fast_math_build_stores() -> None:
+    assert qf.explain("1e-40", "fp32", profile="x86-sse").bits != 0
+    assert qf.explain("1e-40", "fp32", profile="x86-sse", ftz=True).bits == 0
+    # DAZ reads the literal as a double: 1e-40 is a normal double
+    assert qf.explain("1e-40", "fp32", profile="x86-sse", daz=True).bits != 0
+    assert qf.explain("1e-310", "fp32", profile="x86-sse", rounding="up", daz=True).bits == 0
+    assert qf.explain("1e-310", "fp32", profile="x86-sse", rounding="up").bits == 1
+
+
+# --- SSE float -> int32 -----------------------------------------------------
+
+@needs("sse2")
+def test_int_conversions_give_integer_indefinite() -> None:
+    x = f32(np.nan, 2.0**31, -(2.0**31), np.inf, 2.5, 3.5, -2.5)
+    want = [0x80000000, 0x80000000, 0x80000000, 0x80000000, 2, 4, (-2) & 0xFFFFFFFF]
+    assert run("cvtss2si", x, np.uint32) == want
+    got = qf.encode(x.view(np.float32), "int32", profile="x86-sse")
+    assert (got.view(np.uint32)).tolist() == want
+    assert run("cvttss2si", x, np.uint32, rc=2)[4:] == [2, 3, (-2) & 0xFFFFFFFF]
+
+
+# --- AVX512_BF16 VCVTNEPS2BF16 ---------------------------------------------
+
+@needs("avx512bf16")
+def test_bf16_flushes_subnormal_inputs_and_ignores_mxcsr() -> None:
+    assert run("vcvtneps2bf16", SUB32, np.uint16) == [0, 0, 0x8000]
+    # 1 + 2^-8 + 2^-9 (above the tie): nearest even even under RC = toward zero
+    x = f32(1 + 2.0**-8 + 2.0**-9, 1 + 2.0**-8)
+    assert run("vcvtneps2bf16", x, np.uint16, rc=3) == [0x3F81, 0x3F80]
+    ours = qf.encode(np.concatenate([SUB32, x]).view(np.float32), "bf16",
+                     profile="x86-avx512bf16")
+    assert ours.tolist() == [0, 0, 0x8000, 0x3F81, 0x3F80]
+
+
+@needs("avx512bf16")
+def test_bf16_quiets_nan() -> None:
+    x = np.array([0x7F800001, 0xFF812345, 0x7FC00000], np.uint32)
+    want = run("vcvtneps2bf16", x, np.uint16)
+    assert want == [0x7FC0, 0xFFC1, 0x7FC0]
+    assert qf.encode(x.view(np.float32), "bf16", profile="x86-avx512bf16").tolist() == want
+
+
+# --- AVX512_FP16 ------------------------------------------------------------
+
+@needs("avx512fp16")
+def test_fp16x_keeps_subnormal_results_under_ftz_and_honours_daz() -> None:
+    x = f32(2.0**-20, -(2.0**-20))
+    assert run("vcvtps2phx", x, np.uint16, ftz=True) == [0x0010, 0x8010]
+    assert run("vcvtps2phx", SUB32, np.uint16, rc=2) == [1, 1, 0x8000]
+    assert run("vcvtps2phx", SUB32, np.uint16, rc=2, daz=True) == [0, 0, 0x8000]
+    x64 = f64(2.0**-20, 1 + 2.0**-11 + 2.0**-40)
+    # float64 -> float16 directly: one rounding (no double rounding via float32)
+    assert run("vcvtsd2sh", x64, np.uint16, ftz=True) == [0x0010, 0x3C01]
+    assert run("vcvtsd2sh", SUB64, np.uint16, rc=2, daz=True) == [0, 0x8000]
+
+
+# --- sweeps -----------------------------------------------------------------
+
+def test_sampled_sweep_every_instruction_and_mode() -> None:
+    rep = verify_cpu(samples=1 << 12)
+    assert rep["ran"] > 0
+    bad = [(c["direction"], c["classes"]) for c in rep["cases"] if c["mismatches"]]
+    assert not bad, bad[:3]
+    ran = {c["instruction"] for c in rep["cases"]}
+    for name, ins in INSTRUCTIONS.items():
+        assert (name in ran) == FEATURES[ins.feature]
+
+
+@needs("f16c")
+@needs("sse2")
+@pytest.mark.parametrize("name", ["vcvtps2ph/imm0", "cvtsd2ss", "vcvtneps2bf16"])
+def test_sampled_sweep_2_20(name: str) -> None:
+    if not FEATURES[INSTRUCTIONS[name].feature]:
+        pytest.skip("not on this processor")
+    rep = verify_cpu([name], [Mode(), Mode(2, True, True)], samples=1 << 20)
+    assert rep["ran"] == 2 and rep["mismatches"] == 0, rep["cases"]
+
+
+def test_forcing_a_feature_off_reports_not_available(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QFORMAT_CPU_DISABLE", "f16c,avx512bf16")
+    assert dict(_native.cpu_features())["f16c"] is False
+    with pytest.raises(_native.CpuNotAvailableError, match="not available on this processor"):
+        run("vcvtps2ph", ABOVE_TIE, np.uint16)
+    rep = verify_cpu(["vcvtps2ph", "vcvtneps2bf16"], samples=64)
+    assert rep["ran"] == 0 and rep["inputs"] == 0
+    assert not rep["clean"], "nothing ran: not a pass"
+    assert len(rep["skipped"]) == 6
+    assert all("not available on this processor" in s["reason"] for s in rep["skipped"])
+
+
+def test_cli_against_cpu_not_available(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+    from qformat.cli import main
+    monkeypatch.setenv("QFORMAT_CPU_DISABLE", "all")
+    r = CliRunner().invoke(main, ["verify", "--against", "cpu", "--instruction", "cvtsd2ss",
+                                  "--quiet", "--json"])
+    assert r.exit_code == 1, r.output
+    assert "not available on this processor" in r.output
+
+
+# --- exhaustive: every float32 input ---------------------------------------
+
+EXHAUSTIVE = [("vcvtps2ph/imm0", Mode()), ("vcvtps2ph/imm1", Mode()), ("vcvtps2ph/imm2", Mode()),
+              ("vcvtps2ph/imm3", Mode()), ("vcvtps2ph/imm0", Mode(0, True, True)),
+              ("cvtss2sd", Mode()), ("cvtss2sd", Mode(0, True, True)), ("vcvtneps2bf16", Mode()),
+              ("vcvtps2phx", Mode()), ("cvtss2si", Mode()), ("cvttss2si", Mode())]
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("name,mode", EXHAUSTIVE, ids=[f"{n}-{m.label}" for n, m in EXHAUSTIVE])
+def test_exhaustive(name: str, mode: Mode) -> None:
+    if not FEATURES[INSTRUCTIONS[name].feature]:
+        pytest.skip("not on this processor")
+    rep = verify_cpu([name], [mode], exhaustive=True)
+    assert rep["ran"] == 1 and rep["cases"][0]["inputs"] == 1 << 32
+    assert rep["mismatches"] == 0, rep["cases"][0]["classes"]
+
+
+def test_modes_cover_mxcsr() -> None:
+    assert len(MODES) == 16 and len({m.label for m in MODES}) == 16
+    assert Mode.parse("rc=up,ftz=1") == Mode(2, True, False)
+
+
+@needs("avx512bf16")
+def test_fault_ieee_rules_for_bf16_are_classified_as_flushes() -> None:
+    """A sweep can fail: with the IEEE profile in place of x86-avx512bf16,
+    every fp32 subnormal mismatches, classified as a subnormal flush."""
+    import dataclasses
+
+    from qformat._verify_cpu import _CpuChecker, _inputs
+
+    ins = dataclasses.replace(INSTRUCTIONS["vcvtneps2bf16"], profile="ieee")
+    case = _inputs(ins, False, 1 << 14, 0, 1 << 14)
+    r = _CpuChecker(case, ins, Mode()).run(lambda n: None)
+    assert r["mismatches"] > 0 and "subnormal_flush" in r["classes"]
+    # the rest: inputs below the smallest bf16 subnormal's half, which lie
+    # strictly between the two results (a rounding choice, by the rules)
+    assert set(r["classes"]) <= {"subnormal_flush", "rounding_direction"}, r["classes"]
