@@ -16,7 +16,7 @@ python3 -m pip install --quiet --no-deps -c constraints.txt torchao
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --release -- -D warnings
-cargo test -p qformat-core --release
+cargo test -p qformat-core -p qformat-cpu --release
 ruff check python tests benches
 python3 -m mypy.stubtest qformat._native --allowlist stubtest-allowlist.txt
 python3 -m pytest -q -p no:cacheprovider "$@"
