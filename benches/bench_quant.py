@@ -10,20 +10,10 @@ Run: python benches/bench_quant.py [--rows 4096 --cols 8192 --repeat 5]
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import qformat as qf
-
-
-def best_ms(fn, repeat: int) -> float:
-    fn()  # warm up (allocations, thread pools)
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best * 1e3
+from _timing import best_ms
 
 
 def numpy_per_channel(w: np.ndarray) -> np.ndarray:

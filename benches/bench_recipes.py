@@ -10,21 +10,11 @@ Run: python benches/bench_recipes.py [--rows 1024 --cols 4096 --repeat 3]
 from __future__ import annotations
 
 import argparse
-import time
 import warnings
 
 import numpy as np
 import qformat as qf
-
-
-def best_ms(fn, repeat: int) -> float:
-    fn()  # warm up (allocations, thread pools)
-    best = float("inf")
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best * 1e3
+from _timing import best_ms
 
 
 def line(name: str, ours: float, ref_name: str, ref: float) -> None:
