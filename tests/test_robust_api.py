@@ -201,8 +201,8 @@ def test_format_records_do_not_go_through_names():
 def test_readme_python_snippet_runs():
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     assert blocks
+    scope: dict = {}            # the README reads as one session: later blocks use x, w
     for code in blocks:
-        scope: dict = {}
         exec(compile(code, str(README), "exec"), scope)  # noqa: S102
     q = scope["q"]
     assert q.axis == scope["w"].ndim - 1 and q.group_size == 128

@@ -204,6 +204,15 @@ const PLAIN: ReleaseRules = ReleaseRules {
     sub_byte_ints: SubByteInts::CCast,
 };
 
+/// torch from 2.12 on, CPU and CUDA alike: float64 through float32, the e8m0
+/// float32-subnormal rule, e4m3fn saturation (pytorch #178817).
+const TORCH_2_12: ReleaseRules = ReleaseRules {
+    f64_via_f32: true,
+    scale_f32_subnormal_ceil: true,
+    e4m3fn_overflow: Overflow::Saturate,
+    ..PLAIN
+};
+
 /// A range of a library's releases whose casts follow one set of rules.
 #[derive(Debug)]
 pub struct Release {
@@ -317,12 +326,7 @@ pub static RELEASES: &[Release] = &[
         known_through: Version::new(2, 15),
         checked_on: &["torch 2.15.0 CPU (AVX2 and AVX512 kernels)"],
         source: "measured (docs/verification/torch-cpu.md)",
-        rules: ReleaseRules {
-            f64_via_f32: true,
-            scale_f32_subnormal_ceil: true,
-            e4m3fn_overflow: Overflow::Saturate,
-            ..PLAIN
-        },
+        rules: TORCH_2_12,
     },
     Release {
         library: Library::TorchCuda,
@@ -332,12 +336,7 @@ pub static RELEASES: &[Release] = &[
         checked_on: &[],
         source: "NVIDIA PTX cvt semantics (canonical NaN 0x7fff) and torch's shared c10 \
                  fp8 code; no GPU has run the sweep yet",
-        rules: ReleaseRules {
-            f64_via_f32: true,
-            scale_f32_subnormal_ceil: true,
-            e4m3fn_overflow: Overflow::Saturate,
-            ..PLAIN
-        },
+        rules: TORCH_2_12,
     },
     Release {
         library: Library::X86F16c,

@@ -19,15 +19,7 @@ use qformat_core::random::draw;
 use qformat_core::simd::{force_level, Level};
 use qformat_core::{EncodeOptions, NanPolicy, Overflow, RoundingMode, Value};
 
-const MODES: [RoundingMode; 7] = [
-    RoundingMode::NearestEven,
-    RoundingMode::NearestAway,
-    RoundingMode::TowardZero,
-    RoundingMode::Up,
-    RoundingMode::Down,
-    RoundingMode::Odd,
-    RoundingMode::Stochastic,
-];
+const MODES: [RoundingMode; 7] = RoundingMode::ALL;
 
 /// A small xorshift generator for inputs.
 struct Rng(u64);
