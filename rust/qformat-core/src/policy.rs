@@ -35,12 +35,7 @@ impl CallerOptions {
     /// The rounding mode given, checked: stochastic rounding needs a seed
     /// so that results are reproducible.
     fn checked_rounding(&self) -> Result<Option<RoundingMode>, Error> {
-        if self.rounding == Some(RoundingMode::Stochastic) && self.seed.is_none() {
-            return Err(Error::invalid(
-                "rounding='stochastic' needs seed=<int> so that results are reproducible",
-            ));
-        }
-        Ok(self.rounding)
+        self.rounding.map(|m| m.with_seed(self.seed)).transpose()
     }
 }
 

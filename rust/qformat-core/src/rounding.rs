@@ -29,6 +29,18 @@ impl RoundingMode {
         RoundingMode::Stochastic,
     ];
 
+    /// This mode, checked against the seed it comes with: stochastic
+    /// rounding needs a seed so that results are reproducible. Every option
+    /// reader (conversions, exact queries, quantizers) checks through here.
+    pub fn with_seed(self, seed: Option<u64>) -> Result<Self, Error> {
+        if self == Self::Stochastic && seed.is_none() {
+            return Err(Error::invalid(
+                "rounding='stochastic' needs seed=<int> so that results are reproducible",
+            ));
+        }
+        Ok(self)
+    }
+
     /// Parse the API's spelling.
     pub fn parse(s: &str) -> Result<Self, Error> {
         Ok(match s {

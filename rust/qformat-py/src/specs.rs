@@ -208,13 +208,7 @@ pub enum NanArg {
 /// The rounding mode named `name`; stochastic rounding needs a seed so
 /// that results are reproducible. Every option reader parses through here.
 pub fn rounding_mode(name: &str, seed: Option<u64>) -> Result<RoundingMode, qformat_core::Error> {
-    let mode = RoundingMode::parse(name)?;
-    if mode == RoundingMode::Stochastic && seed.is_none() {
-        return Err(qformat_core::Error::invalid(
-            "rounding='stochastic' needs seed=<int> so that results are reproducible",
-        ));
-    }
-    Ok(mode)
+    RoundingMode::parse(name)?.with_seed(seed)
 }
 
 /// A `profile` option: the native [`PyProfile`] built once in Python.
