@@ -569,10 +569,8 @@ impl Profile {
             Library::TorchCpu | Library::TorchCuda => c_cast(true),
             Library::Numpy | Library::MlDtypes => {
                 let sub_byte = fmt.bits < 8;
-                let md = match self.library() {
-                    Library::Numpy => self.companion.unwrap_or(self.release),
-                    _ => self.release,
-                };
+                // numpy's companion is the ml_dtypes release; ml_dtypes has none
+                let md = self.companion.unwrap_or(self.release);
                 if sub_byte && float_source && md.rules.sub_byte_ints == SubByteInts::TruncateOrZero
                 {
                     IntCastOptions {
