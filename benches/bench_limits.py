@@ -1,0 +1,329 @@
+"""qformat against the physical limit, in one run: hand-written streaming
+loops (``benches/limits.c``: an OpenMP memcpy, the bf16 round-to-nearest-even
+bit trick, table decode) compiled here with gcc, plus CPFloat, torch CPU,
+NumPy and ml_dtypes, all on the same float32 values at the same thread count.
+
+    python benches/bench_limits.py [--log2n 25] [--repeat 5] [--threads N]
+    CPFLOAT_LIB=/path/to/libcpfloat.so python benches/bench_limits.py
+
+Every time is the best of ``--repeat`` calls after a warm-up. ``ratio`` is the
+reference's time divided by qformat's (above 1: qformat is faster); the
+``limit`` column divides the hand loop's time by qformat's (1.0: at the
+limit). The hand loops are skipped when gcc is missing, CPFloat unless
+``CPFLOAT_LIB`` names its shared library (build it outside this repository:
+``make lib`` in a CPFloat checkout gives ``build/lib/libcpfloat.so``).
+
+Threads: qformat's pool (rayon) reads ``RAYON_NUM_THREADS`` when it starts,
+so the thread count is fixed per process; ``--threads`` sets it (and torch's
+and OpenMP's) before anything starts. The scaling table re-runs this script
+in a child process per thread count (``--scaling 1,2,4``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+HERE = Path(__file__).resolve().parent
+
+
+def set_threads(n: int) -> None:
+    """Fix every library's thread count before any of them starts a pool."""
+    for var in ("RAYON_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(n)
+    # OpenMP threads that spin at barriers starve the other pools' threads
+    # (torch, the hand loops, rayon) on a small or shared machine.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def parse() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--log2n", type=int, default=25)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--scaling", default="1,2",
+                    help="thread counts of the scaling table ('' to skip)")
+    ap.add_argument("--only-scaling-row", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--quick", action="store_true",
+                    help="the main table only (no quantizers, no scaling)")
+    return ap.parse_args()
+
+
+ARGS = parse() if __name__ == "__main__" else None
+if ARGS is not None:
+    set_threads(ARGS.threads)
+
+import ml_dtypes  # noqa: E402  (after the thread variables are set)
+import numpy as np  # noqa: E402
+import qformat as qf  # noqa: E402
+import torch  # noqa: E402
+from _timing import best_ms  # noqa: E402
+
+
+def build_limits() -> Optional[ctypes.CDLL]:
+    """Compile limits.c into a temporary shared library (None without gcc)."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        print("gcc not found: the hand-written limits are skipped")
+        return None
+    out = Path(tempfile.mkdtemp(prefix="qformat-limits-")) / "liblimits.so"
+    cmd = [gcc, "-O3", "-march=native", "-fopenmp", "-shared", "-fPIC",
+           str(HERE / "limits.c"), "-o", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"gcc failed, the hand-written limits are skipped:\n{r.stderr}")
+        return None
+    lib = ctypes.CDLL(str(out))
+    return lib
+
+
+class CPFloat:
+    """CPFloat's ``cpfloatf`` through ctypes (its ``optstruct`` mirrored)."""
+
+    class Opts(ctypes.Structure):
+        _fields_ = [("format", ctypes.c_char * 15), ("precision", ctypes.c_uint),
+                    ("emin", ctypes.c_int), ("emax", ctypes.c_int),
+                    ("explim", ctypes.c_int), ("infinity", ctypes.c_int),
+                    ("round", ctypes.c_int), ("saturation", ctypes.c_int),
+                    ("subnormal", ctypes.c_int), ("flip", ctypes.c_int),
+                    ("p", ctypes.c_double), ("bitseed", ctypes.c_void_p),
+                    ("randseedf", ctypes.c_void_p), ("randseed", ctypes.c_void_p)]
+
+    NEAREST_EVEN, TOWARD_ZERO, STOCHASTIC = 1, 4, 5
+
+    def __init__(self, path: str) -> None:
+        self.lib = ctypes.CDLL(path)
+        self.lib.cpfloatf.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                                      ctypes.POINTER(CPFloat.Opts)]
+        self.lib.cpfloatf.restype = ctypes.c_int
+
+    def rounder(self, precision: int, emin: int, emax: int, mode: int,
+                x: np.ndarray, out: np.ndarray) -> Callable[[], object]:
+        """A call rounding ``x`` into ``out`` (precision counts the implicit bit)."""
+        o = CPFloat.Opts(format=b"custom", precision=precision, emin=emin, emax=emax,
+                         explim=1, infinity=1, round=mode, saturation=0, subnormal=1,
+                         flip=0, p=0.0)
+        xp, op = x.ctypes.data, out.ctypes.data
+        n = x.size
+
+        def call() -> object:
+            if self.lib.cpfloatf(op, xp, n, ctypes.byref(o)) != 0:
+                raise RuntimeError("cpfloatf rejected its options")
+            return out
+        return call
+
+
+def ptr(a: np.ndarray) -> ctypes.c_void_p:
+    return ctypes.c_void_p(a.ctypes.data)
+
+
+class Table:
+    """Rows of (case, qformat ms, [(reference, ms)]) printed with ratios."""
+
+    def __init__(self, repeat: int) -> None:
+        self.repeat = repeat
+        self.rows: list[tuple[str, float, list[tuple[str, float]]]] = []
+
+    def time(self, fn: Optional[Callable[[], object]]) -> Optional[float]:
+        return None if fn is None else best_ms(fn, self.repeat)
+
+    def add(self, case: str, ours: Callable[[], object],
+            refs: list[tuple[str, Optional[Callable[[], object]]]]) -> None:
+        ms = best_ms(ours, self.repeat)
+        timed = [(name, t) for name, fn in refs if (t := self.time(fn)) is not None]
+        self.rows.append((case, ms, timed))
+        self.print_row(self.rows[-1])
+
+    @staticmethod
+    def print_row(row: tuple[str, float, list[tuple[str, float]]]) -> None:
+        case, ms, refs = row
+        cells = "; ".join(f"{name} {t:.2f} ms ({t / ms:.2f}x)" for name, t in refs)
+        print(f"{case:42s} {ms:8.2f} ms | {cells}", flush=True)
+
+
+def main_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL],
+               cpf: Optional[CPFloat]) -> None:
+    n = x.size
+    xt = torch.from_numpy(x)
+    w32 = x.view(np.uint32)
+    u16, u8, f32 = np.empty(n, np.uint16), np.empty(n, np.uint8), np.empty(n, np.float32)
+    r32 = np.empty(n, np.float32)
+
+    def hand(name: str, *a: Any) -> Optional[Callable[[], object]]:
+        if lim is None:
+            return None
+        fn = getattr(lim, name)
+        return lambda: fn(*a)
+
+    def cp(prec: int, emin: int, emax: int, mode: int) -> Optional[Callable[[], object]]:
+        return None if cpf is None else cpf.rounder(prec, emin, emax, mode, x, r32)
+
+    nb = ctypes.c_size_t(n)
+    memcpy = hand("lim_copy", ptr(f32), ptr(x), ctypes.c_size_t(4 * n))
+    t.add("memcpy of the float32 array (4 B/elt)", lambda: np.copyto(f32, x),
+          [("OpenMP memcpy", memcpy)])
+    t.add("encode bf16 out=u16", lambda: qf.encode(x, "bf16", out=u16),
+          [("hand loop", hand("lim_bf16_encode", ptr(u16), ptr(w32), nb)),
+           ("OpenMP memcpy 4 B/elt", memcpy),
+           ("ml_dtypes astype", lambda: x.astype(ml_dtypes.bfloat16))])
+    t.add("encode fp8_e4m3fn out=u8", lambda: qf.encode(x, "fp8_e4m3fn", out=u8),
+          [("OpenMP memcpy 4 B/elt", memcpy),
+           ("torch .to(float8_e4m3fn)", lambda: xt.to(torch.float8_e4m3fn))])
+    t.add("round bf16 out=f32", lambda: qf.round(x, "bf16", out=f32),
+          [("hand loop", hand("lim_bf16_round", ptr(r32), ptr(w32), nb)),
+           ("CPFloat", cp(8, -126, 127, CPFloat.NEAREST_EVEN)),
+           ("OpenMP memcpy", memcpy),
+           ("torch .to(bf16).float()", lambda: xt.to(torch.bfloat16).float())])
+    t.add("round bf16 toward zero out=f32",
+          lambda: qf.round(x, "bf16", rounding="toward_zero", out=f32),
+          [("hand loop", hand("lim_bf16_round_rtz", ptr(r32), ptr(w32), nb)),
+           ("CPFloat", cp(8, -126, 127, CPFloat.TOWARD_ZERO))])
+    e5m3 = qf.FloatFormat(5, 3)
+    for name, fmt, prec, emin, emax in (("fp16", "fp16", 11, -14, 15),
+                                        ("e4m3 (fp8_e4m3_ieee)", "fp8_e4m3_ieee", 4, -6, 7),
+                                        ("custom e5m3", e5m3, 4, -14, 15)):
+        t.add(f"round {name} nearest even out=f32", lambda fmt=fmt: qf.round(x, fmt, out=f32),
+              [("CPFloat", cp(prec, emin, emax, CPFloat.NEAREST_EVEN)),
+               ("OpenMP memcpy", memcpy)])
+    t.add("round bf16 stochastic out=f32",
+          lambda: qf.round(x, "bf16", rounding="stochastic", seed=1, out=f32),
+          [("hand loop (SplitMix64 draw)",
+            hand("lim_bf16_round_stochastic", ptr(r32), ptr(w32), nb, ctypes.c_uint64(1))),
+           ("CPFloat (PCG)", cp(8, -126, 127, CPFloat.STOCHASTIC)),
+           ("OpenMP memcpy", memcpy)])
+    for name, fmt, tdt in (("bf16", "bf16", torch.bfloat16), ("fp16", "fp16", torch.float16),
+                           ("fp8_e4m3fn", "fp8_e4m3fn", torch.float8_e4m3fn)):
+        t.add(f"allocating encode {name}", lambda fmt=fmt: qf.encode(x, fmt),
+              [("torch .to()", lambda tdt=tdt: xt.to(tdt)),
+               ("numpy/ml_dtypes astype", lambda name=name: x.astype(
+                   np.float16 if name == "fp16" else getattr(ml_dtypes, name.replace(
+                       "fp8_", "float8_").replace("bf16", "bfloat16"))))])
+    codes8 = qf.encode(x, "fp8_e4m3fn")
+    table8 = qf.decode(np.arange(256, dtype=np.uint8), "fp8_e4m3fn",
+                       dtype=np.float32).view(np.uint32).copy()
+    t.add("decode fp8_e4m3fn -> f32 out=", lambda: qf.decode(codes8, "fp8_e4m3fn",
+                                                            dtype=np.float32, out=f32),
+          [("hand table loop", hand("lim_decode_u8", ptr(r32), ptr(codes8), ptr(table8), nb)),
+           ("ml_dtypes astype(f32)", lambda: codes8.view(ml_dtypes.float8_e4m3fn).astype(
+               np.float32))])
+    codes16 = qf.encode(x, "bf16")
+    t.add("decode bf16 -> f32 out=", lambda: qf.decode(codes16, "bf16", dtype=np.float32,
+                                                      out=f32),
+          [("hand shift loop", hand("lim_decode_bf16", ptr(r32), ptr(codes16), nb)),
+           ("torch bf16 .float()", lambda: torch.from_numpy(codes16.view(np.int16)).view(
+               torch.bfloat16).float())])
+    codes_h = qf.encode(x, "fp16")
+    t.add("decode fp16 -> f32 out=", lambda: qf.decode(codes_h, "fp16", dtype=np.float32,
+                                                      out=f32),
+          [("numpy astype(f32)", lambda: codes_h.view(np.float16).astype(np.float32))])
+
+
+def quant_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL]) -> None:
+    rows = 4096
+    w = x.reshape(rows, -1)
+    wt = torch.from_numpy(w)
+    f32 = np.empty(x.size, np.float32)
+    scale = float(np.abs(x).max()) / 127
+    hand = None if lim is None else (
+        lambda: lim.lim_fake_quant_int8(ptr(f32), ptr(x), ctypes.c_size_t(x.size),
+                                        ctypes.c_float(scale)))
+    t.add("fake_quantize int8 per-tensor", lambda: qf.fake_quantize(w, "int8"),
+          [("hand loop (given scale)", hand),
+           ("torch fake_quantize_per_tensor", lambda: torch.fake_quantize_per_tensor_affine(
+               wt, scale, 0, -127, 127)),
+           ("qf.round bf16 (same pass)", lambda: qf.round(w, "bf16"))])
+    sc0 = torch.from_numpy(np.abs(w).max(axis=1) / 127).float()
+    zp0 = torch.zeros(rows, dtype=torch.int32)
+    t.add("fake_quantize int8 per-channel axis 0", lambda: qf.fake_quantize(w, "int8", axis=0),
+          [("torch fake_quantize_per_channel",
+            lambda: torch.fake_quantize_per_channel_affine(wt, sc0, zp0, 0, -127, 127))])
+    sc1 = torch.from_numpy(np.abs(w).max(axis=0) / 127).float()
+    zp1 = torch.zeros(w.shape[1], dtype=torch.int32)
+    t.add("fake_quantize int8 per-channel axis -1", lambda: qf.fake_quantize(w, "int8", axis=-1),
+          [("torch fake_quantize_per_channel",
+            lambda: torch.fake_quantize_per_channel_affine(wt, sc1, zp1, 1, -127, 127)),
+           ("qformat axis 0", lambda: qf.fake_quantize(w, "int8", axis=0))])
+    t.add("fake_quantize int8 per-tensor toward_zero",
+          lambda: qf.fake_quantize(w, "int8", rounding="toward_zero"),
+          [("qformat nearest_even", lambda: qf.fake_quantize(w, "int8"))])
+    t.add("fake_quantize int8 per-tensor stochastic",
+          lambda: qf.fake_quantize(w, "int8", rounding="stochastic", seed=1),
+          [("qformat nearest_even", lambda: qf.fake_quantize(w, "int8"))])
+    t.add("fake_quantize fp8_e4m3fn per-tensor", lambda: qf.fake_quantize(w, "fp8_e4m3fn"),
+          [("qf.round fp8_e4m3fn", lambda: qf.round(w, "fp8_e4m3fn"))])
+
+
+def scaling_row(x: np.ndarray) -> None:
+    """One line of the scaling table (run in a child with its thread count)."""
+    u16, f32 = np.empty(x.size, np.uint16), np.empty(x.size, np.float32)
+    cases: list[tuple[str, Callable[[], object]]] = [
+        ("encode bf16", lambda: qf.encode(x, "bf16", out=u16)),
+        ("round bf16", lambda: qf.round(x, "bf16", out=f32)),
+        ("round bf16 SR", lambda: qf.round(x, "bf16", rounding="stochastic", seed=1, out=f32)),
+        ("round fp8_e4m3fn", lambda: qf.round(x, "fp8_e4m3fn", out=f32)),
+        ("memcpy", lambda: np.copyto(f32, x)),
+    ]
+    ms = [best_ms(fn, ARGS.repeat if ARGS else 5) for _, fn in cases]
+    print("ROW " + ";".join(f"{name}={m:.3f}" for (name, _), m in zip(cases, ms)))
+
+
+def scaling_table(counts: list[int]) -> None:
+    """Throughput (Gelem/s) against thread count, one child process per count."""
+    assert ARGS is not None
+    n = 1 << ARGS.log2n
+    print(f"\nthread scaling (Gelem/s, 2^{ARGS.log2n} float32, best of {ARGS.repeat})")
+    header = None
+    for k in counts:
+        cmd = [sys.executable, __file__, "--threads", str(k), "--log2n", str(ARGS.log2n),
+               "--repeat", str(ARGS.repeat), "--only-scaling-row"]
+        r = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        line = next(s for s in r.stdout.splitlines() if s.startswith("ROW "))
+        cells = [c.split("=") for c in line[4:].split(";")]
+        if header is None:
+            header = [c[0] for c in cells]
+            print(f"{'threads':>7s} " + " ".join(f"{h:>18s}" for h in header))
+        print(f"{k:7d} " + " ".join(f"{n / float(ms) / 1e6:18.2f}" for _, ms in cells))
+
+
+def main() -> None:
+    assert ARGS is not None
+    n = 1 << ARGS.log2n
+    x = (np.random.default_rng(0).standard_normal(n, dtype=np.float32) * 4).astype(np.float32)
+    if ARGS.only_scaling_row:
+        scaling_row(x)
+        return
+    torch.set_num_threads(ARGS.threads)
+    lim = build_limits()
+    if lim is not None:
+        lim.lim_threads(ARGS.threads)
+    path = os.environ.get("CPFLOAT_LIB")
+    cpf = CPFloat(path) if path else None
+    if cpf is None:
+        print("CPFLOAT_LIB not set: CPFloat is skipped")
+    cpu = next((s.split(":", 1)[1].strip() for s in Path("/proc/cpuinfo").read_text()
+                .splitlines() if s.startswith("model name")), "unknown") \
+        if Path("/proc/cpuinfo").exists() else "unknown"
+    print(f"n = 2^{ARGS.log2n} float32, best of {ARGS.repeat}, threads {ARGS.threads} "
+          f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}) "
+          f"(cores {os.cpu_count()}, {cpu}); qformat {qf.__version__}, torch "
+          f"{torch.__version__}, ml_dtypes {ml_dtypes.__version__}")
+    print("case, qformat time | reference time (reference/qformat: >1 means qformat is faster)")
+    t = Table(ARGS.repeat)
+    main_table(t, x, lim, cpf)
+    if ARGS.quick:
+        return
+    quant_table(t, x, lim)
+    counts = [int(c) for c in ARGS.scaling.split(",") if c]
+    if counts:
+        scaling_table(counts)
+
+
+if __name__ == "__main__":
+    main()
