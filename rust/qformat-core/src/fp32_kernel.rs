@@ -24,7 +24,7 @@
 use crate::format::{low_mask, FloatFormat, NanEncoding};
 use crate::kernels::Bits;
 use crate::options::{EncodeOptions, NanPolicy, Overflow};
-use crate::random::draw;
+use crate::random::{draw_keyed, stream_key};
 use crate::rounding::RoundingMode;
 use crate::simd::wide;
 use crate::value::Value;
@@ -52,6 +52,12 @@ pub struct Fp32Narrowing {
     odd: u32,
     stochastic: bool,
     seed: u64,
+    // float32's exponent range: no subnormal path (bf16, tf32).
+    same_range: bool,
+    // The streaming case of [`Self::convert_truncating`] applies.
+    truncating: bool,
+    // The quiet bit of a NaN code.
+    quiet_bit: u32,
     // Subnormal results in modes other than nearest-even: the exact
     // integer decision of `rounding::round_code`, with a per-element shift.
     exact_sub: bool,
@@ -165,6 +171,17 @@ impl Fp32Narrowing {
             odd: (mode == RoundingMode::Odd) as u32,
             stochastic: mode == RoundingMode::Stochastic,
             seed: opts.seed,
+            same_range,
+            // float32's layout cut short: everything but the mode is the
+            // IEEE default (see `convert_truncating`).
+            truncating: same_range
+                && mode != RoundingMode::Odd
+                && opts.nan == NanPolicy::Quiet
+                && fmt.nan == NanEncoding::Ieee
+                && opts.subnormals
+                && fmt.has_negative_zero()
+                && matches!(opts.overflow, Overflow::FormatRule | Overflow::Inf),
+            quiet_bit: 1 << (m - 1),
             exact_sub: mode != RoundingMode::NearestEven && !same_range,
             // code = significand >> (sub_base - biased float32 exponent)
             sub_base: (fmt.emin() - m as i64 + 150) as u32,
@@ -223,49 +240,70 @@ impl Fp32Narrowing {
     /// The conversion loop compiled for the baseline instruction set.
     #[inline(always)]
     pub fn convert_chunk_portable<S: Bits, D: Bits>(self, base: usize, src: &[S], dst: &mut [D]) {
-        self.each(base, src, dst, |c| c);
+        self.each::<false, S, D>(base, src, dst);
     }
 
     /// The round-trip loop compiled for the baseline instruction set.
     #[inline(always)]
     pub fn round_chunk_portable<S: Bits, D: Bits>(self, base: usize, src: &[S], dst: &mut [D]) {
-        self.each(base, src, dst, |c| self.widen(c));
+        self.each::<true, S, D>(base, src, dst);
     }
 
-    /// `dst[i] = then(convert(src[i]))`, with the loop specialised for the
-    /// two loop-invariant choices (stochastic draws, exact subnormal path)
-    /// so that each specialisation is a straight vectorisable loop.
+    /// `dst[i] = convert(src[i])` (widened back when `BACK`), with the loop specialised for the
+    /// loop-invariant choices (stochastic draws, exact subnormal path, a
+    /// float32-wide exponent range) so that each specialisation is a
+    /// straight vectorisable loop with nothing computed that it throws away.
     #[inline(always)]
-    fn each<S: Bits, D: Bits>(
-        self,
-        base: usize,
-        src: &[S],
-        dst: &mut [D],
-        then: impl Fn(u32) -> u32,
-    ) {
+    fn each<const BACK: bool, S: Bits, D: Bits>(self, base: usize, src: &[S], dst: &mut [D]) {
         macro_rules! run {
-            ($exact:literal, $draw:expr) => {
+            ($exact:literal, $same:literal, $draw:expr) => {
                 for (i, (o, &x)) in dst.iter_mut().zip(src).enumerate() {
-                    let r = self.convert_with::<$exact>(x.to_u64() as u32, $draw(i));
-                    *o = D::from_u64(then(r) as u64);
+                    let r = self.convert_with::<$exact, $same>(x.to_u64() as u32, $draw(i));
+                    let r = if BACK { self.widen_with::<$same>(r) } else { r };
+                    *o = D::from_u64(r as u64);
                 }
             };
         }
-        let seed = self.seed;
-        let draw_at = |i: usize| draw(seed, (base + i) as u64);
-        match (self.stochastic, self.exact_sub) {
-            (true, true) => run!(true, draw_at),
-            (true, false) => run!(false, draw_at),
-            (false, true) => run!(true, |_| 0u64),
-            (false, false) => run!(false, |_| 0u64),
+        let key = stream_key(self.seed);
+        let draw_at = |i: usize| draw_keyed(key, (base + i) as u64);
+        macro_rules! truncating {
+            ($draw:expr) => {
+                for (i, (o, &x)) in dst.iter_mut().zip(src).enumerate() {
+                    let r = self.convert_truncating(x.to_u64() as u32, $draw(i));
+                    let r = if BACK { r << self.shift } else { r };
+                    *o = D::from_u64(r as u64);
+                }
+            };
+        }
+        match (self.truncating, self.stochastic) {
+            (true, true) => return truncating!(draw_at),
+            (true, false) => return truncating!(|_| 0u64),
+            _ => {}
+        }
+        match (self.stochastic, self.exact_sub, self.same_range) {
+            (true, true, _) => run!(true, false, draw_at),
+            (true, false, false) => run!(false, false, draw_at),
+            (true, false, true) => run!(false, true, draw_at),
+            (false, true, _) => run!(true, false, |_| 0u64),
+            (false, false, false) => run!(false, false, |_| 0u64),
+            (false, false, true) => run!(false, true, |_| 0u64),
         }
     }
 
     /// The widening loop compiled for the baseline instruction set.
     #[inline(always)]
     pub fn widen_chunk_portable<S: Bits, D: Bits>(self, src: &[S], dst: &mut [D]) {
-        for (o, &x) in dst.iter_mut().zip(src) {
-            *o = D::from_u64(self.widen(x.to_u64() as u32) as u64);
+        macro_rules! run {
+            ($same:literal) => {
+                for (o, &x) in dst.iter_mut().zip(src) {
+                    *o = D::from_u64(self.widen_with::<$same>(x.to_u64() as u32) as u64);
+                }
+            };
+        }
+        if self.same_range {
+            run!(true)
+        } else {
+            run!(false)
         }
     }
 
@@ -273,10 +311,13 @@ impl Fp32Narrowing {
     /// reference of the loops; stochastic callers use [`Self::convert_with`]).
     #[inline(always)]
     pub fn convert(&self, bits: u32, random: u64) -> u32 {
-        if self.exact_sub {
-            self.convert_with::<true>(bits, random)
-        } else {
-            self.convert_with::<false>(bits, random)
+        if self.truncating {
+            return self.convert_truncating(bits, random);
+        }
+        match (self.exact_sub, self.same_range) {
+            (true, _) => self.convert_with::<true, false>(bits, random),
+            (false, false) => self.convert_with::<false, false>(bits, random),
+            (false, true) => self.convert_with::<false, true>(bits, random),
         }
     }
 
@@ -287,8 +328,15 @@ impl Fp32Narrowing {
     /// Normal results: the engine rounds away when `draw < remainder·2^(64−shift)`,
     /// i.e. when the draw's top `shift` bits are below the remainder, which is
     /// exactly when adding their complement carries past the cut.
+    ///
+    /// `SAME_RANGE` (only for formats with float32's exponent range, where
+    /// the integer path also handles subnormals) leaves out the subnormal path.
     #[inline(always)]
-    pub fn convert_with<const EXACT_SUB: bool>(&self, bits: u32, random: u64) -> u32 {
+    pub fn convert_with<const EXACT_SUB: bool, const SAME_RANGE: bool>(
+        &self,
+        bits: u32,
+        random: u64,
+    ) -> u32 {
         let sign_in = bits & 0x8000_0000;
         let abs = bits ^ sign_in;
         let neg = sign_in != 0;
@@ -303,14 +351,18 @@ impl Fp32Narrowing {
         let inexact = (abs & rem_mask != 0) as u32;
         let truncated = ((abs + inc) >> self.shift) | (self.odd & inexact);
         let normal = truncated.wrapping_sub(self.rebias);
-        let sub = if EXACT_SUB {
-            self.exact_subnormal(abs, neg, random)
+        let code = if SAME_RANGE {
+            normal
         } else {
-            (f32::from_bits(abs) + self.magic)
-                .to_bits()
-                .wrapping_sub(self.magic.to_bits())
+            let sub = if EXACT_SUB {
+                self.exact_subnormal(abs, neg, random)
+            } else {
+                (f32::from_bits(abs) + self.magic)
+                    .to_bits()
+                    .wrapping_sub(self.magic.to_bits())
+            };
+            select(abs < self.min_normal_bits, sub, normal)
         };
-        let code = select(abs < self.min_normal_bits, sub, normal);
         let code = select(code < self.flush_below, 0, code);
         let sign = sign_in >> self.sign_shift;
         let keep_sign = select(code != 0 || self.neg_zero, sign, 0);
@@ -323,6 +375,31 @@ impl Fp32Narrowing {
         let r = select(code > self.max_code, over_finite, finite);
         let r = select(abs >= 0x7f80_0000, over_inf, r);
         select(abs > 0x7f80_0000, nan, r)
+    }
+
+    /// [`Self::convert_with`] for a format that is float32 with its
+    /// significand cut short (bf16, tf32) under the IEEE defaults (NaNs
+    /// quieted, subnormals kept, overflow to infinity) in any mode but
+    /// round-to-odd: adding the increment to the whole pattern and shifting
+    /// is the entire conversion. A carry out of the largest finite value
+    /// lands on infinity, modes that truncate never leave the range, infinity
+    /// stays infinity (its significand is zero), and the sign rides along;
+    /// only a NaN needs its own pattern (its top payload bits, made quiet).
+    #[inline(always)]
+    pub fn convert_truncating(&self, bits: u32, random: u64) -> u32 {
+        let abs = bits & 0x7fff_ffff;
+        let neg = bits != abs;
+        let rem_mask = (1u32 << self.shift) - 1;
+        let lsb = (bits >> self.shift) & 1;
+        let top = (random >> (64 - self.shift)) as u32;
+        let random_inc = select(self.stochastic, !top & rem_mask, 0);
+        let inc = self.inc_base
+            + (lsb & self.inc_lsb)
+            + select(neg, self.inc_neg, self.inc_pos)
+            + random_inc;
+        let rounded = bits.wrapping_add(inc) >> self.shift;
+        let nan = (bits >> self.shift) | self.quiet_bit;
+        select(abs > 0x7f80_0000, nan, rounded)
     }
 
     /// Subnormal result code of a finite |x| below the target's smallest
@@ -353,13 +430,28 @@ impl Fp32Narrowing {
     /// shifted over unchanged (the engine's decode rule).
     #[inline(always)]
     pub fn widen(&self, r: u32) -> u32 {
+        if self.same_range {
+            self.widen_with::<true>(r)
+        } else {
+            self.widen_with::<false>(r)
+        }
+    }
+
+    /// [`Self::widen`] with the subnormal path left out for formats of
+    /// float32's exponent range (`SAME_RANGE`), whose codes widen by a shift.
+    #[inline(always)]
+    fn widen_with<const SAME_RANGE: bool>(&self, r: u32) -> u32 {
         let sign = (r & self.sign_bit) << self.sign_shift;
         let code = r & self.mag_mask;
         let m = 23 - self.shift;
         let normal = (code + self.rebias) << self.shift;
-        let sub = (code as f32).to_bits().wrapping_add(self.sub_exp_adj);
-        let sub = select(code == 0, 0, sub);
-        let v = select(code < self.sub_below, sub, normal);
+        let v = if SAME_RANGE {
+            normal
+        } else {
+            let sub = (code as f32).to_bits().wrapping_add(self.sub_exp_adj);
+            let sub = select(code == 0, 0, sub);
+            select(code < self.sub_below, sub, normal)
+        };
         let payload_nan = 0x7f80_0000 | ((code & ((1 << m) - 1)) << self.shift);
         let v = select(
             code >= self.ieee_special_from || code == self.fn_nan_code,
@@ -419,9 +511,14 @@ impl Fp64Front {
         ok.then_some(Fp64Front { k, to_odd: true })
     }
 
+    /// The float32 kernel behind the front.
+    pub fn float32_kernel(&self) -> &Fp32Narrowing {
+        &self.k
+    }
+
     /// float64 pattern → float32 pattern, rounded to odd or to nearest even.
     #[inline(always)]
-    fn narrow_to_f32(&self, x: u64) -> u32 {
+    pub fn narrow_to_f32(&self, x: u64) -> u32 {
         let v = f64::from_bits(x);
         let y = v as f32;
         let yb = y.to_bits();
@@ -430,6 +527,13 @@ impl Fp64Front {
         // Went away from zero? Step back one (sign-magnitude), then make it odd.
         let t = yb - (inexact && back.abs() > v.abs()) as u32;
         select(inexact, t | 1, yb)
+    }
+
+    /// Encode one float64 pattern (any mode but stochastic, which the
+    /// front does not take): the scalar form of [`Self::convert_chunk`].
+    #[inline(always)]
+    pub fn convert(&self, x: u64) -> u32 {
+        self.k.convert(self.narrow_to_f32(x), 0)
     }
 
     /// Encode a chunk of float64 patterns whose first element has flat index `base`.
@@ -492,6 +596,7 @@ fn select(c: bool, a: u32, b: u32) -> u32 {
 mod tests {
     use super::*;
     use crate::format::{builtins, float_builtin, Format};
+    use crate::random::draw;
     use crate::simd::at_level;
 
     fn inputs() -> Vec<u32> {

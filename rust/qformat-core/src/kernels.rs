@@ -158,8 +158,7 @@ fn narrow<S: Bits, D: Bits>(
         let table: Vec<D> = (0..1u64 << src_fmt.bits())
             .map(|b| D::from_u64(one(b, 0)))
             .collect();
-        par_map(src, dst, |_, s| table[s.to_u64() as usize]);
-        return Ok(());
+        return par_lookup(&table, src, dst);
     }
     if *src_fmt == *float_layout("fp32") {
         if let Some(k) = Fp32Narrowing::new(fmt, opts) {
@@ -232,6 +231,41 @@ where
         .for_each(|(c, (d, s))| f(c * CHUNK, s, d));
 }
 
+/// `dst[i] = table[src[i]]` over fixed chunks in parallel, for a table of
+/// `2^bits` entries. The index is masked to the table, so the loop has no
+/// bounds check and vectorises (gathers); a pattern wider than the table
+/// is still caught, by an OR of the high bits in the same pass.
+pub fn par_lookup<S: Bits, D: Bits>(table: &[D], src: &[S], dst: &mut [D]) -> Result<(), Error> {
+    debug_assert!(table.len().is_power_of_two());
+    let mask = table.len() - 1;
+    let t = &table[..=mask];
+    let wide_pattern = std::sync::atomic::AtomicBool::new(false);
+    par_chunks(src, dst, |_, s, d| {
+        let high = crate::simd::wide(
+            #[inline(always)]
+            || {
+                let mut high = 0u64;
+                for (o, &x) in d.iter_mut().zip(s) {
+                    let i = x.to_u64();
+                    high |= i;
+                    *o = t[i as usize & mask];
+                }
+                high
+            },
+        );
+        if high & !(mask as u64) != 0 {
+            wide_pattern.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    if wide_pattern.into_inner() {
+        return Err(Error::invalid(format!(
+            "bit patterns must be below 2^{}",
+            mask.count_ones()
+        )));
+    }
+    Ok(())
+}
+
 /// `dst[i] = f(i, src[i])` over fixed chunks in parallel.
 pub fn par_map<S: Copy + Send + Sync, D: Bits, F>(src: &[S], dst: &mut [D], f: F)
 where
@@ -274,7 +308,7 @@ pub fn decode_slice<S: Bits, D: Bits>(
         let table: Vec<D> = (0..1u64 << fmt.bits())
             .map(|b| D::from_u64(out_fmt.encode(fmt.unpack(b), &opts, 0)))
             .collect();
-        par_map(src, dst, |_, s| table[s.to_u64() as usize]);
+        par_lookup(&table, src, dst)?;
     } else {
         par_map(src, dst, |_, s| {
             D::from_u64(out_fmt.encode(fmt.unpack(s.to_u64()), &opts, 0))

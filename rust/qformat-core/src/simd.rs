@@ -55,7 +55,8 @@ impl Level {
             if has!("avx2") {
                 v.push(Level::Avx2);
             }
-            if has!("avx512f") && has!("avx512bw") && has!("avx512vl") {
+            // DQ: eight 64-bit multiplies per instruction (the stochastic draws).
+            if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512dq") {
                 v.push(Level::Avx512);
             }
         }
@@ -90,7 +91,7 @@ unsafe fn with_avx2<R, F: FnOnce() -> R>(f: F) -> R {
 }
 
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512dq")]
 unsafe fn with_avx512<R, F: FnOnce() -> R>(f: F) -> R {
     f()
 }

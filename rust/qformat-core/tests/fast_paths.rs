@@ -148,3 +148,65 @@ fn stochastic_results_do_not_depend_on_chunking() {
         );
     }
 }
+
+/// Stochastic and nearest results, of the float kernels and of the
+/// quantizers, are the same bits whatever the number of threads: every
+/// draw depends on (seed, flat index) only, and every chunk writes its own
+/// elements. Run in pools of 1, 2 and 3 threads (3 splits the chunks
+/// unevenly over a 2-core machine too).
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    use qformat_core::quant::{self, Arithmetic, Layout, QuantOptions};
+    use qformat_core::RoundingMode;
+    let fp32 = float_builtin("fp32");
+    // Long enough for several parallel chunks, with an uneven tail.
+    let n = 5 * qformat_core::kernels::CHUNK + 1234;
+    let input: Vec<u32> = (0..n as u32)
+        .map(|i| (i.wrapping_mul(0x9e37_79b9) >> 2) ^ 0x3c00_0000)
+        .collect();
+    let xs: Vec<f32> = input.iter().map(|&b| f32::from_bits(b)).collect();
+    let l = Layout::new(&[n], None, None).unwrap();
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let mut outs: Vec<Vec<u32>> = Vec::new();
+            for (name, mode) in [
+                ("bf16", RoundingMode::Stochastic),
+                ("fp8_e4m3fn", RoundingMode::Stochastic),
+                ("bf16", RoundingMode::NearestEven),
+            ] {
+                let opts = EncodeOptions {
+                    rounding: mode,
+                    seed: 9,
+                    ..Default::default()
+                };
+                let f = float_builtin(name);
+                let mut codes = vec![0u32; n];
+                encode_slice(&fp32, &input, &f, &mut codes, &opts).unwrap();
+                let mut back = vec![0u32; n];
+                round_slice(&fp32, &input, &f, &mut back, &opts).unwrap();
+                outs.extend([codes, back]);
+            }
+            for rounding in [RoundingMode::Stochastic, RoundingMode::TowardZero] {
+                let o = QuantOptions {
+                    rounding,
+                    seed: 9,
+                    arithmetic: Arithmetic::Exact,
+                    qmin: -128,
+                    qmax: 127,
+                    nan: Some(0),
+                };
+                let mut codes = vec![0u32; n];
+                quant::quantize(&xs, &l, &[0.013], &[0], &o, &mut codes).unwrap();
+                outs.push(codes);
+            }
+            outs
+        })
+    };
+    let one = run(1);
+    assert_eq!(run(2), one, "2 threads");
+    assert_eq!(run(3), one, "3 threads");
+}

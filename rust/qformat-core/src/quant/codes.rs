@@ -12,7 +12,7 @@ use super::simd::{at_least, at_most, wide};
 use crate::error::Error;
 use crate::int_cast::rne_f64;
 use crate::kernels::Bits;
-use crate::random::draw;
+use crate::random::{draw, draw_keyed, stream_key};
 use crate::rounding::RoundingMode;
 use crate::value::Value;
 
@@ -171,6 +171,39 @@ impl<E> IntKernel<'_, E> {
         Ok(())
     }
 
+    /// A run in the directed, odd and stochastic modes (and nearest-away
+    /// under PyTorch's arithmetic): blocks through [`fast_directed`], then
+    /// the doubtful elements of a block exactly.
+    #[inline(always)]
+    fn directed_run<T: Real, O, R: Run>(
+        &self,
+        xs: &[T],
+        out: &mut [O],
+        r: R,
+        base: usize,
+        d: &Directed,
+    ) -> Result<(), Error>
+    where
+        E: Emit<O>,
+    {
+        let mut flags = [false; BLOCK];
+        for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
+            let off = b * BLOCK;
+            let rb = r.sub(off, xb.len());
+            let first = (base + off) as u64;
+            if fast_directed(xb, ob, rb, d, first, &mut flags, &self.emit) {
+                for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
+                    if flags[j] {
+                        let c =
+                            self.exact_code(x, rb.scale(j), rb.inv(j), rb.zp(j), base + off + j)?;
+                        *y = self.emit.emit(c, rb.zp(j), rb.scale(j));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The exact code of one element (NaN policy, exact quotient, rounding, clamp).
     #[inline(never)]
     fn exact_code<T: Real>(
@@ -219,12 +252,143 @@ impl<T: Real, O: Copy, E: Emit<O>> Kernel<T, O> for IntKernel<'_, E> {
                 || self.fast_run(xs, out, r, base, f32_loop),
             );
         }
+        if let Some(d) = Directed::new(self.o) {
+            return wide(
+                #[inline(always)]
+                || self.directed_run(xs, out, r, base, &d),
+            );
+        }
         for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
             let off = b * BLOCK;
             self.redo(xb, ob, r.sub(off, xb.len()), base + off, None)?;
         }
         Ok(())
     }
+}
+
+/// The loop-invariant choices of [`fast_directed`]: which increment of the
+/// magnitude applies (as masks, so the loop has no per-element branch).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Directed {
+    up: bool,
+    down: bool,
+    odd: bool,
+    stochastic: bool,
+    away: bool,
+    /// PyTorch's arithmetic: `q` is exact by definition (no doubt but the draw's).
+    torch: bool,
+    key: u64,
+    qmin: f64,
+    qmax: f64,
+}
+
+/// |q| at and above which every mode gives the same clamped code
+/// (codes and zero points lie within int32).
+const BIG: f64 = (1u64 << 33) as f64;
+
+impl Directed {
+    /// The loop for `o`, or None for the modes the nearest-even loops serve.
+    fn new(o: &QuantOptions) -> Option<Self> {
+        use RoundingMode as M;
+        let torch = o.arithmetic == Arithmetic::Torch;
+        let served = match o.rounding {
+            M::NearestEven => false,
+            M::NearestAway => torch,
+            _ => true,
+        };
+        served.then_some(Directed {
+            up: o.rounding == M::Up,
+            down: o.rounding == M::Down,
+            odd: o.rounding == M::Odd,
+            stochastic: o.rounding == M::Stochastic,
+            away: o.rounding == M::NearestAway,
+            torch,
+            key: stream_key(o.seed),
+            qmin: o.qmin as f64,
+            qmax: o.qmax as f64,
+        })
+    }
+
+    /// The unclamped code of quotient `q` (of a zero `x` when `zero`) whose
+    /// element's draw is `random`, and whether the exact quotient could
+    /// round differently.
+    ///
+    /// |q| = t + f (integer part, fraction; both exact in f64 below 2^33).
+    /// With exact arithmetic `q = x * (1/s)` is within `err` = |q|·2^-49 +
+    /// 2^-60 of the exact quotient's fraction as `round_to_integer` sees it
+    /// (product and inverse each err by 2^-53 relative; the quotient's 64-bit
+    /// significand truncates below 2^-63 |q| and 2^-64), so every decision
+    /// is sure unless f is within `err` of 0, of 1, of a half (nearest-away)
+    /// or of the draw (stochastic: away when `random < frac · 2^64`; the
+    /// draw's top 53 bits `u` satisfy u ≤ random/2^64 < u + 2^-53).
+    #[inline(always)]
+    fn code(&self, q: f64, zero: bool, random: u64) -> (f64, bool) {
+        let neg = q < 0.0;
+        let a = at_most(q.abs(), BIG);
+        let t = a.floor();
+        let f = a - t;
+        let err = if self.torch {
+            0.0
+        } else {
+            a * (1.0 / (1u64 << 49) as f64) + 1.0 / (1u64 << 60) as f64
+        };
+        let u = (random >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+        let inexact = f > 0.0;
+        // SAFETY: 0 <= t <= 2^33 (a NaN q gives a = BIG).
+        let even = unsafe { t.to_int_unchecked::<i64>() } & 1 == 0;
+        let inc = (self.up & inexact & !neg)
+            | (self.down & inexact & neg)
+            | (self.odd & inexact & even)
+            | (self.away & (f >= 0.5))
+            | (self.stochastic & (u < f));
+        let mag = t + inc as u8 as f64;
+        let signed = if neg { -mag } else { mag };
+        // A zero x is exact; a q that underflowed to 0 from a non-zero x is not.
+        let near_int = (f <= err && !zero) || f >= 1.0 - err;
+        let near_half = self.away & ((f - 0.5).abs() <= err);
+        let near_draw = self.stochastic & ((u - f).abs() <= err + 1.0 / (1u64 << 52) as f64);
+        let doubt = q.is_nan() | (a < BIG) & ((!self.torch & near_int) | near_half | near_draw);
+        (signed, doubt)
+    }
+}
+
+/// The fast loop of [`Directed`]'s modes, in f64 for both arithmetics and
+/// every data type: `q = x * (1/s)`, or PyTorch's `f32(x * inv32)`. Writes
+/// every element's candidate and doubt flag; returns true when some
+/// element of the block is doubtful (the caller redoes those exactly).
+#[inline(always)]
+pub(super) fn fast_directed<T: Real, O, R: Run, E: Emit<O>>(
+    xb: &[T],
+    ob: &mut [O],
+    r: R,
+    d: &Directed,
+    first: u64,
+    flags: &mut [bool; BLOCK],
+    emit: &E,
+) -> bool {
+    let n = xb.len().min(ob.len()).min(BLOCK);
+    let (xb, ob, flags) = (&xb[..n], &mut ob[..n], &mut flags[..n]);
+    let mut any = false;
+    for i in 0..n {
+        let x = xb[i].to_f64();
+        let q = if d.torch {
+            (xb[i].to_f32() * r.inv32(i)) as f64
+        } else {
+            x * r.inv(i)
+        };
+        let random = if d.stochastic {
+            draw_keyed(d.key, first + i as u64)
+        } else {
+            0
+        };
+        let (c, doubt) = d.code(q, x == 0.0, random);
+        let zp = r.zp(i);
+        let c = at_most(at_least(c + zp, d.qmin), d.qmax);
+        flags[i] = doubt;
+        any |= doubt;
+        ob[i] = emit.emit(c, zp, r.scale(i));
+    }
+    any
 }
 
 /// The fast exact loop: `q = x * (1/s)` in f64, nearest even. Returns true

@@ -34,7 +34,10 @@ fn inputs(rng: &mut Rng, n: usize, s: f64, qmax: f64) -> Vec<f64> {
         let x = match k {
             0..=3 => q * s,
             4..=6 => {
-                let t = ((q.floor() + 0.5) * s) as f32;
+                // On and next to half-integers (nearest modes) and integers
+                // (directed modes) of x / s.
+                let half = if rng.next() & 1 == 0 { 0.5 } else { 0.0 };
+                let t = ((q.floor() + half) * s) as f32;
                 let d = (rng.next() % 3) as i32 - 1;
                 f32::from_bits((t.to_bits() as i32 + d) as u32) as f64
             }
@@ -45,16 +48,21 @@ fn inputs(rng: &mut Rng, n: usize, s: f64, qmax: f64) -> Vec<f64> {
     v
 }
 
-/// The exact code of one element, as the previous element-by-element path computed it.
-fn code_ref(x: f64, s: f64, zp: i64, o: &QuantOptions) -> f64 {
+/// The exact code of element `index`, as the element-by-element path computes it.
+fn code_ref(x: f64, s: f64, zp: i64, o: &QuantOptions, index: usize) -> f64 {
     if x.is_nan() {
         return o.nan.unwrap() as f64;
     }
+    let random = if o.rounding == RoundingMode::Stochastic {
+        crate::random::draw(o.seed, index as u64)
+    } else {
+        0
+    };
     let r = match o.arithmetic {
-        Arithmetic::Exact => round_int_exact(Value::from_f64(x), s, o.rounding, 0),
+        Arithmetic::Exact => round_int_exact(Value::from_f64(x), s, o.rounding, random),
         Arithmetic::Torch => {
             let t = (x as f32 * (1.0f32 / s as f32)) as f64;
-            round_int_exact(Value::from_f64(t), 1.0, o.rounding, 0)
+            round_int_exact(Value::from_f64(t), 1.0, o.rounding, random)
         }
     };
     (r + zp as f64).clamp(o.qmin as f64, o.qmax as f64)
@@ -106,11 +114,21 @@ fn check_int<T: Real + std::fmt::Debug>(cast: fn(f64) -> T) {
             (Arithmetic::Exact, RoundingMode::NearestAway, true),
             (Arithmetic::Torch, RoundingMode::NearestEven, true),
             (Arithmetic::Exact, RoundingMode::TowardZero, true),
+            (Arithmetic::Exact, RoundingMode::TowardZero, false),
+            (Arithmetic::Exact, RoundingMode::Up, false),
+            (Arithmetic::Exact, RoundingMode::Down, true),
+            (Arithmetic::Exact, RoundingMode::Odd, false),
+            (Arithmetic::Exact, RoundingMode::Stochastic, false),
+            (Arithmetic::Exact, RoundingMode::Stochastic, true),
+            (Arithmetic::Torch, RoundingMode::NearestAway, true),
+            (Arithmetic::Torch, RoundingMode::Up, true),
+            (Arithmetic::Torch, RoundingMode::Odd, true),
+            (Arithmetic::Torch, RoundingMode::Stochastic, true),
         ] {
             let (s, z) = scales(&mut rng, &l, f32_scales);
             let o = QuantOptions {
                 rounding: mode,
-                seed: 0,
+                seed: 3,
                 arithmetic: arith,
                 qmin: -128,
                 qmax: 127,
@@ -126,7 +144,7 @@ fn check_int<T: Real + std::fmt::Debug>(cast: fn(f64) -> T) {
             fake_quantize(&x, &l, &s, &z, &o, &mut fake).unwrap();
             for i in 0..x.len() {
                 let (sp, zp) = (s[param[i]], z[param[i]]);
-                let c = code_ref(x[i].to_f64(), sp, zp, &o);
+                let c = code_ref(x[i].to_f64(), sp, zp, &o, i);
                 let msg = format!("{l:?} {arith:?} {mode:?} x={:?} s={sp} zp={zp}", x[i]);
                 assert_eq!(codes[i] as i32 as f64, c, "{msg}");
                 let want = T::from_f64((c - zp as f64) * sp);
@@ -146,10 +164,10 @@ fn int_codes_equal_exact_path_f64() {
     check_int::<f64>(|v| v);
 }
 
-/// The engine's element code of `x / s` (nearest even, saturating).
-fn elem_ref(elem: &FloatFormat, x: f64, s: f64) -> u64 {
+/// The engine's element code of `x / s` (saturating).
+fn elem_ref(elem: &FloatFormat, x: f64, s: f64, rounding: RoundingMode) -> u64 {
     let enc = EncodeOptions {
-        rounding: RoundingMode::NearestEven,
+        rounding,
         overflow: Overflow::Saturate,
         nan: NanPolicy::Canonical,
         ..EncodeOptions::default()
@@ -160,33 +178,71 @@ fn elem_ref(elem: &FloatFormat, x: f64, s: f64) -> u64 {
     elem.encode(div_value(Value::from_f64(x), Value::from_f64(s)), &enc, 0)
 }
 
+/// Element codes by every fast loop (power-of-two scales in float32, any
+/// scale through the interval loop, every non-stochastic mode) equal the
+/// engine's, on inputs at and next to the elements' rounding boundaries.
 #[test]
 fn mx_codes_equal_engine() {
     let mut rng = Rng(7);
+    let modes = [
+        RoundingMode::NearestEven,
+        RoundingMode::NearestAway,
+        RoundingMode::TowardZero,
+        RoundingMode::Up,
+        RoundingMode::Down,
+        RoundingMode::Odd,
+    ];
     for name in ["fp4_e2m1fn", "fp8_e4m3fn", "fp8_e5m2", "fp6_e3m2fn"] {
         let elem = float_builtin(name);
+        let values: Vec<f64> = (0..1u64 << elem.bits())
+            .map(|c| value_to_f64(elem.unpack(c)))
+            .filter(|v| v.is_finite())
+            .collect();
         for l in layouts() {
-            let param = param_of(&l);
-            let s: Vec<f64> = (0..l.n_params())
-                .map(|_| 2f64.powi((rng.next() % 40) as i32 - 20))
-                .collect();
-            let x: Vec<f32> = (0..l.size())
-                .map(|i| (inputs(&mut rng, 1, s[param[i]], 600.0)[0] / 4.0) as f32)
-                .collect();
-            let o = FloatQuantOptions {
-                rounding: RoundingMode::NearestEven,
-                seed: 0,
-                nan: Some(0x7),
-            };
-            let mut out = vec![0u16; x.len()];
-            quantize_float(&x, &l, &s, &elem, &o, &mut out).unwrap();
-            for i in 0..x.len() {
-                let want = elem_ref(&elem, x[i] as f64, s[param[i]]);
-                assert_eq!(
-                    out[i] as u64, want,
-                    "{name} {l:?} x={} s={}",
-                    x[i], s[param[i]]
-                );
+            for (k, &rounding) in modes.iter().enumerate() {
+                let pow2 = k % 2 == 0;
+                let param = param_of(&l);
+                let s: Vec<f64> = (0..l.n_params())
+                    .map(|_| {
+                        let p = 2f64.powi((rng.next() % 40) as i32 - 20);
+                        if pow2 {
+                            p
+                        } else {
+                            p * (1.0 + rng.unit())
+                        }
+                    })
+                    .collect();
+                // Random values, element values, and midpoints of neighbours,
+                // times the scale, with their float32 neighbours.
+                let x: Vec<f32> = (0..l.size())
+                    .map(|i| {
+                        let sp = s[param[i]];
+                        let j = rng.next() as usize % values.len();
+                        let v = match rng.next() % 3 {
+                            0 => inputs(&mut rng, 1, sp, 600.0)[0] / 4.0,
+                            1 => values[j] * sp,
+                            _ => (values[j] + values[(j + 1) % values.len()]) / 2.0 * sp,
+                        };
+                        let d = (rng.next() % 3) as i32 - 1;
+                        f32::from_bits(((v as f32).to_bits() as i32).wrapping_add(d) as u32)
+                    })
+                    .collect();
+                let o = FloatQuantOptions {
+                    rounding,
+                    seed: 0,
+                    nan: Some(0x7),
+                };
+                let mut out = vec![0u16; x.len()];
+                quantize_float(&x, &l, &s, &elem, &o, &mut out).unwrap();
+                let x64: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+                let mut out64 = vec![0u16; x.len()];
+                quantize_float(&x64, &l, &s, &elem, &o, &mut out64).unwrap();
+                for i in 0..x.len() {
+                    let want = elem_ref(&elem, x[i] as f64, s[param[i]], rounding);
+                    let msg = format!("{name} {l:?} {rounding:?} x={} s={}", x[i], s[param[i]]);
+                    assert_eq!(out[i] as u64, want, "{msg}");
+                    assert_eq!(out64[i] as u64, want, "f64 {msg}");
+                }
             }
         }
     }

@@ -6,9 +6,10 @@ use super::constants::{Params, Run};
 use super::exact::{div_value, value_to_f64};
 use super::layout::{default_run_groups, drive, Kernel, Layout};
 use super::real::Real;
+use super::simd::wide;
 use crate::error::Error;
 use crate::format::FloatFormat;
-use crate::kernels::{Bits, Fp32Narrowing};
+use crate::kernels::{Bits, Fp32Narrowing, Fp64Front};
 use crate::options::{EncodeOptions, NanPolicy, Overflow};
 use crate::random::draw;
 use crate::rounding::RoundingMode;
@@ -30,6 +31,8 @@ pub(super) struct FloatKernel<'a, E> {
     o: &'a FloatQuantOptions,
     /// Fast float32 path for nearest even with power-of-two scales.
     fast: Option<Fp32Narrowing>,
+    /// Any other scale, any mode but stochastic: see [`FloatKernel::interval_loop`].
+    interval: Option<Fp64Front>,
     pow2: bool,
     emit: E,
 }
@@ -110,6 +113,90 @@ impl<E> FloatKernel<'_, E> {
         nan
     }
 
+    /// Element codes of `x / s` for any scale, from `q = x * (1/s)` in f64:
+    /// q is within |q|·2^-52 of the exact quotient, so the quotient lies in
+    /// `[q - e, q + e]` with e = |q|·2^-50 (a zero x is exact). Rounding is
+    /// monotone, so when both ends get the same code (by the float64 front:
+    /// round to odd into float32, then the float32 kernel, which together
+    /// round once) so does the quotient. Elements whose ends differ — near a
+    /// rounding boundary, NaN, infinite — are flagged for the exact loop;
+    /// returns true when there is one. Three straight loops over the block
+    /// (ends, both ends' codes, output), each of which vectorises.
+    #[inline(always)]
+    fn interval_loop<T: Real, O>(
+        &self,
+        k: &Fp64Front,
+        xs: &[T],
+        out: &mut [O],
+        r: impl Run,
+        flags: &mut [bool; BLOCK],
+    ) -> bool
+    where
+        E: FloatEmit<O>,
+    {
+        const REL: f64 = 1.0 / (1u64 << 50) as f64;
+        const TINY: f64 = 1e-300;
+        let n = xs.len().min(out.len()).min(BLOCK);
+        let (xs, out, flags) = (&xs[..n], &mut out[..n], &mut flags[..n]);
+        let (mut lo, mut hi) = ([0u32; BLOCK], [0u32; BLOCK]);
+        let (lo, hi) = (&mut lo[..n], &mut hi[..n]);
+        for i in 0..n {
+            let x = xs[i].to_f64();
+            let q = x * r.inv(i);
+            let e = if x == 0.0 { 0.0 } else { q.abs() * REL + TINY };
+            lo[i] = k.narrow_to_f32((q - e).to_bits());
+            hi[i] = k.narrow_to_f32((q + e).to_bits());
+        }
+        let (mut clo, mut chi) = ([0u32; BLOCK], [0u32; BLOCK]);
+        let (clo, chi) = (&mut clo[..n], &mut chi[..n]);
+        let f32k = k.float32_kernel();
+        f32k.convert_chunk_portable(0, lo, clo);
+        f32k.convert_chunk_portable(0, hi, chi);
+        let mut any = false;
+        for i in 0..n {
+            // A NaN x's two ends agree; the NaN policy is the exact loop's.
+            let doubt = clo[i] != chi[i] || xs[i].to_f64().is_nan();
+            flags[i] = doubt;
+            any |= doubt;
+            out[i] = self.emit.emit(clo[i] as u64, r.scale(i));
+        }
+        any
+    }
+
+    /// [`Self::interval_loop`] over blocks, then the flagged elements exactly.
+    #[inline(always)]
+    fn interval_run<T: Real, O, R: Run>(
+        &self,
+        k: &Fp64Front,
+        xs: &[T],
+        out: &mut [O],
+        r: R,
+        base: usize,
+    ) -> Result<(), Error>
+    where
+        E: FloatEmit<O>,
+    {
+        let mut flags = [false; BLOCK];
+        for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
+            let off = b * BLOCK;
+            let rb = r.sub(off, xb.len());
+            let doubtful = wide(
+                #[inline(always)]
+                || self.interval_loop(k, xb, ob, rb, &mut flags),
+            );
+            if doubtful {
+                for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
+                    if flags[j] {
+                        *y = self
+                            .emit
+                            .emit(self.code(x, rb.scale(j), base + off + j)?, rb.scale(j));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Element by element through the engine (any mode, NaN policy).
     #[inline(never)]
     fn exact_loop<T: Real, O>(
@@ -137,6 +224,8 @@ impl<T: Real, O: Copy, E: FloatEmit<O>> Kernel<T, O> for FloatKernel<'_, E> {
             if !self.fast_loop(k, xs, out, |i| r.inv(i) as f32, |i| r.scale(i)) {
                 return Ok(());
             }
+        } else if let Some(k) = &self.interval {
+            return self.interval_run(k, xs, out, r, base);
         }
         self.exact_loop(xs, out, |i| r.scale(i), base)
     }
@@ -228,11 +317,17 @@ impl<'a, E> FloatKernel<'a, E> {
         } else {
             None
         };
+        let interval = if o.rounding == RoundingMode::Stochastic {
+            None
+        } else {
+            Fp64Front::new(elem, &enc)
+        };
         Ok(FloatKernel {
             elem,
             enc,
             o,
             fast,
+            interval,
             pow2,
             emit,
         })
