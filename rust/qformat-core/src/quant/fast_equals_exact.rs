@@ -4,10 +4,10 @@
 
 use super::exact::{div_value, round_int_exact};
 use super::*;
+use crate::engine::options::{EncodeOptions, NanPolicy, Overflow};
+use crate::engine::rounding::RoundingMode;
+use crate::engine::value::Value;
 use crate::format::{float_builtin, FloatFormat};
-use crate::options::{EncodeOptions, NanPolicy, Overflow};
-use crate::rounding::RoundingMode;
-use crate::value::Value;
 
 /// xorshift64*: a fixed, dependency-free stream of test inputs.
 struct Rng(u64);
@@ -54,7 +54,7 @@ fn code_ref(x: f64, s: f64, zp: i64, o: &QuantOptions, index: usize) -> f64 {
         return o.nan.unwrap() as f64;
     }
     let random = if o.rounding == RoundingMode::Stochastic {
-        crate::random::draw(o.seed, index as u64)
+        crate::engine::random::draw(o.seed, index as u64)
     } else {
         0
     };
