@@ -18,7 +18,7 @@ use qformat_core::fast::simd::{force_level, Level};
 use qformat_core::fast::slices::{decode_slice, encode_slice, round_slice};
 use qformat_core::fast::words::Bits;
 use qformat_core::format::{builtins, float_builtin, FloatFormat, Format, IntFormat, NanEncoding};
-use qformat_core::quant::{self, div_value, Arithmetic, Layout, QuantOptions};
+use qformat_core::quant::{self, div_value, Arithmetic, FloatQuantOptions, Layout, QuantOptions};
 use qformat_core::{EncodeOptions, NanPolicy, Overflow, RoundingMode, Value};
 
 const MODES: [RoundingMode; 7] = RoundingMode::ALL;
@@ -279,6 +279,7 @@ fn every_fast_path_equals_the_engine() {
         }
         cases += check_int_casts(&x32, &x64);
         cases += check_quantizers(&x32);
+        cases += check_float_quantizers(&x32);
     }
     force_level(None);
     println!("conformance: {cases} (path x format x options x level) cases equal the engine");
@@ -458,4 +459,56 @@ fn quant_reference(x: f32, s: f64, zp: i64, o: &QuantOptions, i: usize) -> i64 {
         _ => 0,
     };
     (r + zp).clamp(o.qmin, o.qmax)
+}
+
+/// Float element codes of `x / s` (block-scaled formats, per-tensor fp8):
+/// power-of-two and other scales, float32 and float64 data, every mode,
+/// against the engine's one rounding of the exact quotient (saturating).
+fn check_float_quantizers(x32: &[u32]) -> usize {
+    let xs: Vec<f32> = x32
+        .iter()
+        .map(|&b| f32::from_bits(b))
+        .filter(|v| !v.is_nan())
+        .take(60_000)
+        .collect();
+    let x64: Vec<f64> = xs.iter().map(|&v| v as f64).collect();
+    let l = Layout::new(&[xs.len()], None, None).unwrap();
+    let mut cases = 0;
+    for name in ["fp8_e4m3fn", "fp8_e5m2", "fp4_e2m1fn"] {
+        let elem = float_builtin(name);
+        for scale in [0.25f64, 3.0e-3, 1.0 / 448.0, 7.5e20] {
+            for rounding in MODES {
+                let o = FloatQuantOptions {
+                    rounding,
+                    seed: 5,
+                    nan: None,
+                };
+                let enc = EncodeOptions {
+                    rounding,
+                    overflow: Overflow::Saturate,
+                    nan: NanPolicy::Canonical,
+                    seed: 5,
+                    ..EncodeOptions::default()
+                };
+                let mut got = vec![0u16; xs.len()];
+                quant::quantize_float(&xs, &l, &[scale], &elem, &o, &mut got).unwrap();
+                let mut got64 = vec![0u16; xs.len()];
+                quant::quantize_float(&x64, &l, &[scale], &elem, &o, &mut got64).unwrap();
+                for (i, &x) in xs.iter().enumerate() {
+                    let q = div_value(Value::from_f64(x as f64), Value::from_f64(scale));
+                    let r = if rounding == RoundingMode::Stochastic {
+                        draw(5, i as u64)
+                    } else {
+                        0
+                    };
+                    let want = elem.encode(q, &enc, r);
+                    let msg = format!("{name} {rounding:?} s={scale} x={x:e}");
+                    assert_eq!(got[i] as u64, want, "{msg}");
+                    assert_eq!(got64[i] as u64, want, "f64 {msg}");
+                }
+                cases += 2;
+            }
+        }
+    }
+    cases
 }
