@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::error::Error;
 use crate::format::{float_layout, FloatFormat, IntFormat};
 use crate::kernels::{Bits, IntWord, CHUNK};
-use crate::random::draw;
+use crate::random::seeded_addend;
 use crate::rounding::{round_code, split, Remainder, RoundingMode};
 use crate::value::Value;
 
@@ -220,7 +220,7 @@ pub fn cast_value(
     index: usize,
 ) -> Result<i128, Error> {
     let random = if opts.rounding == RoundingMode::Stochastic {
-        draw(opts.seed, index as u64)
+        seeded_addend(opts.seed, index as u64)
     } else {
         0
     };

@@ -15,7 +15,7 @@ use qformat_core::int_cast::{
 };
 use qformat_core::kernels::{decode_slice, encode_slice, round_slice, Bits};
 use qformat_core::quant::{self, div_value, Arithmetic, Layout, QuantOptions};
-use qformat_core::random::draw;
+use qformat_core::random::Draws;
 use qformat_core::simd::{force_level, Level};
 use qformat_core::{EncodeOptions, NanPolicy, Overflow, RoundingMode, Value};
 
@@ -118,6 +118,12 @@ fn option_sets(fmt: &FloatFormat) -> Vec<EncodeOptions> {
         .iter()
         .map(|&rounding| EncodeOptions { rounding, ..base })
         .collect();
+    // Stochastic rounding with fewer random bits than the engine's 64.
+    v.extend([1, 5, 16].map(|sr_bits| EncodeOptions {
+        rounding: RoundingMode::Stochastic,
+        sr_bits,
+        ..base
+    }));
     for rounding in [RoundingMode::NearestEven, RoundingMode::TowardZero] {
         let b = EncodeOptions { rounding, ..base };
         v.extend([
@@ -186,7 +192,7 @@ fn option_sets(fmt: &FloatFormat) -> Vec<EncodeOptions> {
 
 fn draw_for(opts: &EncodeOptions, i: usize) -> u64 {
     if opts.rounding == RoundingMode::Stochastic {
-        draw(opts.seed, i as u64)
+        opts.seeded().addend(i)
     } else {
         0
     }
@@ -433,7 +439,7 @@ fn quant_reference(x: f32, s: f64, zp: i64, o: &QuantOptions, i: usize) -> i64 {
         Arithmetic::Torch => Value::from_f64((x * (1.0f32 / s as f32)) as f64),
     };
     let random = if o.rounding == RoundingMode::Stochastic {
-        draw(o.seed, i as u64)
+        qformat_core::random::seeded_addend(o.seed, i as u64)
     } else {
         0
     };

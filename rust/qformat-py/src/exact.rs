@@ -9,7 +9,7 @@ use qformat_core::decimal::{self, Number, Outcome};
 use qformat_core::format::{float_builtin, FloatFormat};
 use qformat_core::policy::{self, CallerOptions};
 use qformat_core::profile::Profile;
-use qformat_core::random::draw;
+use qformat_core::random::seeded_addend;
 use qformat_core::{EncodeOptions, Error, Value};
 use rayon::prelude::*;
 
@@ -147,7 +147,7 @@ fn encode_query(
             &f,
             v,
             &opts,
-            draw(opts.seed, 0),
+            seeded_addend(opts.seed, 0),
         )))
     })
 }
@@ -181,7 +181,7 @@ fn read_encode_many<'py>(
                     other => other,
                 })?;
                 check_nan(&f, &v)?;
-                Ok(f.encode(v, &opts, draw(opts.seed, i as u64)))
+                Ok(f.encode(v, &opts, seeded_addend(opts.seed, i as u64)))
             })
             .collect::<Result<Vec<u64>, Error>>()
     })?;

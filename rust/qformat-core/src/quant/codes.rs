@@ -12,7 +12,7 @@ use super::simd::{at_least, at_most, wide};
 use crate::error::Error;
 use crate::int_cast::rne_f64;
 use crate::kernels::Bits;
-use crate::random::draw;
+use crate::random::seeded_addend;
 use crate::rounding::RoundingMode;
 use crate::value::Value;
 
@@ -187,7 +187,7 @@ impl<E> IntKernel<'_, E> {
             return o.nan.map(|c| c as f64).ok_or(Error::NanInput { index });
         }
         let random = if o.rounding == RoundingMode::Stochastic {
-            draw(o.seed, index as u64)
+            seeded_addend(o.seed, index as u64)
         } else {
             0
         };

@@ -10,7 +10,7 @@ use crate::error::Error;
 use crate::format::FloatFormat;
 use crate::kernels::{Bits, Fp32Narrowing};
 use crate::options::{EncodeOptions, NanPolicy, Overflow};
-use crate::random::draw;
+use crate::random::seeded_addend;
 use crate::rounding::RoundingMode;
 use crate::value::Value;
 
@@ -63,7 +63,7 @@ impl<E> FloatKernel<'_, E> {
             return self.o.nan.ok_or(Error::NanInput { index });
         }
         let random = if self.o.rounding == RoundingMode::Stochastic {
-            draw(self.o.seed, index as u64)
+            seeded_addend(self.o.seed, index as u64)
         } else {
             0
         };
