@@ -23,7 +23,8 @@ _ROUNDINGS = ("nearest_even", "nearest_away", "toward_zero", "up", "down", "odd"
 
 def _options(rounding: Optional[str], subnormals: Optional[bool], overflow: Optional[str],
              nan: NanOption, profile: ProfileSpec, seed: Optional[int],
-             ftz: Optional[bool] = None, daz: Optional[bool] = None) -> dict:
+             ftz: Optional[bool] = None, daz: Optional[bool] = None,
+             sr_bits: Optional[int] = None) -> dict:
     """The option dict the native layer reads; None means "not given", so
     the profile (then the IEEE default) decides that option."""
     if rounding is not None and not isinstance(rounding, str):
@@ -40,6 +41,13 @@ def _options(rounding: Optional[str], subnormals: Optional[bool], overflow: Opti
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
             raise TypeError("seed must be an int")
         seed = int(seed) % (1 << 64)
+    if sr_bits is not None:
+        if isinstance(sr_bits, bool) or not isinstance(sr_bits, (int, np.integer)):
+            raise TypeError(f"sr_bits must be None or an int, not {sr_bits!r}")
+        if not 1 <= int(sr_bits) <= 64:
+            raise ValueError(f"sr_bits={int(sr_bits)} is out of range: stochastic rounding "
+                             "compares 1 to 64 random bits")
+        sr_bits = int(sr_bits)
     for name, flag in (("ftz", ftz), ("daz", daz)):
         if flag is not None and not isinstance(flag, (bool, np.bool_)):
             raise TypeError(f"{name} must be None, True or False, not {flag!r}")
@@ -48,8 +56,31 @@ def _options(rounding: Optional[str], subnormals: Optional[bool], overflow: Opti
     if isinstance(nan, np.integer):
         nan = int(nan)
     return {"rounding": rounding, "subnormals": subnormals, "overflow": overflow, "nan": nan,
-            "profile": _profile(profile), "seed": seed,
+            "profile": _profile(profile), "seed": seed, "sr_bits": sr_bits,
             "ftz": None if ftz is None else bool(ftz), "daz": None if daz is None else bool(daz)}
+
+
+def _random_words(random_bits: Any, sr_bits: Optional[int],
+                  shape: tuple) -> tuple[Optional[np.ndarray], Optional[int]]:
+    """The caller's stochastic-rounding words as a flat uint64 array, and the
+    number of their low bits each decision uses (default: the whole word).
+    The words must be unsigned, shaped like the input, and hold sr_bits."""
+    if random_bits is None:
+        return None, sr_bits
+    arr = as_array(random_bits)
+    if arr.dtype.kind != "u":
+        raise TypeError("random_bits must be an unsigned integer array (uint8, uint16, uint32 "
+                        f"or uint64), not {arr.dtype}: the words are raw random bits")
+    if arr.shape != shape:
+        raise ValueError(f"random_bits has shape {arr.shape} but x has shape {shape}; "
+                         "give one random word per element")
+    width = arr.dtype.itemsize * 8
+    if sr_bits is None:
+        sr_bits = width
+    elif sr_bits > width:
+        raise ValueError(f"sr_bits={sr_bits} but random_bits is {arr.dtype}, which holds "
+                         f"only {width} bits per element")
+    return np.ascontiguousarray(arr.reshape(-1), dtype=np.uint64), sr_bits
 
 
 class _Source:
@@ -76,14 +107,22 @@ class _Source:
 def _prepare(x: Any, fmt: FormatSpec, rounding: Optional[str], subnormals: Optional[bool],
              overflow: Optional[str], nan: NanOption, profile: ProfileSpec,
              seed: Optional[int], ftz: Optional[bool] = None,
-             daz: Optional[bool] = None) -> tuple[Format, dict, _Source]:
-    """What encode and round share: the format, the checked options and the
-    input seen as source patterns. Integer formats take ``nan=`` as an int
-    value (negative allowed), so it is checked by ``_ints``, not here."""
+             daz: Optional[bool] = None, random_bits: Any = None,
+             sr_bits: Optional[int] = None
+             ) -> tuple[Format, dict, _Source, Optional[np.ndarray]]:
+    """What encode and round share: the format, the checked options, the
+    input seen as source patterns and the caller's random words (flat
+    uint64, or None). Integer formats take ``nan=`` as an int value
+    (negative allowed), so it is checked by ``_ints``, not here."""
     f = format(fmt)
+    src = _Source(x)
     opts = _options(rounding, subnormals, overflow, None if isinstance(f, IntFormat) else nan,
-                    profile, seed, ftz, daz)
-    return f, opts, _Source(x)
+                    profile, seed, ftz, daz, sr_bits)
+    random, opts["sr_bits"] = _random_words(random_bits, opts["sr_bits"], src.shape)
+    if random is not None and (isinstance(f, IntFormat) or src.fmt is None):
+        raise ValueError("random_bits= applies to float inputs converted to float formats; "
+                         "integer formats and integer inputs take seed= only")
+    return f, opts, src, random
 
 
 @torch_in_torch_out(encode=True)
@@ -91,6 +130,7 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
            subnormals: Optional[bool] = None, overflow: Optional[str] = None,
            nan: NanOption = None, profile: ProfileSpec = "ieee", seed: Optional[int] = None,
            ftz: Optional[bool] = None, daz: Optional[bool] = None,
+           random_bits: Any = None, sr_bits: Optional[int] = None,
            out: Optional[np.ndarray] = None) -> np.ndarray:
     """Bit patterns of ``x`` rounded once, from its exact value, into ``fmt``.
 
@@ -102,11 +142,18 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
     ``ftz``/``daz`` are the x86 MXCSR bits (``profile="x86-sse"``): FTZ
     flushes results that are tiny after rounding to ±0, DAZ reads subnormal
     inputs of ``x``'s own format as ±0 (docs/verification/cpu.md).
+    ``rounding="stochastic"`` draws from ``seed`` (reproducible per element
+    position), or takes the caller's own ``random_bits`` (an unsigned array
+    shaped like ``x``): it rounds away from zero when the low ``sr_bits``
+    bits of the word (default: all of them; with a seed, all 64), added to
+    as many top discarded bits, carry out, which is how CUDA ``cvt.rs`` and
+    the "add random bits, then truncate" bfloat16 method round.
     See docs/conversion.md in the repository for every option.
     """
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
         return _dask.encode(**locals())
-    f, opts, src = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed, ftz, daz)
+    f, opts, src, random = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed,
+                                    ftz, daz, random_bits, sr_bits)
     if isinstance(f, IntFormat):
         from ._ints import encode_int
         return encode_int(src, f, dict(opts, nan=nan), out)
@@ -115,7 +162,8 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
         ints = src.ints
         return run_into(result, lambda w: _native.encode_int_source(ints, w, f._spec, opts))
     sf = src.fmt
-    return run_into(result, lambda w: _native.encode_float(src.words, sf._spec, w, f._spec, opts),
+    return run_into(result,
+                    lambda w: _native.encode_float(src.words, sf._spec, w, f._spec, opts, random),
                     src.words)
 
 
@@ -150,22 +198,26 @@ def round(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,  # noqa: A
           subnormals: Optional[bool] = None, overflow: Optional[str] = None,
           nan: NanOption = None, profile: ProfileSpec = "ieee", seed: Optional[int] = None,
           ftz: Optional[bool] = None, daz: Optional[bool] = None,
+          random_bits: Any = None, sr_bits: Optional[int] = None,
           out: Optional[np.ndarray] = None) -> np.ndarray:
     """``decode(encode(x, fmt))`` in x's own float dtype (float64 for integer
-    inputs): the fake-quantize of a float format, fused in one pass."""
+    inputs): the fake-quantize of a float format, fused in one pass. Takes
+    every option of :func:`encode`, ``random_bits``/``sr_bits`` included."""
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
         return _dask.round(**locals())
-    f, opts, src = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed, ftz, daz)
+    f, opts, src, random = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed,
+                                    ftz, daz, random_bits, sr_bits)
     if isinstance(f, IntFormat):
         from ._ints import round_int
         return round_int(src, f, dict(opts, nan=nan), out)
     if src.fmt is None:
         codes = encode(x, f, rounding=rounding, subnormals=subnormals, overflow=overflow,
-                       nan=nan, profile=profile, seed=seed, ftz=ftz, daz=daz)
+                       nan=nan, profile=profile, seed=seed, ftz=ftz, daz=daz, sr_bits=sr_bits)
         return decode(codes, f, out=out)
     result = prepare_out(out, src.shape, src.dtype)
     sf = src.fmt
-    return run_into(result, lambda w: _native.round_float(src.words, sf._spec, w, f._spec, opts),
+    return run_into(result,
+                    lambda w: _native.round_float(src.words, sf._spec, w, f._spec, opts, random),
                     src.words)
 
 

@@ -44,6 +44,9 @@ def _check_positional_rng(x: Any, rounding: str) -> None:
 
 
 def _elementwise(fn: Any, x: Any, fmt: Any, opts: dict) -> Any:
+    if opts.get("random_bits") is not None:
+        raise ValueError("random_bits= is not taken with a dask array: its words are one per "
+                         "element of the whole array; compute x (or pass a NumPy array) first")
     _check_positional_rng(x, opts.get("rounding", "nearest_even"))
     sample = fn(np.zeros((1,), dtype=x.dtype), fmt, **opts)  # options are checked here, eagerly
     return x.map_blocks(lambda b: fn(b, fmt, **opts), dtype=sample.dtype)

@@ -62,7 +62,12 @@ class Profile:
 
 # float conversions over flat unsigned-word arrays
 def encode_float(
-    src: _Words, src_fmt: _FloatSpec, out: _Words, dst_fmt: _FloatSpec, opts: dict[str, Any]
+    src: _Words,
+    src_fmt: _FloatSpec,
+    out: _Words,
+    dst_fmt: _FloatSpec,
+    opts: dict[str, Any],
+    random: Optional[npt.NDArray[np.uint64]] = ...,
 ) -> None: ...
 def encode_int_source(
     src: npt.NDArray[Union[np.int64, np.uint64]],
@@ -71,7 +76,12 @@ def encode_int_source(
     opts: dict[str, Any],
 ) -> None: ...
 def round_float(
-    src: _Words, src_fmt: _FloatSpec, out: _Words, fmt: _FloatSpec, opts: dict[str, Any]
+    src: _Words,
+    src_fmt: _FloatSpec,
+    out: _Words,
+    fmt: _FloatSpec,
+    opts: dict[str, Any],
+    random: Optional[npt.NDArray[np.uint64]] = ...,
 ) -> None: ...
 def decode_float(src: _Words, fmt: _FloatSpec, out: _Words, wide: bool) -> None: ...
 
