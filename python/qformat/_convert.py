@@ -4,83 +4,19 @@ Each resolves formats and options, hands flat word views to the Rust core
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import numpy as np
 
-from . import _dask, _native
+from . import _args, _dask, _native
+from ._args import NanOption
 from ._arrays import as_array, float_source_format, native_contiguous, prepare_out, run_into, words
 from ._formats import FloatFormat, Format, FormatSpec, IntFormat, format
+from ._ints import encode_int, round_int
 from ._profiles import ProfileSpec
-from ._profiles import profile as _profile
-from ._torchio import torch_in_torch_out
+from .io.torchio import torch_in_torch_out
 
 __all__ = ["encode", "decode", "round"]
-
-NanOption = Optional[Union[str, int]]
-_ROUNDINGS = ("nearest_even", "nearest_away", "toward_zero", "up", "down", "odd", "stochastic")
-
-
-def _options(rounding: Optional[str], subnormals: Optional[bool], overflow: Optional[str],
-             nan: NanOption, profile: ProfileSpec, seed: Optional[int],
-             ftz: Optional[bool] = None, daz: Optional[bool] = None,
-             sr_bits: Optional[int] = None) -> dict:
-    """The option dict the native layer reads; None means "not given", so
-    the profile (then the IEEE default) decides that option."""
-    if rounding is not None and not isinstance(rounding, str):
-        raise TypeError(f"rounding must be None or a str, one of {', '.join(_ROUNDINGS)}")
-    if overflow is not None and not isinstance(overflow, str):
-        raise TypeError("overflow must be None or a str")
-    if subnormals is not None and not isinstance(subnormals, (bool, np.bool_)):
-        raise TypeError(f"subnormals must be None, True or False, not {subnormals!r}")
-    if isinstance(nan, bool) or (nan is not None and not isinstance(nan, (str, int, np.integer))):
-        raise TypeError("nan must be None, a policy name or an int bit pattern")
-    if isinstance(nan, (int, np.integer)) and not isinstance(nan, str) and int(nan) < 0:
-        raise ValueError("nan= bit pattern must be non-negative")
-    if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError("seed must be an int")
-        seed = int(seed) % (1 << 64)
-    if sr_bits is not None:
-        if isinstance(sr_bits, bool) or not isinstance(sr_bits, (int, np.integer)):
-            raise TypeError(f"sr_bits must be None or an int, not {sr_bits!r}")
-        if not 1 <= int(sr_bits) <= 64:
-            raise ValueError(f"sr_bits={int(sr_bits)} is out of range: stochastic rounding "
-                             "compares 1 to 64 random bits")
-        sr_bits = int(sr_bits)
-    for name, flag in (("ftz", ftz), ("daz", daz)):
-        if flag is not None and not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{name} must be None, True or False, not {flag!r}")
-    if subnormals is not None:
-        subnormals = bool(subnormals)
-    if isinstance(nan, np.integer):
-        nan = int(nan)
-    return {"rounding": rounding, "subnormals": subnormals, "overflow": overflow, "nan": nan,
-            "profile": _profile(profile), "seed": seed, "sr_bits": sr_bits,
-            "ftz": None if ftz is None else bool(ftz), "daz": None if daz is None else bool(daz)}
-
-
-def _random_words(random_bits: Any, sr_bits: Optional[int],
-                  shape: tuple) -> tuple[Optional[np.ndarray], Optional[int]]:
-    """The caller's stochastic-rounding words as a flat uint64 array, and the
-    number of their low bits each decision uses (default: the whole word).
-    The words must be unsigned, shaped like the input, and hold sr_bits."""
-    if random_bits is None:
-        return None, sr_bits
-    arr = as_array(random_bits)
-    if arr.dtype.kind != "u":
-        raise TypeError("random_bits must be an unsigned integer array (uint8, uint16, uint32 "
-                        f"or uint64), not {arr.dtype}: the words are raw random bits")
-    if arr.shape != shape:
-        raise ValueError(f"random_bits has shape {arr.shape} but x has shape {shape}; "
-                         "give one random word per element")
-    width = arr.dtype.itemsize * 8
-    if sr_bits is None:
-        sr_bits = width
-    elif sr_bits > width:
-        raise ValueError(f"sr_bits={sr_bits} but random_bits is {arr.dtype}, which holds "
-                         f"only {width} bits per element")
-    return np.ascontiguousarray(arr.reshape(-1), dtype=np.uint64), sr_bits
 
 
 class _Source:
@@ -115,10 +51,12 @@ def _prepare(x: Any, fmt: FormatSpec, rounding: Optional[str], subnormals: Optio
     uint64, or None). Integer formats take ``nan=`` as an int value
     (negative allowed), so it is checked by ``_ints``, not here."""
     f = format(fmt)
+    float_nan = None if isinstance(f, IntFormat) else nan
+    opts = _args.conversion_options(rounding, subnormals, overflow, float_nan, profile, seed,
+                                    ftz, daz, sr_bits)
     src = _Source(x)
-    opts = _options(rounding, subnormals, overflow, None if isinstance(f, IntFormat) else nan,
-                    profile, seed, ftz, daz, sr_bits)
-    random, opts["sr_bits"] = _random_words(random_bits, opts["sr_bits"], src.shape)
+    given = None if random_bits is None else as_array(random_bits)
+    random, opts["sr_bits"] = _args.random_words(given, opts["sr_bits"], src.shape)
     if random is not None and (isinstance(f, IntFormat) or src.fmt is None):
         raise ValueError("random_bits= applies to float inputs converted to float formats; "
                          "integer formats and integer inputs take seed= only")
@@ -151,11 +89,13 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
     See docs/conversion.md in the repository for every option.
     """
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
-        return _dask.encode(**locals())
+        return _dask.elementwise(encode, x, fmt, out, dict(
+            rounding=rounding, subnormals=subnormals, overflow=overflow, nan=nan,
+            profile=profile, seed=seed, ftz=ftz, daz=daz, random_bits=random_bits,
+            sr_bits=sr_bits))
     f, opts, src, random = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed,
                                     ftz, daz, random_bits, sr_bits)
     if isinstance(f, IntFormat):
-        from ._ints import encode_int
         return encode_int(src, f, dict(opts, nan=nan), out)
     result = prepare_out(out, src.shape, f.storage_dtype)
     if src.fmt is None:
@@ -204,11 +144,13 @@ def round(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,  # noqa: A
     inputs): the fake-quantize of a float format, fused in one pass. Takes
     every option of :func:`encode`, ``random_bits``/``sr_bits`` included."""
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
-        return _dask.round(**locals())
+        return _dask.elementwise(round, x, fmt, out, dict(
+            rounding=rounding, subnormals=subnormals, overflow=overflow, nan=nan,
+            profile=profile, seed=seed, ftz=ftz, daz=daz, random_bits=random_bits,
+            sr_bits=sr_bits))
     f, opts, src, random = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed,
                                     ftz, daz, random_bits, sr_bits)
     if isinstance(f, IntFormat):
-        from ._ints import round_int
         return round_int(src, f, dict(opts, nan=nan), out)
     if src.fmt is None:
         codes = encode(x, f, rounding=rounding, subnormals=subnormals, overflow=overflow,
