@@ -9,8 +9,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from decimal import (ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP,
-                     Decimal, localcontext)
+from decimal import (
+    ROUND_CEILING,
+    ROUND_DOWN,
+    ROUND_FLOOR,
+    ROUND_HALF_EVEN,
+    ROUND_HALF_UP,
+    Decimal,
+    localcontext,
+)
 from fractions import Fraction
 
 import numpy as np

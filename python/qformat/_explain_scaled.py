@@ -15,12 +15,13 @@ import dataclasses
 import math
 from decimal import Decimal, localcontext
 from fractions import Fraction
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from . import _native
-from ._formats import FloatFormat, IntFormat, float_format
+from ._formats import IntFormat, float_format
 
-__all__ = ["round_to_int", "int_explanation", "BLOCK_FORMATS", "block_parts"]
+__all__ = ["text_value", "round_to_int", "int_explanation", "BLOCK_FORMATS", "block_parts",
+           "scaled"]
 
 # Far below the spacing of float64 at any magnitude under 2**52.
 _NUDGE = Fraction(1, 2**1100)
@@ -176,8 +177,9 @@ def scaled(elem_expl: Any, name: str, display: str, s: Fraction, code: int, scal
            x: Optional[Fraction]) -> Any:
     """An element explanation turned into the block format's: values,
     neighbours and ulp times the scale, errors against the input ``x``."""
-    times: Callable[[Optional[Fraction]], Optional[Fraction]] = \
-        lambda q: None if q is None else q * s  # noqa: E731
+    def times(q: Optional[Fraction]) -> Optional[Fraction]:
+        return None if q is None else q * s
+
     value = times(elem_expl.value)
     abs_error, rel_error = elem_expl.abs_error, elem_expl.rel_error
     if value is not None and x is not None:
@@ -196,7 +198,3 @@ def scaled(elem_expl: Any, name: str, display: str, s: Fraction, code: int, scal
         next_up=times(elem_expl.next_up), next_down=times(elem_expl.next_down),
         scale=s, scale_bits=code, scale_format=scale_fmt, element=elem_expl.value,
         element_format=elem_expl.format)
-
-
-def is_float(f: Any) -> bool:
-    return isinstance(f, FloatFormat)
