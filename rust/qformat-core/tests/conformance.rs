@@ -9,14 +9,16 @@
 //! level, against an element-by-element reference built from the engine
 //! alone. It prints the number of (path × format × options × level) cases.
 
-use qformat_core::format::{builtins, float_builtin, FloatFormat, Format, IntFormat, NanEncoding};
-use qformat_core::int_cast::{
-    cast_float_slice, cast_value, round_to_integer, IntCastOptions, IntNan, IntOverflow,
+use qformat_core::engine::int_cast::{
+    cast_value, round_to_integer, IntCastOptions, IntNan, IntOverflow,
 };
-use qformat_core::kernels::{decode_slice, encode_slice, round_slice, Bits};
+use qformat_core::engine::random::Draws;
+use qformat_core::fast::int::cast_float_slice;
+use qformat_core::fast::simd::{force_level, Level};
+use qformat_core::fast::slices::{decode_slice, encode_slice, round_slice};
+use qformat_core::fast::words::Bits;
+use qformat_core::format::{builtins, float_builtin, FloatFormat, Format, IntFormat, NanEncoding};
 use qformat_core::quant::{self, div_value, Arithmetic, Layout, QuantOptions};
-use qformat_core::random::Draws;
-use qformat_core::simd::{force_level, Level};
 use qformat_core::{EncodeOptions, NanPolicy, Overflow, RoundingMode, Value};
 
 const MODES: [RoundingMode; 7] = RoundingMode::ALL;
@@ -439,7 +441,7 @@ fn quant_reference(x: f32, s: f64, zp: i64, o: &QuantOptions, i: usize) -> i64 {
         Arithmetic::Torch => Value::from_f64((x * (1.0f32 / s as f32)) as f64),
     };
     let random = if o.rounding == RoundingMode::Stochastic {
-        qformat_core::random::seeded_addend(o.seed, i as u64)
+        qformat_core::engine::random::seeded_addend(o.seed, i as u64)
     } else {
         0
     };

@@ -2,8 +2,9 @@
 //! generic engine's bits. These tests sweep structured and random float32
 //! inputs through both for every built-in target and several policies.
 
+use qformat_core::fast::fp32::Fp32Narrowing;
+use qformat_core::fast::slices::{encode_slice, round_slice};
 use qformat_core::format::{builtins, float_builtin, Format};
-use qformat_core::kernels::{encode_slice, round_slice, Fp32Narrowing};
 use qformat_core::{EncodeOptions, NanPolicy, Overflow};
 
 /// Every float32 pattern whose low 12 bits are 0/1/0x7ff/0x800/0x801/0xfff
@@ -141,7 +142,7 @@ fn stochastic_results_do_not_depend_on_chunking() {
     encode_slice(&fp32, &input, &bf16, &mut whole, &opts).unwrap();
     // Element-by-element with the same flat indices gives the same bits.
     for (i, &x) in input.iter().enumerate().step_by(997) {
-        let r = qformat_core::random::seeded_addend(42, i as u64);
+        let r = qformat_core::engine::random::seeded_addend(42, i as u64);
         assert_eq!(
             whole[i] as u64,
             bf16.encode(fp32.unpack(x as u64), &opts, r)
@@ -154,10 +155,10 @@ fn stochastic_results_do_not_depend_on_chunking() {
 /// engine), for several bit counts.
 #[test]
 fn caller_random_words_equal_engine_on_every_path() {
-    use qformat_core::kernels::{encode_slice_with_bits, round_slice_with_bits};
-    use qformat_core::random::{Draws, Given};
+    use qformat_core::engine::random::{Draws, Given};
+    use qformat_core::fast::slices::{encode_slice_with_bits, round_slice_with_bits};
     let words: Vec<u64> = (0..50_000u64)
-        .map(|i| qformat_core::random::draw(99, i))
+        .map(|i| qformat_core::engine::random::draw(99, i))
         .collect();
     let n = words.len();
     let f32s: Vec<u32> = (0..n as u32).map(|i| i.wrapping_mul(0x9e37_79b9)).collect();
@@ -205,7 +206,7 @@ fn caller_random_words_equal_engine_on_every_path() {
 /// or a word count that is not one per element.
 #[test]
 fn caller_random_words_are_checked() {
-    use qformat_core::kernels::encode_slice_with_bits;
+    use qformat_core::fast::slices::encode_slice_with_bits;
     let fp32 = float_builtin("fp32");
     let bf16 = float_builtin("bf16");
     let x = [0u32; 4];

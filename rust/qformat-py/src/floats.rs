@@ -1,12 +1,12 @@
 //! Float conversions: encode, decode and round over flat word arrays.
 
-use numpy::{PyArrayMethods, PyReadonlyArray1, PyUntypedArrayMethods};
+use numpy::{PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
-use qformat_core::format::float_builtin;
-use qformat_core::kernels::{
+use qformat_core::fast::slices::{
     decode_slice, encode_ints_slice, encode_slice, encode_slice_with_bits, round_slice,
     round_slice_with_bits,
 };
+use qformat_core::format::float_builtin;
 
 use crate::arrays::with_slice;
 

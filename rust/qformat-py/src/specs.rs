@@ -5,9 +5,9 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use qformat_core::format::{builtins, FloatFormat, Format, IntFormat};
-use qformat_core::options::{EncodeOptions, NanPolicy, Overflow};
-use qformat_core::policy::{self, CallerOptions};
-use qformat_core::profile::{Profile, RELEASES};
+use qformat_core::policy::profile::{Profile, RELEASES};
+use qformat_core::policy::resolve::{self, CallerOptions};
+use qformat_core::{EncodeOptions, NanPolicy, Overflow};
 use qformat_core::{NanEncoding, RoundingMode};
 
 use crate::errors::to_py;
@@ -289,7 +289,7 @@ impl OptionArgs {
             random_bits,
             ..self.caller(None)?
         };
-        policy::float_options(&self.profile.0, &caller, src, dst).map_err(to_py)
+        resolve::float_options(&self.profile.0, &caller, src, dst).map_err(to_py)
     }
 }
 

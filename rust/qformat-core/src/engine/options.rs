@@ -1,9 +1,9 @@
 //! Conversion options: the policies for rounding, subnormals, overflow and
 //! NaN. Profiles (see `profile.rs`) are nothing but bundles of these.
 
+use crate::engine::rounding::RoundingMode;
 use crate::error::Error;
 use crate::format::{FloatFormat, NanEncoding};
-use crate::rounding::RoundingMode;
 
 /// What happens to a finite value beyond the largest finite one (and to ±inf).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -135,7 +135,7 @@ impl Default for EncodeOptions {
             overflow: Overflow::FormatRule,
             nan: NanPolicy::Quiet,
             seed: 0,
-            sr_bits: crate::random::MAX_SR_BITS,
+            sr_bits: crate::engine::random::MAX_SR_BITS,
             via_fp32: false,
             abs_input: false,
             zero_to_min: false,
@@ -151,12 +151,12 @@ impl EncodeOptions {
     /// `bits` of `src` as the engine should read it: ±0 when DAZ is on and
     /// `bits` is a subnormal of `src`, else the exact value.
     #[inline]
-    pub fn daz_input(&self, src: &FloatFormat, bits: u64) -> crate::value::Value {
+    pub fn daz_input(&self, src: &FloatFormat, bits: u64) -> crate::engine::value::Value {
         let v = src.unpack(bits);
         if self.daz && src.has_zero && bits & src.magnitude_mask() != 0 {
             let mag = bits & src.magnitude_mask();
             if mag >> src.man_bits == 0 {
-                return crate::value::Value::Zero {
+                return crate::engine::value::Value::Zero {
                     neg: bits & src.sign_bit() != 0,
                 };
             }
@@ -166,7 +166,7 @@ impl EncodeOptions {
 
     /// Check the options make sense for `fmt` (e.g. overflow='inf' needs infinities).
     pub fn validate_for(&self, fmt: &FloatFormat) -> Result<(), Error> {
-        crate::random::check_sr_bits(self.sr_bits)?;
+        crate::engine::random::check_sr_bits(self.sr_bits)?;
         match self.overflow {
             Overflow::Inf if !fmt.has_inf => {
                 return Err(Error::invalid(format!(
@@ -206,8 +206,8 @@ impl EncodeOptions {
     }
 
     /// The seeded generator of these options, keeping `sr_bits` of each draw.
-    pub fn seeded(&self) -> crate::random::Seeded {
-        crate::random::Seeded {
+    pub fn seeded(&self) -> crate::engine::random::Seeded {
+        crate::engine::random::Seeded {
             seed: self.seed,
             n: self.sr_bits,
         }
