@@ -38,7 +38,7 @@ def text_value(text: str) -> Optional[Fraction]:
     if kind != "finite":
         return None
     fp64 = float_format("fp64")
-    bits, exact, _, _ = _native.read_encode(text, fp64._spec, "toward_zero", None)
+    bits, exact, _, _ = _native.read_encode(text, fp64, "toward_zero", None)
     t = fp64.value_of(int(bits))
     assert isinstance(t, Fraction)
     if exact or abs(t) >= 2**64:
@@ -138,7 +138,7 @@ def block_parts(name: str, scale: Any, tensor_scale: Any) -> tuple[str, Fraction
     s = _exact_number(scale, "scale")
     sf = float_format(scale_fmt)
     code = int(_native.ratio_encode(s < 0, f"{abs(s.numerator):x}", f"{s.denominator:x}",
-                                    sf._spec, "nearest_even", None)[0]) if s > 0 else None
+                                    sf, "nearest_even", None)[0]) if s > 0 else None
     if code is None or sf.value_of(code) != s:
         if scale_fmt == "fp8_e8m0fnu":
             raise ValueError(f"{name} block scales are powers of two from 2**-127 to 2**127 "
@@ -152,7 +152,7 @@ def block_parts(name: str, scale: Any, tensor_scale: Any) -> tuple[str, Fraction
         t = _exact_number(tensor_scale, "tensor_scale")
         fp32 = float_format("fp32")
         if not t > 0 or fp32.value_of(int(_native.ratio_encode(
-                False, f"{t.numerator:x}", f"{t.denominator:x}", fp32._spec,
+                False, f"{t.numerator:x}", f"{t.denominator:x}", fp32,
                 "nearest_even", None)[0])) != t:
             raise ValueError(f"nvfp4's tensor scale is a positive float32; {tensor_scale!r} "
                              "is not one")
