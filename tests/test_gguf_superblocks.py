@@ -34,7 +34,8 @@ def _bits(a: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("name", sorted(TYPES))
 def test_round_trip_through_gguf_py(name, data):
     q = qf.quantize(data, name)
-    assert q.blocks.shape == (data.shape[0], data.shape[1] // QK_K * gguf.GGML_QUANT_SIZES[TYPES[name]][1])
+    type_size = gguf.GGML_QUANT_SIZES[TYPES[name]][1]
+    assert q.blocks.shape == (data.shape[0], data.shape[1] // QK_K * type_size)
     with np.errstate(all="ignore"):
         want = gguf.quants.dequantize(q.blocks, TYPES[name])
     got = qf.dequantize(q)

@@ -39,8 +39,8 @@ from typing import Any, Optional
 
 import numpy as np
 
-from . import _native
 from . import _gguf_fields as fields
+from . import _native
 from ._formats import Format, IntFormat, format
 from ._quant import QuantizedArray
 
