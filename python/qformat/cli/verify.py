@@ -2,7 +2,7 @@
 torch (CPU or CUDA), NumPy or ml_dtypes. Exit status 0 when every compared
 bit agrees, 1 on any mismatch, 2 on a usage error (``cli.fail``).
 
-The work is in ``_verify``; this module parses options, shows a progress bar
+The work is in ``qformat.verify``; this module parses options, shows a progress bar
 on stderr and prints the report (a table, or JSON with ``--json``).
 """
 
@@ -26,8 +26,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from . import _verify
-from .cli import fail, main, user_error_line
+from .. import verify as _verify
+from .errors import fail, user_error_line
 
 _OPTION_KEYS = ("rounding", "subnormals", "overflow", "nan")
 
@@ -149,7 +149,7 @@ def _write_report(path: str, text: str) -> None:
         fail(f"--report {path}: cannot write it ({e.strerror or e})")
 
 
-@main.command("verify")
+@click.command("verify")
 @click.option("--against", "against", required=True,
               type=click.Choice(list(_verify.BACKENDS) + ["cpu"]),
               help="The library to compare with; 'cpu': this processor's own conversion "
@@ -208,11 +208,10 @@ def verify_cmd(ctx: click.Context, against: str, instructions: tuple, modes: tup
     try:
         with _Bar(err, not quiet) as bar:
             if against == "cpu":
-                from . import _verify_cpu
                 if formats or profile or sources or options or device != "cpu":
                     fail("--against cpu takes --instruction and --mode (not --format, "
                          "--profile, --source, --option or --device)")
-                report = _verify_cpu.verify_cpu(
+                report = _verify.verify_cpu(
                     list(instructions) or None, list(modes) or None, exhaustive=exhaustive,
                     samples=samples, seed=seed, progress=bar)
             elif instructions or modes:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import json
-import math
 import os
 import re
 import signal
@@ -37,16 +36,21 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _native
-from ._convert import decode, encode
-from ._formats import _BUILTINS, FloatFormat, Format, IntFormat, format
-from ._stfile import (
+from .. import _args
+from .._convert import decode, encode
+from .._formats import _BUILTINS, FloatFormat, Format, IntFormat, format
+from .._gguf import GGUF_TYPES
+from .._qarray import QuantizedArray, pack, unpack
+from .._quant import quantize_and_fake
+from .gguf import quantize_file_gguf
+from .stats import ErrorStats
+from .stfile import (
     FORMAT_TO_ST,
-    ST_DTYPES,
     TensorFileError,
     TensorInfo,
     TensorReader,
     TensorWriter,
+    as_float,
     first_line,
     row_chunks,
     st_dtype_of,
@@ -138,10 +142,10 @@ class Target:
             a = 0 if self.group_size is None else -1
         else:
             a = int(self.axis)
-        if not -nd <= a < nd:
+        k = _args.axis_index(a, nd)
+        if k is None:
             raise CheckpointError(f"axis {a} is out of range for tensor {info.name!r} of shape "
                                   f"{list(info.shape)}")
-        k = a % nd
         if self.group_size is not None and info.shape[k] % self.group_size:
             raise CheckpointError(
                 f"group size {self.group_size} does not divide axis {k} (length {info.shape[k]}) "
@@ -241,15 +245,6 @@ def _keep_reason(info: TensorInfo, skip: Sequence[str], keep_1d: bool) -> Option
     return None
 
 
-def _param_shape(shape: tuple, k: Optional[int], g: Optional[int]) -> tuple:
-    """Shape of a tensor's scales, as :class:`qformat.QuantizedArray` has them."""
-    if k is None:
-        return ()
-    if g is None:
-        return tuple(n if i == k else 1 for i, n in enumerate(shape))
-    return shape[:k] + (shape[k] // g, 1) + shape[k + 1:]
-
-
 def _code_info(name: str, fmt: Format, shape: tuple) -> tuple:
     """(TensorInfo of the stored codes, packed?) for codes of ``fmt``."""
     n = int(np.prod(shape, dtype=np.int64))
@@ -290,7 +285,7 @@ class _Plan:
             self.entry.update(rounding=target.rounding, overflow=target.overflow)
             return
         self.k = target.tensor_axis(info)
-        pshape = _param_shape(info.shape, self.k, target.group_size)
+        pshape = _args.param_shape(info.shape, self.k, target.group_size)
         self.outputs.append(TensorInfo(f"{info.name}.scale", _scale_code(target, info), pshape))
         if target.kind == "int":
             zp = st_dtype_of(target.fmt.storage_dtype)
@@ -319,68 +314,8 @@ class _Plan:
 # Error statistics, accumulated over runs of rows
 
 
-class _Stats:
-    """Error statistics of a tensor, summed over runs of rows in one Rust
-    pass each (``_native.error_stats``, float64 sums, GIL released).
-
-    Errors (max/mean absolute, RMSE, SQNR) are over the elements whose input
-    and result are both finite; NaN and infinities among the inputs and the
-    results are counted, so a conversion that makes NaN or inf never reports
-    "no error"."""
-
-    _KEYS = ("n", "finite", "max_abs", "sum_abs", "noise", "signal", "nan_in", "inf_in",
-             "nan_out", "inf_out")
-
-    def __init__(self) -> None:
-        self.sums: dict = dict.fromkeys(self._KEYS, 0)
-        self.sums["max_abs"] = 0.0
-
-    def add(self, ref: np.ndarray, approx: np.ndarray) -> None:
-        """Add one run of rows (float32 or float64 arrays of the same size)."""
-        r = _flat_float(ref)
-        a = _flat_float(approx)
-        self.merge_sums(_native.error_stats(r, a))
-
-    def merge_sums(self, other: dict) -> None:
-        for k in self._KEYS:
-            if k == "max_abs":
-                self.sums[k] = max(self.sums[k], other[k])
-            else:
-                self.sums[k] += other[k]
-
-    def merge(self, other: _Stats) -> None:
-        """Add another tensor's sums (for the file totals)."""
-        self.merge_sums(other.sums)
-
-    def to_dict(self) -> dict:
-        """The report's numbers: errors over finite pairs, non-finite counts."""
-        s = self.sums
-        m = s["finite"]
-        if s["noise"] == 0:
-            sqnr: Optional[float] = math.inf
-        else:
-            sqnr = 10 * math.log10(s["signal"] / s["noise"]) if s["signal"] else -math.inf
-        return {"max_abs": s["max_abs"], "mean_abs": s["sum_abs"] / m if m else 0.0,
-                "rmse": math.sqrt(s["noise"] / m) if m else 0.0, "sqnr_db": sqnr,
-                "nan_in": s["nan_in"], "inf_in": s["inf_in"], "nan_out": s["nan_out"],
-                "inf_out": s["inf_out"]}
-
-
-def _flat_float(a: np.ndarray) -> np.ndarray:
-    """A flat, contiguous float32/float64 view (a copy only for other types)."""
-    if a.dtype not in (np.float32, np.float64) or not a.dtype.isnative:
-        a = a.astype(np.float64)
-    return np.ascontiguousarray(a).reshape(-1)
-
-
 # ---------------------------------------------------------------------------
 # Converting one tensor
-
-
-def _as_float(raw: np.ndarray, code: str) -> np.ndarray:
-    """Stored words of a float tensor as a NumPy float array, exactly."""
-    src = ST_DTYPES[code][1]
-    return decode(raw, src, dtype=np.float32) if src is not None else raw
 
 
 def _decode32(codes: np.ndarray, fmt: Any) -> np.ndarray:
@@ -405,7 +340,7 @@ class _TensorJob:
                  tick: Callable[[int], None], report: bool = True) -> None:
         self.reader, self.writer, self.plan = reader, writer, plan
         self.target, self.tick, self.report = target, tick, report
-        self.stats = _Stats()
+        self.stats = ErrorStats()
         self.scales: list = []
         self.zps: list = []
 
@@ -434,7 +369,7 @@ class _TensorJob:
         if self.plan.reason is not None:
             self.writer.write(name, raw)
             return
-        x = _as_float(raw, self.plan.info.dtype)
+        x = as_float(raw, self.plan.info.dtype)
         t = self.target
         if t.kind == "float":
             nan = None if t.nan == "error" else t.nan
@@ -442,8 +377,7 @@ class _TensorJob:
             deq = _decode32(codes, t.fmt) if self.report or t.fmt.name == "tf32" else None
             stored = deq if t.fmt.name == "tf32" else codes
         else:
-            from ._quant import _quantize_and_fake
-            q, deq = _quantize_and_fake(
+            q, deq = quantize_and_fake(
                 x, t.fmt, self.report, scheme=t.scheme, axis=self.plan.k,
                 group_size=t.group_size, clip=t.clip, percentile=t.percentile,
                 rounding=t.rounding, scale_format=t.scale_format, nan=t.nan)
@@ -452,7 +386,6 @@ class _TensorJob:
             if t.kind == "int":
                 self.zps.append(q.zero_point.astype(t.fmt.storage_dtype))
         if self.plan.packed:
-            from ._quant import pack
             stored = pack(stored, t.fmt)
         self.writer.write(name, stored)
         if deq is not None and self.report:
@@ -553,7 +486,6 @@ def quantize_file(src: Union[str, os.PathLike], dst: Union[str, os.PathLike], to
     """
     src, dst = os.fspath(src), os.fspath(dst)
     if dst.lower().endswith(".gguf"):  # GGUF block recipes, written by gguf's own writer
-        from ._gguf import quantize_file_gguf
         _check_paths(src, dst)
         return quantize_file_gguf(src, dst, _gguf_recipe(to), skip=skip, keep_1d=keep_1d,
                                   force=force, progress=progress)
@@ -603,7 +535,6 @@ def _cleanup_on_signals(writer: TensorWriter) -> Iterator[None]:
 
 
 def _gguf_recipe(to: Any) -> str:
-    from ._gguf import GGUF_TYPES
     name = str(to).lower()
     if name == "mxfp4":
         name = "gguf_mxfp4"
@@ -617,7 +548,7 @@ def _run(reader: TensorReader, writer: TensorWriter, plans: list, target: Target
          progress: Optional[Progress], report: bool = True) -> tuple:
     total = sum(p.info.nbytes for p in plans)
     done = 0
-    rows, overall = [], _Stats()
+    rows, overall = [], ErrorStats()
     for plan in plans:
         def tick(n: int, name: str = plan.info.name) -> None:
             nonlocal done
@@ -707,7 +638,7 @@ def _check_entry(reader: TensorReader, name: str, e: dict) -> None:
     if e.get("scheme") not in ("symmetric", "asymmetric"):
         raise ValueError(f"unknown scheme {e.get('scheme')!r}")
     sf = _format_from_record(e["scale_format"]) if e.get("scale_format") else None
-    pshape = _param_shape(shape, k, g)
+    pshape = _args.param_shape(shape, k, g)
     scale = reader.tensors.get(f"{name}.scale")
     if scale is None:
         raise KeyError(f"{name}.scale is missing")
@@ -749,19 +680,17 @@ def _restore_checked(reader: TensorReader, name: str, entry: Optional[dict]) -> 
     info = reader.tensors[name]
     if entry is None or entry["kind"] == "kept":
         if info.dtype in _FLOAT_CODES:
-            return _as_float(raw, info.dtype).astype(np.float32, copy=False)
+            return as_float(raw, info.dtype).astype(np.float32, copy=False)
         return raw
     fmt = _format_from_record(entry["format"])
     shape = tuple(entry["shape"])
     codes = raw
     if entry.get("packed"):
-        from ._quant import unpack
         codes = unpack(raw, fmt, shape)
     if entry["kind"] == "float":
         if info.dtype in ("F64", "F32", "F16"):  # stored as its values (tf32, fp16, ...)
             return raw.astype(np.float32, copy=False)
         return _decode32(codes.reshape(shape), fmt).astype(np.float32, copy=False)
-    from ._quant import QuantizedArray
     scale = reader.read(f"{name}.scale")
     sf = _format_from_record(entry["scale_format"]) if entry.get("scale_format") else None
     if sf is not None:

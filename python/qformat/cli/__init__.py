@@ -1,20 +1,22 @@
 """The ``qformat`` command line (also ``python -m qformat``).
 
-Each command lives in its own module (``_cli_*.py``) and registers itself on
-the :data:`main` group; this file only assembles them and turns user
-mistakes into one line on stderr with exit status 2 (never a traceback).
+Each command lives in a module of this package and is added to :data:`main`
+below, by name: a missing module is an ImportError, never a silently
+missing command. User mistakes end as one line on stderr with exit status 2
+and bugs as a traceback with exit status 70 (``cli.errors``).
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 import traceback
 
 import click
 
-# Modules that define commands on `main`; each owns its command(s).
-_COMMAND_MODULES = ("_cli_explain", "_cli_verify", "_cli_quantize")
+from . import explain, quantize, verify
+from .errors import INTERNAL_ERROR, USER_ERROR, fail, user_error_line
+
+__all__ = ["main", "run", "fail", "user_error_line", "INTERNAL_ERROR"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -24,29 +26,11 @@ def main() -> None:
     size, quantize and verify."""
 
 
-def fail(message: str) -> click.exceptions.Exit:
-    """Print one clear line on stderr and exit with status 2."""
-    click.echo(f"qformat: error: {message}", err=True)
-    raise click.exceptions.Exit(2)
-
-
-def user_error_line(e: BaseException) -> str:
-    """The first line of an exception's message (its type name when empty)."""
-    text = str(e)
-    return text.splitlines()[0] if text.strip() else type(e).__name__
-
-
-# Exit status of an internal error (a bug in qformat, not a user mistake):
-# sysexits.h's EX_SOFTWARE, distinct from 1 (verify's mismatches) and 2 (usage).
-INTERNAL_ERROR = 70
-
-
-for _name in _COMMAND_MODULES:
-    try:
-        importlib.import_module(f"qformat.{_name}")
-    except ModuleNotFoundError as e:  # a command module not written yet
-        if e.name != f"qformat.{_name}":
-            raise
+for _command in (explain.explain_cmd, explain.decode_cmd, explain.formats_cmd,
+                 explain.memory_cmd, quantize.quantize_cmd, quantize.dequantize_cmd,
+                 verify.verify_cmd):
+    main.add_command(_command)
+del _command
 
 
 def run() -> None:
@@ -58,7 +42,7 @@ def run() -> None:
     except click.UsageError as e:
         hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
         click.echo(f"qformat: error: {e.format_message()}{hint}", err=True)
-        sys.exit(2)
+        sys.exit(USER_ERROR)
     except click.ClickException as e:
         click.echo(f"qformat: error: {e.format_message()}", err=True)
         sys.exit(e.exit_code)

@@ -9,7 +9,7 @@ integer-cast limits) for float64 sources and sampled runs. Each chunk goes
 through the instruction (``_native.cpu_convert``, which sets MXCSR around
 its loop) and through ``qf.encode(x, target, profile=...)``, and the
 mismatches are classified exactly as the library sweeps classify them
-(``_verify._Checker``).
+(``verify.check.Checker``).
 
 What qformat is told: the rounding mode the instruction uses (its immediate,
 truncation, or MXCSR.RC), and FTZ/DAZ only where the instruction reads them
@@ -31,19 +31,12 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from . import _native
-from ._formats import FloatFormat, Format, IntFormat, format
-from ._verify import (
-    CHUNK_BITS,
-    Case,
-    Tally,
-    VerifyError,
-    _Checker,
-    _chunked,
-    _encode_options,
-    _exhaustive_f32,
-    sample_inputs,
-)
+from .. import _native
+from .._formats import FloatFormat, Format, IntFormat, format
+from .backends import VerifyError
+from .check import Checker, encode_options
+from .classify import Tally, ValueTable
+from .sampling import CHUNK_BITS, Case, chunked, exhaustive_f32, sample_inputs
 
 __all__ = ["INSTRUCTIONS", "MODES", "Instr", "processor", "verify_cpu"]
 
@@ -191,14 +184,14 @@ def _inputs(ins: Instr, exhaustive: bool, samples: int, seed: int, chunk: int) -
     fmt = format(ins.target)
     direction = f"{ins.source}->X"
     if ins.source == "f32" and exhaustive:
-        return Case(fmt, direction, 1 << 32, _exhaustive_f32(chunk), chunk)
+        return Case(fmt, direction, 1 << 32, exhaustive_f32(chunk), chunk)
     if ins.target == "fp32":
         x = _f64_to_f32_sample(samples, seed)
     elif ins.target == "fp64":
         x = _f32_sample(samples, seed)
     else:
         x = sample_inputs(fmt, ins.source, samples, seed)
-    return Case(fmt, direction, x.size, _chunked(x, chunk), chunk)
+    return Case(fmt, direction, x.size, chunked(x, chunk), chunk)
 
 
 # ---------------------------------------------------------------------------
@@ -206,7 +199,7 @@ def _inputs(ins: Instr, exhaustive: bool, samples: int, seed: int, chunk: int) -
 
 
 class _Backend:
-    """Adapts one instruction × mode to ``_Checker``'s backend interface."""
+    """Adapts one instruction × mode to ``Checker``'s backend interface."""
 
     name = "cpu"
     device = "cpu"
@@ -229,7 +222,7 @@ class _Backend:
 
 
 class _ViewTable:
-    """``_Table`` for 32/64-bit targets, whose codes are too many to list:
+    """``ValueTable`` for 32/64-bit targets, whose codes are too many to list:
     values are read by viewing the words as floats."""
 
     class _Values:
@@ -248,8 +241,8 @@ class _ViewTable:
         self.signed = True
 
 
-class _CpuChecker(_Checker):
-    """``_Checker`` with the instruction as "theirs" and a value view instead
+class _CpuChecker(Checker):
+    """``Checker`` with the instruction as "theirs" and a value view instead
     of a code table for 32/64-bit float targets."""
 
     def __init__(self, case: Case, ins: Instr, mode: Mode) -> None:
@@ -260,12 +253,11 @@ class _CpuChecker(_Checker):
         self.word = np.dtype(f"u{np.dtype(fmt.storage_dtype).itemsize}")
         self.ours_buf = np.empty(case.chunk, fmt.storage_dtype)
         self.ne = np.empty(case.chunk, bool)
-        self.kw = _encode_options(fmt, ins.profile, _options(ins, mode))
+        self.kw = encode_options(fmt, ins.profile, _options(ins, mode))
         self.table: Any = None
         if isinstance(fmt, FloatFormat):
             if fmt.bits <= 16:
-                from ._verify import _Table
-                self.table = _Table(fmt, np.dtype(np.float64 if ins.source == "f64"
+                self.table = ValueTable(fmt, np.dtype(np.float64 if ins.source == "f64"
                                                   else np.float32))
             else:
                 self.table = _ViewTable(fmt)
@@ -361,7 +353,6 @@ def _nothing(_: int) -> None:
 
 def _report(results: list, skipped: list, exhaustive: bool, samples: int, seed: int,
             seconds: float) -> dict:
-    from . import __version__
 
     mism = sum(r["mismatches"] for r in results)
     warnings = [s["reason"] for s in skipped if "not available" in s["reason"]]
@@ -371,7 +362,7 @@ def _report(results: list, skipped: list, exhaustive: bool, samples: int, seed: 
         "profile_rules": "x86 hardware profiles", "warnings": warnings, "options": {},
         "mode": "exhaustive" if exhaustive else "sampled",
         "samples": None if exhaustive else samples, "seed": seed,
-        "versions": {"qformat": __version__, "python": platform.python_version(),
+        "versions": {"qformat": _native.__version__, "python": platform.python_version(),
                      "platform": platform.platform(), "cpu": cpu["model"]},
         "processor": cpu,
         "inputs": sum(r["inputs"] for r in results), "mismatches": mism,

@@ -23,6 +23,8 @@ from typing import Any, BinaryIO, Iterator, Optional
 
 import numpy as np
 
+from .._convert import decode
+
 # safetensors dtype code -> (NumPy dtype of the stored words, source float format or None).
 # Floats NumPy lacks (bf16, fp8) are read as unsigned words and decoded exactly by qformat,
 # so ml_dtypes is not needed.
@@ -444,3 +446,9 @@ def row_chunks(n_rows: int, row_bytes: int, target: int, multiple: int = 1) -> I
     rows = max(multiple, (max(1, target // max(row_bytes, 1)) // multiple) * multiple)
     for start in range(0, n_rows, rows):
         yield start, min(start + rows, n_rows)
+
+
+def as_float(raw: np.ndarray, code: str) -> np.ndarray:
+    """Stored words of a float tensor as a NumPy float array, exactly."""
+    src = ST_DTYPES[code][1]
+    return decode(raw, src, dtype=np.float32) if src is not None else raw

@@ -21,7 +21,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from ._explain import (
+from .._explain import (
     EXP_COLOUR,
     FRAC_COLOUR,
     SIGN_COLOUR,
@@ -31,19 +31,13 @@ from ._explain import (
     explain,
     explain_bits,
 )
-from ._formats import FloatFormat, IntFormat, format, formats
-from .cli import fail, main, user_error_line
+from .._formats import FloatFormat, IntFormat, format, formats
+from ..io.checkpoint import MX_ALIASES
+from .errors import fail, guard
 
 _ROUNDINGS = ("nearest_even", "nearest_away", "toward_zero", "up", "down", "odd", "stochastic")
 
 
-def _guard(fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` and turn a user mistake (a ``ValueError``) into ``fail``;
-    anything else is a bug, shown whole by ``cli.run``."""
-    try:
-        return fn()
-    except ValueError as e:
-        fail(user_error_line(e))
 
 
 def _console() -> Console:
@@ -93,7 +87,7 @@ def _report(explanations: list[Explanation], errors: bool) -> Table:
     return table
 
 
-@main.command("explain", context_settings={"ignore_unknown_options": True})
+@click.command("explain", context_settings={"ignore_unknown_options": True})
 @click.argument("value")
 @click.argument("fmts", metavar="FORMAT...", nargs=-1, required=True)
 @click.option("--rounding", default="nearest_even", show_default=True,
@@ -111,7 +105,7 @@ def explain_cmd(value: str, fmts: tuple[str, ...], rounding: str, seed: Optional
         fail(f"unknown rounding {rounding!r}; choose one of {', '.join(_ROUNDINGS)}")
     found: list[Explanation] = []
     for name in fmts:
-        found.append(_guard(partial(explain, value, name, rounding=rounding, seed=seed)))
+        found.append(guard(partial(explain, value, name, rounding=rounding, seed=seed)))
     if as_json:
         click.echo(json.dumps([e.to_dict() for e in found], indent=2))
         return
@@ -158,13 +152,13 @@ def _parse_bits(text: str) -> int:
     raise ValueError(f"cannot read bits {text!r}: write them as hex (0x3f80) or binary (0b0011…)")
 
 
-@main.command("decode")
+@click.command("decode")
 @click.argument("bits")
 @click.argument("fmt", metavar="FORMAT")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def decode_cmd(bits: str, fmt: str, as_json: bool) -> None:
     """What the bit pattern BITS (hex 0x.. or binary 0b..) means in FORMAT."""
-    e = _guard(lambda: explain_bits(_parse_bits(bits), fmt))
+    e = guard(lambda: explain_bits(_parse_bits(bits), fmt))
     if as_json:
         click.echo(json.dumps(e.to_dict(), indent=2))
         return
@@ -209,7 +203,7 @@ def _int_row(f: IntFormat) -> dict[str, Any]:
     }
 
 
-@main.command("formats")
+@click.command("formats")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def formats_cmd(as_json: bool) -> None:
     """Table of every built-in format: bits, range, precision, inf/NaN rules."""
@@ -263,8 +257,6 @@ def parse_params(text: str) -> Fraction:
 def _bits_per_param(name: str) -> tuple:
     """(label, bits per parameter): a format's bits, or an MX block format's
     element bits plus its shared scale's bits spread over the block."""
-    from ._checkpoint import MX_ALIASES
-
     mx = MX_ALIASES.get(name.strip().lower())
     if mx is not None:
         elem, block, scale = mx
@@ -300,7 +292,7 @@ def _num(x: float) -> str:
     return f"{x:,.2f}".rstrip("0").rstrip(".") if x < 1e15 else f"{x:.4g}"
 
 
-@main.command("memory")
+@click.command("memory")
 @click.argument("params")
 @click.option("--format", "-f", "fmts", multiple=True, metavar="F",
               help="Format(s) to size (default: fp32 bf16 fp16 fp8_e4m3fn int8 int4).")
@@ -310,8 +302,8 @@ def _num(x: float) -> str:
 def memory_cmd(params: str, fmts: tuple[str, ...], training: bool, as_json: bool) -> None:
     """Memory for PARAMS parameters (7B, 125M, 1.5T, 7e9): weights in each
     format, in decimal GB (10^9 bytes) and binary GiB (2^30 bytes)."""
-    n = _guard(lambda: parse_params(params))
-    rows = _guard(lambda: memory_rows(n, fmts or _DEFAULT_MEMORY_FORMATS, training))
+    n = guard(lambda: parse_params(params))
+    rows = guard(lambda: memory_rows(n, fmts or _DEFAULT_MEMORY_FORMATS, training))
     if as_json:
         click.echo(json.dumps({"params": float(n), "training": training, "formats": rows},
                               indent=2))

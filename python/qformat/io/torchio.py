@@ -15,6 +15,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .._formats import FloatFormat, format
+
 # qformat canonical name -> torch dtype attribute
 _TORCH_FLOATS = {
     "fp64": "float64", "fp32": "float32", "fp16": "float16", "bf16": "bfloat16",
@@ -65,7 +67,6 @@ def torch_in_torch_out(encode: bool = False) -> Callable:
                 return result
             name = None
             if encode:
-                from ._formats import FloatFormat, format
 
                 f = format(fmt)
                 name = f.name if isinstance(f, FloatFormat) else None

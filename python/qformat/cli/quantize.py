@@ -25,20 +25,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from ._checkpoint import dequantize_file, quantize_file
-from .cli import fail, main, user_error_line
-
-
-def _guard(fn: Callable[[], Any]) -> Any:
-    """Run ``fn``; user mistakes (``ValueError``: a bad option, a malformed
-    file) and unreadable/unwritable files become ``fail``. Anything else is a
-    bug and reaches ``cli.run``, which prints it whole and asks for a report."""
-    try:
-        return fn()
-    except ValueError as e:
-        fail(user_error_line(e))
-    except OSError as e:
-        fail(f"{e.filename or ''}: {e.strerror or e}".lstrip(": "))
+from ..io.checkpoint import dequantize_file, quantize_file
+from .errors import fail, guard
 
 
 def _axis(value: Optional[str]) -> Any:
@@ -161,7 +149,7 @@ def _jsonable(obj: Any) -> Any:
     return obj
 
 
-@main.command("quantize")
+@click.command("quantize")
 @click.argument("src", metavar="IN")
 @click.option("-o", "--output", "dst", required=True, metavar="OUT",
               help="Output file (.safetensors, .npz, or .gguf for the GGUF block types).")
@@ -209,7 +197,7 @@ def quantize_cmd(src: str, dst: str, to: str, scheme: str, axis: Optional[str],
                 percentile=percentile, scale_format=scale_format, rounding=rounding,
                 overflow=overflow, skip=skip, keep_1d=keep_1d, force=force, nan=nan,
                 report=report)
-    report = _guard(lambda: _with_progress(
+    report = guard(lambda: _with_progress(
         not as_json, lambda tick: quantize_file(src, dst, to, progress=tick, **opts)))
     if as_json:
         click.echo(json.dumps(_jsonable(report), indent=1))
@@ -232,7 +220,7 @@ def _warn_nonfinite(report: dict) -> None:
                    f"{tot['inf_in']:,})", err=True)
 
 
-@main.command("dequantize")
+@click.command("dequantize")
 @click.argument("src", metavar="IN")
 @click.option("-o", "--output", "dst", required=True, metavar="OUT",
               help="Output file of float32 tensors (.safetensors or .npz).")
@@ -240,7 +228,7 @@ def _warn_nonfinite(report: dict) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 def dequantize_cmd(src: str, dst: str, force: bool, as_json: bool) -> None:
     """Turn a file written by `qformat quantize` back into float32 tensors."""
-    report = _guard(lambda: _with_progress(
+    report = guard(lambda: _with_progress(
         not as_json, lambda tick: dequantize_file(src, dst, force=force, progress=tick)))
     if as_json:
         click.echo(json.dumps(report))
