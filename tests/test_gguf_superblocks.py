@@ -82,7 +82,8 @@ def test_fields_rebuild_the_values(name, data):
     groups = 512 // q.group_size
     assert q.values.shape == x.shape and q.scale.shape == (8, groups, 1)
     v = q.grouped_values().astype(np.float32)
-    want = (v - q.zero_point.astype(np.float32)) * q.scale
+    with np.errstate(invalid="ignore"):  # inf scales (half overflow) times code 0
+        want = (v - q.zero_point.astype(np.float32)) * q.scale
     if q.minimum is not None:
         want = want + q.minimum
     np.testing.assert_array_equal(_bits(want.reshape(x.shape)), _bits(q.dequantize()))
