@@ -14,8 +14,12 @@ set -euo pipefail
 dest=${1:?usage: build_ggml_ref.sh DEST_DIR}
 mkdir -p "$dest"
 cd "$dest"
-if [ ! -d llama_cpp_python-*/vendor/llama.cpp ]; then
-    pip download --no-deps --no-binary :all: --no-build-isolation llama-cpp-python -d . || true
+# pip saves the sdist only after preparing its metadata, which needs the
+# build backend (scikit-build-core) importable: with the backend missing,
+# put llama_cpp_python-*.tar.gz into DEST_DIR yourself and rerun.
+if ! ls -d llama_cpp_python-*/vendor/llama.cpp >/dev/null 2>&1; then
+    ls llama_cpp_python-*.tar.gz >/dev/null 2>&1 ||
+        pip download --no-deps --no-binary :all: llama-cpp-python -d .
     tar xzf llama_cpp_python-*.tar.gz
 fi
 src=$(echo "$PWD"/llama_cpp_python-*/vendor/llama.cpp/ggml)

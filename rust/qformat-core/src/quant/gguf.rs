@@ -129,11 +129,38 @@ impl GgufType {
 #[inline(always)]
 pub(super) fn np_cast_byte(v: f32) -> u8 {
     let i = if (-2_147_483_648.0..2_147_483_648.0).contains(&v) {
-        v as i32
+        // SAFETY: `v` is not NaN and truncates into i32's range (checked
+        // just above). Unlike the saturating `as`, this lets the loops
+        // vectorise the conversion (one cvttps2dq) instead of a scalar
+        // convert-and-fix-up per value, which profiling showed as a
+        // quarter of the Q8_0 kernel.
+        unsafe { v.to_int_unchecked::<i32>() }
     } else {
         i32::MIN
     };
     i as u8
+}
+
+/// Largest magnitude of a block of finite values (0 for an empty block).
+/// Eight independent lanes and a plain comparison instead of one chain
+/// of NaN-aware `f32::max`: the inputs are checked finite first, so the
+/// result is the same value, and the loop vectorises (the chained `max`
+/// was the slowest part of every 32-value kernel).
+#[inline(always)]
+pub(super) fn abs_max(b: &[f32]) -> f32 {
+    let mut lanes = [0f32; 8];
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        for (m, v) in lanes.iter_mut().zip(c) {
+            let a = v.abs();
+            *m = if a > *m { a } else { *m };
+        }
+    }
+    for v in chunks.remainder() {
+        let a = v.abs();
+        lanes[0] = if a > lanes[0] { a } else { lanes[0] };
+    }
+    lanes.iter().fold(0f32, |m, &a| if a > m { a } else { m })
 }
 
 /// C's `roundf` (half away from zero) from trunc, which vectorises where
@@ -165,16 +192,12 @@ fn inverse(d: f32) -> f32 {
     }
 }
 
-/// The value of largest magnitude, the first one on ties (`argmax(abs)`).
+/// The value of largest magnitude, the first one on ties (`argmax(abs)`):
+/// the largest magnitude first (vectorised), then the first value with it.
 #[inline(always)]
 fn signed_absmax(b: &[f32]) -> f32 {
-    let mut best = b[0];
-    for &v in &b[1..] {
-        if v.abs() > best.abs() {
-            best = v;
-        }
-    }
-    best
+    let amax = abs_max(b);
+    b.iter().copied().find(|v| v.abs() == amax).unwrap_or(b[0])
 }
 
 /// `(min, max)` as NumPy reduces them: the last of equal candidates wins.
@@ -273,7 +296,7 @@ impl Encoder {
     /// `d = absmax / 127`, codes round-half-away(`x * (1/d)`) as int8.
     #[inline(always)]
     fn q8_0(&self, b: &[f32], out: &mut [u8]) {
-        let amax = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let amax = abs_max(b);
         let d = amax / 127.0;
         let id = inverse(d);
         out[..2].copy_from_slice(&self.half_bytes(d));
@@ -354,7 +377,7 @@ fn floor_log2_f32(d: f32) -> f32 {
 /// nearest in float32, the first code on ties.
 #[inline(always)]
 fn mxfp4_block(b: &[f32], out: &mut [u8]) {
-    let amax = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let amax = abs_max(b);
     let e = if amax > 0.0 {
         np_cast_byte(floor_log2_f32(amax) - 2.0 + 127.0)
     } else {
@@ -529,6 +552,24 @@ mod tests {
         let mut out = vec![0u8; t.type_size()];
         quantize(x, t, &mut out).unwrap();
         out
+    }
+
+    #[test]
+    fn abs_max_equals_the_chained_max_at_every_length() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for n in 1..70 {
+            let b: Vec<f32> = (0..n)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    f32::from_bits(state as u32 & 0xbf7f_ffff) // finite
+                })
+                .collect();
+            let chained = b.iter().fold(0f32, |m, v| m.max(v.abs()));
+            assert_eq!(abs_max(&b).to_bits(), chained.to_bits(), "n={n}");
+        }
+        assert_eq!(abs_max(&[-0.0, 0.0, -0.0]).to_bits(), 0);
     }
 
     #[test]

@@ -195,7 +195,11 @@ fn six_bits(inv: f32, v: f32) -> u8 {
 /// Q4_K (`BITS = 4`) or Q5_K (`BITS = 5`) of one super-block.
 #[inline(always)]
 pub(super) fn encode_scale_min<const BITS: u32>(half: &Half, x: &[f32], out: &mut [u8]) {
-    let search = if BITS == 4 { &Q4_K_SEARCH } else { &Q5_K_SEARCH };
+    let search = if BITS == 4 {
+        &Q4_K_SEARCH
+    } else {
+        &Q5_K_SEARCH
+    };
     let mut l = [0u8; QK_K];
     let (mut scales, mut mins) = ([0f32; 8], [0f32; 8]);
     let (mut max_scale, mut max_min) = (0f32, 0f32);
@@ -210,7 +214,11 @@ pub(super) fn encode_scale_min<const BITS: u32>(half: &Half, x: &[f32], out: &mu
             max_min = mins[j];
         }
     }
-    let inv_scale = if max_scale > 0.0 { 63.0 / max_scale } else { 0.0 };
+    let inv_scale = if max_scale > 0.0 {
+        63.0 / max_scale
+    } else {
+        0.0
+    };
     let inv_min = if max_min > 0.0 { 63.0 / max_min } else { 0.0 };
     let mut packed = [0u8; 12];
     for j in 0..8 {
@@ -442,7 +450,8 @@ mod tests {
     #[test]
     fn scale_min_unpacks_what_pack_scale_min_stores() {
         let mut packed = [0u8; 12];
-        let pairs: [(u8, u8); 8] = std::array::from_fn(|j| ((j * 9 % 64) as u8, (63 - j * 5) as u8));
+        let pairs: [(u8, u8); 8] =
+            std::array::from_fn(|j| ((j * 9 % 64) as u8, (63 - j * 5) as u8));
         for (j, &(s, m)) in pairs.iter().enumerate() {
             pack_scale_min(&mut packed, j, s, m);
         }

@@ -11,7 +11,7 @@
 //! Layouts: TQ1_0 (54 bytes) 48 bytes of five digits, 4 bytes of four
 //! digits, `d` (f16); TQ2_0 (66 bytes) 64 bytes of four 2-bit codes, `d`.
 
-use super::gguf::{np_cast_byte, Half};
+use super::gguf::{abs_max, np_cast_byte, Half};
 use super::gguf_kquants::QK_K;
 
 /// gguf-py's `np_roundf`: `sign(v) * (floor|v| + floor(2(|v| − floor|v|)))`,
@@ -36,9 +36,10 @@ fn np_roundf(v: f32) -> f32 {
 /// The ternary codes of a block and its scale `d = max |x|`.
 #[inline(always)]
 fn codes(x: &[f32]) -> ([u8; QK_K], f32) {
-    let d = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let d = abs_max(x);
     let id = if d == 0.0 { 0.0 } else { 1.0 / d };
-    let q = std::array::from_fn(|i| (np_cast_byte(np_roundf(x[i] * id)) as i8).wrapping_add(1) as u8);
+    let q =
+        std::array::from_fn(|i| (np_cast_byte(np_roundf(x[i] * id)) as i8).wrapping_add(1) as u8);
     (q, d)
 }
 
@@ -63,7 +64,9 @@ const POW3: [u8; 5] = [81, 27, 9, 3, 1];
 /// at `first + stride·k`, k = 0..digits.
 #[inline(always)]
 fn base3_byte(q: &[u8], first: usize, stride: usize, digits: usize) -> u8 {
-    let n: u16 = (0..digits).map(|k| q[first + stride * k] as u16 * POW3[k] as u16).sum();
+    let n: u16 = (0..digits)
+        .map(|k| q[first + stride * k] as u16 * POW3[k] as u16)
+        .sum();
     ((n * 256 + 242) / 243) as u8
 }
 
