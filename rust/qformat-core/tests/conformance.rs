@@ -9,14 +9,16 @@
 //! level, against an element-by-element reference built from the engine
 //! alone. It prints the number of (path × format × options × level) cases.
 
-use qformat_core::format::{builtins, float_builtin, FloatFormat, Format, IntFormat, NanEncoding};
-use qformat_core::int_cast::{
-    cast_float_slice, cast_value, round_to_integer, IntCastOptions, IntNan, IntOverflow,
+use qformat_core::engine::int_cast::{
+    cast_value, round_to_integer, IntCastOptions, IntNan, IntOverflow,
 };
-use qformat_core::kernels::{decode_slice, encode_slice, round_slice, Bits};
+use qformat_core::engine::random::draw;
+use qformat_core::fast::int::cast_float_slice;
+use qformat_core::fast::simd::{force_level, Level};
+use qformat_core::fast::slices::{decode_slice, encode_slice, round_slice};
+use qformat_core::fast::words::Bits;
+use qformat_core::format::{builtins, float_builtin, FloatFormat, Format, IntFormat, NanEncoding};
 use qformat_core::quant::{self, div_value, Arithmetic, Layout, QuantOptions};
-use qformat_core::random::draw;
-use qformat_core::simd::{force_level, Level};
 use qformat_core::{EncodeOptions, NanPolicy, Overflow, RoundingMode, Value};
 
 const MODES: [RoundingMode; 7] = RoundingMode::ALL;
@@ -103,13 +105,15 @@ fn formats() -> Vec<FloatFormat> {
         custom(5, 2, Some(16), true, true, N::Fnuz, true),
         custom(6, 2, Some(32), false, true, N::Fn, true),
         custom(4, 3, Some(8), false, false, N::Fn, true),
-        // P3109 with K = 2: binary2p1sf (0, ±1, NaN), binary2p1ue (0, 0.5,
-        // inf, NaN), binary2p1uf (0, 0.5, 1, NaN), binary2p2uf (0, 0.5, 1,
-        // NaN); binary2p1se (0, ±inf, NaN) has no finite value to scale
+        // P3109 with K = 2: binary2p1sf (0, ±1, NaN), binary2p1uf and
+        // binary2p2uf (0, 0.5, 1, NaN), binary2p1ue and binary2p2ue (0, 0.5,
+        // inf, NaN); binary2p1se (0, ±inf, NaN) has no non-zero finite
+        // value and is refused
         custom(1, 0, Some(1), true, false, N::Fnuz, true),
         custom(2, 0, Some(2), false, false, N::Fn, true),
         custom(2, 0, Some(2), false, true, N::Fn, true),
         custom(1, 1, Some(1), false, false, N::Fn, true),
+        custom(1, 1, Some(1), false, true, N::Fn, true),
     ]);
     v
 }

@@ -12,10 +12,10 @@
 use rayon::prelude::*;
 
 use super::gguf::abs_max;
+use crate::engine::options::EncodeOptions;
 use crate::error::Error;
+use crate::fast::fp32::Fp32Narrowing;
 use crate::format::float_builtin;
-use crate::fp32_kernel::Fp32Narrowing;
-use crate::options::EncodeOptions;
 
 /// Rows and columns of a block.
 pub const BLOCK: usize = 128;

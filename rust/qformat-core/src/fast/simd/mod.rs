@@ -1,8 +1,16 @@
 //! Small helpers for loops that must vectorise: run a closure compiled
 //! for a wider instruction set, and branch-free min/max. Shared by the
 //! float32 kernel and the quantizers.
+//!
+//! This file is the one dispatcher: it picks a [`Level`] and runs the
+//! closure's portable build (the baseline) where no wider one applies.
+//! Each instruction set's builds and detection live in a file of their
+//! own (`x86.rs` for AVX2 and AVX-512).
 
 use std::sync::atomic::{AtomicU8, Ordering};
+
+#[cfg(target_arch = "x86_64")]
+mod x86;
 
 /// Run a fast loop compiled for AVX-512 or AVX2 where the CPU has it (the
 /// crate is built for baseline x86-64, whose SSE2 vectors are a quarter
@@ -50,15 +58,7 @@ impl Level {
     pub fn available() -> Vec<Level> {
         let mut v = vec![Level::Baseline];
         #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::is_x86_feature_detected as has;
-            if has!("avx2") {
-                v.push(Level::Avx2);
-            }
-            if has!("avx512f") && has!("avx512bw") && has!("avx512vl") {
-                v.push(Level::Avx512);
-            }
-        }
+        x86::add_detected(&mut v);
         v
     }
 }
@@ -73,25 +73,13 @@ pub(crate) fn at_level<R, F: FnOnce() -> R>(level: Level, f: F) -> R {
             // SAFETY: the level's features were just detected.
             return unsafe {
                 match level {
-                    Level::Avx512 => with_avx512(f),
-                    _ => with_avx2(f),
+                    Level::Avx512 => x86::with_avx512(f),
+                    _ => x86::with_avx2(f),
                 }
             };
         }
     }
     let _ = level;
-    f()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn with_avx2<R, F: FnOnce() -> R>(f: F) -> R {
-    f()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
-unsafe fn with_avx512<R, F: FnOnce() -> R>(f: F) -> R {
     f()
 }
 

@@ -1,9 +1,9 @@
 //! Conversion options: the policies for rounding, subnormals, overflow and
 //! NaN. Profiles (see `profile.rs`) are nothing but bundles of these.
 
+use crate::engine::rounding::RoundingMode;
 use crate::error::Error;
 use crate::format::{FloatFormat, NanEncoding};
-use crate::rounding::RoundingMode;
 
 /// What happens to a finite value beyond the largest finite one (and to ±inf).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -146,12 +146,12 @@ impl EncodeOptions {
     /// `bits` of `src` as the engine should read it: ±0 when DAZ is on and
     /// `bits` is a subnormal of `src`, else the exact value.
     #[inline]
-    pub fn daz_input(&self, src: &FloatFormat, bits: u64) -> crate::value::Value {
+    pub fn daz_input(&self, src: &FloatFormat, bits: u64) -> crate::engine::value::Value {
         let v = src.unpack(bits);
         if self.daz && src.has_zero && bits & src.magnitude_mask() != 0 {
             let mag = bits & src.magnitude_mask();
             if mag >> src.man_bits == 0 {
-                return crate::value::Value::Zero {
+                return crate::engine::value::Value::Zero {
                     neg: bits & src.sign_bit() != 0,
                 };
             }

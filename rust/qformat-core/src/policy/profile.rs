@@ -15,11 +15,11 @@
 
 use std::fmt;
 
+use crate::engine::int_cast::{IntCastOptions, IntNan, IntOverflow};
+use crate::engine::options::{NanPolicy, Overflow};
+use crate::engine::rounding::RoundingMode;
 use crate::error::Error;
 use crate::format::{float_layout, FloatFormat, IntFormat};
-use crate::int_cast::{IntCastOptions, IntNan, IntOverflow};
-use crate::options::{NanPolicy, Overflow};
-use crate::rounding::RoundingMode;
 
 /// The libraries whose casts a profile can reproduce.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -6,12 +6,12 @@
 //! option the caller gives always wins, a profile fills in only what the
 //! caller left open, and IEEE defaults fill in the rest.
 
+use crate::engine::int_cast::{IntCastOptions, IntNan, IntOverflow};
+use crate::engine::options::{EncodeOptions, NanPolicy, Overflow};
+use crate::engine::rounding::RoundingMode;
 use crate::error::Error;
 use crate::format::{FloatFormat, IntFormat};
-use crate::int_cast::{IntCastOptions, IntNan, IntOverflow};
-use crate::options::{EncodeOptions, NanPolicy, Overflow};
-use crate::profile::Profile;
-use crate::rounding::RoundingMode;
+use crate::policy::profile::Profile;
 
 /// The options a caller gave (`None`: not given).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

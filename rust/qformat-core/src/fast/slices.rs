@@ -5,7 +5,7 @@
 //! bits, and each is tested equal to the engine:
 //! * sources of at most 16 bits go through a lookup table filled by the engine;
 //! * float32 → narrower float (and back, for `round` and `decode`) runs the
-//!   branch-free [`Fp32Narrowing`] kernel of `fp32_kernel.rs`;
+//!   branch-free [`Fp32Narrowing`] kernel of `fp32.rs` (float64 inputs through `fp64_front.rs`);
 //! * everything else calls the engine element by element.
 //!
 //! Work is split into fixed chunks over rayon; stochastic draws depend on the
@@ -13,36 +13,14 @@
 
 use rayon::prelude::*;
 
+use crate::engine::options::{EncodeOptions, NanPolicy};
+use crate::engine::random::draw;
+use crate::engine::rounding::RoundingMode;
 use crate::error::Error;
+use crate::fast::fp32::Fp32Narrowing;
+use crate::fast::fp64_front::Fp64Front;
+use crate::fast::words::{par_chunks, par_map, Bits, IntWord};
 use crate::format::{float_layout, FloatFormat};
-use crate::options::{EncodeOptions, NanPolicy};
-use crate::random::draw;
-use crate::rounding::RoundingMode;
-use crate::value::Value;
-
-pub use crate::fp32_kernel::{Fp32Narrowing, Fp64Front};
-
-/// Elements per parallel task: big enough to amortise scheduling, small
-/// enough to balance two to a hundred cores.
-pub const CHUNK: usize = 1 << 16;
-
-/// Unsigned storage words (u8/u16/u32/u64) holding a bit pattern.
-pub trait Bits: Copy + Send + Sync + Default + 'static {
-    fn to_u64(self) -> u64;
-    fn from_u64(x: u64) -> Self;
-}
-
-macro_rules! impl_bits {
-    ($($t:ty),*) => {$(
-        impl Bits for $t {
-            #[inline(always)]
-            fn to_u64(self) -> u64 { self as u64 }
-            #[inline(always)]
-            fn from_u64(x: u64) -> Self { x as $t }
-        }
-    )*};
-}
-impl_bits!(u8, u16, u32, u64);
 
 /// Reject the conversion if a NaN meets a policy that forbids it.
 fn check_nans<S: Bits>(
@@ -185,23 +163,6 @@ fn narrow<S: Bits, D: Bits>(
     Ok(())
 }
 
-/// Integer source words (i64 or u64) read exactly.
-pub trait IntWord: Copy + Send + Sync + 'static {
-    fn value(self) -> Value;
-}
-impl IntWord for i64 {
-    #[inline]
-    fn value(self) -> Value {
-        Value::from_i64(self)
-    }
-}
-impl IntWord for u64 {
-    #[inline]
-    fn value(self) -> Value {
-        Value::from_u64(self)
-    }
-}
-
 /// Encode exact integers into a float format (one rounding, from the integer).
 pub fn encode_ints_slice<I: IntWord, D: Bits>(
     src: &[I],
@@ -217,35 +178,6 @@ pub fn encode_ints_slice<I: IntWord, D: Bits>(
         D::from_u64(dst_fmt.encode(x.value(), opts, element_draw(opts, i as u64)))
     });
     Ok(())
-}
-
-/// `f(first_index, src_chunk, dst_chunk)` over fixed chunks in parallel.
-/// Kernels that vectorise take whole chunks so that their inner loop is a
-/// plain slice loop the compiler can see through.
-pub fn par_chunks<S: Copy + Send + Sync, D: Bits, F>(src: &[S], dst: &mut [D], f: F)
-where
-    F: Fn(usize, &[S], &mut [D]) + Sync,
-{
-    dst.par_chunks_mut(CHUNK)
-        .zip(src.par_chunks(CHUNK))
-        .enumerate()
-        .for_each(|(c, (d, s))| f(c * CHUNK, s, d));
-}
-
-/// `dst[i] = f(i, src[i])` over fixed chunks in parallel.
-pub fn par_map<S: Copy + Send + Sync, D: Bits, F>(src: &[S], dst: &mut [D], f: F)
-where
-    F: Fn(usize, S) -> D + Sync,
-{
-    dst.par_chunks_mut(CHUNK)
-        .zip(src.par_chunks(CHUNK))
-        .enumerate()
-        .for_each(|(c, (d, s))| {
-            let base = c * CHUNK;
-            for (j, (o, &x)) in d.iter_mut().zip(s).enumerate() {
-                *o = f(base + j, x);
-            }
-        });
 }
 
 /// Widen every pattern of `fmt` into `out_fmt` (fp32 or fp64), exactly; NaN

@@ -1,6 +1,5 @@
-//! Exact number text: reading decimal / hex-float / inf / nan strings into an
-//! exact [`Value`] (never through `f64`), the exact decimal expansion of a
-//! stored value, and the shortest decimal that reads back to the same bits.
+//! Reading number text: decimal / hex-float / inf / nan strings into an
+//! exact [`Value`] (never through `f64`).
 //!
 //! Correctness of the reader rests on one fact: a [`Value`] is the value
 //! truncated to 64 significant bits plus a sticky bit, and the 64-bit grid
@@ -17,17 +16,12 @@
 //! beyond ±[`DEC_EXP_LIMIT`] (far outside every format, biases included) is
 //! answered as "huge" or "tiny" without any big-number arithmetic.
 
-use std::collections::HashMap;
-
 use num_bigint::BigUint;
-use num_integer::Integer;
-use num_traits::{One, ToPrimitive, Zero};
+use num_traits::{One, Zero};
 
+use crate::engine::value::Value;
 use crate::error::Error;
-use crate::format::FloatFormat;
-use crate::options::EncodeOptions;
-use crate::rounding::{round_code, split};
-use crate::value::Value;
+use crate::text::rational::{digits_to_biguint, ratio_value, CLAMP_EXP};
 
 /// Fewest significant digits kept exactly (more when the exponent needs it).
 pub const MIN_KEPT_DIGITS: usize = 1200;
@@ -37,8 +31,6 @@ const KEPT_HEX_DIGITS: usize = 40;
 /// 10^340000 ≈ 2^1129443, while biases are limited to ±2^20 and exponent
 /// fields to 11 bits.
 pub const DEC_EXP_LIMIT: i64 = 340_000;
-/// Binary exponent given to values clamped as "huge" (or, negated, "tiny").
-pub const CLAMP_EXP: i64 = 1 << 21;
 /// Exponent digits beyond this are saturated (the value is clamped anyway).
 const EXP_SATURATE: i64 = 1 << 50;
 
@@ -403,51 +395,6 @@ impl Number {
 /// Digits (values in `0..radix`) to an integer. Long runs are split in
 /// halves (`hi · radix^len(lo) + lo`) so that big multiplications, not the
 /// quadratic digit-by-digit loop, do the work.
-pub fn digits_to_biguint(digits: &[u8], radix: u32) -> BigUint {
-    let mut powers = HashMap::new();
-    to_biguint_rec(digits, radix, &mut powers)
-}
-
-fn to_biguint_rec(digits: &[u8], radix: u32, powers: &mut HashMap<usize, BigUint>) -> BigUint {
-    if digits.len() <= 512 {
-        return BigUint::from_radix_be(digits, radix).unwrap_or_default();
-    }
-    let lo_len = digits.len() / 2;
-    let (hi, lo) = digits.split_at(digits.len() - lo_len);
-    let hi_v = to_biguint_rec(hi, radix, powers);
-    let lo_v = to_biguint_rec(lo, radix, powers);
-    let p = powers
-        .entry(lo_len)
-        .or_insert_with(|| BigUint::from(radix).pow(lo_len as u32));
-    hi_v * &*p + lo_v
-}
-
-/// `±num/den · 2^exp2` truncated to a 64-bit significand with sticky: the
-/// exact reading of any rational (decimal text, hex text, a Fraction).
-pub fn ratio_value(neg: bool, num: &BigUint, den: &BigUint, exp2: i64) -> Value {
-    if num.is_zero() {
-        return Value::Zero { neg };
-    }
-    // num/den lies in (2^(nb-db-1), 2^(nb-db+1)); scaling by 2^s puts the
-    // quotient in [2^63, 2^65).
-    let (nb, db) = (num.bits() as i64, den.bits() as i64);
-    let mut s = 64 - nb + db;
-    let (q, r) = if s >= 0 {
-        (num << s as u64).div_rem(den)
-    } else {
-        num.div_rem(&(den << (-s) as u64))
-    };
-    let mut sticky = !r.is_zero();
-    let mut q = q;
-    if q.bits() > 64 {
-        sticky |= q.bit(0);
-        q >>= 1u32;
-        s -= 1;
-    }
-    let sig = q.to_u64().unwrap_or(u64::MAX);
-    finite(neg, sig, exp2.saturating_add(63 - s), sticky)
-}
-
 /// The exact value of `±num/den` given as hex digit strings (how Python
 /// hands over a `Fraction` without a decimal detour).
 pub fn ratio_from_hex(neg: bool, num_hex: &str, den_hex: &str) -> Result<Value, Error> {
@@ -473,277 +420,13 @@ fn hex_digits(s: &str) -> Result<BigUint, Error> {
     }
 }
 
-/// A finite value whose exponent is clamped into ±[`CLAMP_EXP`] (beyond that
-/// every format answers the same: overflow or underflow).
-fn finite(neg: bool, sig: u64, exp: i64, sticky: bool) -> Value {
-    if exp > CLAMP_EXP {
-        Value::Finite {
-            neg,
-            sig: 1 << 63,
-            exp: CLAMP_EXP,
-            sticky: true,
-        }
-    } else if exp < -CLAMP_EXP - 64 {
-        Value::Finite {
-            neg,
-            sig: 1 << 63,
-            exp: -CLAMP_EXP - 64,
-            sticky: true,
-        }
-    } else {
-        Value::Finite {
-            neg,
-            sig,
-            exp,
-            sticky,
-        }
-    }
-}
-
-/// What rounding `v` into a format did, beyond the bits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Outcome {
-    pub bits: u64,
-    /// The stored value equals the input (NaN counts as exact when stored as NaN).
-    pub exact: bool,
-    /// A finite input whose rounded magnitude exceeds the largest finite value.
-    pub overflow: bool,
-    /// A non-zero finite input below the smallest normal that was not stored exactly.
-    pub underflow: bool,
-}
-
-/// Encode `v` and report exactness and the IEEE overflow/underflow flags.
-pub fn encode_outcome(fmt: &FloatFormat, v: Value, opts: &EncodeOptions, random: u64) -> Outcome {
-    let bits = fmt.encode(v, opts, random);
-    let stored = fmt.unpack(bits);
-    let exact = match (v, stored) {
-        (Value::Nan { .. }, Value::Nan { .. }) => true,
-        (Value::Zero { neg: a }, Value::Zero { neg: b }) => a == b || !fmt.has_negative_zero(),
-        (Value::Finite { sticky: true, .. }, _) => false,
-        _ => v == stored,
-    };
-    let (overflow, underflow) = match v {
-        Value::Finite {
-            neg,
-            sig,
-            exp,
-            sticky,
-        } => {
-            let tiny = exp < fmt.emin();
-            let over = rounds_above_max(fmt, neg, sig, exp, sticky, opts, random);
-            (over, tiny && !exact)
-        }
-        _ => (false, false),
-    };
-    Outcome {
-        bits,
-        exact,
-        overflow,
-        underflow,
-    }
-}
-
-/// True when the magnitude `sig/2^63 · 2^exp` rounds (with an unbounded
-/// exponent range, in the given mode) above the format's largest finite
-/// value. Uses the encoder's own split and decision, so the two agree.
-fn rounds_above_max(
-    fmt: &FloatFormat,
-    neg: bool,
-    sig: u64,
-    exp: i64,
-    sticky: bool,
-    opts: &EncodeOptions,
-    random: u64,
-) -> bool {
-    let m = fmt.man_bits as i64;
-    let b = exp + fmt.bias as i64;
-    let top = (fmt.max_code() >> fmt.man_bits) as i64;
-    if b > top + 1 {
-        return true;
-    }
-    if b < fmt.min_normal_biased() {
-        return false;
-    }
-    let (q, rem) = split(sig, (63 - m) as u64, sticky);
-    let t = (((b - 1) << m) + q as i64) as u64;
-    round_code(t, rem, neg, opts.rounding, random) > fmt.max_code()
-}
-
-/// Exact decimal expansion of the pattern `bits` ("0.1000000000000000055511151231257827021181583404541015625",
-/// "-0", "inf", "nan"). Positional notation, no exponent, every digit.
-pub fn exact_decimal(fmt: &FloatFormat, bits: u64) -> String {
-    match fmt.unpack(bits) {
-        Value::Nan { .. } => "nan".into(),
-        Value::Inf { neg } => if neg { "-inf" } else { "inf" }.into(),
-        Value::Zero { neg } => if neg { "-0" } else { "0" }.into(),
-        Value::Finite { neg, sig, exp, .. } => {
-            let tz = sig.trailing_zeros();
-            let (m, j) = (sig >> tz, exp - 63 + tz as i64);
-            let sign = if neg { "-" } else { "" };
-            if j >= 0 {
-                return format!("{sign}{}", BigUint::from(m) << j as u64);
-            }
-            let k = j.unsigned_abs() as usize;
-            let digits = (BigUint::from(m) * BigUint::from(5u32).pow(k as u32)).to_string();
-            let body = if digits.len() > k {
-                format!(
-                    "{}.{}",
-                    &digits[..digits.len() - k],
-                    &digits[digits.len() - k..]
-                )
-            } else {
-                format!("0.{}{}", "0".repeat(k - digits.len()), digits)
-            };
-            format!("{sign}{body}")
-        }
-    }
-}
-
-/// The first `n` significant decimal digits of `m · 2^j` (m > 0), truncated:
-/// `(digits, point, rest_nonzero)` with value ≈ 0.digits × 10^point.
-fn leading_digits(m: u64, j: i64, n: usize) -> (Vec<u8>, i64, bool) {
-    let bits = 64 - m.leading_zeros() as i64 + j; // value in [2^(bits-1), 2^bits)
-    let mut point = ((bits - 1) as f64 * std::f64::consts::LOG10_2).floor() as i64 + 1;
-    loop {
-        // T = floor(m · 2^j · 10^(n - point)) should have exactly n digits.
-        let k = n as i64 - point;
-        let mut num = BigUint::from(m);
-        let mut den = BigUint::one();
-        if j >= 0 {
-            num <<= j as u64
-        } else {
-            den <<= (-j) as u64
-        }
-        let p10 = BigUint::from(10u32).pow(k.unsigned_abs() as u32);
-        if k >= 0 {
-            num *= p10
-        } else {
-            den *= p10
-        }
-        let (t, r) = num.div_rem(&den);
-        let s = t.to_string();
-        if s.len() > n {
-            point += 1;
-        } else if s.len() < n {
-            point -= 1;
-        } else {
-            return (s.bytes().map(|c| c - b'0').collect(), point, !r.is_zero());
-        }
-    }
-}
-
-/// Digits `0.d × 10^point` as text, following Python's `repr(float)`:
-/// positional for `-4 < point <= 16`, else `d.ddde±XX`.
-fn format_digits(neg: bool, digits: &[u8], point: i64) -> String {
-    let ds: String = digits.iter().map(|d| (b'0' + d) as char).collect();
-    let sign = if neg { "-" } else { "" };
-    let n = ds.len() as i64;
-    if point > -4 && point <= 16 {
-        if point <= 0 {
-            format!("{sign}0.{}{ds}", "0".repeat((-point) as usize))
-        } else if point >= n {
-            format!("{sign}{ds}{}.0", "0".repeat((point - n) as usize))
-        } else {
-            format!("{sign}{}.{}", &ds[..point as usize], &ds[point as usize..])
-        }
-    } else {
-        let e = point - 1;
-        let mant = if n > 1 {
-            format!("{}.{}", &ds[..1], &ds[1..])
-        } else {
-            ds
-        };
-        format!(
-            "{sign}{mant}e{}{:02}",
-            if e < 0 { '-' } else { '+' },
-            e.abs()
-        )
-    }
-}
-
-/// The shortest decimal that reads back (nearest-even) to exactly `bits`;
-/// among equally short ones the nearest to the stored value (ties to an even
-/// last digit). Formatted like Python's `repr(float)`.
-pub fn shortest_decimal(fmt: &FloatFormat, bits: u64) -> String {
-    let (neg, sig, exp) = match fmt.unpack(bits) {
-        Value::Finite { neg, sig, exp, .. } => (neg, sig, exp),
-        _ => return exact_decimal(fmt, bits),
-    };
-    let tz = sig.trailing_zeros();
-    let (digits, point, rest) = leading_digits(sig >> tz, exp - 63 + tz as i64, 25);
-    let opts = EncodeOptions::nearest_even();
-    let reads_back = |ds: &[u8], pt: i64| {
-        let n: Number = Number::Finite {
-            neg,
-            radix: 10,
-            digits: ds.to_vec(),
-            exp: pt - ds.len() as i64,
-            tail: false,
-        };
-        fmt.encode(n.to_value(), &opts, 0) == bits
-    };
-    for len in 1..digits.len() {
-        let lower = digits[..len].to_vec();
-        let dropped_nonzero = rest || digits[len..].iter().any(|&d| d != 0);
-        let (upper, upper_point) = increment(&lower, point);
-        let lo_ok = reads_back(&lower, point);
-        let hi_ok = dropped_nonzero && reads_back(&upper, upper_point);
-        let pick_upper = match (lo_ok, hi_ok) {
-            (false, false) => continue,
-            (true, false) => false,
-            (false, true) => true,
-            (true, true) => upper_is_nearer(&digits[len..], rest, &lower),
-        };
-        if !dropped_nonzero || !pick_upper {
-            return format_digits(neg, strip_zeros(&lower), point);
-        }
-        return format_digits(neg, strip_zeros(&upper), upper_point);
-    }
-    exact_decimal(fmt, bits)
-}
-
-/// `digits + 1` in the last place, with the carry (999 → 100, point + 1).
-fn increment(digits: &[u8], point: i64) -> (Vec<u8>, i64) {
-    let mut out = digits.to_vec();
-    for d in out.iter_mut().rev() {
-        if *d == 9 {
-            *d = 0;
-        } else {
-            *d += 1;
-            return (out, point);
-        }
-    }
-    out.insert(0, 1);
-    out.pop();
-    (out, point + 1)
-}
-
-/// Is the value nearer the rounded-up candidate? `dropped` (with `rest`)
-/// is the part below the last kept digit; ties go to an even last digit.
-fn upper_is_nearer(dropped: &[u8], rest: bool, lower: &[u8]) -> bool {
-    match dropped[0].cmp(&5) {
-        std::cmp::Ordering::Greater => true,
-        std::cmp::Ordering::Less => false,
-        std::cmp::Ordering::Equal => {
-            if rest || dropped[1..].iter().any(|&d| d != 0) {
-                true
-            } else {
-                lower.last().is_some_and(|d| d % 2 == 1)
-            }
-        }
-    }
-}
-
-fn strip_zeros(d: &[u8]) -> &[u8] {
-    let end = d.iter().rposition(|&x| x != 0).map_or(1, |i| i + 1);
-    &d[..end]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::options::EncodeOptions;
+    use crate::engine::rounding::RoundingMode;
     use crate::format::float_builtin;
-    use crate::rounding::RoundingMode;
+    use crate::text::print::{exact_decimal, shortest_decimal};
     use std::time::{Duration, Instant};
 
     fn f64_bits(text: &str) -> u64 {
@@ -886,75 +569,6 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(f.encode(read("1e-999999999").unwrap(), &up, 0), 1);
-    }
-
-    #[test]
-    fn outcome_flags() {
-        let f = float_builtin("fp32");
-        let o = EncodeOptions::nearest_even();
-        let oc = encode_outcome(&f, read("1.1e49").unwrap(), &o, 0);
-        assert!(oc.overflow && !oc.exact && !oc.underflow);
-        let oc = encode_outcome(&f, read("1e-50").unwrap(), &o, 0);
-        assert!(oc.underflow && !oc.overflow && oc.bits == 0);
-        let oc = encode_outcome(&f, read("0.5").unwrap(), &o, 0);
-        assert!(oc.exact && !oc.overflow && !oc.underflow);
-        let tz = EncodeOptions {
-            rounding: RoundingMode::TowardZero,
-            ..Default::default()
-        };
-        let oc = encode_outcome(&f, read("1e39").unwrap(), &tz, 0);
-        assert!(oc.overflow && oc.bits == 0x7f7f_ffff);
-        // just below the overflow tie: rounds to max, no overflow
-        let oc = encode_outcome(
-            &f,
-            read("340282356779733661637539395458142568447").unwrap(),
-            &o,
-            0,
-        );
-        assert!(!oc.overflow && oc.bits == 0x7f7f_ffff);
-        let e4 = float_builtin("fp8_e4m3fn");
-        // 464 is the tie between max 448 (even code 0x7e) and 480: it stays.
-        assert!(!encode_outcome(&e4, read("464").unwrap(), &o, 0).overflow);
-        assert!(encode_outcome(&e4, read("464.001").unwrap(), &o, 0).overflow);
-    }
-
-    #[test]
-    fn shortest_round_trips_every_fp16_and_some_fp64() {
-        let f = float_builtin("fp16");
-        for b in 0u64..0x10000 {
-            if f.is_nan(b) {
-                continue;
-            }
-            let s = shortest_decimal(&f, b);
-            let back = f.encode(read(&s).unwrap(), &EncodeOptions::nearest_even(), 0);
-            assert_eq!(back, b, "{b:#x} {s}");
-        }
-        let d = float_builtin("fp64");
-        let cases: [(f64, &str); 10] = [
-            (0.1, "0.1"),
-            (1e23, "1e+23"),
-            (5e-324, "5e-324"),
-            (1.7976931348623157e308, "1.7976931348623157e+308"),
-            (123.456, "123.456"),
-            (1e16, "1e+16"),
-            (1e15, "1000000000000000.0"),
-            (0.0001, "0.0001"),
-            (1e-5, "1e-05"),
-            (2.5, "2.5"),
-        ];
-        for (x, want) in cases {
-            assert_eq!(shortest_decimal(&d, x.to_bits()), want);
-        }
-    }
-
-    #[test]
-    fn exact_decimal_of_extremes() {
-        let d = float_builtin("fp64");
-        let s = exact_decimal(&d, 1);
-        assert!(s.starts_with("0.000") && s.ends_with("3447265625") && s.len() == 2 + 1074);
-        assert_eq!(exact_decimal(&d, 0x4330_0000_0000_0001), "4503599627370497");
-        assert_eq!(exact_decimal(&d, 0x8000_0000_0000_0000), "-0");
-        assert_eq!(exact_decimal(&float_builtin("e8m0"), 0xff), "nan");
     }
 
     #[test]

@@ -1,11 +1,11 @@
 //! The generic float encoder: exact [`Value`] → bit pattern of any
 //! [`FloatFormat`] under any [`EncodeOptions`]. This is the specification;
-//! every fast path in `kernels.rs` is tested equal to it.
+//! every fast path in `crate::fast` is tested equal to it.
 
+use crate::engine::options::{EncodeOptions, NanPolicy, Overflow};
+use crate::engine::rounding::{round_code, split, RoundingMode};
+use crate::engine::value::Value;
 use crate::format::{low_mask, FloatFormat, NanEncoding};
-use crate::options::{EncodeOptions, NanPolicy, Overflow};
-use crate::rounding::{round_code, split, RoundingMode};
-use crate::value::Value;
 
 impl FloatFormat {
     /// Encode `v` into this format. `random` is the stochastic-rounding draw
