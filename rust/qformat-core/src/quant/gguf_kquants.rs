@@ -362,8 +362,8 @@ pub(super) fn encode_q6_k(half: &Half, x: &[f32], out: &mut [u8]) {
     // C stores `MIN(127, nearest_int(…))` in an int8_t: the low byte.
     let sc: [i8; 16] = std::array::from_fn(|ib| nearest_int(iscale * scales[ib]).min(127) as i8);
     let d = half.decode(d_bits);
-    for j in 0..16 {
-        let dj = d * sc[j] as f32;
+    for (j, &s) in sc.iter().enumerate() {
+        let dj = d * s as f32;
         if dj == 0.0 {
             continue;
         }

@@ -67,7 +67,7 @@ fn base3_byte(q: &[u8], first: usize, stride: usize, digits: usize) -> u8 {
     let n: u16 = (0..digits)
         .map(|k| q[first + stride * k] as u16 * POW3[k] as u16)
         .sum();
-    ((n * 256 + 242) / 243) as u8
+    (n * 256).div_ceil(243) as u8
 }
 
 /// TQ1_0: values 0..160 as five digits per byte (byte `i` of 32, digit
@@ -76,8 +76,8 @@ fn base3_byte(q: &[u8], first: usize, stride: usize, digits: usize) -> u8 {
 #[inline(always)]
 pub(super) fn encode_tq1_0(half: &Half, x: &[f32], out: &mut [u8]) {
     let (q, d) = codes(x);
-    for i in 0..32 {
-        out[i] = base3_byte(&q, i, 32, 5);
+    for (i, o) in out[..32].iter_mut().enumerate() {
+        *o = base3_byte(&q, i, 32, 5);
     }
     for i in 0..16 {
         out[32 + i] = base3_byte(&q, 160 + i, 16, 5);
