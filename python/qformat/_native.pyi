@@ -248,3 +248,9 @@ def nvfp4_quantize(
     x: npt.NDArray[np.float32], tensor_scale: float, scales: npt.NDArray[np.uint8],
     packed: npt.NDArray[np.uint8],
 ) -> None: ...
+
+# DeepSeek-V3 FP8 blocks (qformat_core::quant::fp8_block)
+def fp8_block_quantize(
+    w: npt.NDArray[np.float32], rows: int, cols: int, pow2: bool,
+    codes: npt.NDArray[np.uint8], scales: npt.NDArray[np.float32],
+) -> None: ...

@@ -105,6 +105,15 @@ fn formats() -> Vec<FloatFormat> {
         custom(5, 2, Some(16), true, true, N::Fnuz, true),
         custom(6, 2, Some(32), false, true, N::Fn, true),
         custom(4, 3, Some(8), false, false, N::Fn, true),
+        // P3109 with K = 2: binary2p1sf (0, ±1, NaN), binary2p1uf and
+        // binary2p2uf (0, 0.5, 1, NaN), binary2p1ue and binary2p2ue (0, 0.5,
+        // inf, NaN); binary2p1se (0, ±inf, NaN) has no non-zero finite
+        // value and is refused
+        custom(1, 0, Some(1), true, false, N::Fnuz, true),
+        custom(2, 0, Some(2), false, false, N::Fn, true),
+        custom(2, 0, Some(2), false, true, N::Fn, true),
+        custom(1, 1, Some(1), false, false, N::Fn, true),
+        custom(1, 1, Some(1), false, true, N::Fn, true),
     ]);
     v
 }
