@@ -54,7 +54,7 @@ fn code_ref(x: f64, s: f64, zp: i64, o: &QuantOptions, index: usize) -> f64 {
         return o.nan.unwrap() as f64;
     }
     let random = if o.rounding == RoundingMode::Stochastic {
-        crate::engine::random::draw(o.seed, index as u64)
+        crate::engine::random::seeded_addend(o.seed, index as u64)
     } else {
         0
     };

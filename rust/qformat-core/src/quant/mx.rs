@@ -9,7 +9,7 @@ use super::real::Real;
 use super::simd::wide;
 use super::walk::{default_run_groups, drive, Kernel};
 use crate::engine::options::{EncodeOptions, NanPolicy, Overflow};
-use crate::engine::random::draw;
+use crate::engine::random::seeded_addend;
 use crate::engine::rounding::RoundingMode;
 use crate::engine::value::Value;
 use crate::error::Error;
@@ -69,7 +69,7 @@ impl<E> FloatKernel<'_, E> {
             return self.o.nan.ok_or(Error::NanInput { index });
         }
         let random = if self.o.rounding == RoundingMode::Stochastic {
-            draw(self.o.seed, index as u64)
+            seeded_addend(self.o.seed, index as u64)
         } else {
             0
         };
@@ -153,8 +153,10 @@ impl<E> FloatKernel<'_, E> {
         let (mut clo, mut chi) = ([0u32; BLOCK], [0u32; BLOCK]);
         let (clo, chi) = (&mut clo[..n], &mut chi[..n]);
         let f32k = k.float32_kernel();
-        f32k.convert_chunk_portable(0, lo, clo);
-        f32k.convert_chunk_portable(0, hi, chi);
+        // Never stochastic here (see the caller), so the draws are unused.
+        let unused = crate::engine::random::Seeded { seed: 0, n: 64 };
+        f32k.convert_chunk_portable(0, lo, clo, &unused);
+        f32k.convert_chunk_portable(0, hi, chi, &unused);
         let mut any = false;
         for i in 0..n {
             // A NaN x's two ends agree; the NaN policy is the exact loop's.
