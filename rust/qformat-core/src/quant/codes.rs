@@ -9,13 +9,13 @@ use super::exact::round_int_exact;
 use super::layout::Layout;
 use super::options::{Arithmetic, QuantOptions};
 use super::real::Real;
-use super::simd::{at_least, at_most, wide};
 use super::walk::{drive, Kernel};
 use crate::engine::random::draw;
 use crate::engine::rounding::RoundingMode;
 use crate::engine::value::Value;
 use crate::error::Error;
 use crate::fast::int::rne_f64;
+use crate::fast::simd::{at_least, at_most, wide};
 use crate::fast::words::Bits;
 
 /// Elements per block of the fast loop: a doubtful element sends its whole
