@@ -269,8 +269,10 @@ impl Fp32Narrowing {
         }
     }
 
-    /// Convert one float32 pattern with no stochastic draw (the scalar
-    /// reference of the loops; stochastic callers use [`Self::convert_with`]).
+    /// Convert one float32 pattern; `random` is its stochastic draw (ignored
+    /// in the other modes). The scalar reference of the loops: it picks the
+    /// subnormal variant of [`Self::convert_with`] at run time, where the
+    /// loops fix it at compile time.
     #[inline(always)]
     pub fn convert(&self, bits: u32, random: u64) -> u32 {
         if self.exact_sub {

@@ -105,7 +105,7 @@ impl<E> IntKernel<'_, E> {
         }
         for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
             if flags[j] {
-                let c = self.exact_code(x, r.scale(j), r.inv(j), r.zp(j), base + j)?;
+                let c = self.exact_code(x, r.scale(j), r.inv32(j), r.zp(j), base + j)?;
                 *y = self.emit.emit(c, r.zp(j), r.scale(j));
             }
         }
@@ -151,13 +151,15 @@ impl<E> IntKernel<'_, E> {
         Ok(())
     }
 
-    /// The exact code of one element (NaN policy, exact quotient, rounding, clamp).
+    /// The exact code of one element (NaN policy, exact quotient, rounding,
+    /// clamp). `inv32` is PyTorch's float32 inverse `1.0f / f32(scale)`,
+    /// read by `arithmetic = Torch` only.
     #[inline(never)]
     fn exact_code<T: Real>(
         &self,
         x: T,
         scale: f64,
-        inv32: f64,
+        inv32: f32,
         zp: f64,
         index: usize,
     ) -> Result<f64, Error> {
@@ -174,7 +176,7 @@ impl<E> IntKernel<'_, E> {
         let r = match o.arithmetic {
             Arithmetic::Exact => round_int_exact(Value::from_f64(xf), scale, o.rounding, random),
             Arithmetic::Torch => {
-                let t = (x.to_f32() * inv32 as f32) as f64;
+                let t = (x.to_f32() * inv32) as f64;
                 round_int_exact(Value::from_f64(t), 1.0, o.rounding, random)
             }
         };

@@ -53,7 +53,7 @@ mod tests;
 mod walk;
 
 pub use codes::{fake_quantize, quantize};
-pub use exact::{div_value, largest_finite, value_to_f64};
+pub use exact::{div_value, value_to_f64};
 pub use layout::{Granularity, Layout};
 pub use mx::{fake_quantize_float, quantize_float, FloatQuantOptions};
 pub use options::{Arithmetic, QuantOptions};
