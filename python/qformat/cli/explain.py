@@ -21,6 +21,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from .._args import ROUNDINGS
 from .._explain import (
     EXP_COLOUR,
     FRAC_COLOUR,
@@ -34,10 +35,6 @@ from .._explain import (
 from .._formats import FloatFormat, IntFormat, format, formats
 from ..io.checkpoint import MX_ALIASES
 from .errors import fail, guard
-
-_ROUNDINGS = ("nearest_even", "nearest_away", "toward_zero", "up", "down", "odd", "stochastic")
-
-
 
 
 def _console() -> Console:
@@ -91,7 +88,7 @@ def _report(explanations: list[Explanation], errors: bool) -> Table:
 @click.argument("value")
 @click.argument("fmts", metavar="FORMAT...", nargs=-1, required=True)
 @click.option("--rounding", default="nearest_even", show_default=True,
-              help="One of " + ", ".join(_ROUNDINGS) + ".")
+              help="One of " + ", ".join(ROUNDINGS) + ".")
 @click.option("--seed", type=int, default=None, help="Seed for --rounding stochastic.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def explain_cmd(value: str, fmts: tuple[str, ...], rounding: str, seed: Optional[int],
@@ -101,8 +98,8 @@ def explain_cmd(value: str, fmts: tuple[str, ...], rounding: str, seed: Optional
 
     Example: qformat explain 3.14159265358979 fp32 bf16 fp8_e4m3fn
     """
-    if rounding not in _ROUNDINGS:
-        fail(f"unknown rounding {rounding!r}; choose one of {', '.join(_ROUNDINGS)}")
+    if rounding not in ROUNDINGS:
+        fail(f"unknown rounding {rounding!r}; choose one of {', '.join(ROUNDINGS)}")
     found: list[Explanation] = []
     for name in fmts:
         found.append(guard(partial(explain, value, name, rounding=rounding, seed=seed)))
@@ -185,7 +182,7 @@ def _float_row(f: FloatFormat) -> dict[str, Any]:
         nan = f"0x{(1 << f.bits) - 1:x} only"
     return {
         "format": f.name, "kind": "float", "bits": f.bits, "exp_bits": f.exp_bits, "man_bits": m,
-        "bias": f.bias, "max": _short(f, f._max_code),
+        "bias": f.bias, "max": _short(f, f.max_code),
         "smallest_normal": _short(f, min_normal_code),
         "smallest_subnormal": sub, "eps": _approx(Fraction(1, 2**m)),
         "decimal_digits": round((m + 1) * math.log10(2), 2),
