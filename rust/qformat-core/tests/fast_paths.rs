@@ -2,7 +2,7 @@
 //! generic engine's bits. These tests sweep structured and random float32
 //! inputs through both for every built-in target and several policies.
 
-use qformat_core::engine::random::draw;
+use qformat_core::engine::random::seeded_addend;
 use qformat_core::fast::fp32::Fp32Narrowing;
 use qformat_core::fast::slices::{encode_slice, round_slice};
 use qformat_core::format::{builtins, float_builtin, FloatFormat, Format};
@@ -252,7 +252,7 @@ fn stochastic_results_do_not_depend_on_chunking_or_threads() {
             let want: Vec<u64> = input
                 .iter()
                 .enumerate()
-                .map(|(i, &x)| df.encode(sf.unpack(x), &opts, draw(seed, i as u64)))
+                .map(|(i, &x)| df.encode(sf.unpack(x), &opts, seeded_addend(seed, i as u64)))
                 .collect();
             let nearest = EncodeOptions::default();
             let moved = input
@@ -284,16 +284,89 @@ fn stochastic_results_do_not_depend_on_chunking_or_threads() {
         let want: Vec<u64> = input
             .iter()
             .enumerate()
-            .map(|(i, &x)| bf16.encode(fp32.unpack(x as u64), &opts, draw(seed, i as u64)))
+            .map(|(i, &x)| bf16.encode(fp32.unpack(x as u64), &opts, seeded_addend(seed, i as u64)))
             .collect();
         for piece in [1, 7, 1000, 65_536, 65_539, 100_003] {
             let mut got = vec![0u64; input.len()];
             let mut base = 0;
             for (s, d) in input.chunks(piece).zip(got.chunks_mut(piece)) {
-                k.convert_chunk(base, s, d);
+                k.convert_chunk(base, s, d, &opts.seeded());
                 base += s.len();
             }
             assert!(got == want, "pieces of {piece}, seed {seed}");
         }
     }
+}
+
+/// `random_bits=`: the caller's words reach the engine unchanged through
+/// every slice path (float32 kernel, float64 and 16-bit sources on the
+/// engine), for several bit counts.
+#[test]
+fn caller_random_words_equal_engine_on_every_path() {
+    use qformat_core::engine::random::{Draws, Given};
+    use qformat_core::fast::slices::{encode_slice_with_bits, round_slice_with_bits};
+    let words: Vec<u64> = (0..50_000u64)
+        .map(|i| qformat_core::engine::random::draw(99, i))
+        .collect();
+    let n = words.len();
+    let f32s: Vec<u32> = (0..n as u32).map(|i| i.wrapping_mul(0x9e37_79b9)).collect();
+    let f64s: Vec<u64> = words.iter().map(|w| w.rotate_left(17)).collect();
+    let f16s: Vec<u16> = (0..n).map(|i| i as u16).collect();
+    for dst in ["bf16", "fp16", "fp8_e4m3fn", "fp8_e5m2", "fp6_e2m3fn"] {
+        let fmt = float_builtin(dst);
+        for sr_bits in [1, 8, 16, 64] {
+            let opts = EncodeOptions {
+                rounding: qformat_core::RoundingMode::Stochastic,
+                sr_bits,
+                nan: NanPolicy::Bits(0),
+                ..Default::default()
+            };
+            let draws = Given {
+                words: &words,
+                n: sr_bits,
+            };
+            macro_rules! check {
+                ($src:expr, $xs:expr, $w:ty) => {{
+                    let sf = float_builtin($src);
+                    let mut out = vec![0u64; n];
+                    encode_slice_with_bits(&sf, $xs, &fmt, &mut out, &opts, &words).unwrap();
+                    let mut back = vec![0 as $w; n];
+                    round_slice_with_bits(&sf, $xs, &fmt, &mut back, &opts, &words).unwrap();
+                    for (i, &x) in $xs.iter().enumerate() {
+                        let code = fmt.encode(sf.unpack(x as u64), &opts, draws.addend(i));
+                        assert_eq!(out[i], code, "{} -> {dst} sr_bits={sr_bits} i={i}", $src);
+                        let keep = EncodeOptions {
+                            nan: NanPolicy::Preserve,
+                            ..Default::default()
+                        };
+                        assert_eq!(back[i] as u64, sf.encode(fmt.unpack(code), &keep, 0));
+                    }
+                }};
+            }
+            check!("fp32", &f32s, u32);
+            check!("fp64", &f64s, u64);
+            check!("fp16", &f16s, u16);
+        }
+    }
+}
+
+/// `random_bits=` is refused where it cannot apply: another rounding mode,
+/// or a word count that is not one per element.
+#[test]
+fn caller_random_words_are_checked() {
+    use qformat_core::fast::slices::encode_slice_with_bits;
+    let fp32 = float_builtin("fp32");
+    let bf16 = float_builtin("bf16");
+    let x = [0u32; 4];
+    let mut out = [0u16; 4];
+    let rne = EncodeOptions::default();
+    assert!(encode_slice_with_bits(&fp32, &x, &bf16, &mut out, &rne, &[0; 4]).is_err());
+    let sr = EncodeOptions {
+        rounding: qformat_core::RoundingMode::Stochastic,
+        ..Default::default()
+    };
+    assert!(encode_slice_with_bits(&fp32, &x, &bf16, &mut out, &sr, &[0; 3]).is_err());
+    assert!(encode_slice_with_bits(&fp32, &x, &bf16, &mut out, &sr, &[0; 4]).is_ok());
+    let zero_bits = EncodeOptions { sr_bits: 0, ..sr };
+    assert!(encode_slice_with_bits(&fp32, &x, &bf16, &mut out, &zero_bits, &[0; 4]).is_err());
 }

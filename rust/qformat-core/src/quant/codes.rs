@@ -10,7 +10,7 @@ use super::layout::Layout;
 use super::options::{Arithmetic, QuantOptions};
 use super::real::Real;
 use super::walk::{drive, Kernel};
-use crate::engine::random::draw;
+use crate::engine::random::seeded_addend;
 use crate::engine::rounding::RoundingMode;
 use crate::engine::value::Value;
 use crate::error::Error;
@@ -169,7 +169,7 @@ impl<E> IntKernel<'_, E> {
             return o.nan.map(|c| c as f64).ok_or(Error::NanInput { index });
         }
         let random = if o.rounding == RoundingMode::Stochastic {
-            draw(o.seed, index as u64)
+            seeded_addend(o.seed, index as u64)
         } else {
             0
         };
