@@ -4,7 +4,7 @@
 
 use qformat_core::format::{builtins, float_builtin, Format};
 use qformat_core::kernels::{encode_slice, round_slice, Fp32Narrowing};
-use qformat_core::{EncodeOptions, NanPolicy, Overflow};
+use qformat_core::{EncodeOptions, NanPolicy, Overflow, RoundingMode};
 
 /// Every float32 pattern whose low 12 bits are 0/1/0x7ff/0x800/0x801/0xfff
 /// (all exponents, signs and tie neighbourhoods), plus a random sample.
@@ -27,7 +27,8 @@ fn probe_inputs() -> Vec<u32> {
 
 fn option_sets() -> Vec<EncodeOptions> {
     let base = EncodeOptions::default();
-    vec![
+    let mut v = mxcsr_option_sets();
+    v.extend([
         base,
         EncodeOptions {
             overflow: Overflow::Saturate,
@@ -56,7 +57,34 @@ fn option_sets() -> Vec<EncodeOptions> {
             },
             ..base
         },
-    ]
+    ]);
+    v
+}
+
+/// x86 MXCSR emulation: FTZ, DAZ and both, in every deterministic rounding
+/// mode (and stochastic with a seed): the kernel takes them all.
+fn mxcsr_option_sets() -> Vec<EncodeOptions> {
+    let mut v = Vec::new();
+    for rounding in [
+        RoundingMode::NearestEven,
+        RoundingMode::NearestAway,
+        RoundingMode::TowardZero,
+        RoundingMode::Up,
+        RoundingMode::Down,
+        RoundingMode::Odd,
+        RoundingMode::Stochastic,
+    ] {
+        for (ftz, daz) in [(true, false), (false, true), (true, true)] {
+            v.push(EncodeOptions {
+                rounding,
+                ftz,
+                daz,
+                seed: 11,
+                ..Default::default()
+            });
+        }
+    }
+    v
 }
 
 #[test]
@@ -76,10 +104,15 @@ fn fp32_narrowing_equals_engine() {
                 continue;
             };
             checked += 1;
-            for &x in &inputs {
-                let want = fmt.encode(fp32.unpack(x as u64), &opts, 0);
+            for (i, &x) in inputs.iter().enumerate() {
+                let random = if opts.rounding == RoundingMode::Stochastic {
+                    qformat_core::random::draw(opts.seed, i as u64)
+                } else {
+                    0
+                };
+                let want = fmt.encode(opts.daz_input(&fp32, x as u64), &opts, random);
                 assert_eq!(
-                    k.convert(x, 0) as u64,
+                    k.convert(x, random) as u64,
                     want,
                     "{} {:?} input {x:#010x}",
                     fmt.name,
@@ -88,9 +121,10 @@ fn fp32_narrowing_equals_engine() {
             }
         }
     }
-    // bf16, fp16, tf32 and the four sign-and-zero fp8 types at least.
+    // bf16, fp16, tf32 and the four sign-and-zero fp8 types at least, with
+    // every MXCSR option set among them.
     assert!(
-        checked >= 7 * 3,
+        checked >= 7 * (3 + mxcsr_option_sets().len()),
         "only {checked} fast-path configurations were exercised"
     );
 }
