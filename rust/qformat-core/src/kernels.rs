@@ -6,6 +6,7 @@
 //! * sources of at most 16 bits go through a lookup table filled by the engine;
 //! * float32 → narrower float (and back, for `round` and `decode`) runs the
 //!   branch-free [`Fp32Narrowing`] kernel of `fp32_kernel.rs`;
+//! * float32 → float64 runs the exact bit formula of `fp32_widen.rs`;
 //! * everything else calls the engine element by element.
 //!
 //! Work is split into fixed chunks over rayon; stochastic draws depend on the
@@ -21,6 +22,7 @@ use crate::rounding::RoundingMode;
 use crate::value::Value;
 
 pub use crate::fp32_kernel::{Fp32Narrowing, Fp64Front};
+pub use crate::fp32_widen::Fp32ToFp64;
 
 /// Elements per parallel task: big enough to amortise scheduling, small
 /// enough to balance two to a hundred cores.
@@ -168,6 +170,12 @@ fn narrow<S: Bits, D: Bits>(
             } else {
                 par_chunks(src, dst, |base, s, d| k.convert_chunk(base, s, d));
             }
+            return Ok(());
+        }
+    }
+    if *src_fmt == *float_layout("fp32") && *fmt == *float_layout("fp64") && !round_trip {
+        if let Some(w) = Fp32ToFp64::new(opts) {
+            par_map(src, dst, |_, s| D::from_u64(w.widen(s.to_u64() as u32)));
             return Ok(());
         }
     }

@@ -25,6 +25,7 @@ pub mod encode;
 pub mod error;
 pub mod format;
 pub mod fp32_kernel;
+pub mod fp32_widen;
 pub mod int_cast;
 pub mod kernels;
 pub mod options;
