@@ -99,8 +99,15 @@ def _report(explanations: list[Explanation], errors: bool) -> Table:
 @click.option("--rounding", default="nearest_even", show_default=True,
               help="One of " + ", ".join(_ROUNDINGS) + ".")
 @click.option("--seed", type=int, default=None, help="Seed for --rounding stochastic.")
+@click.option("--profile", default=None, metavar="NAME",
+              help="A hardware profile such as x86-sse (its instruction's FTZ/DAZ rule).")
+@click.option("--ftz/--no-ftz", default=None,
+              help="x86 MXCSR.FTZ: flush results that are tiny after rounding to 0.")
+@click.option("--daz/--no-daz", default=None,
+              help="x86 MXCSR.DAZ: read subnormal (float64) inputs as 0.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def explain_cmd(value: str, fmts: tuple[str, ...], rounding: str, seed: Optional[int],
+                profile: Optional[str], ftz: Optional[bool], daz: Optional[bool],
                 as_json: bool) -> None:
     """Can FORMAT represent VALUE exactly? VALUE is read exactly (decimal of
     any length, 1.1e-20, 0x1.8p3, inf, nan); one report per FORMAT.
@@ -111,13 +118,17 @@ def explain_cmd(value: str, fmts: tuple[str, ...], rounding: str, seed: Optional
         fail(f"unknown rounding {rounding!r}; choose one of {', '.join(_ROUNDINGS)}")
     found: list[Explanation] = []
     for name in fmts:
-        found.append(_guard(partial(explain, value, name, rounding=rounding, seed=seed)))
+        found.append(_guard(partial(explain, value, name, rounding=rounding, seed=seed,
+                                    profile=profile, ftz=ftz, daz=daz)))
     if as_json:
         click.echo(json.dumps([e.to_dict() for e in found], indent=2))
         return
     console = _console()
     console.print(Text(f"{_clip(value)} (rounding {rounding})", style="bold"))
     _print_report(console, found, errors=True)
+    for e in found:
+        if e.note:
+            console.print(Text(f"{e.format}: {e.note}"))
 
 
 def _print_report(console: Console, found: list[Explanation], errors: bool) -> None:
