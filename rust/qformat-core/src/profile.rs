@@ -127,13 +127,19 @@ impl Library {
             Library::TorchCpu => "torch Tensor.to(dtype) on CPU, contiguous tensors",
             Library::TorchCuda => "torch Tensor.to(dtype) on CUDA",
             Library::X86F16c => {
-                "x86 F16C VCVTPS2PH (rounding from the immediate; MXCSR.FTZ ignored)"
+                "x86 F16C VCVTPS2PH (rounding from the immediate; MXCSR.FTZ ignored) and \
+                 VCVTPH2PS (exact; DAZ ignored)"
             }
-            Library::X86Sse => "x86 SSE CVTSD2SS/CVTSS2SD/CVT(T)SS2SI/CVT(T)SD2SI under MXCSR",
+            Library::X86Sse => {
+                "x86 SSE CVTSD2SS/CVTSS2SD/CVT(T)SS2SI/CVT(T)SD2SI (int32 and int64) under MXCSR"
+            }
             Library::X86Avx512Bf16 => {
                 "x86 AVX512_BF16 VCVTNEPS2BF16 (nearest even, DAZ and FTZ always)"
             }
-            Library::X86Avx512Fp16 => "x86 AVX512_FP16 VCVTPS2PHX/VCVTSD2SH under MXCSR",
+            Library::X86Avx512Fp16 => {
+                "x86 AVX512_FP16 VCVTPS2PHX/VCVTSD2SH under MXCSR, VCVTPH2PSX/VCVTSH2SS (exact) \
+                 and VCVT(T)SH2SI"
+            }
             Library::X86AvxNeConvert => {
                 "x86 AVX-NE-CONVERT VCVTNEPS2BF16 (VEX; nearest even, DAZ and FTZ always) and \
                  the exact bf16/fp16 -> fp32 loads (MXCSR ignored)"
@@ -370,7 +376,7 @@ pub static RELEASES: &[Release] = &[
         last: None,
         known_through: Version::new(0, 0),
         checked_on: &[X86_CHECKED_ON],
-        source: "Intel SDM vol. 2C VCVTPS2PH; measured (docs/verification/cpu.md)",
+        source: "Intel SDM vol. 2C VCVTPS2PH, VCVTPH2PS; measured (docs/verification/cpu.md)",
         rules: PLAIN,
     },
     Release {
@@ -399,8 +405,8 @@ pub static RELEASES: &[Release] = &[
         last: None,
         known_through: Version::new(0, 0),
         checked_on: &[X86_CHECKED_ON],
-        source: "Intel AVX512-FP16 architecture specification VCVTPS2PHX/VCVTSD2SH; measured \
-                 (docs/verification/cpu.md)",
+        source: "Intel AVX512-FP16 architecture specification VCVTPS2PHX/VCVTSD2SH/VCVTPH2PSX/\
+                 VCVTSH2SS/VCVTSH2SI/VCVTTSH2SI; measured (docs/verification/cpu.md)",
         rules: PLAIN,
     },
     Release {
