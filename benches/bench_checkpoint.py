@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 import qformat as qf
-from qformat._stfile import TensorInfo, TensorWriter
+from qformat.io.stfile import TensorInfo, TensorWriter
 
 SENTENCES = [
     "The cat sits on the mat.", "A man is playing a guitar on stage.",

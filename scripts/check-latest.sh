@@ -2,7 +2,7 @@
 # Drift check (opt-in, not part of CI): install the NEWEST releases of the
 # libraries the profiles reproduce in a scratch virtualenv and run
 # `qformat verify` against each. A mismatch or a "guessed" warning is data
-# for a new versioned profile in rust/qformat-core/src/profile.rs, not a
+# for a new versioned profile in rust/qformat-core/src/policy/profile.rs, not a
 # failure of main (main's tests use the pins in constraints.txt).
 #   bash scripts/check-latest.sh [SAMPLES]
 set -uo pipefail

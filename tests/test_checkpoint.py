@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import qformat as qf
 from click.testing import CliRunner
-from qformat import _checkpoint
 from qformat.cli import main
+from qformat.io import checkpoint as _checkpoint
 
 safetensors = pytest.importorskip("safetensors")
 from safetensors import safe_open  # noqa: E402

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import qformat as qf
 from qformat import _native
-from qformat._verify_cpu import INSTRUCTIONS, MODES, Mode, verify_cpu
+from qformat.verify.cpu import INSTRUCTIONS, MODES, Mode, verify_cpu
 
 FEATURES = dict(_native.cpu_features())
 
@@ -440,7 +440,7 @@ def test_fault_ieee_rules_for_bf16_are_classified_as_flushes() -> None:
     every fp32 subnormal mismatches, classified as a subnormal flush."""
     import dataclasses
 
-    from qformat._verify_cpu import _CpuChecker, _inputs
+    from qformat.verify.cpu import _CpuChecker, _inputs
 
     ins = dataclasses.replace(INSTRUCTIONS["vcvtneps2bf16"], profile="ieee")
     case = _inputs(ins, False, 1 << 14, 0, 1 << 14)

@@ -160,7 +160,8 @@ def test_automatic_names_never_collide(kw):
 
 
 def test_verify_names_the_release_and_warns_beyond_the_known_ones(monkeypatch):
-    from qformat import _profiles, _verify
+    from qformat import _profiles
+    from qformat import verify as _verify
 
     def fake() -> tuple:
         return (("ml_dtypes", "0.99.1"),)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import qformat as qf
-from qformat import _checkpoint
+from qformat.io import checkpoint as _checkpoint
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -236,7 +236,7 @@ def test_memory_sizes_mx_formats_and_refuses_fractional_counts():
 # --- signals and internal errors -------------------------------------------------------
 
 _SLOW_QUANTIZE = """
-import sys, time, qformat._checkpoint as c
+import sys, time, qformat.io.checkpoint as c
 orig = c._TensorJob._convert
 marker = sys.argv[2] + ".started"
 def slow(self, raw):
@@ -271,11 +271,11 @@ def test_signal_during_quantize_removes_the_temporary_file(weights, tmp_path, si
 
 
 _INTERNAL_BUG = """
-import qformat._checkpoint as c
+import qformat.io.checkpoint as c
 def broken(*a, **k):
     raise TypeError("an internal bug")
 c.quantize_file = broken
-import qformat._cli_quantize as q
+import qformat.cli.quantize as q
 q.quantize_file = broken
 import sys
 sys.argv = ["qformat", "quantize", "a.safetensors", "-o", "b.safetensors", "--to", "int8"]

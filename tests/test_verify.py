@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 import qformat as qf
-from qformat import _verify
+from qformat import verify as _verify
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 SAMPLES = 100_000

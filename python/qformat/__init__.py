@@ -12,34 +12,23 @@ cross-checked against torch, NumPy and ml_dtypes.
 from __future__ import annotations
 
 from . import _native
-from ._checkpoint import dequantize_file, load, quantize_file
 from ._convert import decode, encode, round
+from ._dispatch import fake_quantize, quantize
 from ._explain import Explanation, explain, explain_bits, representable
 from ._formats import (
     FloatFormat,
     Format,
-    FormatInfo,
     IntFormat,
-    IntInfo,
-    finfo,
     format,
     formats,
-    iinfo,
     p3109,
 )
+from ._limits import FormatInfo, IntInfo, finfo, iinfo
 from ._native import NanInputError, ParseError, QFormatError, RangeError
 from ._profiles import Profile, profile, profiles
-from ._quant import (
-    QuantizedArray,
-    dequantize,
-    error_stats,
-    fake_quantize,
-    pack,
-    qparams,
-    quantize,
-    quantize_affine,
-    unpack,
-)
+from ._qarray import QuantizedArray, dequantize, pack, unpack
+from ._quant import error_stats, qparams, quantize_affine
+from .io.checkpoint import dequantize_file, load, quantize_file
 
 __version__ = _native.__version__
 

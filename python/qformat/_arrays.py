@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from ._formats import FloatFormat, Format, _lookup_name
+from ._formats import FloatFormat, _lookup_name
 
 _FLOAT_SOURCES = {
     "float16": "fp16",
@@ -102,8 +102,3 @@ def run_into(out: np.ndarray, fill, source: np.ndarray | None = None) -> np.ndar
     fill(words(tmp))
     out[...] = tmp
     return out
-
-
-def is_format(obj: Any) -> bool:
-    """True for Format instances."""
-    return isinstance(obj, Format)

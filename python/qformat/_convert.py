@@ -4,53 +4,19 @@ Each resolves formats and options, hands flat word views to the Rust core
 
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 import numpy as np
 
-from . import _dask, _native
+from . import _args, _dask, _native
+from ._args import NanOption
 from ._arrays import as_array, float_source_format, native_contiguous, prepare_out, run_into, words
 from ._formats import FloatFormat, Format, FormatSpec, IntFormat, format
+from ._ints import encode_int, round_int
 from ._profiles import ProfileSpec
-from ._profiles import profile as _profile
-from ._torchio import torch_in_torch_out
+from .io.torchio import torch_in_torch_out
 
 __all__ = ["encode", "decode", "round"]
-
-NanOption = Optional[Union[str, int]]
-_ROUNDINGS = ("nearest_even", "nearest_away", "toward_zero", "up", "down", "odd", "stochastic")
-
-
-def _options(rounding: Optional[str], subnormals: Optional[bool], overflow: Optional[str],
-             nan: NanOption, profile: ProfileSpec, seed: Optional[int],
-             ftz: Optional[bool] = None, daz: Optional[bool] = None) -> dict:
-    """The option dict the native layer reads; None means "not given", so
-    the profile (then the IEEE default) decides that option."""
-    if rounding is not None and not isinstance(rounding, str):
-        raise TypeError(f"rounding must be None or a str, one of {', '.join(_ROUNDINGS)}")
-    if overflow is not None and not isinstance(overflow, str):
-        raise TypeError("overflow must be None or a str")
-    if subnormals is not None and not isinstance(subnormals, (bool, np.bool_)):
-        raise TypeError(f"subnormals must be None, True or False, not {subnormals!r}")
-    if isinstance(nan, bool) or (nan is not None and not isinstance(nan, (str, int, np.integer))):
-        raise TypeError("nan must be None, a policy name or an int bit pattern")
-    if isinstance(nan, (int, np.integer)) and not isinstance(nan, str) and int(nan) < 0:
-        raise ValueError("nan= bit pattern must be non-negative")
-    if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError("seed must be an int")
-        seed = int(seed) % (1 << 64)
-    for name, flag in (("ftz", ftz), ("daz", daz)):
-        if flag is not None and not isinstance(flag, (bool, np.bool_)):
-            raise TypeError(f"{name} must be None, True or False, not {flag!r}")
-    if subnormals is not None:
-        subnormals = bool(subnormals)
-    if isinstance(nan, np.integer):
-        nan = int(nan)
-    return {"rounding": rounding, "subnormals": subnormals, "overflow": overflow, "nan": nan,
-            "profile": _profile(profile), "seed": seed,
-            "ftz": None if ftz is None else bool(ftz), "daz": None if daz is None else bool(daz)}
-
 
 class _Source:
     """An input array seen as bit patterns of a float format, or as integers."""
@@ -81,8 +47,9 @@ def _prepare(x: Any, fmt: FormatSpec, rounding: Optional[str], subnormals: Optio
     input seen as source patterns. Integer formats take ``nan=`` as an int
     value (negative allowed), so it is checked by ``_ints``, not here."""
     f = format(fmt)
-    opts = _options(rounding, subnormals, overflow, None if isinstance(f, IntFormat) else nan,
-                    profile, seed, ftz, daz)
+    float_nan = None if isinstance(f, IntFormat) else nan
+    opts = _args.conversion_options(rounding, subnormals, overflow, float_nan, profile, seed,
+                                    ftz, daz)
     return f, opts, _Source(x)
 
 
@@ -105,10 +72,11 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
     See docs/conversion.md in the repository for every option.
     """
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
-        return _dask.encode(**locals())
+        return _dask.elementwise(encode, x, fmt, out, dict(
+            rounding=rounding, subnormals=subnormals, overflow=overflow, nan=nan,
+            profile=profile, seed=seed, ftz=ftz, daz=daz))
     f, opts, src = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed, ftz, daz)
     if isinstance(f, IntFormat):
-        from ._ints import encode_int
         return encode_int(src, f, dict(opts, nan=nan), out)
     result = prepare_out(out, src.shape, f.storage_dtype)
     if src.fmt is None:
@@ -154,10 +122,11 @@ def round(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,  # noqa: A
     """``decode(encode(x, fmt))`` in x's own float dtype (float64 for integer
     inputs): the fake-quantize of a float format, fused in one pass."""
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
-        return _dask.round(**locals())
+        return _dask.elementwise(round, x, fmt, out, dict(
+            rounding=rounding, subnormals=subnormals, overflow=overflow, nan=nan,
+            profile=profile, seed=seed, ftz=ftz, daz=daz))
     f, opts, src = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed, ftz, daz)
     if isinstance(f, IntFormat):
-        from ._ints import round_int
         return round_int(src, f, dict(opts, nan=nan), out)
     if src.fmt is None:
         codes = encode(x, f, rounding=rounding, subnormals=subnormals, overflow=overflow,

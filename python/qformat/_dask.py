@@ -12,16 +12,20 @@ the one Rust implementation. Groups are made block-local by rechunking the
 grouped axis to a multiple of the group size.
 
 Dask is optional: nothing here imports it until a dask array is passed.
+This module is an adapter: it is given the eager function and never imports
+the modules that call it.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
-__all__ = ["is_dask", "round", "encode", "fake_quantize"]
+from . import _args
+
+__all__ = ["is_dask", "elementwise", "fake_quantize"]
 
 
 def is_dask(x: Any) -> bool:
@@ -43,24 +47,13 @@ def _check_positional_rng(x: Any, rounding: str) -> None:
                          "array; with a dask array of several blocks use x.rechunk(-1) first")
 
 
-def _elementwise(fn: Any, x: Any, fmt: Any, opts: dict) -> Any:
-    _check_positional_rng(x, opts.get("rounding", "nearest_even"))
-    sample = fn(np.zeros((1,), dtype=x.dtype), fmt, **opts)  # options are checked here, eagerly
-    return x.map_blocks(lambda b: fn(b, fmt, **opts), dtype=sample.dtype)
-
-
-def round(x: Any, fmt: Any, *, out: Any = None, **opts: Any) -> Any:  # noqa: A001
-    """``qf.round`` of a dask array, lazily, block by block."""
-    from ._convert import round as round_
+def elementwise(eager: Callable, x: Any, fmt: Any, out: Any, opts: dict) -> Any:
+    """``eager(x, fmt, **opts)`` (``qf.encode`` or ``qf.round``) of a dask
+    array, lazily, block by block."""
     _no_out(out)
-    return _elementwise(round_, x, fmt, opts)
-
-
-def encode(x: Any, fmt: Any, *, out: Any = None, **opts: Any) -> Any:
-    """``qf.encode`` of a dask array, lazily, block by block."""
-    from ._convert import encode as encode_
-    _no_out(out)
-    return _elementwise(encode_, x, fmt, opts)
+    _check_positional_rng(x, opts.get("rounding") or "nearest_even")
+    sample = eager(np.zeros((1,), dtype=x.dtype), fmt, **opts)  # options checked here, eagerly
+    return x.map_blocks(lambda b: eager(b, fmt, **opts), dtype=sample.dtype)
 
 
 def _result_dtype(dtype: np.dtype) -> np.dtype:
@@ -71,25 +64,15 @@ def _result_dtype(dtype: np.dtype) -> np.dtype:
     return np.dtype(np.float64 if dtype.kind in "iub" else np.float32)
 
 
-def _norm_axis(ndim: int, axis: Optional[int], group_size: Optional[int]) -> Optional[int]:
-    if axis is None and group_size is None:
-        return None
-    a = -1 if axis is None else int(axis)
-    if ndim == 0 or not -ndim <= a < ndim:
-        raise ValueError(f"axis {a} is out of bounds for an array of {ndim} dimensions")
-    return a % ndim
-
-
-def fake_quantize(x: Any, fmt: Any = "int8", *, axis: Optional[int] = None,
+def fake_quantize(fq: Callable, x: Any, fmt: Any, *, axis: Optional[int] = None,
                   group_size: Optional[int] = None, percentile: Optional[float] = None,
                   nan: Any = "error", **opts: Any) -> Any:
-    """``qf.fake_quantize`` of a dask array, lazily, with the scales of the
-    whole array (see the module docstring)."""
-    from ._quant import fake_quantize as fq
+    """The eager ``fq`` (``qf.fake_quantize``) of a dask array, lazily, with
+    the scales of the whole array (see the module docstring)."""
     _check_positional_rng(x, opts.get("rounding", "nearest_even"))
     kw = dict(opts, axis=axis, group_size=group_size, percentile=percentile, nan=nan)
     dt = _result_dtype(x.dtype)
-    k = _norm_axis(x.ndim, axis, group_size)
+    k = _args.quant_axis(x.shape, axis, group_size)
     if percentile is not None and any(n > 1 for n in x.numblocks):
         raise ValueError("percentile= needs every value of a slice at once; use x.rechunk(-1) or "
                          "an in-memory array")

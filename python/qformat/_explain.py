@@ -28,7 +28,7 @@ from typing import Any, Optional, Union
 
 import numpy as np
 
-from . import _native
+from . import _args, _native
 from ._formats import FloatFormat, FormatSpec, float_format
 from ._profiles import ProfileSpec
 from ._profiles import profile as _profile
@@ -259,16 +259,6 @@ def _approx(x: Optional[Fraction]) -> str:
         return f"{Decimal(x.numerator) / Decimal(x.denominator):.8g}"
 
 
-def _options(rounding: str, seed: Optional[int]) -> tuple[str, Optional[int]]:
-    if not isinstance(rounding, str):
-        raise TypeError("rounding must be a str such as 'nearest_even'")
-    if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-            raise TypeError("seed must be an int")
-        seed = int(seed) % (1 << 64)
-    return rounding, seed
-
-
 def _text_fraction(text: str) -> Optional[Fraction]:
     """The exact value of number text when it is cheap to build, else None
     (also None for inf/nan)."""
@@ -366,7 +356,7 @@ def explain(value: Number, fmt: FormatSpec, *, rounding: str = "nearest_even",
     '3.1415927410125732421875'
     """
     f = float_format(fmt)
-    rounding, seed = _options(rounding, seed)
+    rounding, seed = _args.rounding(rounding), _args.seed(seed)
     src = _Source(value)
     for name, flag in (("ftz", ftz), ("daz", daz)):
         if flag is not None and not isinstance(flag, bool):

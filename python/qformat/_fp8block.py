@@ -16,8 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from ._convert import decode, encode
 from ._formats import Format, format
-from ._quant import QuantizedArray
+from ._qarray import QuantizedArray
 
 __all__ = ["FP8BlockArray", "quantize_fp8_block"]
 
@@ -61,8 +62,6 @@ class FP8BlockArray(QuantizedArray):
     def dequantize(self, dtype: Any = np.float32) -> np.ndarray:
         """``decode(values) * weight_scale_inv`` per block, in float32 (as
         DeepSeek's ``weight_dequant``), then ``dtype``."""
-        from ._convert import decode
-
         dt = np.dtype(dtype)
         if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"dtype must be float32 or float64, not {dt}")
@@ -97,8 +96,6 @@ def _pow2_at_least(q: np.ndarray) -> np.ndarray:
 def quantize_fp8_block(x: Any, pow2_scales: bool = False) -> FP8BlockArray:
     """A 2-D weight (finite floats, converted to float32) in DeepSeek-V3's
     128×128 FP8 blocks; see the module docstring."""
-    from ._convert import encode
-
     w = np.asarray(x)
     if w.dtype.kind not in "fiub":
         raise TypeError(f"fp8_block128 quantizes numbers, not {w.dtype}")

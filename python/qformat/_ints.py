@@ -3,7 +3,8 @@ exact input value rounded once to an integer (any rounding mode), then the
 overflow policy ("saturate" by default, "wrap", "error") and the NaN policy
 ("error" by default, or an int). ``profile="torch-cpu"`` / ``"numpy"``
 reproduce those libraries' casts (truncation, then the trip through int32).
-The work happens in ``qformat_core::int_cast``."""
+The work happens in ``qformat_core::engine::int_cast`` (the rule) and
+``qformat_core::fast::int`` (whole arrays)."""
 
 from __future__ import annotations
 

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 
 from . import _native
+from ._convert import decode
 from ._formats import Format, format
-from ._quant import QuantizedArray
+from ._qarray import QuantizedArray
 
 __all__ = ["NVFP4Array", "quantize_nvfp4"]
 
@@ -71,8 +72,6 @@ class NVFP4Array(QuantizedArray):
     def scale(self) -> np.ndarray:  # type: ignore[override]
         """Per-block float32 scale ``tensor_scale * e4m3(scale_codes)``,
         shaped ``(..., blocks, 1)``."""
-        from ._convert import decode
-
         s = decode(self.scale_codes, "fp8_e4m3fn", dtype=np.float32) * self.tensor_scale
         return s.astype(np.float32).reshape(self._shape[:-1] + (self._shape[-1] // BLOCK, 1))
 
@@ -84,8 +83,6 @@ class NVFP4Array(QuantizedArray):
     def dequantize(self, dtype: Any = np.float32) -> np.ndarray:
         """``decode(values) * scale`` in float32 (torchao's ``dequantize``),
         then ``dtype`` (float32 or float64)."""
-        from ._convert import decode
-
         dt = np.dtype(dtype)
         if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"dtype must be float32 or float64, not {dt}")

@@ -4,7 +4,7 @@ A profile is chosen once, as a native :class:`Profile` value: ``"ml_dtypes"``
 means the release installed here (found through the package metadata, so
 nothing is imported), or the newest known when the library is not
 installed; ``"ml_dtypes@0.6"`` or ``"torch-cpu@2.11"`` name a release. The
-rules themselves live in the Rust core (``profile.rs``), matched on format
+rules themselves live in the Rust core (``policy/profile.rs``), matched on format
 layouts; an option the caller gives always wins over them.
 """
 

@@ -17,24 +17,27 @@ from typing import Any, NamedTuple, Optional, Union
 
 import numpy as np
 
-from . import _dask, _native
+from . import _args, _native
+from ._args import Clip
 from ._arrays import as_array, native_contiguous, words
 from ._formats import FloatFormat, Format, FormatSpec, IntFormat, format
+from ._qarray import QuantizedArray
 
 __all__ = [
-    "QuantizedArray",
     "qparams",
     "quantize",
-    "dequantize",
     "fake_quantize",
     "quantize_affine",
     "error_stats",
-    "pack",
-    "unpack",
 ]
 
-Clip = Optional[Union[float, tuple]]
 _E8M0 = "fp8_e8m0fnu"
+
+# The keyword defaults of quantize/fake_quantize: a recipe refuses any other value.
+OPTION_DEFAULTS = {"scheme": "symmetric", "axis": None, "group_size": None, "clip": None,
+                   "percentile": None, "narrow_range": None, "rounding": "nearest_even",
+                   "seed": None, "arithmetic": "exact", "nan": "error", "scale_format": None,
+                   "scale_rule": "floor", "pow2_scales": None}
 
 
 # ---------------------------------------------------------------------------
@@ -55,50 +58,6 @@ def _data(x: Any) -> np.ndarray:
             )
         return np.ascontiguousarray(arr, dtype=np.float64)
     return np.ascontiguousarray(arr.astype(np.float32))
-
-
-def _axis(shape: tuple, axis: Optional[int], group_size: Optional[int]) -> Optional[int]:
-    """Normalised axis (None for per tensor); a group without an axis groups
-    along the last axis."""
-    if axis is None and group_size is None:
-        return None
-    if axis is not None and (isinstance(axis, bool) or not isinstance(axis, (int, np.integer))):
-        raise TypeError(f"axis must be an int or None, not {type(axis).__name__}")
-    if group_size is not None and (
-        isinstance(group_size, bool) or not isinstance(group_size, (int, np.integer))
-    ):
-        raise TypeError(f"group_size must be an int or None, not {type(group_size).__name__}")
-    nd = len(shape)
-    a = -1 if axis is None else int(axis)
-    if nd == 0 or not -nd <= a < nd:
-        raise ValueError(f"axis {a} is out of bounds for an array of {nd} dimensions")
-    k = a % nd
-    if group_size is not None:
-        if group_size <= 0:
-            raise ValueError(f"group_size must be positive, got {group_size}")
-        if shape[k] % group_size:
-            raise ValueError(
-                f"group_size {group_size} does not divide the length {shape[k]} of axis {k}"
-            )
-    return k
-
-
-def _param_shape(shape: tuple, k: Optional[int], group_size: Optional[int]) -> tuple:
-    """Shape of the scale array: () per tensor, 1s except the axis per
-    channel, ``shape[:k] + (groups, 1) + shape[k+1:]`` per group (it
-    broadcasts against the values reshaped into groups)."""
-    if k is None:
-        return ()
-    if group_size is None:
-        return tuple(n if i == k else 1 for i, n in enumerate(shape))
-    return shape[:k] + (shape[k] // group_size, 1) + shape[k + 1 :]
-
-
-def _grouped_shape(shape: tuple, k: Optional[int], group_size: Optional[int]) -> tuple:
-    """Shape of the values with the grouped axis split into (groups, group_size)."""
-    if k is None or group_size is None:
-        return shape
-    return shape[:k] + (shape[k] // group_size, group_size) + shape[k + 1 :]
 
 
 def _code_range(fmt: Format, scheme: str, narrow_range: Optional[bool]) -> tuple:
@@ -126,41 +85,6 @@ def _code_range(fmt: Format, scheme: str, narrow_range: Optional[bool]) -> tuple
         )
     narrow = scheme == "symmetric" if narrow_range is None else bool(narrow_range)
     return fmt.min + int(narrow), fmt.max
-
-
-def _range_args(clip: Clip, percentile: Optional[float]) -> tuple:
-    """Validated (clip pair or None, percentile or None)."""
-    if clip is not None and percentile is not None:
-        raise ValueError("pass clip= or percentile=, not both")
-    pair = None
-    if clip is not None:
-        if isinstance(clip, (tuple, list, np.ndarray)):
-            if len(clip) != 2:
-                raise ValueError(f"clip must be a positive number or a pair (lo, hi), got {clip!r}")
-            pair = (float(clip[0]), float(clip[1]))
-        else:
-            c = float(clip)
-            if not c > 0:
-                raise ValueError(f"clip must be positive, got {clip!r}")
-            pair = (-c, c)
-        if not (math.isfinite(pair[0]) and math.isfinite(pair[1]) and pair[0] <= pair[1]):
-            raise ValueError(f"clip range {pair} must be finite with lo <= hi")
-    if percentile is not None:
-        percentile = float(percentile)
-        if not 0 < percentile <= 100:
-            raise ValueError(f"percentile must be in (0, 100], got {percentile}")
-    return pair, percentile
-
-
-def _nan_code(nan: Any, fmt: Format) -> Optional[int]:
-    """The code NaN gets (None: NaN is an error)."""
-    if isinstance(nan, str):
-        if nan != "error":
-            raise ValueError(f"nan must be 'error' or an int code, not {nan!r}")
-        return None
-    if isinstance(nan, bool) or not isinstance(nan, (int, np.integer)):
-        raise TypeError(f"nan must be 'error' or an int code, not {type(nan).__name__}")
-    return int(nan)
 
 
 _POW2_RULES = ("floor", "ceil", "even", "rceil")
@@ -192,101 +116,6 @@ def _scale_rule(fmt: Format, scale_format: Any, rule: str = "floor") -> dict:
     return {"scale_format": sf._spec, "pow2": None, "scale_rule": element}
 
 
-def _rounding_args(rounding: str, seed: Optional[int]) -> Optional[int]:
-    if not isinstance(rounding, str):
-        raise TypeError("rounding must be a str")
-    if seed is not None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError("seed must be an int")
-        seed = int(seed) % (1 << 64)
-    return seed
-
-
-# ---------------------------------------------------------------------------
-# The result type
-
-
-class QuantizedArray:
-    """Codes plus the scales that give them meaning.
-
-    ``values``: integer codes (NumPy integers of ``format.storage_dtype``), or
-    bit patterns of a float element ``format``. ``scale`` / ``zero_point``:
-    arrays that broadcast against ``values`` after grouping (see
-    :meth:`grouped_values`): shape ``()`` per tensor, 1s except ``axis`` per
-    channel, ``shape[:axis] + (groups, 1) + shape[axis+1:]`` per group.
-    ``x ≈ (values - zero_point) * scale``; for float elements
-    ``x ≈ decode(values) * scale``.
-    """
-
-    def __init__(
-        self,
-        values: np.ndarray,
-        scale: np.ndarray,
-        zero_point: np.ndarray,
-        format: Format,
-        scheme: str,
-        axis: Optional[int],
-        group_size: Optional[int],
-        scale_format: Optional[Format] = None,
-    ) -> None:
-        self.values = values
-        self.scale = scale
-        self.zero_point = zero_point
-        self.format = format
-        self.scheme = scheme
-        self.axis = axis
-        self.group_size = group_size
-        self.scale_format = scale_format
-
-    @property
-    def shape(self) -> tuple:
-        """Shape of the quantized array."""
-        return self.values.shape
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes when stored packed: the codes at ``format.bits`` each (two
-        int4 per byte), the scales in ``scale_format`` (their own dtype when
-        None) and, for the asymmetric scheme, the zero points in the code format."""
-        total = -(-self.values.size * self.format.bits // 8)
-        sbits = (
-            self.scale_format.bits
-            if self.scale_format is not None
-            else self.scale.dtype.itemsize * 8
-        )
-        total += -(-self.scale.size * sbits // 8)
-        if self.scheme == "asymmetric":
-            total += -(-self.zero_point.size * self.format.bits // 8)
-        return total
-
-    def grouped_values(self) -> np.ndarray:
-        """``values`` with the grouped axis split into (groups, group_size)."""
-        return self.values.reshape(_grouped_shape(self.values.shape, self.axis, self.group_size))
-
-    def dequantize(self, dtype: Any = np.float32) -> np.ndarray:
-        """``(values - zero_point) * scale`` in ``dtype`` (float32 or
-        float64), each product rounded once."""
-        dt = np.dtype(dtype)
-        if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise ValueError(f"dtype must be float32 or float64, not {dt}")
-        v = self.grouped_values()
-        if isinstance(self.format, FloatFormat):
-            from ._convert import decode
-
-            r = decode(v, self.format) * self.scale.astype(np.float64)
-            return r.astype(dt).reshape(self.values.shape)
-        d = (v.astype(np.int64) - self.zero_point).astype(dt)
-        return (d * self.scale.astype(dt)).reshape(self.values.shape)
-
-    def __repr__(self) -> str:
-        g = f", group_size={self.group_size}" if self.group_size else ""
-        sf = f", scale_format={self.scale_format.name}" if self.scale_format is not None else ""
-        return (
-            f"QuantizedArray(shape={self.values.shape}, format={self.format.name}, "
-            f"scheme={self.scheme!r}, axis={self.axis}{g}{sf}, nbytes={self.nbytes})"
-        )
-
-
 # ---------------------------------------------------------------------------
 # Public functions
 
@@ -306,7 +135,7 @@ def _params(
 ) -> tuple:
     """Scales (float64, flat) and zero points (int64, flat) from one Rust pass."""
     qmin, qmax = _code_range(fmt, scheme, narrow_range)
-    pair, pct = _range_args(clip, percentile)
+    pair, pct = _args.clip_range(clip, percentile)
     spec = {
         "scheme": scheme,
         "qmin": float(qmin),
@@ -357,13 +186,13 @@ def qparams(
     """
     f = _format(fmt)
     arr = _data(x)
-    k = _axis(arr.shape, axis, group_size)
-    _nan_code(nan, f)
+    k = _args.quant_axis(arr.shape, axis, group_size)
+    _args.quant_nan_code(nan)
     scales, zps, _ = _params(
         arr, f, scheme, k, group_size, clip, percentile, narrow_range, nan != "error",
         scale_format, scale_rule,
     )
-    pshape = _param_shape(arr.shape, k, group_size)
+    pshape = _args.param_shape(arr.shape, k, group_size)
     return scales.astype(arr.dtype).reshape(pshape), zps.reshape(pshape)
 
 
@@ -378,8 +207,8 @@ def _code_opts(
     if arithmetic not in ("exact", "torch"):
         raise ValueError(f"arithmetic must be 'exact' or 'torch', not {arithmetic!r}")
     return {
-        "rounding": rounding,
-        "seed": _rounding_args(rounding, seed),
+        "rounding": _args.rounding(rounding),
+        "seed": _args.seed(seed),
         "arithmetic": arithmetic,
         "qmin": int(qmin),
         "qmax": int(qmax),
@@ -436,8 +265,8 @@ class _CodePass(NamedTuple):
         f = _format(fmt)
         _check_float_target(f, arithmetic)
         arr = _data(x)
-        k = _axis(arr.shape, axis, group_size)
-        nan_code = _nan_code(nan, f)
+        k = _args.quant_axis(arr.shape, axis, group_size)
+        nan_code = _args.quant_nan_code(nan)
         scales, zps, (qmin, qmax) = _params(
             arr,
             f,
@@ -495,19 +324,16 @@ def quantize(
     scale_rule: str = "floor",
     pow2_scales: Optional[bool] = None,
 ) -> QuantizedArray:
-    """Quantize ``x`` to ``fmt`` (conventions in the module docs): one pass for the ranges, one
-    for the codes, both in Rust on all cores. ``nan`` is "error" or the code
-    NaN elements get. ``scale_rule`` picks MX power-of-two scales ("floor",
-    the OCP rule, "ceil", "even", "rceil": bit-equal to torchao's
-    ScaleCalculationMode of that name). ``fmt`` may also name a recipe
-    ("q8_0", "nvfp4", "fp8_block128" with ``pow2_scales``, …: see
-    ``_recipes.py``). Returns a :class:`QuantizedArray`."""
-    if _is_recipe(fmt):
-        return _recipe(x, fmt, locals())
-    p = _CodePass.plan(**locals())
+    """The generic quantizer behind ``qf.quantize`` (which adds recipes by
+    name): one pass for the ranges, one for the codes, both in Rust."""
+    p = _CodePass.plan(
+        x=x, fmt=fmt, scheme=scheme, axis=axis, group_size=group_size, clip=clip,
+        percentile=percentile, narrow_range=narrow_range, rounding=rounding, seed=seed,
+        arithmetic=arithmetic, nan=nan, scale_format=scale_format, scale_rule=scale_rule,
+        pow2_scales=pow2_scales)
     values = np.empty(p.arr.shape, dtype=p.f.storage_dtype)
     p.run(words(values), fused=False)
-    pshape = _param_shape(p.arr.shape, p.k, group_size)
+    pshape = _args.param_shape(p.arr.shape, p.k, group_size)
     sf = format(scale_format) if scale_format is not None else None
     return QuantizedArray(
         values,
@@ -521,11 +347,11 @@ def quantize(
     )
 
 
-def _quantize_and_fake(x: Any, fmt: FormatSpec, fake: bool, **options: Any) -> tuple:
+def quantize_and_fake(x: Any, fmt: FormatSpec, fake: bool, **options: Any) -> tuple:
     """``(quantize(x, fmt, **options), fake_quantize(...) or None)`` sharing
     one range pass: what a checkpoint writer needs for its codes and its
     error report."""
-    p = _CodePass.plan(x=x, fmt=fmt, **{**_OPTION_DEFAULTS, **options})
+    p = _CodePass.plan(x=x, fmt=fmt, **{**OPTION_DEFAULTS, **options})
     values = np.empty(p.arr.shape, dtype=p.f.storage_dtype)
     p.run(words(values), fused=False)
     approx = None
@@ -533,7 +359,7 @@ def _quantize_and_fake(x: Any, fmt: FormatSpec, fake: bool, **options: Any) -> t
         approx = np.empty(p.arr.shape, dtype=p.arr.dtype)
         p.run(approx.reshape(-1), fused=True)
     g = options.get("group_size")
-    pshape = _param_shape(p.arr.shape, p.k, g)
+    pshape = _args.param_shape(p.arr.shape, p.k, g)
     sf = options.get("scale_format")
     q = QuantizedArray(values, p.scales.astype(p.arr.dtype).reshape(pshape),
                        p.zps.reshape(pshape), p.f, options.get("scheme", "symmetric"), p.k, g,
@@ -541,45 +367,6 @@ def _quantize_and_fake(x: Any, fmt: FormatSpec, fake: bool, **options: Any) -> t
     return q, approx
 
 
-
-
-# The keyword defaults of quantize/fake_quantize: a recipe refuses any other value.
-_OPTION_DEFAULTS = {"scheme": "symmetric", "axis": None, "group_size": None, "clip": None,
-                    "percentile": None, "narrow_range": None, "rounding": "nearest_even",
-                    "seed": None, "arithmetic": "exact", "nan": "error", "scale_format": None,
-                    "scale_rule": "floor", "pow2_scales": None}
-
-
-def _is_recipe(fmt: Any) -> bool:
-    """True when ``fmt`` names a recipe (``_recipes.py``, imported late: it
-    builds on this module)."""
-    from ._recipes import is_recipe
-
-    return is_recipe(fmt)
-
-
-def _recipe(x: Any, name: str, args: dict) -> QuantizedArray:
-    """Run the recipe ``name`` on ``x``; ``args`` are the caller's options,
-    of which a recipe accepts its own (``_recipes.RECIPE_OPTIONS``)."""
-    from ._recipes import quantize_recipe
-
-    changed = {k: v for k, v in args.items() if k in _OPTION_DEFAULTS
-               and not _same(v, _OPTION_DEFAULTS[k])}
-    return quantize_recipe(x, name, changed)
-
-
-def _same(a: Any, b: Any) -> bool:
-    return a is b or (isinstance(a, str) and a == b)
-
-
-def dequantize(q: QuantizedArray, *, dtype: Any = np.float32) -> np.ndarray:
-    """``(q.values - q.zero_point) * q.scale`` in ``dtype``."""
-    if not isinstance(q, QuantizedArray):
-        raise TypeError(
-            f"dequantize takes a QuantizedArray, not {type(q).__name__} "
-            "(for raw codes use (codes - zero_point) * scale)"
-        )
-    return q.dequantize(dtype)
 
 
 def fake_quantize(
@@ -600,14 +387,13 @@ def fake_quantize(
     scale_rule: str = "floor",
     pow2_scales: Optional[bool] = None,
 ) -> np.ndarray:
-    """``dequantize(quantize(x, ...))`` fused in one pass, in x's float type
-    (float32 for float32 and narrower floats, float64 otherwise)."""
-    if _is_recipe(fmt):
-        q = _recipe(x, fmt, locals())
-        return q.dequantize(np.float32 if _data(x).dtype == np.float32 else np.float64)
-    if _dask.is_dask(x):  # lazy, with whole-array scales: _dask.py
-        return _dask.fake_quantize(**locals())
-    p = _CodePass.plan(**locals())
+    """The generic fused quantize-dequantize behind ``qf.fake_quantize``
+    (which adds recipes by name and dask arrays)."""
+    p = _CodePass.plan(
+        x=x, fmt=fmt, scheme=scheme, axis=axis, group_size=group_size, clip=clip,
+        percentile=percentile, narrow_range=narrow_range, rounding=rounding, seed=seed,
+        arithmetic=arithmetic, nan=nan, scale_format=scale_format, scale_rule=scale_rule,
+        pow2_scales=pow2_scales)
     out = np.empty(p.arr.shape, dtype=p.arr.dtype)
     p.run(out.reshape(-1), fused=True)
     return out
@@ -636,8 +422,8 @@ def quantize_affine(
     if not isinstance(f, IntFormat):
         raise ValueError(f"quantize_affine produces integer codes; {f.name} is a float format")
     arr = _data(x)
-    k = _axis(arr.shape, axis, group_size)
-    n = int(np.prod(_param_shape(arr.shape, k, group_size), dtype=np.int64))
+    k = _args.quant_axis(arr.shape, axis, group_size)
+    n = int(np.prod(_args.param_shape(arr.shape, k, group_size), dtype=np.int64))
     s = np.asarray(scale, dtype=np.float64).reshape(-1)
     z = np.asarray(zero_point)
     if z.dtype.kind not in "iub":
@@ -652,7 +438,7 @@ def quantize_affine(
     s = np.ascontiguousarray(np.broadcast_to(s, (n,)))
     z = np.ascontiguousarray(np.broadcast_to(z, (n,)))
     qmin, qmax = f.min + int(bool(narrow_range)), f.max
-    opts = _code_opts(rounding, seed, arithmetic, qmin, qmax, _nan_code(nan, f))
+    opts = _code_opts(rounding, seed, arithmetic, qmin, qmax, _args.quant_nan_code(nan))
     values = np.empty(arr.shape, dtype=f.storage_dtype)
     _native.quant_codes(arr.reshape(-1), arr.shape, k, group_size, s, z, opts, words(values))
     return values
@@ -685,52 +471,3 @@ def error_stats(reference: Any, approx: Any) -> dict:
     }
 
 
-def _nibble_format(fmt: FormatSpec) -> Format:
-    f = format(fmt)
-    if f.bits != 4:
-        raise ValueError(
-            f"pack/unpack handle 4-bit formats (int4, uint4, fp4_e2m1fn); {f.name} "
-            f"has {f.bits} bits"
-        )
-    return f
-
-
-def pack(values: Any, fmt: FormatSpec) -> np.ndarray:
-    """Two 4-bit codes per byte, low nibble first, in C order (an odd count
-    pads the last high nibble with 0). Returns a flat uint8 array."""
-    f = _nibble_format(fmt)
-    v = np.asarray(values).reshape(-1)
-    if v.dtype.kind not in "iu":
-        raise TypeError(f"pack takes integer codes, not {v.dtype}")
-    lo, hi = (f.min, f.max) if isinstance(f, IntFormat) else (0, 15)
-    if v.size and (int(v.min()) < lo or int(v.max()) > hi):
-        raise ValueError(f"values outside [{lo}, {hi}] are not {f.name} codes")
-    nib = (v.astype(np.int64) & 0xF).astype(np.uint8)
-    if nib.size % 2:
-        nib = np.concatenate([nib, np.zeros(1, np.uint8)])
-    return nib[0::2] | (nib[1::2] << 4)
-
-
-def unpack(packed: Any, fmt: FormatSpec, shape: Any) -> np.ndarray:
-    """Inverse of :func:`pack`: codes of ``fmt`` (int4 sign-extended into
-    int8) in ``shape``."""
-    f = _nibble_format(fmt)
-    p = np.asarray(packed)
-    if p.dtype != np.uint8:
-        raise TypeError(f"packed data must be uint8, not {p.dtype}")
-    shape = (int(shape),) if np.isscalar(shape) else tuple(int(s) for s in shape)
-    n = int(np.prod(shape, dtype=np.int64))
-    if p.size != -(-n // 2):
-        raise ValueError(
-            f"{p.size} packed bytes hold {2 * p.size} codes, not {n} for shape {shape}"
-        )
-    p = p.reshape(-1)
-    nib = np.empty(2 * p.size, dtype=np.uint8)
-    nib[0::2] = p & 0xF
-    nib[1::2] = p >> 4
-    nib = nib[:n]
-    if isinstance(f, IntFormat) and f.signed:
-        out = nib.astype(np.int8)
-        out[out > 7] -= 16
-        return out.reshape(shape)
-    return nib.astype(f.storage_dtype).reshape(shape)

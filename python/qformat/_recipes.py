@@ -13,7 +13,8 @@ from typing import Any, Callable
 from ._fp8block import quantize_fp8_block
 from ._gguf import GGUF_TYPES, quantize_gguf
 from ._nvfp4 import quantize_nvfp4
-from ._quant import QuantizedArray
+from ._qarray import QuantizedArray, pack
+from ._quant import quantize
 
 __all__ = ["RECIPES", "is_recipe", "quantize_recipe"]
 
@@ -37,8 +38,6 @@ class MXArray(QuantizedArray):
 
     def tobytes(self) -> bytes:
         """The element codes, packed as torchao's to_mx returns them."""
-        from ._quant import pack
-
         if self.format.bits == 4:
             return pack(self.values, self.format).tobytes()
         return self.values.tobytes()
@@ -46,8 +45,6 @@ class MXArray(QuantizedArray):
 
 def _mx(name: str) -> Callable[..., QuantizedArray]:
     def run(x: Any, scale_rule: str = "floor") -> QuantizedArray:
-        from ._quant import quantize
-
         q = quantize(x, MX_RECIPES[name], group_size=32, scale_format="fp8_e8m0fnu",
                      scale_rule=scale_rule)
         mx = MXArray.__new__(MXArray)

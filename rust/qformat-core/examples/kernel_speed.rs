@@ -1,7 +1,7 @@
 //! Times the slice kernels on 2^25 float32 values (single and all threads):
 //! `cargo run --release --example kernel_speed`.
+use qformat_core::fast::slices::encode_slice;
 use qformat_core::format::float_builtin;
-use qformat_core::kernels::encode_slice;
 use qformat_core::EncodeOptions;
 use std::time::Instant;
 
@@ -26,7 +26,7 @@ fn main() {
             best = best.min(t.elapsed().as_secs_f64());
         }
         println!("shift-only: {:.1} ms", best * 1e3);
-        let k = qformat_core::kernels::Fp32Narrowing::new(
+        let k = qformat_core::fast::fp32::Fp32Narrowing::new(
             &float_builtin("fp16"),
             &EncodeOptions::default(),
         )
@@ -59,11 +59,11 @@ fn main() {
 
 #[allow(dead_code)]
 fn shift_only(src: &[u32], out: &mut [u16]) {
-    qformat_core::kernels::par_map(src, out, |_, x| (x >> 16) as u16);
+    qformat_core::fast::words::par_map(src, out, |_, x| (x >> 16) as u16);
 }
 
 #[inline(never)]
-pub fn direct(k: qformat_core::kernels::Fp32Narrowing, src: &[u32], out: &mut [u16]) {
+pub fn direct(k: qformat_core::fast::fp32::Fp32Narrowing, src: &[u32], out: &mut [u16]) {
     for (o, &x) in out.iter_mut().zip(src) {
         *o = k.convert(x, 0) as u16;
     }

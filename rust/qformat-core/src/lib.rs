@@ -3,43 +3,35 @@
 //! ExMy float, and integers), with every rounding mode and the NaN,
 //! overflow and subnormal policies of the libraries people compare against.
 //!
-//! Layout, one concept per module:
-//! * [`format`] — formats as data; [`value`] — exact unpacked values;
-//! * [`rounding`] — rounding modes and the shared round decision;
-//! * [`encode`] — the generic engine (the specification);
-//! * [`options`] — conversion policies; [`profile`] — per-library, per-release
-//!   rules (matched on layouts); [`policy`] — the one place where a profile
-//!   and the caller's given options become a conversion's options;
-//! * [`kernels`] — parallel slice conversions (lookup tables for ≤16-bit
-//!   sources), and [`fp32_kernel`] — the branch-free float32 fast path; both
-//!   are tested equal to the engine;
-//! * [`decimal`] — exact reading of number text, exact and shortest decimals;
-//! * [`int_cast`] — float → integer formats; [`quant`] — the quantizers
-//!   (integer and MX block-scaled); [`random`] — counter-based draws;
+//! Layout: one folder per layer, one concept per file. A layer uses only
+//! the layers listed before it.
+//! * [`error`] — the one error type; [`format`] — formats as data;
+//! * [`engine`] — the specification: exact [`Value`]s, the shared round
+//!   decision, a conversion's options, float encoding, integer casts and
+//!   the stochastic draw;
+//! * [`policy`] — per-library, per-release profiles (matched on layouts)
+//!   and the resolution of a profile and the caller's given options;
+//! * [`fast`] — storage words, slice conversions (lookup tables, the
+//!   float32 kernel, the float64 front, integer casts) and the SIMD level
+//!   dispatcher; every path is tested equal to the engine;
+//! * [`text`] — exact reading of number text, exact rationals, rounding
+//!   outcomes, exact and shortest decimals;
+//! * [`quant`] — the quantizers (integer, MX block-scaled, GGUF, NVFP4);
 //! * [`stats`] — error statistics of a conversion, non-finite values counted.
 //!
 //! No Python here: the `qformat-py` crate only converts arrays and errors.
 
-pub mod decimal;
-pub mod encode;
+pub mod engine;
 pub mod error;
+pub mod fast;
 pub mod format;
-pub mod fp32_kernel;
-pub mod fp32_widen;
-pub mod int_cast;
-pub mod kernels;
-pub mod options;
 pub mod policy;
-pub mod profile;
 pub mod quant;
-pub mod random;
-pub mod rounding;
-pub mod simd;
 pub mod stats;
-pub mod value;
+pub mod text;
 
+pub use engine::options::{EncodeOptions, NanPolicy, Overflow};
+pub use engine::rounding::RoundingMode;
+pub use engine::value::Value;
 pub use error::Error;
 pub use format::{builtin, builtins, FloatFormat, Format, IntFormat, NanEncoding};
-pub use options::{EncodeOptions, NanPolicy, Overflow};
-pub use rounding::RoundingMode;
-pub use value::Value;

@@ -9,15 +9,17 @@
 //! level, against an element-by-element reference built from the engine
 //! alone. It prints the number of (path × format × options × level) cases.
 
-use qformat_core::format::{builtins, float_builtin, FloatFormat, Format, IntFormat, NanEncoding};
-use qformat_core::int_cast::{
-    cast_float_slice, cast_value, round_to_integer, IntCastOptions, IntNan, IntOverflow,
+use qformat_core::engine::int_cast::{
+    cast_value, round_to_integer, IntCastOptions, IntNan, IntOverflow,
 };
-use qformat_core::kernels::{decode_slice, encode_slice, round_slice, Bits};
-use qformat_core::options::read_source;
+use qformat_core::engine::options::read_source;
+use qformat_core::engine::random::draw;
+use qformat_core::fast::int::cast_float_slice;
+use qformat_core::fast::simd::{force_level, Level};
+use qformat_core::fast::slices::{decode_slice, encode_slice, round_slice};
+use qformat_core::fast::words::Bits;
+use qformat_core::format::{builtins, float_builtin, FloatFormat, Format, IntFormat, NanEncoding};
 use qformat_core::quant::{self, div_value, Arithmetic, Layout, QuantOptions};
-use qformat_core::random::draw;
-use qformat_core::simd::{force_level, Level};
 use qformat_core::{EncodeOptions, NanPolicy, Overflow, RoundingMode, Value};
 
 const MODES: [RoundingMode; 7] = RoundingMode::ALL;

@@ -2,8 +2,9 @@
 //! generic engine's bits. These tests sweep structured and random float32
 //! inputs through both for every built-in target and several policies.
 
+use qformat_core::fast::fp32::Fp32Narrowing;
+use qformat_core::fast::slices::{encode_slice, round_slice};
 use qformat_core::format::{builtins, float_builtin, Format};
-use qformat_core::kernels::{encode_slice, round_slice, Fp32Narrowing};
 use qformat_core::{EncodeOptions, NanPolicy, Overflow, RoundingMode};
 
 /// Every float32 pattern whose low 12 bits are 0/1/0x7ff/0x800/0x801/0xfff
@@ -106,7 +107,7 @@ fn fp32_narrowing_equals_engine() {
             checked += 1;
             for (i, &x) in inputs.iter().enumerate() {
                 let random = if opts.rounding == RoundingMode::Stochastic {
-                    qformat_core::random::draw(opts.seed, i as u64)
+                    qformat_core::engine::random::draw(opts.seed, i as u64)
                 } else {
                     0
                 };
@@ -175,7 +176,7 @@ fn stochastic_results_do_not_depend_on_chunking() {
     encode_slice(&fp32, &input, &bf16, &mut whole, &opts).unwrap();
     // Element-by-element with the same flat indices gives the same bits.
     for (i, &x) in input.iter().enumerate().step_by(997) {
-        let r = qformat_core::random::draw(42, i as u64);
+        let r = qformat_core::engine::random::draw(42, i as u64);
         assert_eq!(
             whole[i] as u64,
             bf16.encode(fp32.unpack(x as u64), &opts, r)

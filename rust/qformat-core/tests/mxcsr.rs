@@ -3,8 +3,8 @@
 //! source format as ±0. The values were measured on the instructions
 //! (docs/verification/cpu.md); qformat-cpu's tests run them.
 
+use qformat_core::fast::slices::encode_slice;
 use qformat_core::format::float_builtin;
-use qformat_core::kernels::encode_slice;
 use qformat_core::{EncodeOptions, RoundingMode};
 
 fn to_f32(x: &[f64], opts: &EncodeOptions) -> Vec<u32> {

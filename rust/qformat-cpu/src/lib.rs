@@ -917,10 +917,10 @@ mod engine {
     //! profiles, on a strided sample of float32 patterns (the exhaustive
     //! sweeps are `qformat verify --against cpu --exhaustive`).
     use super::*;
+    use qformat_core::fast::slices::encode_slice;
     use qformat_core::format::float_builtin;
-    use qformat_core::kernels::encode_slice;
-    use qformat_core::policy::{float_options, CallerOptions};
-    use qformat_core::profile::Profile;
+    use qformat_core::policy::profile::Profile;
+    use qformat_core::policy::resolve::{float_options, CallerOptions};
 
     fn sample() -> Vec<u32> {
         (0..1u64 << 16)

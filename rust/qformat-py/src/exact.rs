@@ -1,15 +1,17 @@
 //! Exact queries: number text (or a rational) rounded into a float format
 //! with the exactness / overflow / underflow flags, the exact decimal of a
 //! stored pattern, and the shortest decimal that reads back to it. The
-//! numerics are `qformat_core::decimal`; this file only converts arguments.
+//! numerics are `qformat_core::text`; this file only converts arguments.
 
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
-use qformat_core::decimal::{self, Number, Outcome};
+use qformat_core::engine::random::draw;
 use qformat_core::format::{float_builtin, FloatFormat};
-use qformat_core::policy::{self, CallerOptions};
-use qformat_core::profile::Profile;
-use qformat_core::random::draw;
+use qformat_core::policy::profile::Profile;
+use qformat_core::policy::resolve::{self, CallerOptions};
+use qformat_core::text::outcome::{self, Outcome};
+use qformat_core::text::print;
+use qformat_core::text::read::{self, Number};
 use qformat_core::{EncodeOptions, Error, Value};
 use rayon::prelude::*;
 
@@ -48,7 +50,7 @@ impl Mxcsr {
             ..Default::default()
         };
         let p = profile.map(|p| p.0).unwrap_or_else(Profile::ieee);
-        let o = policy::float_options(&p, &caller, &float_builtin("fp64"), fmt)?;
+        let o = resolve::float_options(&p, &caller, &float_builtin("fp64"), fmt)?;
         Ok(Mxcsr {
             ftz: o.ftz,
             daz: o.daz,
@@ -99,7 +101,7 @@ fn read_encode(
     let csr =
         Mxcsr::resolve(profile.as_ref(), ftz, daz, &float_from_tuple(&fmt)?).map_err(to_py)?;
     encode_query(py, &fmt, rounding, seed, csr, |f| {
-        let v = decimal::read(text)?;
+        let v = read::read(text)?;
         check_nan(f, &v)?;
         Ok(v)
     })
@@ -124,7 +126,7 @@ fn ratio_encode(
     let csr =
         Mxcsr::resolve(profile.as_ref(), ftz, daz, &float_from_tuple(&fmt)?).map_err(to_py)?;
     encode_query(py, &fmt, rounding, seed, csr, |_| {
-        decimal::ratio_from_hex(neg, num_hex, den_hex)
+        read::ratio_from_hex(neg, num_hex, den_hex)
     })
 }
 
@@ -143,7 +145,7 @@ fn encode_query(
     detached(py, || {
         let mut opts = query_options(rounding, seed)?;
         let v = csr.apply(&mut opts, value(&f)?);
-        Ok(outcome_tuple(decimal::encode_outcome(
+        Ok(outcome_tuple(outcome::encode_outcome(
             &f,
             v,
             &opts,
@@ -176,7 +178,7 @@ fn read_encode_many<'py>(
             .par_iter()
             .enumerate()
             .map(|(i, line)| {
-                let v = decimal::read(line).map_err(|e| match e {
+                let v = read::read(line).map_err(|e| match e {
                     Error::Parse(m) => Error::Parse(format!("line {}: {m}", i + 1)),
                     other => other,
                 })?;
@@ -198,7 +200,7 @@ fn scan_number(
     text: &str,
 ) -> PyResult<(&'static str, bool, Option<String>, u32, i64)> {
     detached(py, || {
-        Ok(match decimal::scan(text)? {
+        Ok(match read::scan(text)? {
             Number::Nan { neg } => ("nan", neg, None, 10, 0),
             Number::Inf { neg } => ("inf", neg, None, 10, 0),
             Number::Finite {
@@ -229,14 +231,14 @@ fn scan_number(
 #[pyfunction]
 fn exact_decimal(py: Python<'_>, bits: u64, fmt: FloatTuple) -> PyResult<String> {
     let f = float_from_tuple(&fmt)?;
-    detached(py, || Ok(decimal::exact_decimal(&f, bits)))
+    detached(py, || Ok(print::exact_decimal(&f, bits)))
 }
 
 /// Shortest decimal that reads back (nearest-even) to the pattern `bits`.
 #[pyfunction]
 fn shortest_decimal(py: Python<'_>, bits: u64, fmt: FloatTuple) -> PyResult<String> {
     let f = float_from_tuple(&fmt)?;
-    detached(py, || Ok(decimal::shortest_decimal(&f, bits)))
+    detached(py, || Ok(print::shortest_decimal(&f, bits)))
 }
 
 /// Shortest decimals of many patterns (a uint64 array), as a list of str.
@@ -251,7 +253,7 @@ fn shortest_many(
     let s = ro.as_slice()?;
     detached(py, || {
         Ok(s.par_iter()
-            .map(|&b| decimal::shortest_decimal(&f, b))
+            .map(|&b| print::shortest_decimal(&f, b))
             .collect())
     })
 }

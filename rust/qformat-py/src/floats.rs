@@ -2,8 +2,8 @@
 
 use numpy::PyArrayMethods;
 use pyo3::prelude::*;
+use qformat_core::fast::slices::{decode_slice, encode_ints_slice, encode_slice, round_slice};
 use qformat_core::format::float_builtin;
-use qformat_core::kernels::{decode_slice, encode_ints_slice, encode_slice, round_slice};
 
 use crate::arrays::with_slice;
 

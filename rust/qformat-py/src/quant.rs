@@ -1,11 +1,12 @@
 //! Integer casts and quantization: flat contiguous arrays in, results
 //! written in place, GIL released. All meaning lives in
-//! `qformat_core::{int_cast, quant}`.
+//! `qformat_core::{fast::int, quant}`.
 
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
+use qformat_core::engine::int_cast::IntCastOptions;
+use qformat_core::fast::int;
 use qformat_core::format::{float_builtin, FloatFormat, IntFormat};
-use qformat_core::int_cast::{self, IntCastOptions};
 use qformat_core::quant::{
     self, Arithmetic, FloatQuantOptions, Layout, ParamSpec, Pow2Rule, QuantOptions, RangeSource,
     ScaleRule, Scheme,
@@ -37,7 +38,8 @@ fn int_options(
     float_source: bool,
 ) -> PyResult<IntCastOptions> {
     let caller = o.caller(nan_value)?;
-    qformat_core::policy::int_options(&o.profile.0, &caller, fmt, float_source).map_err(to_py)
+    qformat_core::policy::resolve::int_options(&o.profile.0, &caller, fmt, float_source)
+        .map_err(to_py)
 }
 
 /// Encode float patterns (`src_fmt` given) or int64/uint64 integers into
@@ -59,12 +61,12 @@ fn encode_to_int(
     match src_fmt {
         Some(t) => {
             let sf = float_from_tuple(&t)?;
-            dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || int_cast::cast_float_slice(&sf, s, &f, d, &o))))
+            dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || int::cast_float_slice(&sf, s, &f, d, &o))))
         }
         None => with_ints(
             src,
-            |s| dispatch_rw!(out, d => detached(py, || int_cast::cast_int_slice(s, &f, d, &o))),
-            |s| dispatch_rw!(out, d => detached(py, || int_cast::cast_int_slice(s, &f, d, &o))),
+            |s| dispatch_rw!(out, d => detached(py, || int::cast_int_slice(s, &f, d, &o))),
+            |s| dispatch_rw!(out, d => detached(py, || int::cast_int_slice(s, &f, d, &o))),
         ),
     }
 }
@@ -89,12 +91,12 @@ fn round_to_int(
     match src_fmt {
         Some(t) => {
             let sf = float_from_tuple(&t)?;
-            dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || int_cast::round_float_slice(&sf, s, &f, &of, d, &o))))
+            dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || int::round_float_slice(&sf, s, &f, &of, d, &o))))
         }
         None => with_ints(
             src,
-            |s| dispatch_rw!(out, d => detached(py, || int_cast::round_int_slice(s, &f, &of, d, &o))),
-            |s| dispatch_rw!(out, d => detached(py, || int_cast::round_int_slice(s, &f, &of, d, &o))),
+            |s| dispatch_rw!(out, d => detached(py, || int::round_int_slice(s, &f, &of, d, &o))),
+            |s| dispatch_rw!(out, d => detached(py, || int::round_int_slice(s, &f, &of, d, &o))),
         ),
     }
 }

@@ -5,9 +5,9 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use qformat_core::format::{builtins, FloatFormat, Format, IntFormat};
-use qformat_core::options::{EncodeOptions, NanPolicy, Overflow};
-use qformat_core::policy::{self, CallerOptions};
-use qformat_core::profile::{Profile, RELEASES};
+use qformat_core::policy::profile::{Profile, RELEASES};
+use qformat_core::policy::resolve::{self, CallerOptions};
+use qformat_core::{EncodeOptions, NanPolicy, Overflow};
 use qformat_core::{NanEncoding, RoundingMode};
 
 use crate::errors::to_py;
@@ -271,7 +271,7 @@ impl OptionArgs {
 
     /// The options of converting `src` into `dst`: the caller's, then the profile's.
     pub fn resolve(&self, src: &FloatFormat, dst: &FloatFormat) -> PyResult<EncodeOptions> {
-        policy::float_options(&self.profile.0, &self.caller(None)?, src, dst).map_err(to_py)
+        resolve::float_options(&self.profile.0, &self.caller(None)?, src, dst).map_err(to_py)
     }
 }
 

@@ -6,37 +6,17 @@
 
 use super::constants::{Params, Run};
 use super::exact::round_int_exact;
-use super::layout::{drive, Kernel, Layout};
+use super::layout::Layout;
+use super::options::{Arithmetic, QuantOptions};
 use super::real::Real;
 use super::simd::{at_least, at_most, wide};
+use super::walk::{drive, Kernel};
+use crate::engine::random::draw;
+use crate::engine::rounding::RoundingMode;
+use crate::engine::value::Value;
 use crate::error::Error;
-use crate::int_cast::rne_f64;
-use crate::kernels::Bits;
-use crate::random::draw;
-use crate::rounding::RoundingMode;
-use crate::value::Value;
-
-/// How `x / scale` is computed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Arithmetic {
-    /// The exact rational, rounded once.
-    Exact,
-    /// PyTorch's: `s = f32(scale)`, `inv = 1.0f / s`, `t = f32(x * inv)`,
-    /// `q = zp + round(t)`, clamped.
-    Torch,
-}
-
-/// Options of the code pass.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct QuantOptions {
-    pub rounding: RoundingMode,
-    pub seed: u64,
-    pub arithmetic: Arithmetic,
-    pub qmin: i64,
-    pub qmax: i64,
-    /// The code a NaN gets; None makes NaN an error.
-    pub nan: Option<i64>,
-}
+use crate::fast::int::rne_f64;
+use crate::fast::words::Bits;
 
 /// Elements per block of the fast loop: a doubtful element sends its whole
 /// block to the exact path.

@@ -5,8 +5,8 @@
 // `!(a <= b)` is deliberate: it is true for NaN, which is the point.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
-use super::codes::{Arithmetic, QuantOptions};
 use super::layout::Layout;
+use super::options::{Arithmetic, QuantOptions};
 use crate::error::Error;
 
 /// The per-scale constants of the code pass. A run sharing one scale

@@ -2,11 +2,11 @@
 //! one rounding of a quotient to an integer. Everything the fast loops
 //! cannot decide for sure is decided here.
 
+use crate::engine::int_cast::round_to_integer;
+use crate::engine::options::{EncodeOptions, Overflow};
+use crate::engine::rounding::RoundingMode;
+use crate::engine::value::Value;
 use crate::format::{float_builtin, FloatFormat};
-use crate::int_cast::round_to_integer;
-use crate::options::{EncodeOptions, Overflow};
-use crate::rounding::RoundingMode;
-use crate::value::Value;
 
 /// The exact quotient `x / s` of two values (`s` finite and non-zero), as a
 /// [`Value`] whose sticky bit records a non-zero remainder: the 64-bit

@@ -4,10 +4,10 @@
 
 use super::exact::{div_value, round_int_exact};
 use super::*;
+use crate::engine::options::{EncodeOptions, NanPolicy, Overflow};
+use crate::engine::rounding::RoundingMode;
+use crate::engine::value::Value;
 use crate::format::{float_builtin, FloatFormat};
-use crate::options::{EncodeOptions, NanPolicy, Overflow};
-use crate::rounding::RoundingMode;
-use crate::value::Value;
 
 /// xorshift64*: a fixed, dependency-free stream of test inputs.
 struct Rng(u64);

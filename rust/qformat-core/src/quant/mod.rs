@@ -27,11 +27,11 @@
 //! `fast_equals_exact.rs` holds the fast loops to the exact path bit for bit.
 //!
 //! Files, one concept each: [`real`] element types; [`layout`] the
-//! `[outer, len, inner]` view and the parallel walk; [`range`] range
+//! `[outer, len, inner]` view; [`walk`] the parallel walk; [`range`] range
 //! statistics; [`params`] scales and zero points; [`exact`] exact
-//! quotients; [`constants`] the per-scale constants a kernel reads;
-//! [`codes`] the integer code pass; [`mx`] float elements; [`simd`]
-//! vectorisation helpers; [`gguf`] llama.cpp's GGUF block types, a recipe
+//! quotients; [`options`] the code pass's options; [`constants`] the
+//! per-scale constants a kernel reads; [`codes`] the integer code pass;
+//! [`mx`] float elements; [`simd`] vectorisation helpers; [`gguf`] llama.cpp's GGUF block types, a recipe
 //! of their own (gguf-py's float32 arithmetic, byte for byte); [`nvfp4`]
 //! NVIDIA's two-level FP4 in torchao's float32 arithmetic.
 
@@ -44,17 +44,20 @@ pub mod gguf;
 mod layout;
 mod mx;
 pub mod nvfp4;
+mod options;
 mod params;
 mod range;
 mod real;
-use crate::simd;
+mod walk;
+use crate::fast::simd;
 #[cfg(test)]
 mod tests;
 
-pub use codes::{fake_quantize, quantize, Arithmetic, QuantOptions};
+pub use codes::{fake_quantize, quantize};
 pub use exact::{div_value, largest_finite, value_to_f64};
 pub use layout::{Granularity, Layout};
 pub use mx::{fake_quantize_float, quantize_float, FloatQuantOptions};
+pub use options::{Arithmetic, QuantOptions};
 pub use params::{params, qparams, ParamSpec, Pow2Rule, ScaleRule};
 pub use range::{ranges, RangeSource, Scheme};
 pub use real::Real;

@@ -1,18 +1,20 @@
 //! Float elements with shared scales (OCP MX, NVFP4-style, per-tensor
 //! fp8 scaling): element codes of `x / scale`, rounded by the engine.
 
-use super::codes::Arithmetic;
 use super::constants::{Params, Run};
 use super::exact::{div_value, value_to_f64};
-use super::layout::{default_run_groups, drive, Kernel, Layout};
+use super::layout::Layout;
+use super::options::Arithmetic;
 use super::real::Real;
+use super::walk::{default_run_groups, drive, Kernel};
+use crate::engine::options::{EncodeOptions, NanPolicy, Overflow};
+use crate::engine::random::draw;
+use crate::engine::rounding::RoundingMode;
+use crate::engine::value::Value;
 use crate::error::Error;
+use crate::fast::fp32::Fp32Narrowing;
+use crate::fast::words::Bits;
 use crate::format::FloatFormat;
-use crate::kernels::{Bits, Fp32Narrowing};
-use crate::options::{EncodeOptions, NanPolicy, Overflow};
-use crate::random::draw;
-use crate::rounding::RoundingMode;
-use crate::value::Value;
 
 /// Options of the float-element code pass.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -10,11 +10,11 @@
 
 use rayon::prelude::*;
 
+use crate::engine::options::EncodeOptions;
 use crate::error::Error;
+use crate::fast::fp32::Fp32Narrowing;
+use crate::fast::simd::wide;
 use crate::format::float_builtin;
-use crate::fp32_kernel::Fp32Narrowing;
-use crate::options::EncodeOptions;
-use crate::simd::wide;
 
 /// Values per block.
 pub const BLOCK: usize = 16;

@@ -11,11 +11,11 @@ use super::layout::{Granularity, Layout};
 use super::range::{checked_extremes, minmax_run, ranges, MinMax, RangeSource, Scheme};
 use super::real::Real;
 use super::simd::wide;
+use crate::engine::rounding::RoundingMode;
+use crate::engine::value::Value;
 use crate::error::Error;
+use crate::fast::words::CHUNK;
 use crate::format::FloatFormat;
-use crate::kernels::CHUNK;
-use crate::rounding::RoundingMode;
-use crate::value::Value;
 
 /// How a scale is rounded once computed.
 #[derive(Clone, Debug, PartialEq)]

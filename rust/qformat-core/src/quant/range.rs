@@ -10,7 +10,7 @@ use super::layout::{Granularity, Layout};
 use super::real::Real;
 use super::simd::wide;
 use crate::error::Error;
-use crate::kernels::CHUNK;
+use crate::fast::words::CHUNK;
 
 pub(super) const LANES: usize = 16;
 

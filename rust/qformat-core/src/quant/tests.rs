@@ -1,9 +1,9 @@
 //! Worked examples and exact references for the whole module.
 
 use super::*;
+use crate::engine::rounding::RoundingMode;
+use crate::engine::value::Value;
 use crate::format::float_builtin;
-use crate::rounding::RoundingMode;
-use crate::value::Value;
 
 fn exact_ref(x: f64, s: f64) -> f64 {
     // Reference through exact binary fractions: x and s are dyadic, so

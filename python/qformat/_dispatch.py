@@ -1,0 +1,95 @@
+"""``qf.quantize`` and ``qf.fake_quantize``: a recipe by name
+(``_recipes``), a dask array (``_dask``, given the eager function), or the
+generic quantizer of ``_quant``. This module sits above all three, so none
+of them imports another's caller."""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from . import _dask, _quant
+from ._args import Clip
+from ._formats import FormatSpec
+from ._qarray import QuantizedArray
+from ._recipes import is_recipe, quantize_recipe
+
+__all__ = ["quantize", "fake_quantize"]
+
+
+def _changed(options: dict) -> dict:
+    """The options the caller set to something other than their defaults."""
+    return {k: v for k, v in options.items()
+            if not (v is _quant.OPTION_DEFAULTS[k]
+                    or (isinstance(v, str) and v == _quant.OPTION_DEFAULTS[k]))}
+
+
+def quantize(
+    x: Any,
+    fmt: FormatSpec = "int8",
+    *,
+    scheme: str = "symmetric",
+    axis: Optional[int] = None,
+    group_size: Optional[int] = None,
+    clip: Clip = None,
+    percentile: Optional[float] = None,
+    narrow_range: Optional[bool] = None,
+    rounding: str = "nearest_even",
+    seed: Optional[int] = None,
+    arithmetic: str = "exact",
+    nan: Union[str, int] = "error",
+    scale_format: Any = None,
+    scale_rule: str = "floor",
+    pow2_scales: Optional[bool] = None,
+) -> QuantizedArray:
+    """Quantize ``x`` to ``fmt``: ``q = clamp(round(x / scale) + zero_point)``
+    with one scale per tensor, per channel (``axis``) or per group of
+    ``group_size`` along ``axis``; one pass for the ranges, one for the
+    codes, both in Rust on all cores. ``nan`` is "error" or the code NaN
+    elements get. ``scale_rule`` picks MX power-of-two scales ("floor",
+    the OCP rule, "ceil", "even", "rceil": bit-equal to torchao's
+    ScaleCalculationMode of that name). ``fmt`` may also name a recipe
+    ("q8_0", "nvfp4", "fp8_block128" with ``pow2_scales``, "mxfp4", …: see
+    the quantization page of the documentation). Returns a
+    :class:`QuantizedArray`."""
+    options = dict(scheme=scheme, axis=axis, group_size=group_size, clip=clip,
+                   percentile=percentile, narrow_range=narrow_range, rounding=rounding,
+                   seed=seed, arithmetic=arithmetic, nan=nan, scale_format=scale_format,
+                   scale_rule=scale_rule, pow2_scales=pow2_scales)
+    if is_recipe(fmt):
+        return quantize_recipe(x, fmt, _changed(options))
+    return _quant.quantize(x, fmt, **options)
+
+
+def fake_quantize(
+    x: Any,
+    fmt: FormatSpec = "int8",
+    *,
+    scheme: str = "symmetric",
+    axis: Optional[int] = None,
+    group_size: Optional[int] = None,
+    clip: Clip = None,
+    percentile: Optional[float] = None,
+    narrow_range: Optional[bool] = None,
+    rounding: str = "nearest_even",
+    seed: Optional[int] = None,
+    arithmetic: str = "exact",
+    nan: Union[str, int] = "error",
+    scale_format: Any = None,
+    scale_rule: str = "floor",
+    pow2_scales: Optional[bool] = None,
+) -> np.ndarray:
+    """``dequantize(quantize(x, ...))`` fused in one pass, in x's float type
+    (float32 for float32 and narrower floats, float64 otherwise). A dask
+    array gives a lazy dask array with the scales of the whole array."""
+    options = dict(scheme=scheme, axis=axis, group_size=group_size, clip=clip,
+                   percentile=percentile, narrow_range=narrow_range, rounding=rounding,
+                   seed=seed, arithmetic=arithmetic, nan=nan, scale_format=scale_format,
+                   scale_rule=scale_rule, pow2_scales=pow2_scales)
+    if is_recipe(fmt):
+        q = quantize_recipe(x, fmt, _changed(options))
+        return q.dequantize(np.float32 if _quant._data(x).dtype == np.float32 else np.float64)
+    if _dask.is_dask(x):  # lazy, with whole-array scales
+        return _dask.fake_quantize(fake_quantize, x, fmt, **options)
+    return _quant.fake_quantize(x, fmt, **options)

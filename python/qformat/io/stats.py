@@ -1,0 +1,66 @@
+"""Error statistics of converted tensors, summed over runs of rows."""
+
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+
+from .. import _native
+
+__all__ = ["ErrorStats"]
+
+
+class ErrorStats:
+    """Error statistics of a tensor, summed over runs of rows in one Rust
+    pass each (``_native.error_stats``, float64 sums, GIL released).
+
+    Errors (max/mean absolute, RMSE, SQNR) are over the elements whose input
+    and result are both finite; NaN and infinities among the inputs and the
+    results are counted, so a conversion that makes NaN or inf never reports
+    "no error"."""
+
+    _KEYS = ("n", "finite", "max_abs", "sum_abs", "noise", "signal", "nan_in", "inf_in",
+             "nan_out", "inf_out")
+
+    def __init__(self) -> None:
+        self.sums: dict = dict.fromkeys(self._KEYS, 0)
+        self.sums["max_abs"] = 0.0
+
+    def add(self, ref: np.ndarray, approx: np.ndarray) -> None:
+        """Add one run of rows (float32 or float64 arrays of the same size)."""
+        r = _flat_float(ref)
+        a = _flat_float(approx)
+        self.merge_sums(_native.error_stats(r, a))
+
+    def merge_sums(self, other: dict) -> None:
+        for k in self._KEYS:
+            if k == "max_abs":
+                self.sums[k] = max(self.sums[k], other[k])
+            else:
+                self.sums[k] += other[k]
+
+    def merge(self, other: ErrorStats) -> None:
+        """Add another tensor's sums (for the file totals)."""
+        self.merge_sums(other.sums)
+
+    def to_dict(self) -> dict:
+        """The report's numbers: errors over finite pairs, non-finite counts."""
+        s = self.sums
+        m = s["finite"]
+        if s["noise"] == 0:
+            sqnr: Optional[float] = math.inf
+        else:
+            sqnr = 10 * math.log10(s["signal"] / s["noise"]) if s["signal"] else -math.inf
+        return {"max_abs": s["max_abs"], "mean_abs": s["sum_abs"] / m if m else 0.0,
+                "rmse": math.sqrt(s["noise"] / m) if m else 0.0, "sqnr_db": sqnr,
+                "nan_in": s["nan_in"], "inf_in": s["inf_in"], "nan_out": s["nan_out"],
+                "inf_out": s["inf_out"]}
+
+
+def _flat_float(a: np.ndarray) -> np.ndarray:
+    """A flat, contiguous float32/float64 view (a copy only for other types)."""
+    if a.dtype not in (np.float32, np.float64) or not a.dtype.isnative:
+        a = a.astype(np.float64)
+    return np.ascontiguousarray(a).reshape(-1)

@@ -1,0 +1,20 @@
+//! Fast paths: faster ways to compute the engine's bits, each tested equal
+//! to [`crate::engine`] for every eligible format, option set and
+//! instruction-set level.
+//!
+//! * [`words`] — storage words and the fixed-chunk parallel walk;
+//! * [`slices`] — whole-array float conversions (lookup tables for sources
+//!   of at most 16 bits, the kernels below, the engine otherwise);
+//! * [`fp32`] — the branch-free float32 → narrower-float kernel;
+//! * [`fp64_front`] — float64 inputs through that kernel;
+//! * [`fp32_widen`] — float32 → float64, an exact bit formula;
+//! * [`int`] — whole-array integer conversions and their branch-free loop;
+//! * [`simd`] — the instruction-set level dispatcher (one file per ISA).
+
+pub mod fp32;
+pub mod fp32_widen;
+pub mod fp64_front;
+pub mod int;
+pub mod simd;
+pub mod slices;
+pub mod words;

@@ -1,0 +1,103 @@
+//! Small helpers for loops that must vectorise: run a closure compiled
+//! for a wider instruction set, and branch-free min/max. Shared by the
+//! float32 kernel and the quantizers.
+//!
+//! This file is the one dispatcher: it picks a [`Level`] and runs the
+//! closure's portable build (the baseline) where no wider one applies.
+//! Each instruction set's builds and detection live in a file of their
+//! own (`x86.rs` for AVX2 and AVX-512).
+
+use std::sync::atomic::{AtomicU8, Ordering};
+
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+/// Run a fast loop compiled for AVX-512 or AVX2 where the CPU has it (the
+/// crate is built for baseline x86-64, whose SSE2 vectors are a quarter
+/// as wide). The closure's loops must be `#[inline(always)]` so that they
+/// are compiled inside the wrapper with its features. They use no fused
+/// multiply-add and no reassociation, so every build computes the same bits.
+#[inline(always)]
+pub(crate) fn wide<R, F: FnOnce() -> R>(f: F) -> R {
+    let level = match FORCED.load(Ordering::Relaxed) {
+        1 => Level::Baseline,
+        2 => Level::Avx2,
+        3 => Level::Avx512,
+        _ => *Level::available().last().unwrap_or(&Level::Baseline),
+    };
+    at_level(level, f)
+}
+
+/// The level forced by [`force_level`] (0: none, the best available).
+static FORCED: AtomicU8 = AtomicU8::new(0);
+
+/// Make every vector loop run the build for `level` (`None`: the best the
+/// CPU has) in every thread, so that the conformance tests can prove each
+/// build gives the engine's bits. Only speed depends on it: every level
+/// computes the same bits, and a level the CPU lacks runs the baseline.
+pub fn force_level(level: Option<Level>) {
+    let code = match level {
+        None => 0,
+        Some(Level::Baseline) => 1,
+        Some(Level::Avx2) => 2,
+        Some(Level::Avx512) => 3,
+    };
+    FORCED.store(code, Ordering::Relaxed);
+}
+
+/// An instruction-set level the vector loops are compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Baseline,
+    Avx2,
+    Avx512,
+}
+
+impl Level {
+    /// The levels this CPU runs, lowest first.
+    pub fn available() -> Vec<Level> {
+        let mut v = vec![Level::Baseline];
+        #[cfg(target_arch = "x86_64")]
+        x86::add_detected(&mut v);
+        v
+    }
+}
+
+/// Run `f` compiled for `level` (tests use it to check every level gives
+/// the same bits). A level the CPU lacks runs the baseline build.
+#[inline(always)]
+pub(crate) fn at_level<R, F: FnOnce() -> R>(level: Level, f: F) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if level != Level::Baseline && Level::available().contains(&level) {
+            // SAFETY: the level's features were just detected.
+            return unsafe {
+                match level {
+                    Level::Avx512 => x86::with_avx512(f),
+                    _ => x86::with_avx2(f),
+                }
+            };
+        }
+    }
+    let _ = level;
+    f()
+}
+
+/// `max` / `min` that vectorise to single instructions; a NaN `a` gives `b`.
+#[inline(always)]
+pub(crate) fn at_least<T: PartialOrd>(a: T, b: T) -> T {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+#[inline(always)]
+pub(crate) fn at_most<T: PartialOrd>(a: T, b: T) -> T {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}

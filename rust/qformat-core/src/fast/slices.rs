@@ -1,0 +1,224 @@
+//! Slice kernels: convert whole arrays of bit patterns, in parallel.
+//!
+//! The meaning of every conversion is `FloatFormat::encode` (the generic
+//! engine). The kernels here only choose a faster way to compute the same
+//! bits, and each is tested equal to the engine:
+//! * sources of at most 16 bits go through a lookup table filled by the engine;
+//! * float32 → narrower float (and back, for `round` and `decode`) runs the
+//!   branch-free [`Fp32Narrowing`] kernel of `fp32.rs` (float64 inputs through `fp64_front.rs`);
+//! * float32 → float64 runs the exact bit formula of `fp32_widen.rs`;
+//! * everything else calls the engine element by element.
+//!
+//! Work is split into fixed chunks over rayon; stochastic draws depend on the
+//! flat index only, so results never depend on the thread count.
+
+use rayon::prelude::*;
+
+use crate::engine::options::{EncodeOptions, NanPolicy};
+use crate::engine::random::draw;
+use crate::engine::rounding::RoundingMode;
+use crate::error::Error;
+use crate::fast::fp32::Fp32Narrowing;
+use crate::fast::fp32_widen::Fp32ToFp64;
+use crate::fast::fp64_front::Fp64Front;
+use crate::fast::words::{par_chunks, par_map, Bits, IntWord};
+use crate::format::{float_layout, FloatFormat};
+
+/// Reject the conversion if a NaN meets a policy that forbids it.
+fn check_nans<S: Bits>(
+    src_fmt: &FloatFormat,
+    src: &[S],
+    dst: &FloatFormat,
+    opts: &EncodeOptions,
+) -> Result<(), Error> {
+    if !opts.nan_is_error(dst) {
+        return Ok(());
+    }
+    let first = src
+        .par_iter()
+        .position_first(|b| src_fmt.is_nan(b.to_u64()));
+    match first {
+        Some(index) if opts.nan == NanPolicy::Error => Err(Error::NanInput { index }),
+        Some(index) => Err(Error::invalid(format!(
+            "NaN at flat index {index} but {} has no NaN encoding; pass nan=<bit pattern> \
+             (e.g. nan=0) to choose what NaN becomes",
+            dst.name
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// One element through the engine, with the f64→f32 double-rounding quirk
+/// applied when asked for.
+#[inline]
+fn encode_one(
+    src_fmt: &FloatFormat,
+    dst: &FloatFormat,
+    fp32: &FloatFormat,
+    bits: u64,
+    opts: &EncodeOptions,
+    index: u64,
+) -> u64 {
+    let mut v = opts.daz_input(src_fmt, bits);
+    if opts.via_fp32 && src_fmt.bits() > 32 {
+        v = fp32.round_value(v, &EncodeOptions::nearest_even(), 0);
+    }
+    dst.encode(v, opts, element_draw(opts, index))
+}
+
+/// The stochastic-rounding draw of element `index` (0 in the other modes).
+#[inline]
+fn element_draw(opts: &EncodeOptions, index: u64) -> u64 {
+    if opts.rounding == RoundingMode::Stochastic {
+        draw(opts.seed, index)
+    } else {
+        0
+    }
+}
+
+/// Convert `src` (patterns of `src_fmt`) into `dst` patterns of `dst_fmt`.
+pub fn encode_slice<S: Bits, D: Bits>(
+    src_fmt: &FloatFormat,
+    src: &[S],
+    dst_fmt: &FloatFormat,
+    dst: &mut [D],
+    opts: &EncodeOptions,
+) -> Result<(), Error> {
+    narrow(src_fmt, src, dst_fmt, dst, opts, false)
+}
+
+/// Round `src` (patterns of `src_fmt`) to `fmt` and back into `src_fmt`:
+/// `decode(encode(x))` in the input's own format, fused so that no
+/// intermediate array is written.
+pub fn round_slice<S: Bits, D: Bits>(
+    src_fmt: &FloatFormat,
+    src: &[S],
+    fmt: &FloatFormat,
+    dst: &mut [D],
+    opts: &EncodeOptions,
+) -> Result<(), Error> {
+    if std::mem::size_of::<D>() * 8 < src_fmt.bits() as usize {
+        return Err(Error::invalid(
+            "output words are narrower than the input format",
+        ));
+    }
+    narrow(src_fmt, src, fmt, dst, opts, true)
+}
+
+/// The one conversion routine behind [`encode_slice`] and [`round_slice`]:
+/// each element is encoded into `fmt` and, when `round_trip`, widened back
+/// into `src_fmt` exactly as `decode` widens (NaN payloads kept as they are).
+fn narrow<S: Bits, D: Bits>(
+    src_fmt: &FloatFormat,
+    src: &[S],
+    fmt: &FloatFormat,
+    dst: &mut [D],
+    opts: &EncodeOptions,
+    round_trip: bool,
+) -> Result<(), Error> {
+    if src.len() != dst.len() {
+        return Err(Error::invalid("input and output lengths differ"));
+    }
+    opts.validate_for(fmt)?;
+    check_nans(src_fmt, src, fmt, opts)?;
+    let back = EncodeOptions {
+        nan: NanPolicy::Preserve,
+        ..EncodeOptions::nearest_even()
+    };
+    let fp32 = float_layout("fp32");
+    let one = |bits: u64, index: u64| {
+        let code = encode_one(src_fmt, fmt, fp32, bits, opts, index);
+        if round_trip {
+            src_fmt.encode(fmt.unpack(code), &back, 0)
+        } else {
+            code
+        }
+    };
+    if src_fmt.bits() <= 16 && opts.rounding != RoundingMode::Stochastic {
+        let table: Vec<D> = (0..1u64 << src_fmt.bits())
+            .map(|b| D::from_u64(one(b, 0)))
+            .collect();
+        par_map(src, dst, |_, s| table[s.to_u64() as usize]);
+        return Ok(());
+    }
+    if *src_fmt == *float_layout("fp32") {
+        if let Some(k) = Fp32Narrowing::new(fmt, opts) {
+            if round_trip {
+                par_chunks(src, dst, |base, s, d| k.round_chunk(base, s, d));
+            } else {
+                par_chunks(src, dst, |base, s, d| k.convert_chunk(base, s, d));
+            }
+            return Ok(());
+        }
+    }
+    if *src_fmt == *float_layout("fp32") && *fmt == *float_layout("fp64") && !round_trip {
+        if let Some(w) = Fp32ToFp64::new(opts) {
+            par_map(src, dst, |_, s| D::from_u64(w.widen(s.to_u64() as u32)));
+            return Ok(());
+        }
+    }
+    if *src_fmt == *float_layout("fp64") {
+        if let Some(f) = Fp64Front::new(fmt, opts) {
+            if round_trip {
+                par_chunks(src, dst, |base, s, d| f.round_chunk(base, s, d));
+            } else {
+                par_chunks(src, dst, |base, s, d| f.convert_chunk(base, s, d));
+            }
+            return Ok(());
+        }
+    }
+    par_map(src, dst, |i, s| D::from_u64(one(s.to_u64(), i as u64)));
+    Ok(())
+}
+
+/// Encode exact integers into a float format (one rounding, from the integer).
+pub fn encode_ints_slice<I: IntWord, D: Bits>(
+    src: &[I],
+    dst_fmt: &FloatFormat,
+    dst: &mut [D],
+    opts: &EncodeOptions,
+) -> Result<(), Error> {
+    if src.len() != dst.len() {
+        return Err(Error::invalid("input and output lengths differ"));
+    }
+    opts.validate_for(dst_fmt)?;
+    par_map(src, dst, |i, x| {
+        D::from_u64(dst_fmt.encode(x.value(), opts, element_draw(opts, i as u64)))
+    });
+    Ok(())
+}
+
+/// Widen every pattern of `fmt` into `out_fmt` (fp32 or fp64), exactly; NaN
+/// payloads are carried over left-aligned with their sign.
+pub fn decode_slice<S: Bits, D: Bits>(
+    fmt: &FloatFormat,
+    src: &[S],
+    out_fmt: &FloatFormat,
+    dst: &mut [D],
+) -> Result<(), Error> {
+    if src.len() != dst.len() {
+        return Err(Error::invalid("input and output lengths differ"));
+    }
+    // Widening is exact; NaNs keep sign and payload bit for bit (no quieting).
+    let opts = EncodeOptions {
+        nan: NanPolicy::Preserve,
+        ..EncodeOptions::nearest_even()
+    };
+    if *out_fmt == *float_layout("fp32") {
+        if let Some(k) = Fp32Narrowing::new(fmt, &EncodeOptions::default()) {
+            par_chunks(src, dst, |_, s, d| k.widen_chunk(s, d));
+            return Ok(());
+        }
+    }
+    if fmt.bits() <= 16 {
+        let table: Vec<D> = (0..1u64 << fmt.bits())
+            .map(|b| D::from_u64(out_fmt.encode(fmt.unpack(b), &opts, 0)))
+            .collect();
+        par_map(src, dst, |_, s| table[s.to_u64() as usize]);
+    } else {
+        par_map(src, dst, |_, s| {
+            D::from_u64(out_fmt.encode(fmt.unpack(s.to_u64()), &opts, 0))
+        });
+    }
+    Ok(())
+}
