@@ -22,7 +22,7 @@ MODES = ("nearest_even", "nearest_away", "toward_zero", "up", "down", "odd", "st
 
 
 def read_many(strings: list[str], fmt: str, rounding: str = "nearest_even", seed=None):
-    return _native.read_encode_many("\n".join(strings), qf.format(fmt)._spec, rounding, seed)
+    return _native.read_encode_many("\n".join(strings), qf.format(fmt), rounding, seed)
 
 
 def random_decimal_strings(n: int, seed: int, exp_lo: int, exp_hi: int) -> list[str]:
@@ -86,7 +86,7 @@ def finite_values(fmt: str) -> list[tuple[int, Fraction]]:
     """(code, value) of every non-negative finite pattern, in value order."""
     f = qf.format(fmt)
     out = []
-    for code in range(f._max_code + 1):
+    for code in range(f.max_code + 1):
         v = f.value_of(code)
         if isinstance(v, Fraction) and not (v == 0 and code != 0):
             out.append((code, v))
@@ -112,7 +112,7 @@ def ref_bits(x: Fraction, fmt: str, mode: str) -> int:
     else:
         assert i + 1 < len(codes), "the reference covers the finite range only"
         code = choose((codes[i], values[i]), (codes[i + 1], values[i + 1]), a, neg, mode)
-    return (f._sign_bit if neg and (code or f.nan != "fnuz") else 0) | code
+    return (f.sign_bit if neg and (code or f.nan != "fnuz") else 0) | code
 
 
 def choose(lo, hi, a, neg, mode):
@@ -180,7 +180,7 @@ def test_one_digit_off_a_tie_is_decided_by_that_digit():
 @given(st.text())
 def test_arbitrary_text_never_crashes(text):
     try:
-        bits, *_ = _native.read_encode(text, qf.fp32._spec)
+        bits, *_ = _native.read_encode(text, qf.fp32)
     except ValueError as e:
         assert "cannot read" in str(e)
     else:
@@ -199,11 +199,11 @@ def test_number_like_text_agrees_with_float(text):
         want = float(text)
     except ValueError:
         with pytest.raises(ValueError):
-            _native.read_encode(text, qf.fp64._spec)
+            _native.read_encode(text, qf.fp64)
         return
-    bits = _native.read_encode(text, qf.fp64._spec)[0]
+    bits = _native.read_encode(text, qf.fp64)[0]
     if math.isnan(want):
-        assert qf.fp64._is_nan(bits)
+        assert qf.fp64.is_nan(bits)
     else:
         assert bits == struct.unpack("<Q", struct.pack("<d", want))[0], text
 
@@ -221,7 +221,7 @@ def test_number_like_text_agrees_with_float(text):
 ])
 def test_hostile_inputs_answer_fast(text, want):
     t0 = time.perf_counter()
-    bits, exact, overflow, underflow = _native.read_encode(text, qf.fp32._spec)
+    bits, exact, overflow, underflow = _native.read_encode(text, qf.fp32)
     assert time.perf_counter() - t0 < 1.0
     assert bits == want
     assert not exact

@@ -5,6 +5,7 @@ docs/verification/findings.md, section 3)."""
 
 from __future__ import annotations
 
+import math
 import pickle
 
 import ml_dtypes
@@ -286,3 +287,28 @@ def test_iinfo_matches_numpy(name):
     if bits >= 8:
         npi = np.iinfo(f"{'' if signed else 'u'}int{bits}")
         assert (i.min, i.max) == (npi.min, npi.max)
+
+
+@pytest.mark.parametrize("name", [n for n in qf.formats()
+                                  if qf.format(n).kind == "float" and qf.format(n).bits <= 16])
+def test_value_of_is_the_decoding_of_every_code(name):
+    """``value_of`` (the core's unpack, exposed on the native class) agrees
+    with ``decode`` on every code of each float format up to 16 bits, where
+    float64 holds every value exactly; NaN and ±inf where decode has them."""
+    f = qf.format(name)
+    codes = np.arange(1 << f.bits, dtype=np.uint32).astype(f.storage_dtype)
+    decoded = qf.decode(codes, f)
+    for code, d in zip(codes.tolist(), decoded.tolist()):
+        v = f.value_of(code)
+        if math.isnan(d):
+            assert isinstance(v, float) and math.isnan(v) and f.is_nan(code), (name, code)
+        else:
+            assert v == d and not f.is_nan(code), (name, code, v, d)
+
+
+def test_formats_are_frozen_native_objects():
+    with pytest.raises(AttributeError):
+        qf.bf16.bias = 3
+    assert type(qf.bf16) is qf.FloatFormat and type(qf.int8) is qf.IntFormat
+    assert qf.IntFormat(64).min == -(1 << 63)
+    assert qf.IntFormat(64, signed=False).max == (1 << 64) - 1

@@ -81,9 +81,9 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
     result = prepare_out(out, src.shape, f.storage_dtype)
     if src.fmt is None:
         ints = src.ints
-        return run_into(result, lambda w: _native.encode_int_source(ints, w, f._spec, opts))
+        return run_into(result, lambda w: _native.encode_int_source(ints, w, f, opts))
     sf = src.fmt
-    return run_into(result, lambda w: _native.encode_float(src.words, sf._spec, w, f._spec, opts),
+    return run_into(result, lambda w: _native.encode_float(src.words, sf, w, f, opts),
                     src.words)
 
 
@@ -110,7 +110,7 @@ def decode(bits: Any, fmt: FormatSpec, *, dtype: Any = np.float64,
     if dt == np.float32 and (f.emax > 127 or f.emin - f.man_bits < -149 or f.man_bits > 23):
         raise ValueError(f"{f.name} does not fit in float32; decode to float64")
     w = words(native_contiguous(arr.astype(f.storage_dtype, copy=False)))
-    return run_into(result, lambda o: _native.decode_float(w, f._spec, o, dt == np.float64), w)
+    return run_into(result, lambda o: _native.decode_float(w, f, o, dt == np.float64), w)
 
 
 @torch_in_torch_out()
@@ -134,7 +134,7 @@ def round(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,  # noqa: A
         return decode(codes, f, out=out)
     result = prepare_out(out, src.shape, src.dtype)
     sf = src.fmt
-    return run_into(result, lambda w: _native.round_float(src.words, sf._spec, w, f._spec, opts),
+    return run_into(result, lambda w: _native.round_float(src.words, sf, w, f, opts),
                     src.words)
 
 

@@ -209,7 +209,7 @@ def readable_shortest(f: FloatFormat, bits: int, value: Optional[Fraction], fast
             d = Decimal(value.numerator) / Decimal(value.denominator)
         if abs(Fraction(d) - value) * 100 <= abs(value):
             text = _float_style(d)
-            if _native.read_encode(text, f._spec)[0] == bits:
+            if _native.read_encode(text, f)[0] == bits:
                 return text
         n += 1
 
@@ -332,8 +332,8 @@ class _Source:
         kw = csr or {}
         if self.ratio is not None:
             neg, num, den = self.ratio
-            return _native.ratio_encode(neg, num, den, fmt._spec, rounding, seed, **kw)
-        return _native.read_encode(self.text, fmt._spec, rounding, seed, **kw)
+            return _native.ratio_encode(neg, num, den, fmt, rounding, seed, **kw)
+        return _native.read_encode(self.text, fmt, rounding, seed, **kw)
 
 
 def explain(value: Number, fmt: FormatSpec, *, rounding: str = "nearest_even",
@@ -414,9 +414,9 @@ def explain_bits(bits: int, fmt: FormatSpec) -> Explanation:
 
 def _category(f: FloatFormat, bits: int) -> str:
     mag = bits & ((1 << (f.exp_bits + f.man_bits)) - 1)
-    if f._is_nan(bits):
+    if f.is_nan(bits):
         return "nan"
-    if f._inf_code is not None and mag == f._inf_code:
+    if f.inf_code is not None and mag == f.inf_code:
         return "inf"
     if not f.has_zero or mag >> f.man_bits:
         return "normal"
@@ -440,15 +440,15 @@ def _ordinal(f: FloatFormat, bits: int, category: str) -> int:
     (±(max_code + 1) for infinities), so neighbours are ±1 away."""
     mag = bits & ((1 << (f.exp_bits + f.man_bits)) - 1)
     if category == "inf":
-        mag = f._max_code + 1
-    return -mag if bits & f._sign_bit else mag
+        mag = f.max_code + 1
+    return -mag if bits & f.sign_bit else mag
 
 
 def _at_ordinal(f: FloatFormat, o: int) -> Optional[Fraction]:
     """The finite value at ordinal ``o``, or None where there is none."""
-    if abs(o) > f._max_code or (o < 0 and not f.signed):
+    if abs(o) > f.max_code or (o < 0 and not f.signed):
         return None
-    v = f.value_of(-o | f._sign_bit if o < 0 else o)
+    v = f.value_of(-o | f.sign_bit if o < 0 else o)
     return v if isinstance(v, Fraction) else None
 
 
@@ -473,10 +473,10 @@ def _build(f: FloatFormat, bits: int, display: str, rounding: str, exact: bool,
     nan = category == "nan"
     return Explanation(
         input=display, format=f.name, rounding=rounding, exact=bool(exact), value=value,
-        decimal=_native.exact_decimal(bits, f._spec),
-        shortest=readable_shortest(f, bits, value, _native.shortest_decimal(bits, f._spec)),
+        decimal=_native.exact_decimal(bits, f),
+        shortest=readable_shortest(f, bits, value, _native.shortest_decimal(bits, f)),
         bits=bits, hex=f"0x{bits:0{(f.bits + 3) // 4}x}", binary=_binary(f, bits),
-        sign=1 if bits & f._sign_bit else 0, exponent=exponent, significand=significand,
+        sign=1 if bits & f.sign_bit else 0, exponent=exponent, significand=significand,
         category=category, overflow=bool(overflow), underflow=bool(underflow),
         abs_error=abs_error, rel_error=rel_error, ulp=ulp,
         next_up=None if nan else _at_ordinal(f, ordinal + 1),

@@ -20,10 +20,10 @@ __all__ = ["encode_int", "round_int"]
 
 
 def _source_args(src: Any) -> tuple:
-    """The flat source array and its float spec (None for integer sources)."""
+    """The flat source array and its float format (None for integer sources)."""
     if src.fmt is None:
         return src.ints, None
-    return src.words, src.fmt._spec
+    return src.words, src.fmt
 
 
 def _nan_value(opts: dict) -> tuple:
@@ -50,7 +50,7 @@ def encode_int(src: Any, fmt: IntFormat, opts: dict, out: Optional[np.ndarray]) 
     result = prepare_out(out, src.shape, fmt.storage_dtype)
     data, spec = _source_args(src)
     return run_into(
-        result, lambda w: _native.encode_to_int(data, spec, w, fmt._spec, opts, nan_value), data
+        result, lambda w: _native.encode_to_int(data, spec, w, fmt, opts, nan_value), data
     )
 
 
@@ -66,6 +66,6 @@ def round_int(src: Any, fmt: IntFormat, opts: dict, out: Optional[np.ndarray]) -
     data, spec = _source_args(src)
     return run_into(
         result,
-        lambda w: _native.round_to_int(data, spec, w, fmt._spec, out_fmt._spec, opts, nan_value),
+        lambda w: _native.round_to_int(data, spec, w, fmt, out_fmt, opts, nan_value),
         data,
     )

@@ -62,7 +62,7 @@ def finfo(fmt: FormatSpec) -> FormatInfo:
     """numpy.finfo-style limits of a float format (floats are exact values)."""
     f = float_format(fmt)
     m = f.man_bits
-    max_v = f.value_of(f._max_code)
+    max_v = f.value_of(f.max_code)
     min_normal_code = (0 if not f.has_zero else 1) << m
     smallest_normal = f.value_of(min_normal_code)
     smallest_sub = f.value_of(1) if (f.has_zero and m > 0) else smallest_normal

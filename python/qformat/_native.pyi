@@ -1,10 +1,12 @@
 """Type stubs for the compiled core binding ``qformat._native``.
 
 Checked against the built module with ``python -m mypy.stubtest qformat._native``.
-Format specs cross as tuples; option dicts as built by ``_convert._options``.
+Formats cross as the native ``FloatFormat`` / ``IntFormat`` objects; option
+dicts as built by ``_args.conversion_options``.
 """
 
-from typing import Any, Optional, Union, final
+from fractions import Fraction
+from typing import Any, Literal, Optional, Union, final
 
 import numpy as np
 import numpy.typing as npt
@@ -12,8 +14,6 @@ import numpy.typing as npt
 __version__: str
 
 
-_FloatSpec = tuple[str, int, int, int, bool, bool, str, bool]
-_IntSpec = tuple[str, int, bool]
 _Words = npt.NDArray[Any]
 
 class QFormatError(ValueError): ...
@@ -22,22 +22,85 @@ class RangeError(QFormatError): ...
 class ParseError(QFormatError): ...
 class CpuNotAvailableError(RuntimeError): ...
 
-# formats and profiles
-def float_format(
-    exp_bits: int,
-    man_bits: int,
-    bias: Optional[int],
-    signed: bool,
-    inf: bool,
-    nan: str,
-    zero: bool,
-    name: Optional[str],
-) -> _FloatSpec: ...
-def int_format(bits: int, signed: bool, name: Optional[str]) -> _IntSpec: ...
-def builtin_table() -> list[tuple[str, list[str], str, Union[_FloatSpec, _IntSpec]]]: ...
-def float_limits(
-    spec: _FloatSpec,
-) -> tuple[int, Optional[int], Optional[int], int, int, int]: ...
+# formats: frozen native classes, compared and hashed by layout (not name)
+_NanLayout = Literal["ieee", "fn", "fnuz", "none"]
+
+@final
+class FloatFormat:
+    def __new__(
+        cls,
+        exp_bits: int,
+        man_bits: int,
+        *,
+        bias: Optional[int] = None,
+        signed: bool = True,
+        inf: bool = True,
+        nan: Optional[_NanLayout] = None,
+        name: Optional[str] = None,
+        zero: bool = True,
+    ) -> FloatFormat: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def exp_bits(self) -> int: ...
+    @property
+    def man_bits(self) -> int: ...
+    @property
+    def bias(self) -> int: ...
+    @property
+    def signed(self) -> bool: ...
+    @property
+    def has_inf(self) -> bool: ...
+    @property
+    def nan(self) -> str: ...
+    @property
+    def has_zero(self) -> bool: ...
+    @property
+    def bits(self) -> int: ...
+    @property
+    def emin(self) -> int: ...
+    @property
+    def emax(self) -> int: ...
+    @property
+    def max_code(self) -> int: ...
+    @property
+    def inf_code(self) -> Optional[int]: ...
+    @property
+    def nan_code(self) -> Optional[int]: ...
+    @property
+    def sign_bit(self) -> int: ...
+    @property
+    def storage_dtype(self) -> np.dtype[Any]: ...
+    def is_nan(self, bits: int) -> bool: ...
+    def value_of(self, bits: int) -> Union[Fraction, float]: ...
+    def __getnewargs_ex__(self) -> tuple[tuple[int, int], dict[str, Any]]: ...
+
+@final
+class IntFormat:
+    def __new__(
+        cls, bits: int, *, signed: bool = True, name: Optional[str] = None
+    ) -> IntFormat: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def bits(self) -> int: ...
+    @property
+    def signed(self) -> bool: ...
+    @property
+    def min(self) -> int: ...
+    @property
+    def max(self) -> int: ...
+    @property
+    def storage_dtype(self) -> np.dtype[Any]: ...
+    def __getnewargs_ex__(self) -> tuple[tuple[int], dict[str, Any]]: ...
+
+def builtin_table() -> list[tuple[str, list[str], Union[FloatFormat, IntFormat]]]: ...
+
+# profiles
 def profile_table() -> list[dict[str, Any]]: ...
 
 @final
@@ -62,18 +125,18 @@ class Profile:
 
 # float conversions over flat unsigned-word arrays
 def encode_float(
-    src: _Words, src_fmt: _FloatSpec, out: _Words, dst_fmt: _FloatSpec, opts: dict[str, Any]
+    src: _Words, src_fmt: FloatFormat, out: _Words, dst_fmt: FloatFormat, opts: dict[str, Any]
 ) -> None: ...
 def encode_int_source(
     src: npt.NDArray[Union[np.int64, np.uint64]],
     out: _Words,
-    dst_fmt: _FloatSpec,
+    dst_fmt: FloatFormat,
     opts: dict[str, Any],
 ) -> None: ...
 def round_float(
-    src: _Words, src_fmt: _FloatSpec, out: _Words, fmt: _FloatSpec, opts: dict[str, Any]
+    src: _Words, src_fmt: FloatFormat, out: _Words, fmt: FloatFormat, opts: dict[str, Any]
 ) -> None: ...
-def decode_float(src: _Words, fmt: _FloatSpec, out: _Words, wide: bool) -> None: ...
+def decode_float(src: _Words, fmt: FloatFormat, out: _Words, wide: bool) -> None: ...
 
 # qformat-cpu: the processor's own conversion instructions
 def cpu_convert(
@@ -89,7 +152,7 @@ def cpu_features() -> list[tuple[str, bool]]: ...
 # exact queries (number text, rationals, exact and shortest decimals)
 def read_encode(
     text: str,
-    fmt: _FloatSpec,
+    fmt: FloatFormat,
     rounding: str = ...,
     seed: Optional[int] = ...,
     profile: Optional[Profile] = ...,
@@ -100,7 +163,7 @@ def ratio_encode(
     neg: bool,
     num_hex: str,
     den_hex: str,
-    fmt: _FloatSpec,
+    fmt: FloatFormat,
     rounding: str = ...,
     seed: Optional[int] = ...,
     profile: Optional[Profile] = ...,
@@ -108,24 +171,24 @@ def ratio_encode(
     daz: Optional[bool] = ...,
 ) -> tuple[int, bool, bool, bool]: ...
 def read_encode_many(
-    text: str, fmt: _FloatSpec, rounding: str = ..., seed: Optional[int] = ...
+    text: str, fmt: FloatFormat, rounding: str = ..., seed: Optional[int] = ...
 ) -> npt.NDArray[np.uint64]: ...
 def scan_number(text: str) -> tuple[str, bool, Optional[str], int, int]: ...
-def exact_decimal(bits: int, fmt: _FloatSpec) -> str: ...
-def shortest_decimal(bits: int, fmt: _FloatSpec) -> str: ...
-def shortest_many(bits: npt.NDArray[np.uint64], fmt: _FloatSpec) -> list[str]: ...
+def exact_decimal(bits: int, fmt: FloatFormat) -> str: ...
+def shortest_decimal(bits: int, fmt: FloatFormat) -> str: ...
+def shortest_many(bits: npt.NDArray[np.uint64], fmt: FloatFormat) -> list[str]: ...
 
 # integer casts (encode/round to int formats); src_fmt None = int64/uint64 source
 def encode_to_int(
-    src: _Words, src_fmt: Optional[_FloatSpec], out: _Words, fmt: _IntSpec, opts: dict[str, Any],
+    src: _Words, src_fmt: Optional[FloatFormat], out: _Words, fmt: IntFormat, opts: dict[str, Any],
     nan_value: Optional[int] = ...,
 ) -> None: ...
 def round_to_int(
     src: _Words,
-    src_fmt: Optional[_FloatSpec],
+    src_fmt: Optional[FloatFormat],
     out: _Words,
-    fmt: _IntSpec,
-    out_fmt: _FloatSpec,
+    fmt: IntFormat,
+    out_fmt: FloatFormat,
     opts: dict[str, Any],
     nan_value: Optional[int] = ...,
 ) -> None: ...
@@ -148,11 +211,11 @@ def quant_fake(
 ) -> None: ...
 def quant_float_codes(
     x: _Floats, shape: tuple[int, ...], axis: Optional[int], group: Optional[int],
-    scales: npt.NDArray[np.float64], elem: _FloatSpec, opts: dict[str, Any], out: _Words,
+    scales: npt.NDArray[np.float64], elem: FloatFormat, opts: dict[str, Any], out: _Words,
 ) -> None: ...
 def quant_float_fake(
     x: _Floats, shape: tuple[int, ...], axis: Optional[int], group: Optional[int],
-    scales: npt.NDArray[np.float64], elem: _FloatSpec, opts: dict[str, Any], out: _Floats,
+    scales: npt.NDArray[np.float64], elem: FloatFormat, opts: dict[str, Any], out: _Floats,
 ) -> None: ...
 
 # error statistics of a conversion (flat float32/float64 arrays of equal length)

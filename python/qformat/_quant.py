@@ -76,7 +76,7 @@ def _code_range(fmt: Format, scheme: str, narrow_range: Optional[bool]) -> tuple
             )
         if not fmt.signed or not fmt.has_zero:
             raise ValueError(f"{fmt.name} cannot be an element format (it needs a sign and a zero)")
-        m = float(fmt.value_of(fmt._max_code))
+        m = float(fmt.value_of(fmt.max_code))
         return -m, m
     if scheme == "symmetric" and not fmt.signed:
         raise ValueError(
@@ -97,7 +97,7 @@ def _scale_rule(fmt: Format, scale_format: Any, rule: str = "floor") -> dict:
     if rule not in _POW2_RULES:
         raise ValueError(f"scale_rule must be one of {', '.join(_POW2_RULES)}, not {rule!r}")
     if isinstance(fmt, FloatFormat):
-        element = (rule, fmt.man_bits, float(fmt.value_of(fmt._max_code)))
+        element = (rule, fmt.man_bits, float(fmt.value_of(fmt.max_code)))
     else:  # MXINT8: 1.6 fixed point, largest magnitude 127/64
         element = (rule, max(fmt.bits - 2, 0), fmt.max / 2 ** (fmt.bits - 2))
     if scale_format is None or format(scale_format) != format(_E8M0):
@@ -113,7 +113,7 @@ def _scale_rule(fmt: Format, scale_format: Any, rule: str = "floor") -> dict:
             return {"scale_format": None, "pow2": (fmt.emax, 0), "scale_rule": element}
         # MXINT8: elements are fixed point with bits-2 fraction bits (1.6 for int8).
         return {"scale_format": None, "pow2": (0, fmt.bits - 2), "scale_rule": element}
-    return {"scale_format": sf._spec, "pow2": None, "scale_rule": element}
+    return {"scale_format": sf, "pow2": None, "scale_rule": element}
 
 
 # ---------------------------------------------------------------------------
@@ -297,9 +297,9 @@ class _CodePass(NamedTuple):
         )
         if isinstance(self.f, FloatFormat):
             if fused:
-                _native.quant_float_fake(x, shape, k, g, s, self.f._spec, self.opts, out)
+                _native.quant_float_fake(x, shape, k, g, s, self.f, self.opts, out)
             else:
-                _native.quant_float_codes(x, shape, k, g, s, self.f._spec, self.opts, out)
+                _native.quant_float_codes(x, shape, k, g, s, self.f, self.opts, out)
         elif fused:
             _native.quant_fake(x, shape, k, g, s, self.zps, self.opts, out)
         else:

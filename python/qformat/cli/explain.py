@@ -196,7 +196,7 @@ def _float_row(f: FloatFormat) -> dict[str, Any]:
         nan = f"0x{(1 << f.bits) - 1:x} only"
     return {
         "format": f.name, "kind": "float", "bits": f.bits, "exp_bits": f.exp_bits, "man_bits": m,
-        "bias": f.bias, "max": _short(f, f._max_code),
+        "bias": f.bias, "max": _short(f, f.max_code),
         "smallest_normal": _short(f, min_normal_code),
         "smallest_subnormal": sub, "eps": _approx(Fraction(1, 2**m)),
         "decimal_digits": round((m + 1) * math.log10(2), 2),

@@ -16,7 +16,8 @@ use qformat_core::{EncodeOptions, Error, Value};
 use rayon::prelude::*;
 
 use crate::errors::{detached, to_py};
-use crate::specs::{float_from_tuple, rounding_mode, FloatTuple, ProfileArg};
+use crate::formats::FloatArg;
+use crate::specs::{rounding_mode, ProfileArg};
 
 /// Options for an exact query: a rounding mode (IEEE defaults otherwise).
 fn query_options(rounding: &str, seed: Option<u64>) -> Result<EncodeOptions, Error> {
@@ -91,15 +92,14 @@ fn check_nan(fmt: &FloatFormat, v: &Value) -> Result<(), Error> {
 fn read_encode(
     py: Python<'_>,
     text: &str,
-    fmt: FloatTuple,
+    fmt: FloatArg,
     rounding: &str,
     seed: Option<u64>,
     profile: Option<ProfileArg>,
     ftz: Option<bool>,
     daz: Option<bool>,
 ) -> PyResult<OutcomeTuple> {
-    let csr =
-        Mxcsr::resolve(profile.as_ref(), ftz, daz, &float_from_tuple(&fmt)?).map_err(to_py)?;
+    let csr = Mxcsr::resolve(profile.as_ref(), ftz, daz, &fmt.0).map_err(to_py)?;
     encode_query(py, &fmt, rounding, seed, csr, |f| {
         let v = read::read(text)?;
         check_nan(f, &v)?;
@@ -116,15 +116,14 @@ fn ratio_encode(
     neg: bool,
     num_hex: &str,
     den_hex: &str,
-    fmt: FloatTuple,
+    fmt: FloatArg,
     rounding: &str,
     seed: Option<u64>,
     profile: Option<ProfileArg>,
     ftz: Option<bool>,
     daz: Option<bool>,
 ) -> PyResult<OutcomeTuple> {
-    let csr =
-        Mxcsr::resolve(profile.as_ref(), ftz, daz, &float_from_tuple(&fmt)?).map_err(to_py)?;
+    let csr = Mxcsr::resolve(profile.as_ref(), ftz, daz, &fmt.0).map_err(to_py)?;
     encode_query(py, &fmt, rounding, seed, csr, |_| {
         read::ratio_from_hex(neg, num_hex, den_hex)
     })
@@ -135,13 +134,13 @@ fn ratio_encode(
 /// options first, then the value, then one rounding, all without the GIL.
 fn encode_query(
     py: Python<'_>,
-    fmt: &FloatTuple,
+    fmt: &FloatArg,
     rounding: &str,
     seed: Option<u64>,
     csr: Mxcsr,
     value: impl FnOnce(&FloatFormat) -> Result<Value, Error> + Send,
 ) -> PyResult<OutcomeTuple> {
-    let f = float_from_tuple(fmt)?;
+    let f = fmt.0.clone();
     detached(py, || {
         let mut opts = query_options(rounding, seed)?;
         let v = csr.apply(&mut opts, value(&f)?);
@@ -162,11 +161,11 @@ fn encode_query(
 fn read_encode_many<'py>(
     py: Python<'py>,
     text: &str,
-    fmt: FloatTuple,
+    fmt: FloatArg,
     rounding: &str,
     seed: Option<u64>,
 ) -> PyResult<Bound<'py, PyArray1<u64>>> {
-    let f = float_from_tuple(&fmt)?;
+    let f = fmt.0.clone();
     let bits = detached(py, || {
         let opts = query_options(rounding, seed)?;
         let lines: Vec<&str> = if text.is_empty() {
@@ -229,15 +228,15 @@ fn scan_number(
 
 /// Exact decimal expansion of the pattern `bits` of `fmt`.
 #[pyfunction]
-fn exact_decimal(py: Python<'_>, bits: u64, fmt: FloatTuple) -> PyResult<String> {
-    let f = float_from_tuple(&fmt)?;
+fn exact_decimal(py: Python<'_>, bits: u64, fmt: FloatArg) -> PyResult<String> {
+    let f = fmt.0.clone();
     detached(py, || Ok(print::exact_decimal(&f, bits)))
 }
 
 /// Shortest decimal that reads back (nearest-even) to the pattern `bits`.
 #[pyfunction]
-fn shortest_decimal(py: Python<'_>, bits: u64, fmt: FloatTuple) -> PyResult<String> {
-    let f = float_from_tuple(&fmt)?;
+fn shortest_decimal(py: Python<'_>, bits: u64, fmt: FloatArg) -> PyResult<String> {
+    let f = fmt.0.clone();
     detached(py, || Ok(print::shortest_decimal(&f, bits)))
 }
 
@@ -246,9 +245,9 @@ fn shortest_decimal(py: Python<'_>, bits: u64, fmt: FloatTuple) -> PyResult<Stri
 fn shortest_many(
     py: Python<'_>,
     bits: &Bound<'_, PyArray1<u64>>,
-    fmt: FloatTuple,
+    fmt: FloatArg,
 ) -> PyResult<Vec<String>> {
-    let f = float_from_tuple(&fmt)?;
+    let f = fmt.0.clone();
     let ro = bits.readonly();
     let s = ro.as_slice()?;
     detached(py, || {

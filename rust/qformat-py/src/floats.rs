@@ -8,7 +8,8 @@ use qformat_core::format::float_builtin;
 use crate::arrays::with_slice;
 
 use crate::errors::detached;
-use crate::specs::{float_from_tuple, FloatTuple, OptionArgs};
+use crate::formats::FloatArg;
+use crate::specs::OptionArgs;
 use crate::{dispatch_ro, dispatch_rw};
 
 /// Encode `src` (patterns of `src_fmt`) into `out` (patterns of `dst_fmt`).
@@ -16,13 +17,13 @@ use crate::{dispatch_ro, dispatch_rw};
 fn encode_float(
     py: Python<'_>,
     src: &Bound<'_, PyAny>,
-    src_fmt: FloatTuple,
+    src_fmt: FloatArg,
     out: &Bound<'_, PyAny>,
-    dst_fmt: FloatTuple,
+    dst_fmt: FloatArg,
     opts: OptionArgs,
 ) -> PyResult<()> {
-    let sf = float_from_tuple(&src_fmt)?;
-    let df = float_from_tuple(&dst_fmt)?;
+    let sf = src_fmt.0.clone();
+    let df = dst_fmt.0.clone();
     let o = opts.resolve(&sf, &df)?;
     dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || encode_slice(&sf, s, &df, d, &o))))
 }
@@ -33,10 +34,10 @@ fn encode_int_source(
     py: Python<'_>,
     src: &Bound<'_, PyAny>,
     out: &Bound<'_, PyAny>,
-    dst_fmt: FloatTuple,
+    dst_fmt: FloatArg,
     opts: OptionArgs,
 ) -> PyResult<()> {
-    let df = float_from_tuple(&dst_fmt)?;
+    let df = dst_fmt.0.clone();
     let fp64 = float_builtin("fp64");
     let o = opts.resolve(&fp64, &df)?;
     if let Ok(a) = src.cast::<numpy::PyArray1<i64>>() {
@@ -56,13 +57,13 @@ fn encode_int_source(
 fn round_float(
     py: Python<'_>,
     src: &Bound<'_, PyAny>,
-    src_fmt: FloatTuple,
+    src_fmt: FloatArg,
     out: &Bound<'_, PyAny>,
-    fmt: FloatTuple,
+    fmt: FloatArg,
     opts: OptionArgs,
 ) -> PyResult<()> {
-    let sf = float_from_tuple(&src_fmt)?;
-    let f = float_from_tuple(&fmt)?;
+    let sf = src_fmt.0.clone();
+    let f = fmt.0.clone();
     let o = opts.resolve(&sf, &f)?;
     dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || round_slice(&sf, s, &f, d, &o))))
 }
@@ -72,11 +73,11 @@ fn round_float(
 fn decode_float(
     py: Python<'_>,
     src: &Bound<'_, PyAny>,
-    fmt: FloatTuple,
+    fmt: FloatArg,
     out: &Bound<'_, PyAny>,
     wide: bool,
 ) -> PyResult<()> {
-    let f = float_from_tuple(&fmt)?;
+    let f = fmt.0.clone();
     let of = float_builtin(if wide { "fp64" } else { "fp32" });
     dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || decode_slice(&f, s, &of, d))))
 }

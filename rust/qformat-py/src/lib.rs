@@ -1,5 +1,6 @@
 //! `qformat._native`: the thin PyO3 layer over `qformat-core`. It converts
-//! arrays (zero-copy, via `as_slice`), format specs, options and errors,
+//! arrays (zero-copy, via `as_slice`), options and errors, holds the format
+//! classes (`FloatFormat`, `IntFormat`) as frozen native objects,
 //! releases the GIL around bulk work, and turns any Rust panic into a Python
 //! exception. All numeric meaning lives in the core crate.
 
@@ -10,6 +11,7 @@ mod cpu;
 mod errors;
 mod exact;
 mod floats;
+mod formats;
 mod gguf;
 mod nvfp4;
 mod quant;
@@ -22,6 +24,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     cpu::register(m)?;
     exact::register(m)?;
     floats::register(m)?;
+    formats::register(m)?;
     gguf::register(m)?;
     nvfp4::register(m)?;
     quant::register(m)?;

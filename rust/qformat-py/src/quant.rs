@@ -15,15 +15,9 @@ use qformat_core::{Error, RoundingMode};
 
 use crate::arrays::{with_slice, with_slice_mut};
 use crate::errors::{detached, to_py};
-use crate::specs::{float_from_tuple, rounding_mode, FloatTuple, OptionArgs};
+use crate::formats::{FloatArg, IntArg};
+use crate::specs::{rounding_mode, OptionArgs};
 use crate::{dispatch_ro, dispatch_rw};
-
-/// `(name, bits, signed)`.
-type IntTuple = (String, u32, bool);
-
-fn int_from_tuple(t: &IntTuple) -> PyResult<IntFormat> {
-    IntFormat::new(Some(&t.0), t.1, t.2).map_err(to_py)
-}
 
 fn invalid(msg: impl Into<String>) -> PyErr {
     to_py(Error::invalid(msg))
@@ -50,17 +44,17 @@ fn int_options(
 fn encode_to_int(
     py: Python<'_>,
     src: &Bound<'_, PyAny>,
-    src_fmt: Option<FloatTuple>,
+    src_fmt: Option<FloatArg>,
     out: &Bound<'_, PyAny>,
-    fmt: IntTuple,
+    fmt: IntArg,
     opts: OptionArgs,
     nan_value: Option<i64>,
 ) -> PyResult<()> {
-    let f = int_from_tuple(&fmt)?;
+    let f = fmt.0.clone();
     let o = int_options(&opts, nan_value, &f, src_fmt.is_some())?;
     match src_fmt {
         Some(t) => {
-            let sf = float_from_tuple(&t)?;
+            let sf = t.0.clone();
             dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || int::cast_float_slice(&sf, s, &f, d, &o))))
         }
         None => with_ints(
@@ -78,19 +72,19 @@ fn encode_to_int(
 fn round_to_int(
     py: Python<'_>,
     src: &Bound<'_, PyAny>,
-    src_fmt: Option<FloatTuple>,
+    src_fmt: Option<FloatArg>,
     out: &Bound<'_, PyAny>,
-    fmt: IntTuple,
-    out_fmt: FloatTuple,
+    fmt: IntArg,
+    out_fmt: FloatArg,
     opts: OptionArgs,
     nan_value: Option<i64>,
 ) -> PyResult<()> {
-    let f = int_from_tuple(&fmt)?;
-    let of = float_from_tuple(&out_fmt)?;
+    let f = fmt.0.clone();
+    let of = out_fmt.0.clone();
     let o = int_options(&opts, nan_value, &f, src_fmt.is_some())?;
     match src_fmt {
         Some(t) => {
-            let sf = float_from_tuple(&t)?;
+            let sf = t.0.clone();
             dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || int::round_float_slice(&sf, s, &f, &of, d, &o))))
         }
         None => with_ints(
@@ -152,7 +146,7 @@ struct ParamArgs {
     qmin: f64,
     qmax: f64,
     /// Round scales to this format …
-    scale_format: Option<FloatTuple>,
+    scale_format: Option<FloatArg>,
     /// … or make them OCP MX powers of two: `(emax_elem, frac_bits)`.
     pow2: Option<(i64, i64)>,
     /// How powers of two are chosen: `(rule, element man_bits, element max)`.
@@ -196,7 +190,7 @@ impl ParamArgs {
                 frac_bits: *f,
                 rule: pow2_rule(&self.scale_rule)?,
             },
-            (None, Some(t)) => ScaleRule::Round(float_from_tuple(t)?),
+            (None, Some(t)) => ScaleRule::Round(t.0.clone()),
             (None, None) => ScaleRule::Round(data),
         };
         Ok(ParamSpec {
@@ -351,12 +345,12 @@ fn quant_float_codes(
     axis: Option<i64>,
     group: Option<usize>,
     scales: &Bound<'_, PyAny>,
-    elem: FloatTuple,
+    elem: FloatArg,
     opts: CodeArgs,
     out: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
     let l = Layout::new(&shape, axis, group).map_err(to_py)?;
-    let e = float_from_tuple(&elem)?;
+    let e = elem.0.clone();
     let o = opts.float_options()?;
     with_slice::<f64, _>(
         scales,
@@ -375,12 +369,12 @@ fn quant_float_fake(
     axis: Option<i64>,
     group: Option<usize>,
     scales: &Bound<'_, PyAny>,
-    elem: FloatTuple,
+    elem: FloatArg,
     opts: CodeArgs,
     out: &Bound<'_, PyAny>,
 ) -> PyResult<()> {
     let l = Layout::new(&shape, axis, group).map_err(to_py)?;
-    let e = float_from_tuple(&elem)?;
+    let e = elem.0.clone();
     let o = opts.float_options()?;
     with_slice::<f64, _>(
         scales,

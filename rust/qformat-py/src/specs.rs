@@ -1,107 +1,16 @@
-//! Format specs, profiles and options as they cross from Python: format
-//! tuples validated by the core, option strings parsed into the core's
-//! enums, and the native `Profile` object.
+//! Profiles and options as they cross from Python: option strings parsed
+//! into the core's enums and the native `Profile` object (the format
+//! classes are in `formats`).
 
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use qformat_core::format::{builtins, FloatFormat, Format, IntFormat};
+use qformat_core::format::FloatFormat;
 use qformat_core::policy::profile::{Profile, RELEASES};
 use qformat_core::policy::resolve::{self, CallerOptions};
+use qformat_core::RoundingMode;
 use qformat_core::{EncodeOptions, NanPolicy, Overflow};
-use qformat_core::{NanEncoding, RoundingMode};
 
 use crate::errors::to_py;
-
-/// `(name, exp_bits, man_bits, bias, signed, has_inf, nan, has_zero)`.
-pub type FloatTuple = (String, u32, u32, i32, bool, bool, String, bool);
-
-/// Rebuild (and re-validate) a float format from its tuple.
-pub fn float_from_tuple(t: &FloatTuple) -> PyResult<FloatFormat> {
-    let (name, e, m, bias, signed, inf, nan, zero) = t;
-    let nan = NanEncoding::parse(nan).map_err(to_py)?;
-    FloatFormat::new(Some(name), *e, *m, Some(*bias), *signed, *inf, nan, *zero).map_err(to_py)
-}
-
-fn float_tuple(f: &FloatFormat) -> FloatTuple {
-    (
-        f.name.clone(),
-        f.exp_bits,
-        f.man_bits,
-        f.bias,
-        f.signed,
-        f.has_inf,
-        f.nan.name().to_string(),
-        f.has_zero,
-    )
-}
-
-/// Validate a custom float format; returns its normalised tuple.
-#[pyfunction]
-#[pyo3(signature = (exp_bits, man_bits, bias, signed, inf, nan, zero, name))]
-#[allow(clippy::too_many_arguments)]
-fn float_format(
-    exp_bits: u32,
-    man_bits: u32,
-    bias: Option<i32>,
-    signed: bool,
-    inf: bool,
-    nan: &str,
-    zero: bool,
-    name: Option<&str>,
-) -> PyResult<FloatTuple> {
-    let nan = NanEncoding::parse(nan).map_err(to_py)?;
-    let f =
-        FloatFormat::new(name, exp_bits, man_bits, bias, signed, inf, nan, zero).map_err(to_py)?;
-    Ok(float_tuple(&f))
-}
-
-/// Validate a custom integer format; returns `(name, bits, signed)`.
-#[pyfunction]
-#[pyo3(signature = (bits, signed, name))]
-fn int_format(bits: u32, signed: bool, name: Option<&str>) -> PyResult<(String, u32, bool)> {
-    let f = IntFormat::new(name, bits, signed).map_err(to_py)?;
-    Ok((f.name, f.bits, f.signed))
-}
-
-/// `(max_code, inf_code, canonical_nan, sign_bit, emin, emax)`.
-type FloatLimits = (u64, Option<u64>, Option<u64>, u64, i64, i64);
-
-/// Key patterns of a float format: `(max_code, inf_code, canonical_nan,
-/// sign_bit, emin, emax)`; codes are magnitudes, `None` where absent.
-#[pyfunction]
-fn float_limits(spec: FloatTuple) -> PyResult<FloatLimits> {
-    let f = float_from_tuple(&spec)?;
-    Ok((
-        f.max_code(),
-        f.inf_code(),
-        f.canonical_nan(),
-        f.sign_bit(),
-        f.emin(),
-        f.emax(),
-    ))
-}
-
-/// The built-in table: a list of `(name, aliases, kind, spec_tuple)`.
-#[pyfunction]
-fn builtin_table(py: Python<'_>) -> PyResult<Vec<Py<PyAny>>> {
-    builtins()
-        .into_iter()
-        .map(|b| {
-            let aliases: Vec<&str> = b.aliases.to_vec();
-            let obj = match b.format {
-                Format::Float(f) => (b.name, aliases, "float", float_tuple(&f))
-                    .into_pyobject(py)?
-                    .into_any()
-                    .unbind(),
-                Format::Int(i) => (b.name, aliases, "int", (i.name, i.bits, i.signed))
-                    .into_pyobject(py)?
-                    .into_any()
-                    .unbind(),
-            };
-            Ok(obj)
-        })
-        .collect()
-}
 
 /// Every release range of every profile: what it reproduces, its versions,
 /// where its rules come from and which exact versions they were checked on.
@@ -276,10 +185,6 @@ impl OptionArgs {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(float_format, m)?)?;
-    m.add_function(wrap_pyfunction!(int_format, m)?)?;
-    m.add_function(wrap_pyfunction!(builtin_table, m)?)?;
-    m.add_function(wrap_pyfunction!(float_limits, m)?)?;
     m.add_function(wrap_pyfunction!(profile_table, m)?)?;
     m.add_class::<PyProfile>()?;
     Ok(())
