@@ -376,7 +376,7 @@ def _mxcsr_note(src: _Source, f: FloatFormat, rounding: str, seed: Optional[int]
     clear = src.encode(f, rounding, seed, dict(csr, ftz=False, daz=False))[0]
     if clear == bits:
         return ""
-    sign = "-" if bits & f._sign_bit else "+"
+    sign = "-" if bits & f.sign_bit else "+"
     plain = f"0x{clear:0{(f.bits + 3) // 4}x}"
     daz_only = src.encode(f, rounding, seed, dict(csr, ftz=False))[0]
     if daz_only == bits:
