@@ -15,9 +15,15 @@ from click.testing import CliRunner
 from qformat.cli import main
 from qformat.io import checkpoint as _checkpoint
 
-safetensors = pytest.importorskip("safetensors")
-from safetensors import safe_open  # noqa: E402
-from safetensors.numpy import save_file  # noqa: E402
+
+# safetensors' own reader and writer are the references of the .safetensors
+# tests; qformat needs neither, so the .npz/.npy tests run without them.
+def save_file(*args, **kwargs):
+    return pytest.importorskip("safetensors.numpy").save_file(*args, **kwargs)
+
+
+def safe_open(*args, **kwargs):
+    return pytest.importorskip("safetensors").safe_open(*args, **kwargs)
 
 E8M0 = "fp8_e8m0fnu"
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 
-import ml_dtypes
 import numpy as np
 import pytest
 import qformat as qf
-import torch
 from _exact import MODES, Layout
+from _optional import lazy, resolve
+
+ml_dtypes = lazy("ml_dtypes")
+torch = lazy("torch")
 
 CUSTOM = {
     "e3m2": qf.FloatFormat(3, 2),
@@ -38,17 +40,17 @@ ALL = [pytest.param(qf.format(n), id=n) for n in BUILTIN] + [
 
 # Library decoders: (format, function from uint codes to float64).
 ML = {
-    "bf16": ml_dtypes.bfloat16, "fp8_e4m3fn": ml_dtypes.float8_e4m3fn,
-    "fp8_e4m3fnuz": ml_dtypes.float8_e4m3fnuz, "fp8_e5m2": ml_dtypes.float8_e5m2,
-    "fp8_e5m2fnuz": ml_dtypes.float8_e5m2fnuz, "fp8_e8m0fnu": ml_dtypes.float8_e8m0fnu,
-    "fp6_e2m3fn": ml_dtypes.float6_e2m3fn, "fp6_e3m2fn": ml_dtypes.float6_e3m2fn,
-    "fp4_e2m1fn": ml_dtypes.float4_e2m1fn, "e4m3b11fnuz": ml_dtypes.float8_e4m3b11fnuz,
-    "e4m3_ieee": ml_dtypes.float8_e4m3, "e3m4": ml_dtypes.float8_e3m4, "fp16": np.float16,
+    "bf16": "ml_dtypes.bfloat16", "fp8_e4m3fn": "ml_dtypes.float8_e4m3fn",
+    "fp8_e4m3fnuz": "ml_dtypes.float8_e4m3fnuz", "fp8_e5m2": "ml_dtypes.float8_e5m2",
+    "fp8_e5m2fnuz": "ml_dtypes.float8_e5m2fnuz", "fp8_e8m0fnu": "ml_dtypes.float8_e8m0fnu",
+    "fp6_e2m3fn": "ml_dtypes.float6_e2m3fn", "fp6_e3m2fn": "ml_dtypes.float6_e3m2fn",
+    "fp4_e2m1fn": "ml_dtypes.float4_e2m1fn", "e4m3b11fnuz": "ml_dtypes.float8_e4m3b11fnuz",
+    "e4m3_ieee": "ml_dtypes.float8_e4m3", "e3m4": "ml_dtypes.float8_e3m4", "fp16": np.float16,
 }
 TORCH = {
-    "fp16": torch.float16, "bf16": torch.bfloat16, "fp8_e4m3fn": torch.float8_e4m3fn,
-    "fp8_e4m3fnuz": torch.float8_e4m3fnuz, "fp8_e5m2": torch.float8_e5m2,
-    "fp8_e5m2fnuz": torch.float8_e5m2fnuz, "fp8_e8m0fnu": torch.float8_e8m0fnu,
+    "fp16": "torch.float16", "bf16": "torch.bfloat16", "fp8_e4m3fn": "torch.float8_e4m3fn",
+    "fp8_e4m3fnuz": "torch.float8_e4m3fnuz", "fp8_e5m2": "torch.float8_e5m2",
+    "fp8_e5m2fnuz": "torch.float8_e5m2fnuz", "fp8_e8m0fnu": "torch.float8_e8m0fnu",
 }
 
 
@@ -102,7 +104,8 @@ def test_decode_matches_exact_reference(fmt):
 def test_decode_matches_ml_dtypes_and_numpy(key):
     fmt = CUSTOM.get(key) or qf.format(key)
     codes = _codes(fmt)
-    theirs = codes.view(ML[key]) if fmt.bits in (8, 16) else codes.astype(np.uint8).view(ML[key])
+    ml = resolve(ML[key])
+    theirs = codes.view(ml) if fmt.bits in (8, 16) else codes.astype(np.uint8).view(ml)
     theirs64 = theirs.astype(np.float64)
     _same_values(qf.decode(codes, fmt), theirs64)
     if _fits_f32(fmt):
@@ -114,7 +117,7 @@ def test_decode_matches_torch(key):
     fmt = qf.format(key)
     codes = _codes(fmt)
     t = torch.from_numpy(codes.view(np.int16 if fmt.bits == 16 else np.int8).copy())
-    theirs = t.view(TORCH[key]).to(torch.float64).numpy()
+    theirs = t.view(resolve(TORCH[key])).to(torch.float64).numpy()
     _same_values(qf.decode(codes, fmt), theirs)
 
 

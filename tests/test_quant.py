@@ -10,10 +10,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import qformat as qf
-import torch
+from _optional import lazy, resolve
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+
+torch = lazy("torch")
 
 
 def f32(v) -> float:
@@ -101,14 +103,15 @@ def tie_inputs(scale: float, zp: int, n_rand: int, seed: int) -> np.ndarray:
 @pytest.mark.parametrize(
     "scale,zp,fmt,torch_dtype",
     [
-        (0.1, 0, "int8", torch.qint8),
-        (0.001, 3, "uint8", torch.quint8),
-        (0.0123, -5, "int8", torch.qint8),
-        (1.0, 100, "uint8", torch.quint8),
-        (0.3333, 0, "int8", torch.qint8),
+        (0.1, 0, "int8", "torch.qint8"),
+        (0.001, 3, "uint8", "torch.quint8"),
+        (0.0123, -5, "int8", "torch.qint8"),
+        (1.0, 100, "uint8", "torch.quint8"),
+        (0.3333, 0, "int8", "torch.qint8"),
     ],
 )
 def test_torch_arithmetic_per_tensor_bit_for_bit(scale, zp, fmt, torch_dtype):
+    torch_dtype = resolve(torch_dtype)
     x = tie_inputs(scale, zp, 70_000, seed=int(scale * 1000))
     assert x.size >= 200_000
     f = qf.format(fmt)

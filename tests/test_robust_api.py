@@ -1,12 +1,11 @@
 """Issue 11 in the Python API: float targets for quantize, huge exact values
 in explain, checked format biases and options, in-place round, torch in /
 torch out, readable shortest decimals, checkpoints that rebuild their format
-from its fields, and the README's snippet."""
+from its fields."""
 
 from __future__ import annotations
 
 import json
-import re
 import struct
 import traceback
 from decimal import Decimal
@@ -193,19 +192,6 @@ def test_format_records_do_not_go_through_names():
     custom = qf.FloatFormat(4, 3, name="e4m3")
     f = _checkpoint._format_from_record(_checkpoint._format_record(custom))
     assert f == qf.FloatFormat(4, 3) and f != qf.fp8_e4m3fn
-
-
-# --- README -----------------------------------------------------------------------------
-
-
-def test_readme_python_snippet_runs():
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
-    assert blocks
-    scope: dict = {}            # the README reads as one session: later blocks use x, w
-    for code in blocks:
-        exec(compile(code, str(README), "exec"), scope)  # noqa: S102
-    q = scope["q"]
-    assert q.axis == scope["w"].ndim - 1 and q.group_size == 128
 
 
 def test_nan_error_in_a_later_run_of_rows_gives_the_tensor_index(tmp_path, monkeypatch):

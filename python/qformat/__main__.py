@@ -1,5 +1,6 @@
-"""``python -m qformat`` runs the command line."""
+"""``python -m qformat``: the command line."""
 
 from qformat.cli import run
 
-run()
+if __name__ == "__main__":
+    run()

@@ -258,8 +258,7 @@ class _CodePass(NamedTuple):
         pow2_scales: Optional[bool] = None,
     ) -> _CodePass:
         """Check the arguments (in the public functions' order) and run the
-        range pass. Takes the public functions' keyword arguments as they
-        are (``plan(**locals())``)."""
+        range pass. Takes the public functions' keyword arguments by name."""
         if pow2_scales is not None:
             raise ValueError("pow2_scales applies to the fp8_block128 recipe")
         f = _format(fmt)

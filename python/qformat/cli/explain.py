@@ -21,6 +21,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from .._args import ROUNDINGS
 from .._explain import (
     EXP_COLOUR,
     FRAC_COLOUR,
@@ -34,10 +35,6 @@ from .._explain import (
 from .._formats import FloatFormat, IntFormat, format, formats
 from ..io.checkpoint import MX_ALIASES
 from .errors import fail, guard
-
-_ROUNDINGS = ("nearest_even", "nearest_away", "toward_zero", "up", "down", "odd", "stochastic")
-
-
 
 
 def _console() -> Console:
@@ -91,7 +88,7 @@ def _report(explanations: list[Explanation], errors: bool) -> Table:
 @click.argument("value")
 @click.argument("fmts", metavar="FORMAT...", nargs=-1, required=True)
 @click.option("--rounding", default="nearest_even", show_default=True,
-              help="One of " + ", ".join(_ROUNDINGS) + ".")
+              help="One of " + ", ".join(ROUNDINGS) + ".")
 @click.option("--seed", type=int, default=None, help="Seed for --rounding stochastic.")
 @click.option("--profile", default=None, metavar="NAME",
               help="A hardware profile such as x86-sse (its instruction's FTZ/DAZ rule).")
@@ -108,8 +105,8 @@ def explain_cmd(value: str, fmts: tuple[str, ...], rounding: str, seed: Optional
 
     Example: qformat explain 3.14159265358979 fp32 bf16 fp8_e4m3fn
     """
-    if rounding not in _ROUNDINGS:
-        fail(f"unknown rounding {rounding!r}; choose one of {', '.join(_ROUNDINGS)}")
+    if rounding not in ROUNDINGS:
+        fail(f"unknown rounding {rounding!r}; choose one of {', '.join(ROUNDINGS)}")
     found: list[Explanation] = []
     for name in fmts:
         found.append(guard(partial(explain, value, name, rounding=rounding, seed=seed,
