@@ -1,5 +1,8 @@
 """Recipe speed against each recipe's reference library, in one run: GGUF
-block types (gguf-py's NumPy quantizers), MX scale rules (torchao's to_mx
+block types (gguf-py's NumPy quantizers; for the K-quants, which gguf-py
+cannot quantize, llama.cpp's reference quantizer when QFORMAT_GGML_LIB names
+a library built by scripts/build_ggml_ref.sh, and gguf-py's dequantizer
+against ours), MX scale rules (torchao's to_mx
 on CPU), NVFP4 (torchao's nvfp4_quantize, per-tensor scale included) and
 DeepSeek-V3 FP8 blocks (its formula written in torch).
 Each line prints both times (best of --repeat) and their ratio.
@@ -10,6 +13,8 @@ Run: python benches/bench_recipes.py [--rows 1024 --cols 4096 --repeat 3]
 from __future__ import annotations
 
 import argparse
+import ctypes
+import os
 import warnings
 
 import numpy as np
@@ -29,13 +34,40 @@ def bench_gguf(x: np.ndarray, repeat: int) -> None:
         print("gguf not installed: GGUF lines skipped")
         return
     types = {"q8_0": "Q8_0", "q4_0": "Q4_0", "q4_1": "Q4_1", "q5_0": "Q5_0", "q5_1": "Q5_1",
-             "gguf_mxfp4": "MXFP4"}
+             "gguf_mxfp4": "MXFP4", "tq1_0": "TQ1_0", "tq2_0": "TQ2_0"}
     for name, member in types.items():
         qtype = getattr(gguf.GGMLQuantizationType, member)
         with np.errstate(all="ignore"):
             ref = best_ms(lambda q=qtype: gguf.quants.quantize(x, q), repeat)
         ours = best_ms(lambda n=name: qf.quantize(x, n), repeat)
         line(name, ours, "gguf-py", ref)
+    for name, member in (("q4_k", "Q4_K"), ("q5_k", "Q5_K"), ("q6_k", "Q6_K")):
+        q = qf.quantize(x, name)
+        qtype = getattr(gguf.GGMLQuantizationType, member)
+        line(f"{name} dequantize", best_ms(q.dequantize, repeat), "gguf-py",
+             best_ms(lambda b=q.blocks, t=qtype: gguf.quants.dequantize(b, t), repeat))
+        ref_quantize = _ggml_quantizer(name)
+        if ref_quantize is not None:
+            line(f"{name} quantize", best_ms(lambda n=name: qf.quantize(x, n), repeat),
+                 "llama.cpp", best_ms(lambda f=ref_quantize: f(x), repeat))
+
+
+def _ggml_quantizer(name: str):
+    """llama.cpp's single-threaded reference quantizer for ``name`` from
+    the library in QFORMAT_GGML_LIB, or None when it is not set."""
+    lib_path = os.environ.get("QFORMAT_GGML_LIB")
+    if not lib_path:
+        return None
+    fn = getattr(ctypes.CDLL(lib_path), f"quantize_row_{name[:2]}_K_ref")
+    fn.restype, fn.argtypes = None, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+    size = {"q4_k": 144, "q5_k": 176, "q6_k": 210}[name]
+
+    def run(x: np.ndarray) -> np.ndarray:
+        out = np.empty(x.size // 256 * size, np.uint8)
+        fn(x.ctypes.data, out.ctypes.data, x.size)
+        return out
+
+    return run
 
 
 def bench_torchao(x: np.ndarray, repeat: int) -> None:

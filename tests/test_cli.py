@@ -89,7 +89,7 @@ def test_memory_7b(runner):
 @pytest.mark.parametrize("args,needle", [
     (("explain", "1_000", "fp32"), "separators"),
     (("explain", "1.0", "fp33"), "unknown format"),
-    (("explain", "1.0", "int8"), "integer format"),
+    (("explain", "nan", "int8"), "no NaN"),
     (("explain", "1.0", "fp32", "--rounding", "sideways"), "unknown rounding"),
     (("explain", "1.0", "bf16", "--rounding", "stochastic"), "seed"),
     (("decode", "40490fdb", "fp32"), "cannot read bits"),

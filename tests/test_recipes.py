@@ -336,3 +336,44 @@ def test_mx_recipe_names_and_bytes(mode):
         assert q.tobytes() == data.view(torch.uint8).numpy().tobytes()
     with pytest.raises(ValueError, match="group_size"):
         qf.quantize(x, "mxfp4", group_size=16)
+
+
+def _numpy_fp8_block(w: np.ndarray, pow2: bool) -> tuple:
+    """qformat's NumPy fp8_block128 before the Rust port, kept as the
+    reference the port must equal bit for bit: (codes, weight_scale_inv)."""
+    m, n = w.shape
+    bm, bn = -(-m // 128), -(-n // 128)
+    padded = np.zeros((bm * 128, bn * 128), np.float32)
+    padded[:m, :n] = np.abs(w)
+    amax = padded.reshape(bm, 128, bn, 128).max(axis=(1, 3))
+    with np.errstate(divide="ignore"):
+        if pow2:
+            a = np.where(amax == 0, 448.0, amax.astype(np.float64))
+            k = np.ceil(np.log2(a / 448.0))
+            k = np.where(np.ldexp(448.0, (k - 1).astype(np.int32)) >= a, k - 1, k)
+            k = np.where(np.ldexp(448.0, k.astype(np.int32)) < a, k + 1, k)
+            s = np.ldexp(np.float32(1), k.astype(np.int32)).astype(np.float32)
+        else:
+            s = amax / np.float32(448.0)
+    s = np.maximum(np.where(amax == 0, np.float32(1), s).astype(np.float32),
+                   np.float32(2.0**-149))
+    per_element = np.repeat(np.repeat(s, 128, 0), 128, 1)[:m, :n]
+    return qf.encode(w / per_element, "fp8_e4m3fn", profile="torch-cpu"), s
+
+
+@pytest.mark.parametrize("pow2", [False, True])
+def test_fp8_block128_equals_the_numpy_implementation(pow2):
+    # Scales down to the smallest float32, where x / s can pass 448
+    # (amax / 448 rounds down to 2^-149) and the fp8 cast overflows to NaN.
+    rng = np.random.default_rng(8)
+    w = rng.standard_normal((515, 700)).astype(np.float32)
+    mags = rng.choice([0.0, 1e-45, 1e-43, 1e-40, 1e-38, 1e-3, 1.0, 1e30], (5, 6))
+    w *= np.repeat(np.repeat(mags, 128, 0), 128, 1)[:515, :700].astype(np.float32)
+    w[300:, 650:] = np.float32(3.4e38)
+    codes, scales = _numpy_fp8_block(w, pow2)
+    q = qf.quantize(w, "fp8_block128", pow2_scales=pow2)
+    np.testing.assert_array_equal(q.weight_scale_inv.view(np.uint32), scales.view(np.uint32))
+    np.testing.assert_array_equal(q.values, codes)
+    with pytest.raises(ValueError, match="finite"):
+        w[3, 4] = np.inf
+        qf.quantize(w, "fp8_block128", pow2_scales=pow2)

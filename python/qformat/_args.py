@@ -17,6 +17,7 @@ from ._profiles import ProfileSpec
 from ._profiles import profile as resolve_profile
 
 __all__ = ["ROUNDINGS", "Clip", "NanOption", "seed", "rounding", "conversion_options",
+           "sr_bits", "random_words",
            "axis_index", "quant_axis", "param_shape", "grouped_shape", "clip_range",
            "quant_nan_code"]
 
@@ -39,6 +40,41 @@ def seed(value: Any) -> Optional[int]:
     if not _is_int(value):
         raise TypeError("seed must be an int")
     return int(value) % (1 << 64)
+
+
+def sr_bits(value: Any) -> Optional[int]:
+    """A stochastic-rounding bit count: None (all bits) or 1 to 64."""
+    if value is None:
+        return None
+    if not _is_int(value):
+        raise TypeError(f"sr_bits must be None or an int, not {value!r}")
+    if not 1 <= int(value) <= 64:
+        raise ValueError(f"sr_bits={int(value)} is out of range: stochastic rounding "
+                         "compares 1 to 64 random bits")
+    return int(value)
+
+
+def random_words(words: Optional[np.ndarray], bits: Optional[int],
+                 shape: tuple) -> tuple[Optional[np.ndarray], Optional[int]]:
+    """The caller's stochastic-rounding words (``random_bits=``, already an
+    array) as flat uint64, and the number of their low bits each decision
+    uses (default: the whole word). They must be unsigned, shaped like the
+    input, and hold ``bits`` bits."""
+    if words is None:
+        return None, bits
+    if words.dtype.kind != "u":
+        raise TypeError("random_bits must be an unsigned integer array (uint8, uint16, uint32 "
+                        f"or uint64), not {words.dtype}: the words are raw random bits")
+    if words.shape != shape:
+        raise ValueError(f"random_bits has shape {words.shape} but x has shape {shape}; "
+                         "give one random word per element")
+    width = words.dtype.itemsize * 8
+    if bits is None:
+        bits = width
+    elif bits > width:
+        raise ValueError(f"sr_bits={bits} but random_bits is {words.dtype}, which holds "
+                         f"only {width} bits per element")
+    return np.ascontiguousarray(words.reshape(-1), dtype=np.uint64), bits
 
 
 def rounding(value: Any, *, optional: bool = False) -> Optional[str]:
@@ -68,7 +104,7 @@ def _nan(nan: NanOption) -> NanOption:
 def conversion_options(rounding_: Optional[str], subnormals: Optional[bool],
                        overflow: Optional[str], nan: NanOption, profile: ProfileSpec,
                        seed_: Optional[int], ftz: Optional[bool] = None,
-                       daz: Optional[bool] = None) -> dict:
+                       daz: Optional[bool] = None, sr_bits_: Optional[int] = None) -> dict:
     """The option dict the native conversions read; None means "not given",
     so the profile (then the IEEE default) decides that option."""
     if overflow is not None and not isinstance(overflow, str):
@@ -76,7 +112,7 @@ def conversion_options(rounding_: Optional[str], subnormals: Optional[bool],
     return {"rounding": rounding(rounding_, optional=True),
             "subnormals": _flag("subnormals", subnormals), "overflow": overflow,
             "nan": _nan(nan), "profile": resolve_profile(profile), "seed": seed(seed_),
-            "ftz": _flag("ftz", ftz), "daz": _flag("daz", daz)}
+            "sr_bits": sr_bits(sr_bits_), "ftz": _flag("ftz", ftz), "daz": _flag("daz", daz)}
 
 
 def axis_index(axis: int, ndim: int) -> Optional[int]:

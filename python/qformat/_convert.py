@@ -18,6 +18,7 @@ from .io.torchio import torch_in_torch_out
 
 __all__ = ["encode", "decode", "round"]
 
+
 class _Source:
     """An input array seen as bit patterns of a float format, or as integers."""
 
@@ -42,15 +43,24 @@ class _Source:
 def _prepare(x: Any, fmt: FormatSpec, rounding: Optional[str], subnormals: Optional[bool],
              overflow: Optional[str], nan: NanOption, profile: ProfileSpec,
              seed: Optional[int], ftz: Optional[bool] = None,
-             daz: Optional[bool] = None) -> tuple[Format, dict, _Source]:
-    """What encode and round share: the format, the checked options and the
-    input seen as source patterns. Integer formats take ``nan=`` as an int
-    value (negative allowed), so it is checked by ``_ints``, not here."""
+             daz: Optional[bool] = None, random_bits: Any = None,
+             sr_bits: Optional[int] = None
+             ) -> tuple[Format, dict, _Source, Optional[np.ndarray]]:
+    """What encode and round share: the format, the checked options, the
+    input seen as source patterns and the caller's random words (flat
+    uint64, or None). Integer formats take ``nan=`` as an int value
+    (negative allowed), so it is checked by ``_ints``, not here."""
     f = format(fmt)
     float_nan = None if isinstance(f, IntFormat) else nan
     opts = _args.conversion_options(rounding, subnormals, overflow, float_nan, profile, seed,
-                                    ftz, daz)
-    return f, opts, _Source(x)
+                                    ftz, daz, sr_bits)
+    src = _Source(x)
+    given = None if random_bits is None else as_array(random_bits)
+    random, opts["sr_bits"] = _args.random_words(given, opts["sr_bits"], src.shape)
+    if random is not None and (isinstance(f, IntFormat) or src.fmt is None):
+        raise ValueError("random_bits= applies to float inputs converted to float formats; "
+                         "integer formats and integer inputs take seed= only")
+    return f, opts, src, random
 
 
 @torch_in_torch_out(encode=True)
@@ -58,6 +68,7 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
            subnormals: Optional[bool] = None, overflow: Optional[str] = None,
            nan: NanOption = None, profile: ProfileSpec = "ieee", seed: Optional[int] = None,
            ftz: Optional[bool] = None, daz: Optional[bool] = None,
+           random_bits: Any = None, sr_bits: Optional[int] = None,
            out: Optional[np.ndarray] = None) -> np.ndarray:
     """Bit patterns of ``x`` rounded once, from its exact value, into ``fmt``.
 
@@ -69,13 +80,21 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
     ``ftz``/``daz`` are the x86 MXCSR bits (``profile="x86-sse"``): FTZ
     flushes results that are tiny after rounding to ±0, DAZ reads subnormal
     inputs of ``x``'s own format as ±0 (docs/verification/cpu.md).
+    ``rounding="stochastic"`` draws from ``seed`` (reproducible per element
+    position), or takes the caller's own ``random_bits`` (an unsigned array
+    shaped like ``x``): it rounds away from zero when the low ``sr_bits``
+    bits of the word (default: all of them; with a seed, all 64), added to
+    as many top discarded bits, carry out, which is how CUDA ``cvt.rs`` and
+    the "add random bits, then truncate" bfloat16 method round.
     See docs/conversion.md in the repository for every option.
     """
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
         return _dask.elementwise(encode, x, fmt, out, dict(
             rounding=rounding, subnormals=subnormals, overflow=overflow, nan=nan,
-            profile=profile, seed=seed, ftz=ftz, daz=daz))
-    f, opts, src = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed, ftz, daz)
+            profile=profile, seed=seed, ftz=ftz, daz=daz, random_bits=random_bits,
+            sr_bits=sr_bits))
+    f, opts, src, random = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed,
+                                    ftz, daz, random_bits, sr_bits)
     if isinstance(f, IntFormat):
         return encode_int(src, f, dict(opts, nan=nan), out)
     result = prepare_out(out, src.shape, f.storage_dtype)
@@ -83,7 +102,8 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
         ints = src.ints
         return run_into(result, lambda w: _native.encode_int_source(ints, w, f, opts))
     sf = src.fmt
-    return run_into(result, lambda w: _native.encode_float(src.words, sf, w, f, opts),
+    return run_into(result,
+                    lambda w: _native.encode_float(src.words, sf, w, f, opts, random),
                     src.words)
 
 
@@ -118,23 +138,28 @@ def round(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,  # noqa: A
           subnormals: Optional[bool] = None, overflow: Optional[str] = None,
           nan: NanOption = None, profile: ProfileSpec = "ieee", seed: Optional[int] = None,
           ftz: Optional[bool] = None, daz: Optional[bool] = None,
+          random_bits: Any = None, sr_bits: Optional[int] = None,
           out: Optional[np.ndarray] = None) -> np.ndarray:
     """``decode(encode(x, fmt))`` in x's own float dtype (float64 for integer
-    inputs): the fake-quantize of a float format, fused in one pass."""
+    inputs): the fake-quantize of a float format, fused in one pass. Takes
+    every option of :func:`encode`, ``random_bits``/``sr_bits`` included."""
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
         return _dask.elementwise(round, x, fmt, out, dict(
             rounding=rounding, subnormals=subnormals, overflow=overflow, nan=nan,
-            profile=profile, seed=seed, ftz=ftz, daz=daz))
-    f, opts, src = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed, ftz, daz)
+            profile=profile, seed=seed, ftz=ftz, daz=daz, random_bits=random_bits,
+            sr_bits=sr_bits))
+    f, opts, src, random = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed,
+                                    ftz, daz, random_bits, sr_bits)
     if isinstance(f, IntFormat):
         return round_int(src, f, dict(opts, nan=nan), out)
     if src.fmt is None:
         codes = encode(x, f, rounding=rounding, subnormals=subnormals, overflow=overflow,
-                       nan=nan, profile=profile, seed=seed, ftz=ftz, daz=daz)
+                       nan=nan, profile=profile, seed=seed, ftz=ftz, daz=daz, sr_bits=sr_bits)
         return decode(codes, f, out=out)
     result = prepare_out(out, src.shape, src.dtype)
     sf = src.fmt
-    return run_into(result, lambda w: _native.round_float(src.words, sf, w, f, opts),
+    return run_into(result,
+                    lambda w: _native.round_float(src.words, sf, w, f, opts, random),
                     src.words)
 
 

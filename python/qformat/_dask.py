@@ -51,6 +51,9 @@ def elementwise(eager: Callable, x: Any, fmt: Any, out: Any, opts: dict) -> Any:
     """``eager(x, fmt, **opts)`` (``qf.encode`` or ``qf.round``) of a dask
     array, lazily, block by block."""
     _no_out(out)
+    if opts.get("random_bits") is not None:
+        raise ValueError("random_bits= is not taken with a dask array: its words are one per "
+                         "element of the whole array; compute x (or pass a NumPy array) first")
     _check_positional_rng(x, opts.get("rounding") or "nearest_even")
     sample = eager(np.zeros((1,), dtype=x.dtype), fmt, **opts)  # options checked here, eagerly
     return x.map_blocks(lambda b: eager(b, fmt, **opts), dtype=sample.dtype)

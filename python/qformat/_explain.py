@@ -29,7 +29,9 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from . import _args, _native
-from ._formats import FloatFormat, FormatSpec, float_format
+from . import _explain_scaled as scaled
+from ._formats import FloatFormat, FormatSpec, IntFormat, float_format
+from ._formats import format as resolve_format
 from ._profiles import ProfileSpec
 from ._profiles import profile as _profile
 
@@ -55,6 +57,14 @@ class Explanation:
     finite neighbour, or an input too large to rebuild). ``exponent`` is the
     unbiased exponent with ``|value| == significand * 2**exponent`` (``emin``
     for zero and subnormals, ``None`` for inf/NaN).
+
+    Integer formats: ``value`` is the stored integer, ``bits`` its two's
+    complement pattern, ``exponent`` 0, ``ulp`` 1, ``category`` "zero" or
+    "normal". Block formats explained under a given scale also fill
+    ``scale`` (the block's scale, times the tensor scale where there is
+    one), ``scale_bits`` (the block scale's code in ``scale_format``),
+    ``element`` and ``element_format``: ``value == element * scale``; the
+    bit fields, ``exponent`` and ``significand`` are the element's.
     """
 
     input: str
@@ -82,6 +92,12 @@ class Explanation:
     #: in words ("" when they did not, or were not asked about).
     note: str = ""
     _fmt: Optional[FloatFormat] = field(default=None, repr=False, compare=False)
+    scale: Optional[Fraction] = None
+    scale_bits: Optional[int] = None
+    scale_format: Optional[str] = None
+    element: Optional[Fraction] = None
+    element_format: Optional[str] = None
+    _int_fmt: Optional[IntFormat] = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict: Fractions become exact strings ("p/q" or "p")."""
@@ -96,6 +112,8 @@ class Explanation:
     def fields_of_bits(self) -> tuple[str, str, str]:
         """The sign, exponent and fraction fields as bit strings ('' if absent)."""
         parts = self.binary.split(" ")
+        if self._int_fmt is not None:  # two's complement: sign bit, then the rest
+            return (parts[0], "", parts[1]) if len(parts) == 2 else ("", "", parts[0])
         fmt = self._fmt if self._fmt is not None else _lookup(self.format)
         sign = parts.pop(0) if fmt is None or fmt.signed else ""
         exp = parts.pop(0) if parts else ""
@@ -120,6 +138,11 @@ class Explanation:
             ("next down/up", f"{_approx(self.next_down)} / {_approx(self.next_up)}"),
             ("bits", f"{self.hex}  {self.binary}"),
         ]
+        if self.scale is not None:
+            rows += [("block scale", f"{_approx(self.scale)} ({self.scale_format} code "
+                                     f"{self.scale_bits:#04x})"),
+                     ("element", f"{_approx(self.element)} in {self.element_format} "
+                                 f"(value = element x scale)")]
         lines += [f"  {k:<13} {v}" for k, v in rows]
         lines += ["", *self.layout_lines()]
         return "\n".join(lines)
@@ -127,8 +150,8 @@ class Explanation:
     def layout_lines(self) -> list[str]:
         """The textbook bit diagram: one box per field, with what it means below."""
         sign, exp, frac = self.fields_of_bits()
-        cells = [(c, t) for c, t in ((sign, "sign"), (exp, "exponent"), (frac, "fraction"))
-                 if c]
+        rest = "value bits" if self._int_fmt is not None else "fraction"
+        cells = [(c, t) for c, t in ((sign, "sign"), (exp, "exponent"), (frac, rest)) if c]
         widths = [max(len(c), len(t)) + 2 for c, t in cells]
         border = "+" + "+".join("-" * w for w in widths) + "+"
         title = "|" + "|".join(t.center(w) for (_, t), w in zip(cells, widths)) + "|"
@@ -140,6 +163,9 @@ class Explanation:
     def meaning(self) -> str:
         """One line: how the fields make the value."""
         s = "-" if self.sign else "+"
+        if self._int_fmt is not None:
+            signed = self._int_fmt.signed
+            return f"= {self.decimal}" + (" (two's complement)" if signed else "")
         if self.category in ("inf", "nan"):
             return f"{s}{self.category}" if self.category == "inf" else "NaN (not a number)"
         assert self.significand is not None and self.exponent is not None
@@ -338,8 +364,19 @@ class _Source:
 
 def explain(value: Number, fmt: FormatSpec, *, rounding: str = "nearest_even",
             seed: Optional[int] = None, profile: Optional[ProfileSpec] = None,
-            ftz: Optional[bool] = None, daz: Optional[bool] = None) -> Explanation:
-    """Round ``value`` exactly into the float format ``fmt`` and explain the result.
+            ftz: Optional[bool] = None, daz: Optional[bool] = None,
+            scale: Any = None, tensor_scale: Any = None) -> Explanation:
+    """Round ``value`` exactly into the format ``fmt`` and explain the result.
+
+    Integer formats (``explain(7, "int4")``): the value is rounded with
+    ``rounding`` (any mode but stochastic) and saturated to the format's
+    range; saturation is reported as ``overflow``. Block formats ("mxfp8",
+    "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4", "mxint8", "nvfp4")
+    need the block's ``scale``: what does the format store for ``value`` in
+    a block with that scale? MX scales are powers of two (e8m0); nvfp4's is
+    a positive e4m3 value, times an optional float32 ``tensor_scale``. The
+    value is divided exactly by the scale (the quantizers' own float32
+    arithmetic can differ from the exact quotient for nvfp4).
 
     ``value`` may be number text of any length (decimal, scientific, hex float
     such as "0x1.8p3", "inf", "nan"), an int, a float, a Fraction or a
@@ -355,8 +392,16 @@ def explain(value: Number, fmt: FormatSpec, *, rounding: str = "nearest_even",
     >>> str(explain("3.14159265358979", "fp32").decimal)
     '3.1415927410125732421875'
     """
-    f = float_format(fmt)
+    name = fmt.lower() if isinstance(fmt, str) else None
+    if name in scaled.BLOCK_FORMATS or scale is not None or tensor_scale is not None:
+        return _explain_block(value, name, rounding, seed, scale, tensor_scale)
+    g = resolve_format(fmt)
     rounding, seed = _args.rounding(rounding), _args.seed(seed)
+    if isinstance(g, IntFormat):
+        if profile is not None or ftz is not None or daz is not None:
+            raise ValueError(f"profile=, ftz= and daz= apply to float formats, not {g.name}")
+        return _explain_int(value, g, rounding)
+    f = float_format(fmt)
     src = _Source(value)
     for name, flag in (("ftz", ftz), ("daz", daz)):
         if flag is not None and not isinstance(flag, bool):
@@ -388,9 +433,51 @@ def _mxcsr_note(src: _Source, f: FloatFormat, rounding: str, seed: Optional[int]
             f"sets FTZ (and DAZ) at start-up, so this is what it stores.")
 
 
+def _explain_int(value: Number, f: IntFormat, rounding: str) -> Explanation:
+    """``value`` rounded into the integer format ``f`` (saturating)."""
+    src = _Source(value)
+    if src.nan:
+        raise ValueError(f"{f.name} has no NaN: an integer format cannot store {src.display}")
+    x = src.exact if src.exact is not None else scaled.text_value(src.text)
+    if x is None:  # ±inf: saturates
+        neg = _native.scan_number(src.text)[1]
+        return scaled.int_explanation(Explanation, f, f.min if neg else f.max, src.display,
+                                      rounding, None, True, False)
+    r = scaled.round_to_int(x, rounding)
+    stored = min(max(r, f.min), f.max)
+    return scaled.int_explanation(Explanation, f, stored, src.display, rounding, x,
+                                  stored != r, src.exact is not None)
+
+
+def _explain_block(value: Number, name: Optional[str], rounding: str, seed: Optional[int],
+                   scale: Any, tensor_scale: Any) -> Explanation:
+    """``value`` in a block of the block format ``name`` whose scale is ``scale``."""
+    if name not in scaled.BLOCK_FORMATS:
+        raise ValueError("scale= and tensor_scale= apply to block formats: "
+                         + ", ".join(scaled.BLOCK_FORMATS))
+    assert name is not None
+    if scale is None:
+        raise ValueError(f"{name} is a block format: give the block's scale (scale=...) to ask "
+                         "what it stores for a value")
+    elem, s, code, scale_fmt = scaled.block_parts(name, scale, tensor_scale)
+    src = _Source(value)
+    x = src.exact
+    if x is not None:
+        inner = explain(x / s, elem, rounding=rounding, seed=seed)
+    elif src.nan or _native.scan_number(src.text)[0] == "inf":
+        inner = explain(src.text, elem, rounding=rounding, seed=seed)
+    else:
+        raise ValueError(f"{src.display[:40]}… is too long to divide exactly by the block scale")
+    return scaled.scaled(inner, name, src.display, s, code, scale_fmt, x)
+
+
 def representable(value: Number, fmt: FormatSpec) -> bool:
     """True when ``fmt`` stores ``value`` without any error (NaN counts as
     representable in formats that have a NaN)."""
+    g = resolve_format(fmt)
+    if isinstance(g, IntFormat):
+        v = _Source(value).exact
+        return v is not None and v.denominator == 1 and g.min <= v <= g.max
     f = float_format(fmt)
     src = _Source(value)
     if src.nan and f.nan == "none":
@@ -399,11 +486,20 @@ def representable(value: Number, fmt: FormatSpec) -> bool:
 
 
 def explain_bits(bits: int, fmt: FormatSpec) -> Explanation:
-    """Explain what the bit pattern ``bits`` means in ``fmt`` (``qformat decode``)."""
-    f = float_format(fmt)
+    """Explain what the bit pattern ``bits`` means in ``fmt`` (``qformat decode``);
+    integer formats read it as two's complement (``explain_bits(0xF, "int4")`` is -1)."""
     if isinstance(bits, bool) or not isinstance(bits, numbers.Integral):
         raise TypeError("bits must be an int")
     bits = int(bits)
+    g = resolve_format(fmt)
+    if isinstance(g, IntFormat):
+        if not 0 <= bits < (1 << g.bits):
+            raise ValueError(f"{bits:#x} does not fit in the {g.bits} bits of {g.name}")
+        v = bits - (1 << g.bits) if g.signed and bits >> (g.bits - 1) else bits
+        text = f"0x{bits:0{(g.bits + 3) // 4}x}"
+        return scaled.int_explanation(Explanation, g, v, text, "nearest_even", Fraction(v),
+                                      False, True)
+    f = float_format(fmt)
     if not 0 <= bits < (1 << f.bits):
         raise ValueError(f"{bits:#x} does not fit in the {f.bits} bits of {f.name}")
     text = f"0x{bits:0{(f.bits + 3) // 4}x}"

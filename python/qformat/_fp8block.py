@@ -7,7 +7,9 @@ elements become fp8_e4m3fn codes of ``x / s`` (a float32 division, then
 torch's nearest-even cast), as DeepSeek-V3's ``weight_quant`` kernel does.
 The scales are stored as ``weight_scale_inv`` of shape
 ``(ceil(M/128), ceil(N/128))``: the factor that dequantizes a block.
-An all-zero block gets scale 1 (DeepSeek's formula would divide 0 by 0).
+An all-zero block gets scale 1 (DeepSeek's formula would divide 0 by 0);
+a scale that underflows to 0 becomes 2**-149. The Rust core
+(``qformat_core::quant::fp8_block``) does the work, block rows in parallel.
 """
 
 from __future__ import annotations
@@ -16,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from ._convert import decode, encode
+from . import _native
+from ._convert import decode
 from ._formats import Format, format
 from ._qarray import QuantizedArray
 
 __all__ = ["FP8BlockArray", "quantize_fp8_block"]
 
 BLOCK = 128
-E4M3_MAX = np.float32(448.0)
 
 
 class FP8BlockArray(QuantizedArray):
@@ -74,25 +76,6 @@ class FP8BlockArray(QuantizedArray):
         return f"FP8BlockArray(shape={self.values.shape}, nbytes={self.nbytes})"
 
 
-def _block_amax(w: np.ndarray) -> np.ndarray:
-    """Largest magnitude of every 128×128 block (edge blocks zero-padded)."""
-    m, n = w.shape
-    bm, bn = -(-m // BLOCK), -(-n // BLOCK)
-    padded = np.zeros((bm * BLOCK, bn * BLOCK), np.float32)
-    padded[:m, :n] = np.abs(w)
-    return padded.reshape(bm, BLOCK, bn, BLOCK).max(axis=(1, 3))
-
-
-def _pow2_at_least(q: np.ndarray) -> np.ndarray:
-    """The smallest power of two ``>= amax / 448``, decided exactly:
-    ``2^k >= amax / 448`` iff ``2^k * 448 >= amax`` (exact in float64)."""
-    amax = np.where(q == 0, 448.0, q.astype(np.float64))  # zero blocks: any k, replaced later
-    k = np.ceil(np.log2(amax / 448.0))
-    k = np.where(np.ldexp(448.0, (k - 1).astype(np.int32)) >= amax, k - 1, k)
-    k = np.where(np.ldexp(448.0, k.astype(np.int32)) < amax, k + 1, k)
-    return np.ldexp(np.float32(1), k.astype(np.int32)).astype(np.float32)
-
-
 def quantize_fp8_block(x: Any, pow2_scales: bool = False) -> FP8BlockArray:
     """A 2-D weight (finite floats, converted to float32) in DeepSeek-V3's
     128×128 FP8 blocks; see the module docstring."""
@@ -102,15 +85,9 @@ def quantize_fp8_block(x: Any, pow2_scales: bool = False) -> FP8BlockArray:
     w = np.ascontiguousarray(w, dtype=np.float32)
     if w.ndim != 2:
         raise ValueError(f"fp8_block128 quantizes 2-D weights; got shape {w.shape}")
-    if not np.isfinite(w).all():
-        raise ValueError("fp8_block128 holds finite values; the weight has NaN or inf")
-    amax = _block_amax(w)
-    with np.errstate(divide="ignore"):
-        s = _pow2_at_least(amax) if pow2_scales else amax / E4M3_MAX
-    s = np.where(amax == 0, np.float32(1), s).astype(np.float32)
-    # amax below 448 * 2^-149 would give a zero scale: the smallest float32 instead.
-    s = np.maximum(s, np.float32(2.0**-149))
     m, n = w.shape
-    per_element = np.repeat(np.repeat(s, BLOCK, 0), BLOCK, 1)[:m, :n]
-    codes = encode(w / per_element, "fp8_e4m3fn", profile="torch-cpu")
-    return FP8BlockArray(codes, s)
+    codes = np.empty((m, n), np.uint8)
+    scales = np.empty((-(-m // BLOCK), -(-n // BLOCK)), np.float32)
+    _native.fp8_block_quantize(w.reshape(-1), m, n, bool(pow2_scales), codes.reshape(-1),
+                               scales.reshape(-1))
+    return FP8BlockArray(codes, scales)

@@ -5,6 +5,17 @@ consecutive values of the last axis in a block with a half-precision scale
 (and minimum, for the ``_1`` types; an e8m0 exponent for MXFP4). The bytes
 equal those of gguf-py's ``gguf.quants.quantize``; the Rust core
 (``qformat_core::quant::gguf``) repeats its float32 arithmetic step by step.
+The ternary TQ1_0/TQ2_0 (256 values, codes -1/0/+1 times ``d = absmax``)
+are gguf-py's too.
+
+The K-quants Q4_K, Q5_K and Q6_K put 256 values in a super-block of
+sub-blocks (8 of 32 with a scale and a minimum, or 16 of 16 with a signed
+scale) whose 6- or 8-bit scales are themselves scaled by a half-precision
+``d`` (and ``dmin``). gguf-py only reads them; the bytes here are those of
+llama.cpp's reference quantizer (``quantize_row_q4_K_ref`` and friends),
+and the values those of gguf-py's ``dequantize``. A last axis that is not a
+multiple of the block size is a ValueError (``qf.quantize``), or keeps the
+tensor in float32 in a ``.gguf`` file (noted in the report).
 Writing ``.gguf`` files is ``qformat.io.gguf``.
 
 Layouts of one block (little-endian, as on disk):
@@ -15,6 +26,9 @@ Layouts of one block (little-endian, as on disk):
 * q5_0: ``d``, 4 bytes of 5th bits, 16 bytes of nibbles; ``x = d * (q - 16)``
 * q5_1: ``d``, ``m``, 4 bytes of 5th bits, 16 bytes of nibbles; ``x = d * q + m``
 * gguf_mxfp4: ``e`` (e8m0), 16 bytes of e2m1 nibbles; ``x = 2^(e-127) * e2m1(q)``
+* q4_k, q5_k, q6_k, tq1_0, tq2_0 (256 values): ``_gguf_fields.py`` reads
+  them; the Rust modules ``quant::gguf_kquants`` and ``quant::gguf_ternary``
+  describe them byte by byte.
 
 Nibbles: element ``j`` in the low nibble of byte ``j``, element ``j + 16``
 in its high nibble; the 5th bit of element ``j`` is bit ``j`` of a
@@ -27,6 +41,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from . import _gguf_fields as fields
 from . import _native
 from ._formats import Format, IntFormat, format
 from ._qarray import QuantizedArray
@@ -41,32 +56,45 @@ GGUF_TYPES = {
     "q5_0": ("q5_0", "Q5_0"),
     "q5_1": ("q5_1", "Q5_1"),
     "gguf_mxfp4": ("mxfp4", "MXFP4"),
+    "q4_k": ("q4_k", "Q4_K"),
+    "q5_k": ("q5_k", "Q5_K"),
+    "q6_k": ("q6_k", "Q6_K"),
+    "tq1_0": ("tq1_0", "TQ1_0"),
+    "tq2_0": ("tq2_0", "TQ2_0"),
 }
 
-# code bits and offset of each type (x = d * (q - offset) [+ m])
-_CODES = {"q8_0": (8, 0), "q4_0": (4, 8), "q4_1": (4, 0), "q5_0": (5, 16), "q5_1": (5, 0),
-          "gguf_mxfp4": (4, 0)}
+
+def block_size(recipe: str) -> int:
+    """Values per block of a GGUF type: 32, or 256 (K-quants, ternary)."""
+    return int(_native.gguf_block_shape(GGUF_TYPES[recipe][0])[0])
 
 
 class GGUFArray(QuantizedArray):
     """A tensor in GGUF blocks: ``blocks`` holds the bytes exactly as a
     ``.gguf`` file stores them (``tobytes()``); ``values``, ``scale``,
-    ``zero_point`` (and ``minimum`` for q4_1/q5_1) are read out of them.
+    ``zero_point`` (and ``minimum`` for q4_1/q5_1/q4_k/q5_k) are read out
+    of them.
 
     ``x ≈ (values - zero_point) * scale + minimum`` after grouping along the
-    last axis in blocks of 32; for gguf_mxfp4 ``x ≈ decode(values, fp4_e2m1fn) * scale``.
+    last axis in groups of ``group_size`` (32; 16 for q6_k, whose 256-value
+    super-blocks hold 16 scales; 256 for tq1_0/tq2_0); for gguf_mxfp4
+    ``x ≈ decode(values, fp4_e2m1fn) * scale``. The K-quants' ``scale`` is
+    the float32 product of the super-block's ``d`` and the sub-block's
+    6- or 8-bit scale (``scale_format`` fp32), exactly as dequantized.
     """
 
     def __init__(self, blocks: np.ndarray, recipe: str, shape: tuple) -> None:
         self.blocks = blocks
         self.recipe = recipe
         self._shape = tuple(shape)
-        self.scheme = "asymmetric" if recipe in ("q4_1", "q5_1") else "symmetric"
+        self.scheme = ("asymmetric" if recipe in ("q4_1", "q5_1", "q4_k", "q5_k")
+                       else "symmetric")
         self.axis = len(shape) - 1
-        self.group_size = 32
+        self.group_size = fields.LAYOUT[recipe][2]
         mx = recipe == "gguf_mxfp4"
         self.format: Format = format("fp4_e2m1fn") if mx else _code_format(recipe)
-        self.scale_format = format("fp8_e8m0fnu" if mx else "fp16")
+        two_level = recipe in ("q4_k", "q5_k", "q6_k")
+        self.scale_format = format("fp8_e8m0fnu" if mx else "fp32" if two_level else "fp16")
 
     @property
     def shape(self) -> tuple:
@@ -88,42 +116,28 @@ class GGUFArray(QuantizedArray):
     @property
     def values(self) -> np.ndarray:  # type: ignore[override]
         """Element codes (uint8; int8 for q8_0), shaped like the array."""
-        b = self._fields()
-        bits, _ = _CODES[self.recipe]
-        if bits == 8:
-            return b[:, 2:].view(np.int8).reshape(self._shape)
-        lo = b[:, -16:]
-        q = np.concatenate([lo & 0x0F, lo >> 4], axis=1)
-        if bits == 5:
-            high = np.unpackbits(b[:, -20:-16], axis=1, bitorder="little")
-            q |= high << 4
-        return q.reshape(self._shape)
+        return fields.codes(self.recipe, self._fields()).reshape(self._shape)
 
     @property
     def scale(self) -> np.ndarray:  # type: ignore[override]
-        """Each block's scale ``d`` as float32, shaped ``(..., blocks, 1)``."""
-        b = self._fields()
-        if self.recipe == "gguf_mxfp4":
-            d = np.ldexp(np.float32(1), b[:, 0].astype(np.int32) - 127).astype(np.float32)
-        else:
-            d = b[:, :2].copy().view(np.float16).astype(np.float32).reshape(-1)
-        return d.reshape(self._group_shape())
+        """Each group's scale as float32, shaped ``(..., groups, 1)``."""
+        return fields.scales(self.recipe, self._fields()).reshape(self._group_shape())
 
     @property
     def zero_point(self) -> np.ndarray:  # type: ignore[override]
-        """The code offset (8 for q4_0, 16 for q5_0, else 0), per block."""
-        return np.full(self._group_shape(), _CODES[self.recipe][1], dtype=np.int64)
+        """The code offset (8 for q4_0, 16 for q5_0, 32 for q6_k, 1 for
+        tq1_0/tq2_0, else 0), per group."""
+        return np.full(self._group_shape(), fields.LAYOUT[self.recipe][1], dtype=np.int64)
 
     @property
     def minimum(self) -> Optional[np.ndarray]:
-        """q4_1/q5_1: each block's minimum ``m`` as float32; else None."""
-        if self.scheme != "asymmetric":
-            return None
-        m = self._fields()[:, 2:4].copy().view(np.float16).astype(np.float32)
-        return m.reshape(self._group_shape())
+        """q4_1/q5_1: each block's minimum ``m``; q4_k/q5_k: each
+        sub-block's ``-(dmin * m)``; as float32. None for the other types."""
+        m = fields.minimums(self.recipe, self._fields())
+        return None if m is None else m.reshape(self._group_shape())
 
     def _group_shape(self) -> tuple:
-        return self._shape[:-1] + (self._shape[-1] // 32, 1)
+        return self._shape[:-1] + (self._shape[-1] // self.group_size, 1)
 
     def dequantize(self, dtype: Any = np.float32) -> np.ndarray:
         """The values gguf-py's ``dequantize`` gives (float32 arithmetic),
@@ -140,24 +154,25 @@ class GGUFArray(QuantizedArray):
 
 
 def _code_format(recipe: str) -> Format:
-    bits, offset = _CODES[recipe]
-    return IntFormat(bits, signed=bits == 8 and offset == 0, name=None)
+    bits, offset, _ = fields.LAYOUT[recipe]
+    return IntFormat(bits, signed=recipe == "q8_0", name=None)
 
 
 def quantize_gguf(x: Any, recipe: str) -> GGUFArray:
-    """``x`` (any float array whose last axis is a multiple of 32; converted
-    to float32 first, as gguf-py does) in GGUF blocks of type ``recipe``."""
+    """``x`` (any float array whose last axis is a multiple of the type's
+    block size, 32 or 256; converted to float32 first, as gguf-py does) in
+    GGUF blocks of type ``recipe``."""
     arr = np.asarray(x)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{recipe} quantizes numbers, not {arr.dtype}")
     arr = np.ascontiguousarray(arr, dtype=np.float32)
-    if arr.ndim == 0 or arr.shape[-1] % 32:
-        raise ValueError(
-            f"{recipe} needs a last axis that is a multiple of 32 (GGUF blocks); "
-            f"got shape {arr.shape}"
-        )
     core, _ = GGUF_TYPES[recipe]
     block, type_size = _native.gguf_block_shape(core)
+    if arr.ndim == 0 or arr.shape[-1] % block:
+        raise ValueError(
+            f"{recipe} needs a last axis that is a multiple of {block} (GGUF blocks); "
+            f"got shape {arr.shape}"
+        )
     blocks = np.empty(arr.shape[:-1] + (arr.shape[-1] // block * type_size,), dtype=np.uint8)
     _native.gguf_quantize(arr.reshape(-1), core, blocks.reshape(-1))
     return GGUFArray(blocks, recipe, arr.shape)

@@ -125,7 +125,12 @@ class Profile:
 
 # float conversions over flat unsigned-word arrays
 def encode_float(
-    src: _Words, src_fmt: FloatFormat, out: _Words, dst_fmt: FloatFormat, opts: dict[str, Any]
+    src: _Words,
+    src_fmt: FloatFormat,
+    out: _Words,
+    dst_fmt: FloatFormat,
+    opts: dict[str, Any],
+    random: Optional[npt.NDArray[np.uint64]] = ...,
 ) -> None: ...
 def encode_int_source(
     src: npt.NDArray[Union[np.int64, np.uint64]],
@@ -134,7 +139,12 @@ def encode_int_source(
     opts: dict[str, Any],
 ) -> None: ...
 def round_float(
-    src: _Words, src_fmt: FloatFormat, out: _Words, fmt: FloatFormat, opts: dict[str, Any]
+    src: _Words,
+    src_fmt: FloatFormat,
+    out: _Words,
+    fmt: FloatFormat,
+    opts: dict[str, Any],
+    random: Optional[npt.NDArray[np.uint64]] = ...,
 ) -> None: ...
 def decode_float(src: _Words, fmt: FloatFormat, out: _Words, wide: bool) -> None: ...
 
@@ -237,4 +247,10 @@ def nvfp4_tensor_scale(x: npt.NDArray[np.float32]) -> float: ...
 def nvfp4_quantize(
     x: npt.NDArray[np.float32], tensor_scale: float, scales: npt.NDArray[np.uint8],
     packed: npt.NDArray[np.uint8],
+) -> None: ...
+
+# DeepSeek-V3 FP8 blocks (qformat_core::quant::fp8_block)
+def fp8_block_quantize(
+    w: npt.NDArray[np.float32], rows: int, cols: int, pow2: bool,
+    codes: npt.NDArray[np.uint8], scales: npt.NDArray[np.float32],
 ) -> None: ...

@@ -79,6 +79,11 @@ def _report(explanations: list[Explanation], errors: bool) -> Table:
         ("hex", lambda e: e.hex),
         ("bits", _bits_text),
     ]
+    if any(e.scale is not None for e in explanations):
+        rows += [("block scale", lambda e: "-" if e.scale is None else
+                  f"{_approx(e.scale)} ({e.scale_format} {e.scale_bits:#04x})"),
+                 ("element", lambda e: "-" if e.element is None else
+                  f"{_approx(e.element)} in {e.element_format}")]
     for label, get in rows:
         table.add_row(label, *[get(e) for e in explanations])
     return table
@@ -90,6 +95,9 @@ def _report(explanations: list[Explanation], errors: bool) -> Table:
 @click.option("--rounding", default="nearest_even", show_default=True,
               help="One of " + ", ".join(ROUNDINGS) + ".")
 @click.option("--seed", type=int, default=None, help="Seed for --rounding stochastic.")
+@click.option("--scale", default=None,
+              help="Block formats (mxfp4, mxfp8, nvfp4, ...): the block's scale, e.g. 0.125.")
+@click.option("--tensor-scale", default=None, help="nvfp4: the float32 per-tensor scale.")
 @click.option("--profile", default=None, metavar="NAME",
               help="A hardware profile such as x86-sse (its instruction's FTZ/DAZ rule).")
 @click.option("--ftz/--no-ftz", default=None,
@@ -98,18 +106,22 @@ def _report(explanations: list[Explanation], errors: bool) -> Table:
               help="x86 MXCSR.DAZ: read subnormal (float64) inputs as 0.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def explain_cmd(value: str, fmts: tuple[str, ...], rounding: str, seed: Optional[int],
-                profile: Optional[str], ftz: Optional[bool], daz: Optional[bool],
-                as_json: bool) -> None:
+                scale: Optional[str], tensor_scale: Optional[str], profile: Optional[str],
+                ftz: Optional[bool], daz: Optional[bool], as_json: bool) -> None:
     """Can FORMAT represent VALUE exactly? VALUE is read exactly (decimal of
-    any length, 1.1e-20, 0x1.8p3, inf, nan); one report per FORMAT.
+    any length, 1.1e-20, 0x1.8p3, inf, nan); one report per FORMAT. Integer
+    formats (int4, uint8, ...) are explained too, and block formats with
+    the block's --scale.
 
-    Example: qformat explain 3.14159265358979 fp32 bf16 fp8_e4m3fn
+    Example: qformat explain 3.14159265358979 fp32 bf16 fp8_e4m3fn;
+    qformat explain 0.3 mxfp4 --scale 0.125
     """
     if rounding not in ROUNDINGS:
         fail(f"unknown rounding {rounding!r}; choose one of {', '.join(ROUNDINGS)}")
     found: list[Explanation] = []
     for name in fmts:
         found.append(guard(partial(explain, value, name, rounding=rounding, seed=seed,
+                                   scale=scale, tensor_scale=tensor_scale,
                                    profile=profile, ftz=ftz, daz=daz)))
     if as_json:
         click.echo(json.dumps([e.to_dict() for e in found], indent=2))

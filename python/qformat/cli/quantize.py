@@ -156,7 +156,7 @@ def _jsonable(obj: Any) -> Any:
 @click.option("--to", "to", required=True, metavar="FORMAT",
               help="Target: a float format (bf16, fp8_e4m3fn, ...), an integer format "
                    "(int8, int4, ...), mxfp8/mxfp6/mxfp4/mxint8, or with a .gguf output "
-                   "q8_0/q4_0/q4_1/q5_0/q5_1/mxfp4.")
+                   "q8_0/q4_0/q4_1/q5_0/q5_1/mxfp4/tq1_0/tq2_0/q4_k/q5_k/q6_k.")
 @click.option("--scheme", type=click.Choice(["symmetric", "asymmetric"]), default="symmetric",
               show_default=True, help="Integer zero point: 0, or fitted to [min, max].")
 @click.option("--axis", default=None, metavar="K|none",

@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .._gguf import GGUF_TYPES, quantize_gguf
+from .._gguf import GGUF_TYPES, block_size, quantize_gguf
 from .stats import ErrorStats
 from .stfile import TensorFileError, TensorReader, as_float
 
@@ -28,7 +28,7 @@ def _gguf_module() -> Any:
     return gguf
 
 
-def _tensor_fate(info: Any, skip: Any, keep_1d: bool) -> Optional[str]:
+def _tensor_fate(info: Any, skip: Any, keep_1d: bool, block: int) -> Optional[str]:
     """Why a tensor is stored as it is rather than quantized (None: quantize)."""
     if info.dtype not in ("F64", "F32", "F16", "BF16"):
         return "not float"
@@ -36,8 +36,8 @@ def _tensor_fate(info: Any, skip: Any, keep_1d: bool) -> Optional[str]:
         return "skipped"
     if keep_1d and len(info.shape) <= 1:
         return "1-D kept"
-    if not info.shape or info.shape[-1] % 32:
-        return "last axis not a multiple of 32"
+    if not info.shape or info.shape[-1] % block:
+        return f"last axis not a multiple of {block}"
     return None
 
 
@@ -95,7 +95,7 @@ def _add_tensor(gguf: Any, writer: Any, reader: Any, info: Any, to: str, skip: A
     raw = reader.read(info.name)
     row: dict = {"name": info.name, "shape": list(info.shape), "dtype": info.dtype,
                  "bytes_before": info.nbytes}
-    reason = _tensor_fate(info, skip, keep_1d)
+    reason = _tensor_fate(info, skip, keep_1d, block_size(to))
     if reason is not None:
         if info.dtype == "BF16":  # GGUF readers widen it anyway; float32 holds it exactly
             data = as_float(raw, info.dtype)

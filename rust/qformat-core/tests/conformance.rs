@@ -13,7 +13,7 @@ use qformat_core::engine::int_cast::{
     cast_value, round_to_integer, IntCastOptions, IntNan, IntOverflow,
 };
 use qformat_core::engine::options::read_source;
-use qformat_core::engine::random::draw;
+use qformat_core::engine::random::Draws;
 use qformat_core::fast::int::cast_float_slice;
 use qformat_core::fast::simd::{force_level, Level};
 use qformat_core::fast::slices::{decode_slice, encode_slice, round_slice};
@@ -106,6 +106,15 @@ fn formats() -> Vec<FloatFormat> {
         custom(5, 2, Some(16), true, true, N::Fnuz, true),
         custom(6, 2, Some(32), false, true, N::Fn, true),
         custom(4, 3, Some(8), false, false, N::Fn, true),
+        // P3109 with K = 2: binary2p1sf (0, ±1, NaN), binary2p1uf and
+        // binary2p2uf (0, 0.5, 1, NaN), binary2p1ue and binary2p2ue (0, 0.5,
+        // inf, NaN); binary2p1se (0, ±inf, NaN) has no non-zero finite
+        // value and is refused
+        custom(1, 0, Some(1), true, false, N::Fnuz, true),
+        custom(2, 0, Some(2), false, false, N::Fn, true),
+        custom(2, 0, Some(2), false, true, N::Fn, true),
+        custom(1, 1, Some(1), false, false, N::Fn, true),
+        custom(1, 1, Some(1), false, true, N::Fn, true),
     ]);
     v
 }
@@ -121,6 +130,12 @@ fn option_sets(fmt: &FloatFormat) -> Vec<EncodeOptions> {
         .iter()
         .map(|&rounding| EncodeOptions { rounding, ..base })
         .collect();
+    // Stochastic rounding with fewer random bits than the engine's 64.
+    v.extend([1, 5, 16].map(|sr_bits| EncodeOptions {
+        rounding: RoundingMode::Stochastic,
+        sr_bits,
+        ..base
+    }));
     for rounding in [RoundingMode::NearestEven, RoundingMode::TowardZero] {
         let b = EncodeOptions { rounding, ..base };
         v.extend([
@@ -212,7 +227,7 @@ fn option_sets(fmt: &FloatFormat) -> Vec<EncodeOptions> {
 
 fn draw_for(opts: &EncodeOptions, i: usize) -> u64 {
     if opts.rounding == RoundingMode::Stochastic {
-        draw(opts.seed, i as u64)
+        opts.seeded().addend(i)
     } else {
         0
     }
@@ -465,7 +480,7 @@ fn quant_reference(x: f32, s: f64, zp: i64, o: &QuantOptions, i: usize) -> i64 {
         Arithmetic::Torch => Value::from_f64((x * (1.0f32 / s as f32)) as f64),
     };
     let random = if o.rounding == RoundingMode::Stochastic {
-        draw(o.seed, i as u64)
+        qformat_core::engine::random::seeded_addend(o.seed, i as u64)
     } else {
         0
     };

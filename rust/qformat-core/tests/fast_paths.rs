@@ -176,10 +176,83 @@ fn stochastic_results_do_not_depend_on_chunking() {
     encode_slice(&fp32, &input, &bf16, &mut whole, &opts).unwrap();
     // Element-by-element with the same flat indices gives the same bits.
     for (i, &x) in input.iter().enumerate().step_by(997) {
-        let r = qformat_core::engine::random::draw(42, i as u64);
+        let r = qformat_core::engine::random::seeded_addend(42, i as u64);
         assert_eq!(
             whole[i] as u64,
             bf16.encode(fp32.unpack(x as u64), &opts, r)
         );
     }
+}
+
+/// `random_bits=`: the caller's words reach the engine unchanged through
+/// every slice path (float32 kernel, float64 and 16-bit sources on the
+/// engine), for several bit counts.
+#[test]
+fn caller_random_words_equal_engine_on_every_path() {
+    use qformat_core::engine::random::{Draws, Given};
+    use qformat_core::fast::slices::{encode_slice_with_bits, round_slice_with_bits};
+    let words: Vec<u64> = (0..50_000u64)
+        .map(|i| qformat_core::engine::random::draw(99, i))
+        .collect();
+    let n = words.len();
+    let f32s: Vec<u32> = (0..n as u32).map(|i| i.wrapping_mul(0x9e37_79b9)).collect();
+    let f64s: Vec<u64> = words.iter().map(|w| w.rotate_left(17)).collect();
+    let f16s: Vec<u16> = (0..n).map(|i| i as u16).collect();
+    for dst in ["bf16", "fp16", "fp8_e4m3fn", "fp8_e5m2", "fp6_e2m3fn"] {
+        let fmt = float_builtin(dst);
+        for sr_bits in [1, 8, 16, 64] {
+            let opts = EncodeOptions {
+                rounding: qformat_core::RoundingMode::Stochastic,
+                sr_bits,
+                nan: NanPolicy::Bits(0),
+                ..Default::default()
+            };
+            let draws = Given {
+                words: &words,
+                n: sr_bits,
+            };
+            macro_rules! check {
+                ($src:expr, $xs:expr, $w:ty) => {{
+                    let sf = float_builtin($src);
+                    let mut out = vec![0u64; n];
+                    encode_slice_with_bits(&sf, $xs, &fmt, &mut out, &opts, &words).unwrap();
+                    let mut back = vec![0 as $w; n];
+                    round_slice_with_bits(&sf, $xs, &fmt, &mut back, &opts, &words).unwrap();
+                    for (i, &x) in $xs.iter().enumerate() {
+                        let code = fmt.encode(sf.unpack(x as u64), &opts, draws.addend(i));
+                        assert_eq!(out[i], code, "{} -> {dst} sr_bits={sr_bits} i={i}", $src);
+                        let keep = EncodeOptions {
+                            nan: NanPolicy::Preserve,
+                            ..Default::default()
+                        };
+                        assert_eq!(back[i] as u64, sf.encode(fmt.unpack(code), &keep, 0));
+                    }
+                }};
+            }
+            check!("fp32", &f32s, u32);
+            check!("fp64", &f64s, u64);
+            check!("fp16", &f16s, u16);
+        }
+    }
+}
+
+/// `random_bits=` is refused where it cannot apply: another rounding mode,
+/// or a word count that is not one per element.
+#[test]
+fn caller_random_words_are_checked() {
+    use qformat_core::fast::slices::encode_slice_with_bits;
+    let fp32 = float_builtin("fp32");
+    let bf16 = float_builtin("bf16");
+    let x = [0u32; 4];
+    let mut out = [0u16; 4];
+    let rne = EncodeOptions::default();
+    assert!(encode_slice_with_bits(&fp32, &x, &bf16, &mut out, &rne, &[0; 4]).is_err());
+    let sr = EncodeOptions {
+        rounding: qformat_core::RoundingMode::Stochastic,
+        ..Default::default()
+    };
+    assert!(encode_slice_with_bits(&fp32, &x, &bf16, &mut out, &sr, &[0; 3]).is_err());
+    assert!(encode_slice_with_bits(&fp32, &x, &bf16, &mut out, &sr, &[0; 4]).is_ok());
+    let zero_bits = EncodeOptions { sr_bits: 0, ..sr };
+    assert!(encode_slice_with_bits(&fp32, &x, &bf16, &mut out, &zero_bits, &[0; 4]).is_err());
 }

@@ -5,7 +5,7 @@
 
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
-use qformat_core::engine::random::draw;
+use qformat_core::engine::random::seeded_addend;
 use qformat_core::format::{float_builtin, FloatFormat};
 use qformat_core::policy::profile::Profile;
 use qformat_core::policy::resolve::{self, CallerOptions};
@@ -148,7 +148,7 @@ fn encode_query(
             &f,
             v,
             &opts,
-            draw(opts.seed, 0),
+            seeded_addend(opts.seed, 0),
         )))
     })
 }
@@ -182,7 +182,7 @@ fn read_encode_many<'py>(
                     other => other,
                 })?;
                 check_nan(&f, &v)?;
-                Ok(f.encode(v, &opts, draw(opts.seed, i as u64)))
+                Ok(f.encode(v, &opts, seeded_addend(opts.seed, i as u64)))
             })
             .collect::<Result<Vec<u64>, Error>>()
     })?;

@@ -1,8 +1,11 @@
 //! Float conversions: encode, decode and round over flat word arrays.
 
-use numpy::PyArrayMethods;
+use numpy::{PyArrayMethods, PyReadonlyArray1};
 use pyo3::prelude::*;
-use qformat_core::fast::slices::{decode_slice, encode_ints_slice, encode_slice, round_slice};
+use qformat_core::fast::slices::{
+    decode_slice, encode_ints_slice, encode_slice, encode_slice_with_bits, round_slice,
+    round_slice_with_bits,
+};
 use qformat_core::format::float_builtin;
 
 use crate::arrays::with_slice;
@@ -13,7 +16,10 @@ use crate::specs::OptionArgs;
 use crate::{dispatch_ro, dispatch_rw};
 
 /// Encode `src` (patterns of `src_fmt`) into `out` (patterns of `dst_fmt`).
+/// `random`: the caller's stochastic-rounding words (uint64, one per
+/// element), in place of the seeded draw.
 #[pyfunction]
+#[pyo3(signature = (src, src_fmt, out, dst_fmt, opts, random=None))]
 fn encode_float(
     py: Python<'_>,
     src: &Bound<'_, PyAny>,
@@ -21,11 +27,20 @@ fn encode_float(
     out: &Bound<'_, PyAny>,
     dst_fmt: FloatArg,
     opts: OptionArgs,
+    random: Option<PyReadonlyArray1<'_, u64>>,
 ) -> PyResult<()> {
     let sf = src_fmt.0.clone();
     let df = dst_fmt.0.clone();
-    let o = opts.resolve(&sf, &df)?;
-    dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || encode_slice(&sf, s, &df, d, &o))))
+    let o = opts.resolve_with_bits(&sf, &df, random.is_some())?;
+    match &random {
+        None => dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, ||
+            encode_slice(&sf, s, &df, d, &o)))),
+        Some(r) => {
+            let r = r.as_slice()?;
+            dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, ||
+                encode_slice_with_bits(&sf, s, &df, d, &o, r))))
+        }
+    }
 }
 
 /// Encode exact integers (an int64 or uint64 array) into a float format.
@@ -52,8 +67,10 @@ fn encode_int_source(
     }
 }
 
-/// Round `src` to `fmt` and back into `src_fmt`, writing `out` (same word type).
+/// Round `src` to `fmt` and back into `src_fmt`, writing `out` (same word
+/// type); `random` as in [`encode_float`].
 #[pyfunction]
+#[pyo3(signature = (src, src_fmt, out, fmt, opts, random=None))]
 fn round_float(
     py: Python<'_>,
     src: &Bound<'_, PyAny>,
@@ -61,11 +78,20 @@ fn round_float(
     out: &Bound<'_, PyAny>,
     fmt: FloatArg,
     opts: OptionArgs,
+    random: Option<PyReadonlyArray1<'_, u64>>,
 ) -> PyResult<()> {
     let sf = src_fmt.0.clone();
     let f = fmt.0.clone();
-    let o = opts.resolve(&sf, &f)?;
-    dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || round_slice(&sf, s, &f, d, &o))))
+    let o = opts.resolve_with_bits(&sf, &f, random.is_some())?;
+    match &random {
+        None => dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, ||
+            round_slice(&sf, s, &f, d, &o)))),
+        Some(r) => {
+            let r = r.as_slice()?;
+            dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, ||
+                round_slice_with_bits(&sf, s, &f, d, &o, r))))
+        }
+    }
 }
 
 /// Decode patterns of `fmt` into float64 (`wide=True`) or float32 words.

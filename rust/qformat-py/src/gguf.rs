@@ -39,7 +39,7 @@ fn gguf_dequantize(
 #[pyfunction]
 fn gguf_block_shape(name: &str) -> PyResult<(usize, usize)> {
     let t = GgufType::parse(name).map_err(to_py)?;
-    Ok((gguf::BLOCK, t.type_size()))
+    Ok((t.block_size(), t.type_size()))
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -1,8 +1,10 @@
 //! NVFP4 (`qformat_core::quant::nvfp4`): float32 values in, e4m3 block
-//! scales and packed e2m1 pairs out, GIL released.
+//! scales and packed e2m1 pairs out; DeepSeek-V3's FP8 blocks
+//! (`qformat_core::quant::fp8_block`): fp8 codes and float32 block scales
+//! out. GIL released.
 
 use pyo3::prelude::*;
-use qformat_core::quant::nvfp4;
+use qformat_core::quant::{fp8_block, nvfp4};
 
 use crate::arrays::{with_slice, with_slice_mut};
 use crate::errors::detached;
@@ -31,7 +33,30 @@ fn nvfp4_quantize(
     })
 }
 
+/// DeepSeek-V3 FP8 blocks of the row-major `rows × cols` float32 `w`:
+/// fp8_e4m3fn codes into `codes`, the block scales into `scales`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn fp8_block_quantize(
+    py: Python<'_>,
+    w: &Bound<'_, PyAny>,
+    rows: usize,
+    cols: usize,
+    pow2: bool,
+    codes: &Bound<'_, PyAny>,
+    scales: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    with_slice::<f32, _>(w, |ws| {
+        with_slice_mut::<u8, _>(codes, |cs| {
+            with_slice_mut::<f32, _>(scales, |ss| {
+                detached(py, || fp8_block::quantize(ws, rows, cols, pow2, cs, ss))
+            })
+        })
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(fp8_block_quantize, m)?)?;
     m.add_function(wrap_pyfunction!(nvfp4_tensor_scale, m)?)?;
     m.add_function(wrap_pyfunction!(nvfp4_quantize, m)?)?;
     Ok(())

@@ -143,6 +143,7 @@ pub struct OptionArgs {
     pub nan: Option<NanArg>,
     pub profile: ProfileArg,
     pub seed: Option<u64>,
+    pub sr_bits: Option<u32>,
     pub ftz: Option<bool>,
     pub daz: Option<bool>,
 }
@@ -173,6 +174,8 @@ impl OptionArgs {
             nan,
             nan_value,
             seed: self.seed,
+            sr_bits: self.sr_bits,
+            random_bits: false,
             ftz: self.ftz,
             daz: self.daz,
         })
@@ -180,7 +183,22 @@ impl OptionArgs {
 
     /// The options of converting `src` into `dst`: the caller's, then the profile's.
     pub fn resolve(&self, src: &FloatFormat, dst: &FloatFormat) -> PyResult<EncodeOptions> {
-        resolve::float_options(&self.profile.0, &self.caller(None)?, src, dst).map_err(to_py)
+        self.resolve_with_bits(src, dst, false)
+    }
+
+    /// [`Self::resolve`], saying whether the caller gives its own random
+    /// words (`random_bits=`), which stand in for the seed.
+    pub fn resolve_with_bits(
+        &self,
+        src: &FloatFormat,
+        dst: &FloatFormat,
+        random_bits: bool,
+    ) -> PyResult<EncodeOptions> {
+        let caller = CallerOptions {
+            random_bits,
+            ..self.caller(None)?
+        };
+        resolve::float_options(&self.profile.0, &caller, src, dst).map_err(to_py)
     }
 }
 

@@ -8,7 +8,7 @@
 //! afterwards; library quirks (torch's cast through int32) are a small rule
 //! ([`IntOverflow::Through`]) kept apart from the rounding.
 
-use crate::engine::random::draw;
+use crate::engine::random::seeded_addend;
 use crate::engine::rounding::{round_code, split, Remainder, RoundingMode};
 use crate::engine::value::Value;
 use crate::error::Error;
@@ -223,7 +223,7 @@ pub fn cast_value(
     index: usize,
 ) -> Result<i128, Error> {
     let random = if opts.rounding == RoundingMode::Stochastic {
-        draw(opts.seed, index as u64)
+        seeded_addend(opts.seed, index as u64)
     } else {
         0
     };

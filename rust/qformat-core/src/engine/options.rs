@@ -96,6 +96,10 @@ pub struct EncodeOptions {
     pub nan: NanPolicy,
     /// Seed of the counter-based generator behind stochastic rounding.
     pub seed: u64,
+    /// How many random bits each stochastic decision adds to the discarded
+    /// bits (1 to 64; 64, the default, is the exact probability). See
+    /// `random.rs`.
+    pub sr_bits: u32,
     /// Round float64 inputs to float32 (nearest even) first: a library quirk
     /// (torch and ml_dtypes array casts), never the default.
     pub via_fp32: bool,
@@ -131,6 +135,7 @@ impl Default for EncodeOptions {
             overflow: Overflow::FormatRule,
             nan: NanPolicy::Quiet,
             seed: 0,
+            sr_bits: crate::engine::random::MAX_SR_BITS,
             via_fp32: false,
             abs_input: false,
             zero_to_min: false,
@@ -152,6 +157,7 @@ impl EncodeOptions {
 
     /// Check the options make sense for `fmt` (e.g. overflow='inf' needs infinities).
     pub fn validate_for(&self, fmt: &FloatFormat) -> Result<(), Error> {
+        crate::engine::random::check_sr_bits(self.sr_bits)?;
         match self.overflow {
             Overflow::Inf if !fmt.has_inf => {
                 return Err(Error::invalid(format!(
@@ -188,6 +194,14 @@ impl EncodeOptions {
             )));
         }
         Ok(())
+    }
+
+    /// The seeded generator of these options, keeping `sr_bits` of each draw.
+    pub fn seeded(&self) -> crate::engine::random::Seeded {
+        crate::engine::random::Seeded {
+            seed: self.seed,
+            n: self.sr_bits,
+        }
     }
 
     /// True when a NaN input must be reported rather than converted: the

@@ -136,8 +136,8 @@ pub fn split(sig: u64, shift: u64, sticky: bool) -> (u64, Remainder) {
 }
 
 /// Round the truncated code `t` (magnitude of a value of sign `neg`) given
-/// the discarded remainder. `random` is a uniform 64-bit draw, used only by
-/// stochastic rounding. Ties-to-even looks at the lowest bit of the *code*,
+/// the discarded remainder. `random` is the stochastic-rounding addend
+/// (`random.rs`), used only by that mode. Ties-to-even looks at the lowest bit of the *code*,
 /// which is the IEEE definition also for formats without fraction bits.
 #[inline]
 pub fn round_code(t: u64, rem: Remainder, neg: bool, mode: RoundingMode, random: u64) -> u64 {
@@ -152,11 +152,19 @@ pub fn round_code(t: u64, rem: Remainder, neg: bool, mode: RoundingMode, random:
         RoundingMode::Up => inexact && !neg,
         RoundingMode::Down => inexact && neg,
         RoundingMode::Odd => return t | inexact as u64,
-        // P(round away) = frac / 2^64; the sticky tail below 2^-64 of a unit
-        // is ignored, a bias far below anything measurable.
-        RoundingMode::Stochastic => random < rem.frac,
+        // Round away when adding the random bits to the discarded ones
+        // carries out: P = frac / 2^64 for a uniform 64-bit addend, the
+        // top n discarded bits / 2^n for n random bits. The sticky tail
+        // below 2^-64 of a unit never carries (as in hardware).
+        RoundingMode::Stochastic => stochastic_carry(rem.frac, random),
     };
     t + inc as u64
+}
+
+/// True when `frac + addend` carries out of 64 bits.
+#[inline(always)]
+pub fn stochastic_carry(frac: u64, addend: u64) -> bool {
+    addend > !frac
 }
 
 #[cfg(test)]
@@ -189,6 +197,7 @@ mod tests {
 
     #[test]
     fn ties() {
+        const HALF: u64 = 1 << 63;
         let half = Remainder {
             frac: 1 << 63,
             sticky: false,
@@ -200,10 +209,29 @@ mod tests {
         assert_eq!(round_code(2, half, true, RoundingMode::Down, 0), 3);
         assert_eq!(round_code(2, half, false, RoundingMode::Odd, 0), 3);
         assert_eq!(round_code(3, half, false, RoundingMode::Odd, 0), 3);
+        // A half plus an addend of a half carries; one less does not.
+        assert_eq!(round_code(2, half, false, RoundingMode::Stochastic, 0), 2);
         assert_eq!(
-            round_code(2, half, false, RoundingMode::Stochastic, u64::MAX),
+            round_code(2, half, false, RoundingMode::Stochastic, HALF - 1),
             2
         );
-        assert_eq!(round_code(2, half, false, RoundingMode::Stochastic, 0), 3);
+        assert_eq!(
+            round_code(2, half, false, RoundingMode::Stochastic, HALF),
+            3
+        );
+        let exact = Remainder {
+            frac: 0,
+            sticky: false,
+        };
+        let tail_only = Remainder {
+            frac: 0,
+            sticky: true,
+        };
+        for r in [exact, tail_only] {
+            assert_eq!(
+                round_code(2, r, false, RoundingMode::Stochastic, u64::MAX),
+                2
+            );
+        }
     }
 }

@@ -6,8 +6,8 @@
 //!
 //! * Normal results: integer "add an increment below the cut, then shift".
 //!   The increment encodes the rounding mode (half−1+lsb for nearest-even,
-//!   half for nearest-away, all-ones toward the chosen infinity, a random
-//!   number for stochastic), so one loop serves every mode.
+//!   half for nearest-away, all-ones toward the chosen infinity, the top
+//!   random bits for stochastic), so one loop serves every mode.
 //! * Subnormal results of formats with a narrower exponent range than
 //!   float32 (fp16, fp8, fp6, fp4): add a power of two whose ulp is the
 //!   target's subnormal spacing and let the FPU round to nearest even
@@ -22,8 +22,8 @@
 //! each level against the engine.
 
 use crate::engine::options::{EncodeOptions, NanPolicy, Overflow};
-use crate::engine::random::draw;
-use crate::engine::rounding::RoundingMode;
+use crate::engine::random::Draws;
+use crate::engine::rounding::{stochastic_carry, RoundingMode};
 use crate::engine::value::Value;
 use crate::fast::simd::wide;
 use crate::fast::words::Bits;
@@ -51,7 +51,6 @@ pub struct Fp32Narrowing {
     inc_neg: u32,
     odd: u32,
     stochastic: bool,
-    seed: u64,
     // Subnormal results in modes other than nearest-even: the exact
     // integer decision of `rounding::round_code`, with a per-element shift.
     exact_sub: bool,
@@ -172,7 +171,6 @@ impl Fp32Narrowing {
             inc_neg: if mode == RoundingMode::Down { rem } else { 0 },
             odd: (mode == RoundingMode::Odd) as u32,
             stochastic: mode == RoundingMode::Stochastic,
-            seed: opts.seed,
             exact_sub: mode != RoundingMode::NearestEven && !same_range,
             // code = significand >> (sub_base - biased float32 exponent)
             sub_base: (fmt.emin() - m as i64 + 150) as u32,
@@ -211,20 +209,33 @@ impl Fp32Narrowing {
     }
 
     /// Convert a chunk of float32 patterns whose first element has flat
-    /// index `base`, with the widest vector instructions this CPU has.
-    pub fn convert_chunk<S: Bits, D: Bits>(self, base: usize, src: &[S], dst: &mut [D]) {
+    /// index `base`, with the widest vector instructions this CPU has;
+    /// `draws` gives stochastic rounding its random bits.
+    pub fn convert_chunk<S: Bits, D: Bits>(
+        self,
+        base: usize,
+        src: &[S],
+        dst: &mut [D],
+        draws: &impl Draws,
+    ) {
         wide(
             #[inline(always)]
-            || self.convert_chunk_portable(base, src, dst),
+            || self.convert_chunk_portable(base, src, dst, draws),
         )
     }
 
     /// Round a chunk of float32 patterns to the format and back to float32
     /// (`round`), in one pass.
-    pub fn round_chunk<S: Bits, D: Bits>(self, base: usize, src: &[S], dst: &mut [D]) {
+    pub fn round_chunk<S: Bits, D: Bits>(
+        self,
+        base: usize,
+        src: &[S],
+        dst: &mut [D],
+        draws: &impl Draws,
+    ) {
         wide(
             #[inline(always)]
-            || self.round_chunk_portable(base, src, dst),
+            || self.round_chunk_portable(base, src, dst, draws),
         )
     }
 
@@ -238,14 +249,26 @@ impl Fp32Narrowing {
 
     /// The conversion loop compiled for the baseline instruction set.
     #[inline(always)]
-    pub fn convert_chunk_portable<S: Bits, D: Bits>(self, base: usize, src: &[S], dst: &mut [D]) {
-        self.each(base, src, dst, |c| c);
+    pub fn convert_chunk_portable<S: Bits, D: Bits>(
+        self,
+        base: usize,
+        src: &[S],
+        dst: &mut [D],
+        draws: &impl Draws,
+    ) {
+        self.each(base, src, dst, draws, |c| c);
     }
 
     /// The round-trip loop compiled for the baseline instruction set.
     #[inline(always)]
-    pub fn round_chunk_portable<S: Bits, D: Bits>(self, base: usize, src: &[S], dst: &mut [D]) {
-        self.each(base, src, dst, |c| self.widen(c));
+    pub fn round_chunk_portable<S: Bits, D: Bits>(
+        self,
+        base: usize,
+        src: &[S],
+        dst: &mut [D],
+        draws: &impl Draws,
+    ) {
+        self.each(base, src, dst, draws, |c| self.widen(c));
     }
 
     /// `dst[i] = then(convert(src[i]))`, with the loop specialised for the
@@ -257,6 +280,7 @@ impl Fp32Narrowing {
         base: usize,
         src: &[S],
         dst: &mut [D],
+        draws: &impl Draws,
         then: impl Fn(u32) -> u32,
     ) {
         macro_rules! run {
@@ -267,8 +291,7 @@ impl Fp32Narrowing {
                 }
             };
         }
-        let seed = self.seed;
-        let draw_at = |i: usize| draw(seed, (base + i) as u64);
+        let draw_at = |i: usize| draws.addend(base + i);
         match (self.stochastic, self.exact_sub) {
             (true, true) => run!(true, draw_at),
             (true, false) => run!(false, draw_at),
@@ -297,12 +320,13 @@ impl Fp32Narrowing {
     }
 
     /// Convert one float32 pattern; `random` is the element's stochastic
-    /// draw (ignored in the other modes). Every choice is a mask blend, so
+    /// addend (ignored in the other modes). Every choice is a mask blend, so
     /// the compiler emits no branch and vectorises the calling loop.
     ///
-    /// Normal results: the engine rounds away when `draw < remainder·2^(64−shift)`,
-    /// i.e. when the draw's top `shift` bits are below the remainder, which is
-    /// exactly when adding their complement carries past the cut.
+    /// Normal results: the engine rounds away when adding the addend to
+    /// `remainder·2^(64−shift)` carries out of 64 bits. The remainder has no bits below
+    /// 2^(64−shift), so only the addend's top `shift` bits can take part:
+    /// adding them below the cut carries past it exactly then.
     ///
     /// MXCSR: DAZ is an input transform (a float32 subnormal |x| becomes 0
     /// before anything else), FTZ an output rule decided by the same
@@ -316,7 +340,7 @@ impl Fp32Narrowing {
         let rem_mask = (1u32 << self.shift) - 1;
         let lsb = (abs >> self.shift) & 1;
         let top = (random >> (64 - self.shift)) as u32;
-        let random_inc = select(self.stochastic, !top & rem_mask, 0);
+        let random_inc = select(self.stochastic, top, 0);
         // The increment without its round-to-even bit (FTZ reuses it).
         let inc_rest = self.inc_base + select(neg, self.inc_neg, self.inc_pos) + random_inc;
         let inc = inc_rest + (lsb & self.inc_lsb);
@@ -385,7 +409,7 @@ impl Fp32Narrowing {
         let away = (frac >= HALF) as u32 & self.away;
         let up = inexact & !neg as u32 & self.up;
         let down = inexact & neg as u32 & self.down;
-        let stoch = (random < frac) as u32 & self.stochastic as u32;
+        let stoch = stochastic_carry(frac, random) as u32 & self.stochastic as u32;
         (q + (rne | away | up | down | stoch)) | (self.odd & inexact)
     }
 
@@ -452,18 +476,28 @@ mod tests {
         for b in builtins() {
             let Format::Float(f) = b.format else { continue };
             for mode in RoundingMode::ALL {
-                let opts = EncodeOptions {
-                    rounding: mode,
-                    seed: 11,
-                    ..Default::default()
+                // Stochastic rounding with every kind of random-bit count:
+                // one bit, fewer and more than the discarded bits, all 64.
+                let counts: &[u32] = if mode == RoundingMode::Stochastic {
+                    &[64, 1, 3, 8, 13, 16, 29]
+                } else {
+                    &[64]
                 };
-                if let Some(k) = Fp32Narrowing::new(&f, &opts) {
-                    v.push((f.clone(), opts, k));
+                for &sr_bits in counts {
+                    let opts = EncodeOptions {
+                        rounding: mode,
+                        seed: 11,
+                        sr_bits,
+                        ..Default::default()
+                    };
+                    if let Some(k) = Fp32Narrowing::new(&f, &opts) {
+                        v.push((f.clone(), opts, k));
+                    }
                 }
             }
         }
         assert!(
-            v.len() >= 7 * 9,
+            v.len() >= 13 * 9,
             "every sign-and-zero float format of <= 32 bits in all modes"
         );
         v
@@ -474,49 +508,79 @@ mod tests {
     #[test]
     fn every_instruction_set_level_agrees_with_the_engine() {
         let input = inputs();
-        let fp32 = float_builtin("fp32");
         for (f, opts, k) in eligible() {
-            let want: Vec<u32> = input
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| {
-                    let r = if opts.rounding == RoundingMode::Stochastic {
-                        draw(opts.seed, i as u64)
-                    } else {
-                        0
-                    };
-                    f.encode(fp32.unpack(v as u64), &opts, r) as u32
-                })
-                .collect();
-            let back: Vec<u32> = want.iter().map(|&c| k.widen(c)).collect();
-            let scalar: Vec<u32> = input
-                .iter()
-                .enumerate()
-                .map(|(i, &v)| {
-                    let r = if opts.rounding == RoundingMode::Stochastic {
-                        draw(opts.seed, i as u64)
-                    } else {
-                        0
-                    };
-                    k.convert(v, r)
-                })
-                .collect();
-            assert_eq!(scalar, want, "scalar {} {:?}", f.name, opts.rounding);
-            let mut got = vec![0u32; input.len()];
-            for level in crate::fast::simd::Level::available() {
-                at_level(
-                    level,
-                    #[inline(always)]
-                    || k.convert_chunk_portable(0, &input, &mut got),
-                );
-                assert_eq!(got, want, "{level:?} {} {:?}", f.name, opts.rounding);
-                at_level(
-                    level,
-                    #[inline(always)]
-                    || k.round_chunk_portable(0, &input, &mut got),
-                );
-                assert_eq!(got, back, "{level:?} round {} {:?}", f.name, opts.rounding);
+            check_kernel(&f, &opts, &k, &input, &opts.seeded());
+        }
+    }
+
+    /// The caller's own random words (`random_bits=`) with every bit count
+    /// take the kernel to the engine's bits too, full-width words included.
+    #[test]
+    fn caller_random_words_agree_with_the_engine() {
+        let input = inputs();
+        let mut x = 0x1234_5678_9abc_def1u64;
+        let words: Vec<u64> = (0..input.len())
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            })
+            .collect();
+        for (f, opts, k) in eligible() {
+            if opts.rounding == RoundingMode::Stochastic {
+                let draws = crate::engine::random::Given {
+                    words: &words,
+                    n: opts.sr_bits,
+                };
+                check_kernel(&f, &opts, &k, &input, &draws);
             }
+        }
+    }
+
+    /// Scalar kernel, then every compiled loop, against the engine.
+    fn check_kernel(
+        f: &FloatFormat,
+        opts: &EncodeOptions,
+        k: &Fp32Narrowing,
+        input: &[u32],
+        draws: &impl Draws,
+    ) {
+        let fp32 = float_builtin("fp32");
+        let addend = |i: usize| {
+            if opts.rounding == RoundingMode::Stochastic {
+                draws.addend(i)
+            } else {
+                0
+            }
+        };
+        let want: Vec<u32> = input
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| f.encode(fp32.unpack(v as u64), opts, addend(i)) as u32)
+            .collect();
+        let back: Vec<u32> = want.iter().map(|&c| k.widen(c)).collect();
+        let scalar: Vec<u32> = input
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| k.convert(v, addend(i)))
+            .collect();
+        let what = format!("{} {:?} sr_bits={}", f.name, opts.rounding, opts.sr_bits);
+        assert_eq!(scalar, want, "scalar {what}");
+        let mut got = vec![0u32; input.len()];
+        for level in crate::fast::simd::Level::available() {
+            at_level(
+                level,
+                #[inline(always)]
+                || k.convert_chunk_portable(0, input, &mut got, draws),
+            );
+            assert_eq!(got, want, "{level:?} {what}");
+            at_level(
+                level,
+                #[inline(always)]
+                || k.round_chunk_portable(0, input, &mut got, draws),
+            );
+            assert_eq!(got, back, "{level:?} round {what}");
         }
     }
 

@@ -1,6 +1,7 @@
 //! float64 inputs through the float32 kernel (see [`Fp64Front`]).
 
 use crate::engine::options::{EncodeOptions, NanPolicy, Overflow};
+use crate::engine::random::Draws;
 use crate::engine::rounding::RoundingMode;
 use crate::fast::fp32::{select, select64, Fp32Narrowing};
 use crate::fast::words::Bits;
@@ -73,18 +74,31 @@ impl Fp64Front {
     }
 
     /// Encode a chunk of float64 patterns whose first element has flat index `base`.
-    pub fn convert_chunk<S: Bits, D: Bits>(&self, base: usize, src: &[S], dst: &mut [D]) {
+    pub fn convert_chunk<S: Bits, D: Bits>(
+        &self,
+        base: usize,
+        src: &[S],
+        dst: &mut [D],
+        draws: &impl Draws,
+    ) {
         let mut buf = [0u32; STEP];
         for (i, (s, d)) in src.chunks(STEP).zip(dst.chunks_mut(STEP)).enumerate() {
             for (b, &x) in buf.iter_mut().zip(s) {
                 *b = self.narrow_to_f32(x.to_u64());
             }
-            self.k.convert_chunk(base + i * STEP, &buf[..s.len()], d);
+            self.k
+                .convert_chunk(base + i * STEP, &buf[..s.len()], d, draws);
         }
     }
 
     /// Round a chunk of float64 patterns to the format and back to float64.
-    pub fn round_chunk<S: Bits, D: Bits>(&self, base: usize, src: &[S], dst: &mut [D]) {
+    pub fn round_chunk<S: Bits, D: Bits>(
+        &self,
+        base: usize,
+        src: &[S],
+        dst: &mut [D],
+        draws: &impl Draws,
+    ) {
         let mut buf = [0u32; STEP];
         let mut out = [0u32; STEP];
         for (i, (s, d)) in src.chunks(STEP).zip(dst.chunks_mut(STEP)).enumerate() {
@@ -93,7 +107,7 @@ impl Fp64Front {
             }
             let n = s.len();
             self.k
-                .round_chunk(base + i * STEP, &buf[..n], &mut out[..n]);
+                .round_chunk(base + i * STEP, &buf[..n], &mut out[..n], draws);
             for (o, &r) in d.iter_mut().zip(&out[..n]) {
                 *o = D::from_u64(f32_to_f64_bits(r));
             }
@@ -117,7 +131,7 @@ fn f32_to_f64_bits(b: u32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::random::draw;
+    use crate::engine::random::seeded_addend;
     use crate::format::{builtins, float_builtin, Format};
 
     /// float64 inputs: ties, near ties (±1 float64 ulp), random patterns.
@@ -198,7 +212,7 @@ mod tests {
                                 v = fp32.round_value(v, &EncodeOptions::nearest_even(), 0);
                             }
                             let r = if mode == RoundingMode::Stochastic {
-                                draw(5, i as u64)
+                                seeded_addend(5, i as u64)
                             } else {
                                 0
                             };
@@ -206,13 +220,13 @@ mod tests {
                         })
                         .collect();
                     let mut got = vec![0u64; input.len()];
-                    front.convert_chunk(0, &input, &mut got);
+                    front.convert_chunk(0, &input, &mut got, &opts.seeded());
                     assert_eq!(got, want, "{} {mode:?} via_fp32={via_fp32}", f.name);
                     let want_back: Vec<u64> = want
                         .iter()
                         .map(|&c| fp64.encode(f.unpack(c), &back, 0))
                         .collect();
-                    front.round_chunk(0, &input, &mut got);
+                    front.round_chunk(0, &input, &mut got, &opts.seeded());
                     assert_eq!(
                         got, want_back,
                         "round {} {mode:?} via_fp32={via_fp32}",

@@ -15,7 +15,7 @@
 use rayon::prelude::*;
 
 use crate::engine::options::{EncodeOptions, NanPolicy};
-use crate::engine::random::draw;
+use crate::engine::random::{Draws, Given};
 use crate::engine::rounding::RoundingMode;
 use crate::error::Error;
 use crate::fast::fp32::Fp32Narrowing;
@@ -57,23 +57,43 @@ fn encode_one(
     fp32: &FloatFormat,
     bits: u64,
     opts: &EncodeOptions,
-    index: u64,
+    random: u64,
 ) -> u64 {
     let mut v = opts.daz_input(src_fmt, bits);
     if opts.via_fp32 && src_fmt.bits() > 32 {
         v = fp32.round_value(v, &EncodeOptions::nearest_even(), 0);
     }
-    dst.encode(v, opts, element_draw(opts, index))
+    dst.encode(v, opts, random)
 }
 
-/// The stochastic-rounding draw of element `index` (0 in the other modes).
-#[inline]
-fn element_draw(opts: &EncodeOptions, index: u64) -> u64 {
+/// The stochastic-rounding addend of element `index` (0 in the other modes).
+#[inline(always)]
+fn element_addend(opts: &EncodeOptions, draws: &impl Draws, index: usize) -> u64 {
     if opts.rounding == RoundingMode::Stochastic {
-        draw(opts.seed, index)
+        draws.addend(index)
     } else {
         0
     }
+}
+
+/// Check the caller's own random words (`random_bits=`) against a
+/// conversion of `len` elements.
+fn given_draws<'a>(words: &'a [u64], len: usize, opts: &EncodeOptions) -> Result<Given<'a>, Error> {
+    if opts.rounding != RoundingMode::Stochastic {
+        return Err(Error::invalid(
+            "random_bits= applies to rounding='stochastic' only",
+        ));
+    }
+    if words.len() != len {
+        return Err(Error::invalid(format!(
+            "random_bits has {} elements but the input has {len}; give one word per element",
+            words.len()
+        )));
+    }
+    Ok(Given {
+        words,
+        n: opts.sr_bits,
+    })
 }
 
 /// Convert `src` (patterns of `src_fmt`) into `dst` patterns of `dst_fmt`.
@@ -84,7 +104,21 @@ pub fn encode_slice<S: Bits, D: Bits>(
     dst: &mut [D],
     opts: &EncodeOptions,
 ) -> Result<(), Error> {
-    narrow(src_fmt, src, dst_fmt, dst, opts, false)
+    narrow(src_fmt, src, dst_fmt, dst, opts, &opts.seeded(), false)
+}
+
+/// [`encode_slice`] with the caller's own stochastic-rounding words: the
+/// low `opts.sr_bits` bits of `random[i]` are element `i`'s random bits.
+pub fn encode_slice_with_bits<S: Bits, D: Bits>(
+    src_fmt: &FloatFormat,
+    src: &[S],
+    dst_fmt: &FloatFormat,
+    dst: &mut [D],
+    opts: &EncodeOptions,
+    random: &[u64],
+) -> Result<(), Error> {
+    let draws = given_draws(random, src.len(), opts)?;
+    narrow(src_fmt, src, dst_fmt, dst, opts, &draws, false)
 }
 
 /// Round `src` (patterns of `src_fmt`) to `fmt` and back into `src_fmt`:
@@ -97,12 +131,33 @@ pub fn round_slice<S: Bits, D: Bits>(
     dst: &mut [D],
     opts: &EncodeOptions,
 ) -> Result<(), Error> {
+    check_round_words::<D>(src_fmt)?;
+    narrow(src_fmt, src, fmt, dst, opts, &opts.seeded(), true)
+}
+
+/// [`round_slice`] with the caller's own stochastic-rounding words (see
+/// [`encode_slice_with_bits`]).
+pub fn round_slice_with_bits<S: Bits, D: Bits>(
+    src_fmt: &FloatFormat,
+    src: &[S],
+    fmt: &FloatFormat,
+    dst: &mut [D],
+    opts: &EncodeOptions,
+    random: &[u64],
+) -> Result<(), Error> {
+    check_round_words::<D>(src_fmt)?;
+    let draws = given_draws(random, src.len(), opts)?;
+    narrow(src_fmt, src, fmt, dst, opts, &draws, true)
+}
+
+/// A round trip writes patterns of the source format: its words must hold them.
+fn check_round_words<D: Bits>(src_fmt: &FloatFormat) -> Result<(), Error> {
     if std::mem::size_of::<D>() * 8 < src_fmt.bits() as usize {
         return Err(Error::invalid(
             "output words are narrower than the input format",
         ));
     }
-    narrow(src_fmt, src, fmt, dst, opts, true)
+    Ok(())
 }
 
 /// The one conversion routine behind [`encode_slice`] and [`round_slice`]:
@@ -114,6 +169,7 @@ fn narrow<S: Bits, D: Bits>(
     fmt: &FloatFormat,
     dst: &mut [D],
     opts: &EncodeOptions,
+    draws: &impl Draws,
     round_trip: bool,
 ) -> Result<(), Error> {
     if src.len() != dst.len() {
@@ -126,8 +182,8 @@ fn narrow<S: Bits, D: Bits>(
         ..EncodeOptions::nearest_even()
     };
     let fp32 = float_layout("fp32");
-    let one = |bits: u64, index: u64| {
-        let code = encode_one(src_fmt, fmt, fp32, bits, opts, index);
+    let one = |bits: u64, random: u64| {
+        let code = encode_one(src_fmt, fmt, fp32, bits, opts, random);
         if round_trip {
             src_fmt.encode(fmt.unpack(code), &back, 0)
         } else {
@@ -144,9 +200,9 @@ fn narrow<S: Bits, D: Bits>(
     if *src_fmt == *float_layout("fp32") {
         if let Some(k) = Fp32Narrowing::new(fmt, opts) {
             if round_trip {
-                par_chunks(src, dst, |base, s, d| k.round_chunk(base, s, d));
+                par_chunks(src, dst, |base, s, d| k.round_chunk(base, s, d, draws));
             } else {
-                par_chunks(src, dst, |base, s, d| k.convert_chunk(base, s, d));
+                par_chunks(src, dst, |base, s, d| k.convert_chunk(base, s, d, draws));
             }
             return Ok(());
         }
@@ -160,14 +216,16 @@ fn narrow<S: Bits, D: Bits>(
     if *src_fmt == *float_layout("fp64") {
         if let Some(f) = Fp64Front::new(fmt, opts) {
             if round_trip {
-                par_chunks(src, dst, |base, s, d| f.round_chunk(base, s, d));
+                par_chunks(src, dst, |base, s, d| f.round_chunk(base, s, d, draws));
             } else {
-                par_chunks(src, dst, |base, s, d| f.convert_chunk(base, s, d));
+                par_chunks(src, dst, |base, s, d| f.convert_chunk(base, s, d, draws));
             }
             return Ok(());
         }
     }
-    par_map(src, dst, |i, s| D::from_u64(one(s.to_u64(), i as u64)));
+    par_map(src, dst, |i, s| {
+        D::from_u64(one(s.to_u64(), element_addend(opts, draws, i)))
+    });
     Ok(())
 }
 
@@ -182,8 +240,9 @@ pub fn encode_ints_slice<I: IntWord, D: Bits>(
         return Err(Error::invalid("input and output lengths differ"));
     }
     opts.validate_for(dst_fmt)?;
+    let seeded = opts.seeded();
     par_map(src, dst, |i, x| {
-        D::from_u64(dst_fmt.encode(x.value(), opts, element_draw(opts, i as u64)))
+        D::from_u64(dst_fmt.encode(x.value(), opts, element_addend(opts, &seeded, i)))
     });
     Ok(())
 }

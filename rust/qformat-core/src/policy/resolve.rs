@@ -25,6 +25,11 @@ pub struct CallerOptions {
     /// Integer targets: the integer a NaN becomes.
     pub nan_value: Option<i64>,
     pub seed: Option<u64>,
+    /// Stochastic rounding: how many random bits each decision uses.
+    pub sr_bits: Option<u32>,
+    /// Stochastic rounding: the caller supplies one random word per element
+    /// (`random_bits=`) instead of a seed. Float targets only.
+    pub random_bits: bool,
     /// x86 MXCSR.FTZ (float targets): tiny results become ±0.
     pub ftz: Option<bool>,
     /// x86 MXCSR.DAZ (float sources, float and integer targets): subnormal
@@ -34,9 +39,32 @@ pub struct CallerOptions {
 
 impl CallerOptions {
     /// The rounding mode given, checked: stochastic rounding needs a seed
-    /// so that results are reproducible.
+    /// (or the caller's own random words) so that results are reproducible.
     fn checked_rounding(&self) -> Result<Option<RoundingMode>, Error> {
+        if self.random_bits {
+            if self.seed.is_some() {
+                return Err(Error::invalid(
+                    "give seed= or random_bits=, not both: random_bits= replaces the seeded draw",
+                ));
+            }
+            return Ok(self.rounding);
+        }
         self.rounding.map(|m| m.with_seed(self.seed)).transpose()
+    }
+
+    /// The stochastic-rounding bit count: the caller's, else all 64; an
+    /// error where the options cannot use it.
+    fn checked_sr_bits(&self, rounding: RoundingMode) -> Result<u32, Error> {
+        let stochastic = rounding == RoundingMode::Stochastic;
+        if !stochastic && (self.random_bits || self.sr_bits.is_some()) {
+            return Err(Error::invalid(format!(
+                "random_bits= and sr_bits= apply to rounding='stochastic' only, not {:?}",
+                rounding.name()
+            )));
+        }
+        let n = self.sr_bits.unwrap_or(crate::engine::random::MAX_SR_BITS);
+        crate::engine::random::check_sr_bits(n)?;
+        Ok(n)
     }
 }
 
@@ -48,11 +76,12 @@ pub fn float_options(
     dst: &FloatFormat,
 ) -> Result<EncodeOptions, Error> {
     let rule = profile.float_rule(src, dst);
+    let rounding = caller
+        .checked_rounding()?
+        .or(rule.rounding)
+        .unwrap_or(RoundingMode::NearestEven);
     let opts = EncodeOptions {
-        rounding: caller
-            .checked_rounding()?
-            .or(rule.rounding)
-            .unwrap_or(RoundingMode::NearestEven),
+        rounding,
         subnormals: caller.subnormals.unwrap_or(true),
         overflow: caller
             .overflow
@@ -60,6 +89,7 @@ pub fn float_options(
             .unwrap_or(Overflow::FormatRule),
         nan: caller.nan.or(rule.nan).unwrap_or(NanPolicy::Quiet),
         seed: caller.seed.unwrap_or(0),
+        sr_bits: caller.checked_sr_bits(rounding)?,
         via_fp32: rule.via_fp32,
         abs_input: rule.abs_input,
         zero_to_min: rule.zero_to_min,
@@ -89,6 +119,13 @@ pub fn int_options(
     float_source: bool,
 ) -> Result<IntCastOptions, Error> {
     let mut o = profile.int_rule(fmt, float_source);
+    if caller.random_bits || caller.sr_bits.is_some() {
+        return Err(Error::invalid(format!(
+            "random_bits= and sr_bits= apply to float formats; {} is an integer format \
+             (its stochastic rounding takes seed= and all 64 bits of each draw)",
+            fmt.name
+        )));
+    }
     if let Some(mode) = caller.checked_rounding()? {
         o.rounding = mode;
     }

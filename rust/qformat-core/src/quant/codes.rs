@@ -11,7 +11,7 @@ use super::options::{Arithmetic, QuantOptions};
 use super::real::Real;
 use super::simd::{at_least, at_most, wide};
 use super::walk::{drive, Kernel};
-use crate::engine::random::draw;
+use crate::engine::random::seeded_addend;
 use crate::engine::rounding::RoundingMode;
 use crate::engine::value::Value;
 use crate::error::Error;
@@ -167,7 +167,7 @@ impl<E> IntKernel<'_, E> {
             return o.nan.map(|c| c as f64).ok_or(Error::NanInput { index });
         }
         let random = if o.rounding == RoundingMode::Stochastic {
-            draw(o.seed, index as u64)
+            seeded_addend(o.seed, index as u64)
         } else {
             0
         };

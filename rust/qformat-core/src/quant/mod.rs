@@ -31,8 +31,11 @@
 //! statistics; [`params`] scales and zero points; [`exact`] exact
 //! quotients; [`options`] the code pass's options; [`constants`] the
 //! per-scale constants a kernel reads; [`codes`] the integer code pass;
-//! [`mx`] float elements; [`simd`] vectorisation helpers; [`gguf`] llama.cpp's GGUF block types, a recipe
-//! of their own (gguf-py's float32 arithmetic, byte for byte); [`nvfp4`]
+//! [`mx`] float elements; [`simd`] vectorisation helpers; [`gguf`]
+//! llama.cpp's GGUF block types, a recipe of their own (gguf-py's float32
+//! arithmetic, byte for byte), with [`gguf_kquants`] (the K-quants,
+//! llama.cpp's reference quantizer) and [`gguf_ternary`] (TQ1_0/TQ2_0);
+//! [`fp8_block`] DeepSeek-V3's 128×128 FP8 weight blocks; [`nvfp4`]
 //! NVIDIA's two-level FP4 in torchao's float32 arithmetic.
 
 mod codes;
@@ -40,7 +43,10 @@ mod constants;
 mod exact;
 #[cfg(test)]
 mod fast_equals_exact;
+pub mod fp8_block;
 pub mod gguf;
+mod gguf_kquants;
+mod gguf_ternary;
 mod layout;
 mod mx;
 pub mod nvfp4;

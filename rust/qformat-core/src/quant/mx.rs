@@ -8,7 +8,7 @@ use super::options::Arithmetic;
 use super::real::Real;
 use super::walk::{default_run_groups, drive, Kernel};
 use crate::engine::options::{EncodeOptions, NanPolicy, Overflow};
-use crate::engine::random::draw;
+use crate::engine::random::seeded_addend;
 use crate::engine::rounding::RoundingMode;
 use crate::engine::value::Value;
 use crate::error::Error;
@@ -65,7 +65,7 @@ impl<E> FloatKernel<'_, E> {
             return self.o.nan.ok_or(Error::NanInput { index });
         }
         let random = if self.o.rounding == RoundingMode::Stochastic {
-            draw(self.o.seed, index as u64)
+            seeded_addend(self.o.seed, index as u64)
         } else {
             0
         };
