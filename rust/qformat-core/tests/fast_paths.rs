@@ -29,7 +29,8 @@ fn probe_inputs() -> Vec<u32> {
 
 fn option_sets() -> Vec<EncodeOptions> {
     let base = EncodeOptions::default();
-    vec![
+    let mut v = mxcsr_option_sets();
+    v.extend([
         base,
         EncodeOptions {
             overflow: Overflow::Saturate,
@@ -58,7 +59,34 @@ fn option_sets() -> Vec<EncodeOptions> {
             },
             ..base
         },
-    ]
+    ]);
+    v
+}
+
+/// x86 MXCSR emulation: FTZ, DAZ and both, in every deterministic rounding
+/// mode (and stochastic with a seed): the kernel takes them all.
+fn mxcsr_option_sets() -> Vec<EncodeOptions> {
+    let mut v = Vec::new();
+    for rounding in [
+        RoundingMode::NearestEven,
+        RoundingMode::NearestAway,
+        RoundingMode::TowardZero,
+        RoundingMode::Up,
+        RoundingMode::Down,
+        RoundingMode::Odd,
+        RoundingMode::Stochastic,
+    ] {
+        for (ftz, daz) in [(true, false), (false, true), (true, true)] {
+            v.push(EncodeOptions {
+                rounding,
+                ftz,
+                daz,
+                seed: 11,
+                ..Default::default()
+            });
+        }
+    }
+    v
 }
 
 #[test]
@@ -78,10 +106,15 @@ fn fp32_narrowing_equals_engine() {
                 continue;
             };
             checked += 1;
-            for &x in &inputs {
-                let want = fmt.encode(fp32.unpack(x as u64), &opts, 0);
+            for (i, &x) in inputs.iter().enumerate() {
+                let random = if opts.rounding == RoundingMode::Stochastic {
+                    qformat_core::engine::random::draw(opts.seed, i as u64)
+                } else {
+                    0
+                };
+                let want = fmt.encode(opts.daz_input(&fp32, x as u64), &opts, random);
                 assert_eq!(
-                    k.convert(x, 0) as u64,
+                    k.convert(x, random) as u64,
                     want,
                     "{} {:?} input {x:#010x}",
                     fmt.name,
@@ -90,9 +123,10 @@ fn fp32_narrowing_equals_engine() {
             }
         }
     }
-    // bf16, fp16, tf32 and the four sign-and-zero fp8 types at least.
+    // bf16, fp16, tf32 and the four sign-and-zero fp8 types at least, with
+    // every MXCSR option set among them.
     assert!(
-        checked >= 7 * 3,
+        checked >= 7 * (3 + mxcsr_option_sets().len()),
         "only {checked} fast-path configurations were exercised"
     );
 }
