@@ -140,11 +140,30 @@ def test_cvtss2sd_daz_and_ftz() -> None:
 
 def test_explain_answers_what_a_fast_math_build_stores() -> None:
     assert qf.explain("1e-40", "fp32", profile="x86-sse").bits != 0
-    assert qf.explain("1e-40", "fp32", profile="x86-sse", ftz=True).bits == 0
+    e = qf.explain("1e-40", "fp32", profile="x86-sse", ftz=True)
+    assert e.bits == 0
+    assert "MXCSR.FTZ" in e.note and "tiny after rounding" in e.note and "0x000116c2" in e.note
+    assert "-ffast-math" in e.note
+    assert qf.explain("1e-40", "fp32", profile="x86-sse").note == ""
+    assert "MXCSR.DAZ" in qf.explain("1e-310", "fp32", profile="x86-sse", rounding="up",
+                                     daz=True).note
     # DAZ reads the literal as a double: 1e-40 is a normal double
     assert qf.explain("1e-40", "fp32", profile="x86-sse", daz=True).bits != 0
     assert qf.explain("1e-310", "fp32", profile="x86-sse", rounding="up", daz=True).bits == 0
     assert qf.explain("1e-310", "fp32", profile="x86-sse", rounding="up").bits == 1
+
+
+def test_cli_explain_takes_ftz_and_daz() -> None:
+    from click.testing import CliRunner
+    from qformat.cli import main
+    r = CliRunner().invoke(main, ["explain", "1e-40", "fp32", "--profile", "x86-sse", "--ftz"])
+    assert r.exit_code == 0, r.output
+    assert "MXCSR.FTZ" in r.output and "0x00000000" in r.output
+    r = CliRunner().invoke(main, ["explain", "1e-40", "fp32", "--ftz", "--json"])
+    assert r.exit_code == 0, r.output
+    assert '"bits": 0' in r.output
+    r = CliRunner().invoke(main, ["explain", "1e-310", "fp32", "--daz", "--rounding", "up"])
+    assert "MXCSR.DAZ" in r.output
 
 
 # --- SSE float -> int32 -----------------------------------------------------
@@ -157,6 +176,147 @@ def test_int_conversions_give_integer_indefinite() -> None:
     got = qf.encode(x.view(np.float32), "int32", profile="x86-sse")
     assert (got.view(np.uint32)).tolist() == want
     assert run("cvttss2si", x, np.uint32, rc=2)[4:] == [2, 3, (-2) & 0xFFFFFFFF]
+
+
+@needs("sse2")
+@pytest.mark.parametrize("name", ["cvtss2si", "cvtss2si64"])
+def test_int_conversions_honour_daz(name: str) -> None:
+    # RC=up: a positive float32 subnormal rounds up to 1, unless DAZ reads
+    # it as +0 first (then 0); -subnormal rounds up to 0 either way
+    dt = np.uint64 if name.endswith("64") else np.uint32
+    assert run(name, SUB32, dt, rc=2) == [1, 1, 0]
+    assert run(name, SUB32, dt, rc=2, daz=True) == [0, 0, 0]
+    target = "int64" if name.endswith("64") else "int32"
+    x = SUB32.view(np.float32)
+    assert qf.encode(x, target, profile="x86-sse", rounding="up").tolist() == [1, 1, 0]
+    assert qf.encode(x, target, profile="x86-sse", rounding="up", daz=True).tolist() == [0, 0, 0]
+
+
+@needs("sse2")
+def test_int_conversions_of_float64_honour_daz() -> None:
+    assert run("cvtsd2si", SUB64, np.uint32, rc=2) == [1, 0]
+    assert run("cvtsd2si", SUB64, np.uint32, rc=2, daz=True) == [0, 0]
+    got = qf.encode(SUB64.view(np.float64), "int32", profile="x86-sse", rounding="up", daz=True)
+    assert got.tolist() == [0, 0]
+
+
+def test_int_daz_and_ftz_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="ftz"):
+        qf.encode(np.float32([1.5]), "int32", profile="x86-sse", ftz=True)
+    with pytest.raises(ValueError, match="daz"):
+        qf.encode(np.int64([1]), "int32", daz=True)
+
+
+INDEFINITE64 = 1 << 63
+
+
+@needs("sse2")
+def test_int64_forms_give_integer_indefinite() -> None:
+    x = f32(np.nan, 2.0**63, -(2.0**63), np.inf, 2.5, -3.5, 2.0**40)
+    want = [INDEFINITE64, INDEFINITE64, INDEFINITE64, INDEFINITE64, 2, (-4) & (2**64 - 1), 2**40]
+    assert run("cvtss2si64", x, np.uint64) == want
+    got = qf.encode(x.view(np.float32), "int64", profile="x86-sse")
+    assert got.view(np.uint64).tolist() == want
+    assert run("cvttss2si64", x, np.uint64, rc=2)[4:6] == [2, (-3) & (2**64 - 1)]
+    y = f64(np.nan, 2.0**63, 2.0**63 - 1024, -(2.0**63), 0.5, 1.5)
+    want64 = [INDEFINITE64, INDEFINITE64, 2**63 - 1024, INDEFINITE64, 0, 2]
+    assert run("cvtsd2si64", y, np.uint64) == want64
+    got = qf.encode(y.view(np.float64), "int64", profile="x86-sse")
+    assert got.view(np.uint64).tolist() == want64
+    assert run("cvttsd2si64", y, np.uint64)[4:] == [0, 1]
+
+
+# --- float16 sources: VCVTPH2PS (F16C), VCVTPH2PSX/VCVTSH2SS/VCVTSH2SI ------
+
+HALF_SUB = np.array([0x0001, 0x03FF, 0x8001], np.uint16)     # float16 subnormals
+HALF_SUB_F32 = [0x33800000, 0x387FC000, 0xB3800000]           # their exact float32 values
+
+
+@needs("f16c")
+@pytest.mark.parametrize("ftz,daz", [(False, False), (True, True), (False, True)])
+def test_vcvtph2ps_is_exact_and_ignores_daz(ftz: bool, daz: bool) -> None:
+    # measured: MXCSR.DAZ does not zero half subnormals (they are float32
+    # normals after widening; the widening is exact in every mode)
+    assert run("vcvtph2ps", HALF_SUB, np.uint32, rc=3, ftz=ftz, daz=daz) == HALF_SUB_F32
+    got = qf.encode(HALF_SUB.view(np.float16), "fp32", profile="x86-f16c")
+    assert got.tolist() == HALF_SUB_F32
+
+
+@needs("f16c")
+def test_vcvtph2ps_quiets_nan_keeping_payload() -> None:
+    x = np.array([0x7C01, 0xFE00, 0x7D00], np.uint16)
+    want = run("vcvtph2ps", x, np.uint32)
+    assert want == [0x7FC02000, 0xFFC00000, 0x7FE00000]
+    assert qf.encode(x.view(np.float16), "fp32", profile="x86-f16c").tolist() == want
+
+
+@needs("avx512fp16")
+@pytest.mark.parametrize("name", ["vcvtph2psx", "vcvtsh2ss"])
+def test_fp16_widening_is_exact_and_ignores_daz(name: str) -> None:
+    assert run(name, HALF_SUB, np.uint32, daz=True, ftz=True) == HALF_SUB_F32
+
+
+@needs("avx512fp16")
+def test_vcvtsh2si_rounds_by_mxcsr_and_gives_indefinite() -> None:
+    # 2.5, 1 + 2^-10, inf, NaN, -2.5
+    x = np.array([0x4100, 0x3C01, 0x7C00, 0x7E00, 0xC100], np.uint16)
+    ind = 0x80000000
+    assert run("vcvtsh2si", x, np.uint32) == [2, 1, ind, ind, (-2) & 0xFFFFFFFF]
+    assert run("vcvtsh2si", x, np.uint32, rc=2) == [3, 2, ind, ind, (-2) & 0xFFFFFFFF]
+    assert run("vcvttsh2si", x, np.uint32, rc=2) == [2, 1, ind, ind, (-2) & 0xFFFFFFFF]
+    got = qf.encode(x.view(np.float16), "int32", profile="x86-avx512fp16", rounding="up")
+    assert got.view(np.uint32).tolist() == [3, 2, ind, ind, (-2) & 0xFFFFFFFF]
+
+
+# --- documented only: AVX-NE-CONVERT, AVX10.2 FP8 ----------------------------
+
+DOCUMENTED_ONLY = ["vcvtneps2bf16-vex", "vbcstnesh2ps", "vbcstnebf162ps", "vcvtph2bf8",
+                   "vcvtph2bf8s", "vcvtph2hf8", "vcvtph2hf8s", "vcvthf82ph"]
+
+
+def test_documented_profiles_are_unverified() -> None:
+    by_name = {p["name"]: p for p in qf.profiles()}
+    for name in ("x86-avxneconvert", "x86-avx10-fp8"):
+        assert by_name[name]["verified"] is False
+        assert by_name[name]["checked_on"] == []
+    for name in ("x86-sse", "x86-f16c", "x86-avx512bf16", "x86-avx512fp16"):
+        assert by_name[name]["verified"] is True
+
+
+def test_documented_fp8_rules() -> None:
+    """AVX10.2 (Intel AVX10.2 spec, VCVTPH2BF8/VCVTPH2HF8): nearest even with
+    MXCSR ignored; BF8 overflows to inf, HF8 to NaN; the S forms saturate
+    (inf included). 464 is the tie between HF8's max 448 and the NaN code."""
+    h = np.array([0x7BFF, 0x5F40, 0x5F41, 0x0001, 0x7C00, 0x7E01], np.uint16).view(np.float16)
+    kw = {"profile": "x86-avx10-fp8"}
+    assert qf.encode(h, "fp8_e5m2", **kw).tolist() == [0x7C, 0x5F, 0x5F, 0, 0x7C, 0x7E]
+    assert qf.encode(h, "fp8_e5m2", overflow="saturate", **kw).tolist() == \
+        [0x7B, 0x5F, 0x5F, 0, 0x7B, 0x7E]
+    assert qf.encode(h, "fp8_e4m3fn", **kw).tolist() == [0x7F, 0x7E, 0x7F, 0, 0x7F, 0x7F]
+    assert qf.encode(h, "fp8_e4m3fn", overflow="saturate", **kw).tolist() == \
+        [0x7E, 0x7E, 0x7E, 0, 0x7E, 0x7F]
+
+
+@pytest.mark.parametrize("name", DOCUMENTED_ONLY)
+def test_documented_only_instructions_skip_when_absent(name: str,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QFORMAT_CPU_DISABLE", "avxneconvert,avx10.2")
+    feats = dict(_native.cpu_features())
+    assert feats["avxneconvert"] is False and feats["avx10.2"] is False
+    rep = verify_cpu([name], samples=64)
+    assert rep["ran"] == 0 and not rep["clean"]
+    assert [s["reason"] for s in rep["skipped"]] == \
+        [f"{name} is not available on this processor (needs {INSTRUCTIONS[name].feature})"]
+
+
+def test_cli_documented_only_instruction_is_not_a_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+    from qformat.cli import main
+    monkeypatch.setenv("QFORMAT_CPU_DISABLE", "avx10.2")
+    r = CliRunner().invoke(main, ["verify", "--against", "cpu", "--instruction", "vcvtph2hf8s",
+                                  "--quiet", "--json"])
+    assert r.exit_code == 1, r.output
+    assert "not available on this processor" in r.output
 
 
 # --- AVX512_BF16 VCVTNEPS2BF16 ---------------------------------------------
@@ -228,6 +388,19 @@ def test_forcing_a_feature_off_reports_not_available(monkeypatch: pytest.MonkeyP
     assert all("not available on this processor" in s["reason"] for s in rep["skipped"])
 
 
+@pytest.mark.parametrize("feature", sorted(FEATURES))
+def test_each_feature_forced_off_skips_its_instructions(feature: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QFORMAT_CPU_DISABLE", feature)
+    assert dict(_native.cpu_features())[feature] is False
+    names = [n for n, ins in INSTRUCTIONS.items() if ins.feature == feature]
+    assert names, feature
+    rep = verify_cpu(names, [Mode()], samples=64)
+    assert rep["ran"] == 0 and not rep["clean"]
+    assert {s["instruction"] for s in rep["skipped"]} == set(names)
+    assert all("not available on this processor" in s["reason"] for s in rep["skipped"])
+
+
 def test_cli_against_cpu_not_available(monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner
     from qformat.cli import main
@@ -240,10 +413,10 @@ def test_cli_against_cpu_not_available(monkeypatch: pytest.MonkeyPatch) -> None:
 
 # --- exhaustive: every float32 input ---------------------------------------
 
-EXHAUSTIVE = [("vcvtps2ph/imm0", Mode()), ("vcvtps2ph/imm1", Mode()), ("vcvtps2ph/imm2", Mode()),
-              ("vcvtps2ph/imm3", Mode()), ("vcvtps2ph/imm0", Mode(0, True, True)),
-              ("cvtss2sd", Mode()), ("cvtss2sd", Mode(0, True, True)), ("vcvtneps2bf16", Mode()),
-              ("vcvtps2phx", Mode()), ("cvtss2si", Mode()), ("cvttss2si", Mode())]
+# every float32-source instruction x every MXCSR mode (192 sweeps of 2^32:
+# hours; scripts/cpu_sweeps.sh runs the same comparisons and writes reports)
+EXHAUSTIVE = [(n, m) for n, ins in INSTRUCTIONS.items() if ins.source == "f32"
+              and ins.feature in ("sse2", "f16c", "avx512bf16", "avx512fp16") for m in MODES]
 
 
 @pytest.mark.exhaustive

@@ -21,7 +21,7 @@ from __future__ import annotations
 import html
 import math
 import numbers
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from fractions import Fraction
 from typing import Any, Optional, Union
@@ -88,6 +88,9 @@ class Explanation:
     ulp: Optional[Fraction]
     next_up: Optional[Fraction]
     next_down: Optional[Fraction]
+    #: Why the x86 MXCSR bits (``ftz``/``daz``) changed the stored value,
+    #: in words ("" when they did not, or were not asked about).
+    note: str = ""
     _fmt: Optional[FloatFormat] = field(default=None, repr=False, compare=False)
     scale: Optional[Fraction] = None
     scale_bits: Optional[int] = None
@@ -405,7 +408,29 @@ def explain(value: Number, fmt: FormatSpec, *, rounding: str = "nearest_even",
             raise TypeError(f"{name} must be None, True or False, not {flag!r}")
     csr = {"profile": None if profile is None else _profile(profile), "ftz": ftz, "daz": daz}
     bits, exact, overflow, underflow = src.encode(f, rounding, seed, csr)
-    return _build(f, bits, src.display, rounding, exact, overflow, underflow, src.exact)
+    e = _build(f, bits, src.display, rounding, exact, overflow, underflow, src.exact)
+    if ftz or daz or profile is not None:
+        e = replace(e, note=_mxcsr_note(src, f, rounding, seed, csr, bits))
+    return e
+
+
+def _mxcsr_note(src: _Source, f: FloatFormat, rounding: str, seed: Optional[int],
+                csr: dict, bits: int) -> str:
+    """Why FTZ/DAZ changed the stored bits: the same query with both clear,
+    then with DAZ alone, tells which bit did it."""
+    clear = src.encode(f, rounding, seed, dict(csr, ftz=False, daz=False))[0]
+    if clear == bits:
+        return ""
+    sign = "-" if bits & f.sign_bit else "+"
+    plain = f"0x{clear:0{(f.bits + 3) // 4}x}"
+    daz_only = src.encode(f, rounding, seed, dict(csr, ftz=False))[0]
+    if daz_only == bits:
+        return (f"MXCSR.DAZ: the input is a float64 subnormal (below 2^-1022), read as "
+                f"{sign}0 before rounding; with DAZ clear it stores {plain}. A -ffast-math "
+                f"build sets DAZ (and FTZ) at start-up.")
+    return (f"MXCSR.FTZ: the result is tiny after rounding (below {f.name}'s smallest normal, "
+            f"2^{f.emin}) and is flushed to {sign}0 instead of {plain}. A -ffast-math build "
+            f"sets FTZ (and DAZ) at start-up, so this is what it stores.")
 
 
 def _explain_int(value: Number, f: IntFormat, rounding: str) -> Explanation:

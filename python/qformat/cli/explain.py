@@ -98,9 +98,16 @@ def _report(explanations: list[Explanation], errors: bool) -> Table:
 @click.option("--scale", default=None,
               help="Block formats (mxfp4, mxfp8, nvfp4, ...): the block's scale, e.g. 0.125.")
 @click.option("--tensor-scale", default=None, help="nvfp4: the float32 per-tensor scale.")
+@click.option("--profile", default=None, metavar="NAME",
+              help="A hardware profile such as x86-sse (its instruction's FTZ/DAZ rule).")
+@click.option("--ftz/--no-ftz", default=None,
+              help="x86 MXCSR.FTZ: flush results that are tiny after rounding to 0.")
+@click.option("--daz/--no-daz", default=None,
+              help="x86 MXCSR.DAZ: read subnormal (float64) inputs as 0.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def explain_cmd(value: str, fmts: tuple[str, ...], rounding: str, seed: Optional[int],
-                scale: Optional[str], tensor_scale: Optional[str], as_json: bool) -> None:
+                scale: Optional[str], tensor_scale: Optional[str], profile: Optional[str],
+                ftz: Optional[bool], daz: Optional[bool], as_json: bool) -> None:
     """Can FORMAT represent VALUE exactly? VALUE is read exactly (decimal of
     any length, 1.1e-20, 0x1.8p3, inf, nan); one report per FORMAT. Integer
     formats (int4, uint8, ...) are explained too, and block formats with
@@ -114,13 +121,17 @@ def explain_cmd(value: str, fmts: tuple[str, ...], rounding: str, seed: Optional
     found: list[Explanation] = []
     for name in fmts:
         found.append(guard(partial(explain, value, name, rounding=rounding, seed=seed,
-                                   scale=scale, tensor_scale=tensor_scale)))
+                                   scale=scale, tensor_scale=tensor_scale,
+                                   profile=profile, ftz=ftz, daz=daz)))
     if as_json:
         click.echo(json.dumps([e.to_dict() for e in found], indent=2))
         return
     console = _console()
     console.print(Text(f"{_clip(value)} (rounding {rounding})", style="bold"))
     _print_report(console, found, errors=True)
+    for e in found:
+        if e.note:
+            console.print(Text(f"{e.format}: {e.note}"))
 
 
 def _print_report(console: Console, found: list[Explanation], errors: bool) -> None:

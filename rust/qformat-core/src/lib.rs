@@ -7,15 +7,15 @@
 //! the layers listed before it.
 //! * [`error`] — the one error type; [`format`] — formats as data;
 //! * [`engine`] — the specification: exact [`Value`]s, the shared round
-//!   decision, a conversion's options, float encoding, integer casts and
-//!   the stochastic draw;
+//!   decision, a conversion's options, float encoding (with the flags its
+//!   rounding raises), integer casts and the stochastic draw;
 //! * [`policy`] — per-library, per-release profiles (matched on layouts)
 //!   and the resolution of a profile and the caller's given options;
 //! * [`fast`] — storage words, slice conversions (lookup tables, the
 //!   float32 kernel, the float64 front, integer casts) and the SIMD level
 //!   dispatcher; every path is tested equal to the engine;
-//! * [`text`] — exact reading of number text, exact rationals, rounding
-//!   outcomes, exact and shortest decimals;
+//! * [`text`] — exact reading of number text, exact rationals, exact and
+//!   shortest decimals;
 //! * [`quant`] — the quantizers (integer, MX block-scaled, GGUF, NVFP4);
 //! * [`stats`] — error statistics of a conversion, non-finite values counted.
 //!

@@ -12,6 +12,7 @@
 use qformat_core::engine::int_cast::{
     cast_value, round_to_integer, IntCastOptions, IntNan, IntOverflow,
 };
+use qformat_core::engine::options::read_source;
 use qformat_core::engine::random::Draws;
 use qformat_core::fast::int::cast_float_slice;
 use qformat_core::fast::simd::{force_level, Level};
@@ -197,6 +198,29 @@ fn option_sets(fmt: &FloatFormat) -> Vec<EncodeOptions> {
             ..base
         },
     ]);
+    // x86 MXCSR emulation: FTZ in every mode, DAZ and both in a few.
+    v.extend(MODES.iter().map(|&rounding| EncodeOptions {
+        rounding,
+        ftz: true,
+        ..base
+    }));
+    for rounding in [
+        RoundingMode::NearestEven,
+        RoundingMode::Up,
+        RoundingMode::Down,
+    ] {
+        v.push(EncodeOptions {
+            rounding,
+            daz: true,
+            ..base
+        });
+    }
+    v.push(EncodeOptions {
+        rounding: RoundingMode::TowardZero,
+        ftz: true,
+        daz: true,
+        ..base
+    });
     v.retain(|o| o.validate_for(fmt).is_ok() && !o.nan_is_error(fmt));
     v
 }
@@ -211,7 +235,7 @@ fn draw_for(opts: &EncodeOptions, i: usize) -> u64 {
 
 /// The engine's code for element `i` (with the float64→float32 step).
 fn reference(src: &FloatFormat, dst: &FloatFormat, bits: u64, o: &EncodeOptions, i: usize) -> u64 {
-    let mut v = src.unpack(bits);
+    let mut v = o.daz_input(src, bits);
     if o.via_fp32 && src.bits() > 32 {
         v = float_builtin("fp32").round_value(v, &EncodeOptions::default(), 0);
     }
@@ -354,6 +378,7 @@ fn check_int_casts(x32: &[u32], x64: &[u64]) -> usize {
         (16, true),
         (32, true),
         (32, false),
+        (64, true),
     ] {
         let fmt = IntFormat::new(None, bits, signed).unwrap();
         for rounding in MODES {
@@ -362,6 +387,7 @@ fn check_int_casts(x32: &[u32], x64: &[u64]) -> usize {
                 IntOverflow::Wrap,
                 IntOverflow::Zero,
                 IntOverflow::Through { bits: 32 },
+                IntOverflow::Through { bits: 64 },
             ] {
                 let nan = match overflow {
                     IntOverflow::Through { .. } => IntNan::Through,
@@ -372,6 +398,9 @@ fn check_int_casts(x32: &[u32], x64: &[u64]) -> usize {
                     overflow,
                     nan,
                     seed: 3,
+                    // DAZ where it changes results (a directed mode); the
+                    // other overflow rules keep rounding up without it.
+                    daz: rounding == RoundingMode::Up && overflow == IntOverflow::Zero,
                 };
                 let finite = |b: u64, f: &FloatFormat| {
                     !matches!(f.unpack(b), Value::Inf { .. }) || overflow != IntOverflow::Wrap
@@ -393,7 +422,8 @@ fn check_int<S: Bits>(src: &FloatFormat, xs: &[S], fmt: &IntFormat, o: &IntCastO
     let mut got = vec![0u64; xs.len()];
     cast_float_slice(src, xs, fmt, &mut got, o).unwrap();
     for (i, (&x, &g)) in xs.iter().zip(&got).enumerate() {
-        let want = cast_value(src.unpack(x.to_u64()), fmt, o, i).unwrap() as i64 as u64;
+        let want =
+            cast_value(read_source(src, x.to_u64(), o.daz), fmt, o, i).unwrap() as i64 as u64;
         assert_eq!(
             g,
             want,

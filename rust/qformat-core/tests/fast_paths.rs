@@ -2,10 +2,11 @@
 //! generic engine's bits. These tests sweep structured and random float32
 //! inputs through both for every built-in target and several policies.
 
+use qformat_core::engine::random::seeded_addend;
 use qformat_core::fast::fp32::Fp32Narrowing;
 use qformat_core::fast::slices::{encode_slice, round_slice};
-use qformat_core::format::{builtins, float_builtin, Format};
-use qformat_core::{EncodeOptions, NanPolicy, Overflow};
+use qformat_core::format::{builtins, float_builtin, FloatFormat, Format};
+use qformat_core::{EncodeOptions, NanPolicy, Overflow, RoundingMode};
 
 /// Every float32 pattern whose low 12 bits are 0/1/0x7ff/0x800/0x801/0xfff
 /// (all exponents, signs and tie neighbourhoods), plus a random sample.
@@ -28,7 +29,8 @@ fn probe_inputs() -> Vec<u32> {
 
 fn option_sets() -> Vec<EncodeOptions> {
     let base = EncodeOptions::default();
-    vec![
+    let mut v = mxcsr_option_sets();
+    v.extend([
         base,
         EncodeOptions {
             overflow: Overflow::Saturate,
@@ -57,7 +59,34 @@ fn option_sets() -> Vec<EncodeOptions> {
             },
             ..base
         },
-    ]
+    ]);
+    v
+}
+
+/// x86 MXCSR emulation: FTZ, DAZ and both, in every deterministic rounding
+/// mode (and stochastic with a seed): the kernel takes them all.
+fn mxcsr_option_sets() -> Vec<EncodeOptions> {
+    let mut v = Vec::new();
+    for rounding in [
+        RoundingMode::NearestEven,
+        RoundingMode::NearestAway,
+        RoundingMode::TowardZero,
+        RoundingMode::Up,
+        RoundingMode::Down,
+        RoundingMode::Odd,
+        RoundingMode::Stochastic,
+    ] {
+        for (ftz, daz) in [(true, false), (false, true), (true, true)] {
+            v.push(EncodeOptions {
+                rounding,
+                ftz,
+                daz,
+                seed: 11,
+                ..Default::default()
+            });
+        }
+    }
+    v
 }
 
 #[test]
@@ -77,10 +106,15 @@ fn fp32_narrowing_equals_engine() {
                 continue;
             };
             checked += 1;
-            for &x in &inputs {
-                let want = fmt.encode(fp32.unpack(x as u64), &opts, 0);
+            for (i, &x) in inputs.iter().enumerate() {
+                let random = if opts.rounding == RoundingMode::Stochastic {
+                    qformat_core::engine::random::draw(opts.seed, i as u64)
+                } else {
+                    0
+                };
+                let want = fmt.encode(opts.daz_input(&fp32, x as u64), &opts, random);
                 assert_eq!(
-                    k.convert(x, 0) as u64,
+                    k.convert(x, random) as u64,
                     want,
                     "{} {:?} input {x:#010x}",
                     fmt.name,
@@ -89,64 +123,212 @@ fn fp32_narrowing_equals_engine() {
             }
         }
     }
-    // bf16, fp16, tf32 and the four sign-and-zero fp8 types at least.
+    // bf16, fp16, tf32 and the four sign-and-zero fp8 types at least, with
+    // every MXCSR option set among them.
     assert!(
-        checked >= 7 * 3,
+        checked >= 7 * (3 + mxcsr_option_sets().len()),
         "only {checked} fast-path configurations were exercised"
     );
 }
 
+/// Option sets that make NaN codes: NaN inputs under every NaN policy
+/// (errors included), overflow to NaN, and the format rule, under which
+/// fnuz and e4m3fn formats overflow to NaN.
+fn nan_option_sets(fmt: &FloatFormat) -> Vec<EncodeOptions> {
+    let nan = fmt.canonical_nan().unwrap_or(0);
+    let policies = [
+        NanPolicy::Quiet,
+        NanPolicy::Preserve,
+        NanPolicy::Canonical,
+        NanPolicy::SignedCanonical,
+        NanPolicy::Bits(nan),
+        NanPolicy::PerSign {
+            pos: nan,
+            neg: nan | fmt.sign_bit(),
+        },
+        NanPolicy::Error,
+    ];
+    let overflows = [
+        Overflow::FormatRule,
+        Overflow::Nan,
+        Overflow::Inf,
+        Overflow::Saturate,
+    ];
+    let mut v = Vec::new();
+    for nan in policies {
+        for overflow in overflows {
+            v.push(EncodeOptions {
+                nan,
+                overflow,
+                ..Default::default()
+            });
+        }
+    }
+    v
+}
+
+/// Float inputs of `src`: every pattern of a ≤16-bit format, else random
+/// patterns plus NaNs with payloads (quiet and signalling), infinities,
+/// zeros and the largest finite values.
+fn source_patterns(src: &FloatFormat) -> Vec<u64> {
+    if src.bits() <= 16 {
+        return (0..1u64 << src.bits()).collect();
+    }
+    let (m, sign) = (src.man_bits, src.sign_bit());
+    let inf = src.inf_code().unwrap();
+    let mut v = vec![
+        0,
+        sign,
+        inf,
+        inf | sign,
+        src.max_code(),
+        src.max_code() | sign,
+    ];
+    for payload in [1u64, 2, 3, 1 << (m - 1), (1 << (m - 1)) | 5, (1 << m) - 1] {
+        v.extend([inf | payload, inf | payload | sign]);
+    }
+    let mut s = 0x2545_f491_4f6c_dd1du64;
+    for _ in 0..60_000 {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        v.push(s >> (64 - src.bits()));
+    }
+    v
+}
+
+/// `encode_slice` and `round_slice` (lookup tables for fp16/bf16 sources,
+/// the float32 kernel, the float64 front, the engine) give the engine's
+/// bits when NaN codes are produced: from NaN inputs under every policy,
+/// from overflow, and in fnuz formats. `round` widens a NaN code back as
+/// `decode` does (payload kept). A policy that makes NaN an error must
+/// fail, not write anything NaN-shaped.
 #[test]
-fn slice_kernels_equal_engine_for_all_16_bit_sources() {
-    // Table-driven paths: every fp16 and bf16 pattern into every built-in float.
-    for src in ["fp16", "bf16"] {
-        let sf = float_builtin(src);
-        let input: Vec<u16> = (0..=u16::MAX).collect();
+fn slice_kernels_equal_engine_where_nan_codes_are_produced() {
+    let keep = EncodeOptions {
+        nan: NanPolicy::Preserve,
+        ..EncodeOptions::nearest_even()
+    };
+    let mut nan_codes = 0usize;
+    let mut errors = 0usize;
+    for src_name in ["fp16", "bf16", "fp32", "fp64"] {
+        let sf = float_builtin(src_name);
+        let input = source_patterns(&sf);
         for b in builtins() {
             let Format::Float(fmt) = b.format else {
                 continue;
             };
-            let opts = EncodeOptions {
-                nan: NanPolicy::Bits(0),
-                ..Default::default()
-            };
-            let mut out = vec![0u64; input.len()];
-            encode_slice(&sf, &input, &fmt, &mut out, &opts).unwrap();
-            for (&x, &y) in input.iter().zip(&out) {
-                assert_eq!(y, fmt.encode(sf.unpack(x as u64), &opts, 0));
-            }
-            let mut back = vec![0u16; input.len()];
-            round_slice(&sf, &input, &fmt, &mut back, &opts).unwrap();
-            for (&x, &y) in input.iter().zip(&back) {
-                let code = fmt.encode(sf.unpack(x as u64), &opts, 0);
-                assert_eq!(
-                    y as u64,
-                    sf.encode(fmt.unpack(code), &EncodeOptions::default(), 0)
-                );
+            for opts in nan_option_sets(&fmt) {
+                if opts.validate_for(&fmt).is_err() {
+                    continue;
+                }
+                let mut out = vec![0u64; input.len()];
+                let got = encode_slice(&sf, &input, &fmt, &mut out, &opts);
+                if opts.nan_is_error(&fmt) {
+                    assert!(got.is_err(), "{src_name} -> {} {opts:?}", fmt.name);
+                    errors += 1;
+                    continue;
+                }
+                got.unwrap();
+                let mut back = vec![0u64; input.len()];
+                round_slice(&sf, &input, &fmt, &mut back, &opts).unwrap();
+                for (i, &x) in input.iter().enumerate() {
+                    let code = fmt.encode(sf.unpack(x), &opts, 0);
+                    let what = || format!("{src_name} {x:#x} -> {} {opts:?}", fmt.name);
+                    assert_eq!(out[i], code, "{}", what());
+                    let widened = sf.encode(fmt.unpack(code), &keep, 0);
+                    assert_eq!(back[i], widened, "round {}", what());
+                    nan_codes += fmt.is_nan(code) as usize;
+                }
             }
         }
     }
+    assert!(nan_codes > 1_000_000, "only {nan_codes} NaN codes");
+    assert!(errors > 20, "only {errors} NaN errors");
 }
 
+/// Inputs for the stochastic tests: more than three chunks of the
+/// parallel split, so that every thread count cuts them differently.
+fn stochastic_input(src: &FloatFormat) -> Vec<u64> {
+    let fp64 = float_builtin("fp64");
+    let keep = EncodeOptions::nearest_even();
+    (0..3 * 65_536 + 12_345u64)
+        .map(|i| {
+            let x = 1.0 + (i % 1000) as f64 / 997.0 + (i as f64) * 1e-3;
+            let neg = if i % 3 == 0 { -x } else { x };
+            let v = fp64.unpack(neg.to_bits());
+            src.encode(v, &keep, 0)
+        })
+        .collect()
+}
+
+/// Stochastic results depend only on (seed, flat index): the same for 1,
+/// 2, 3 and 8 threads, for every path (float32 kernel, engine from fp16,
+/// float32 and float64), and for the float32 kernel called on pieces of
+/// any size at any offset. The reference is the engine element by element.
 #[test]
-fn stochastic_results_do_not_depend_on_chunking() {
-    let fp32 = float_builtin("fp32");
-    let bf16 = float_builtin("bf16");
-    let opts = EncodeOptions {
-        rounding: qformat_core::RoundingMode::Stochastic,
-        seed: 42,
-        ..Default::default()
-    };
-    let input: Vec<u32> = (0..300_000u32).map(|i| 0x3f80_0000 + i * 7).collect();
-    let mut whole = vec![0u16; input.len()];
-    encode_slice(&fp32, &input, &bf16, &mut whole, &opts).unwrap();
-    // Element-by-element with the same flat indices gives the same bits.
-    for (i, &x) in input.iter().enumerate().step_by(997) {
-        let r = qformat_core::engine::random::seeded_addend(42, i as u64);
-        assert_eq!(
-            whole[i] as u64,
-            bf16.encode(fp32.unpack(x as u64), &opts, r)
-        );
+fn stochastic_results_do_not_depend_on_chunking_or_threads() {
+    let paths = [
+        ("fp32", "bf16"),
+        ("fp32", "fp8_e5m2"),
+        ("fp16", "fp8_e4m3fn"),
+        ("fp64", "bf16"),
+    ];
+    for seed in [42, u64::MAX] {
+        let opts = EncodeOptions {
+            rounding: RoundingMode::Stochastic,
+            seed,
+            ..Default::default()
+        };
+        for (src_name, dst_name) in paths {
+            let (sf, df) = (float_builtin(src_name), float_builtin(dst_name));
+            let input = stochastic_input(&sf);
+            let want: Vec<u64> = input
+                .iter()
+                .enumerate()
+                .map(|(i, &x)| df.encode(sf.unpack(x), &opts, seeded_addend(seed, i as u64)))
+                .collect();
+            let nearest = EncodeOptions::default();
+            let moved = input
+                .iter()
+                .zip(&want)
+                .filter(|&(&x, &w)| df.encode(sf.unpack(x), &nearest, 0) != w)
+                .count();
+            assert!(
+                moved > input.len() / 20,
+                "{src_name} -> {dst_name}: the draws changed only {moved} results"
+            );
+            for threads in [1, 2, 3, 8] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .build()
+                    .unwrap();
+                let mut got = vec![0u64; input.len()];
+                pool.install(|| encode_slice(&sf, &input, &df, &mut got, &opts))
+                    .unwrap();
+                assert!(
+                    got == want,
+                    "{src_name} -> {dst_name}, seed {seed}, {threads} threads"
+                );
+            }
+        }
+        let (fp32, bf16) = (float_builtin("fp32"), float_builtin("bf16"));
+        let k = Fp32Narrowing::new(&bf16, &opts).expect("bf16 takes the kernel in every mode");
+        let input: Vec<u32> = stochastic_input(&fp32).iter().map(|&x| x as u32).collect();
+        let want: Vec<u64> = input
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| bf16.encode(fp32.unpack(x as u64), &opts, seeded_addend(seed, i as u64)))
+            .collect();
+        for piece in [1, 7, 1000, 65_536, 65_539, 100_003] {
+            let mut got = vec![0u64; input.len()];
+            let mut base = 0;
+            for (s, d) in input.chunks(piece).zip(got.chunks_mut(piece)) {
+                k.convert_chunk(base, s, d, &opts.seeded());
+                base += s.len();
+            }
+            assert!(got == want, "pieces of {piece}, seed {seed}");
+        }
     }
 }
 

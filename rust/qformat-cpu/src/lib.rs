@@ -26,6 +26,23 @@ pub enum Feature {
     F16c,
     Avx512Bf16,
     Avx512Fp16,
+    /// AVX-NE-CONVERT (VEX bf16/fp16 conversions; Sierra Forest, Granite
+    /// Rapids and later).
+    AvxNeConvert,
+    /// AVX10 version 2 or later (the FP8 conversions).
+    Avx10_2,
+}
+
+impl Feature {
+    /// Every feature, in the order reports list them.
+    pub const ALL: [Feature; 6] = [
+        Feature::Sse2,
+        Feature::F16c,
+        Feature::Avx512Bf16,
+        Feature::Avx512Fp16,
+        Feature::AvxNeConvert,
+        Feature::Avx10_2,
+    ];
 }
 
 impl Feature {
@@ -36,6 +53,8 @@ impl Feature {
             Feature::F16c => "f16c",
             Feature::Avx512Bf16 => "avx512bf16",
             Feature::Avx512Fp16 => "avx512fp16",
+            Feature::AvxNeConvert => "avxneconvert",
+            Feature::Avx10_2 => "avx10.2",
         }
     }
 
@@ -80,6 +99,18 @@ fn detected(f: Feature) -> bool {
             // Leaf 7 subleaf 0, EDX bit 23 is AVX512_FP16.
             let leaf = __cpuid_count(7, 0);
             avx512() && leaf.edx & (1 << 23) != 0
+        }
+        Feature::AvxNeConvert => {
+            // Leaf 7 subleaf 1, EDX bit 5 (VEX-encoded: the YMM state the
+            // "avx" check covers is enough).
+            is_x86_feature_detected!("avx") && __cpuid_count(7, 1).edx & (1 << 5) != 0
+        }
+        Feature::Avx10_2 => {
+            // Leaf 7 subleaf 1, EDX bit 19 says leaf 0x24 exists; its EBX
+            // bits 7:0 are the AVX10 version. EVEX needs the opmask and ZMM
+            // state, which the avx512f check reads from XCR0.
+            let avx10 = __cpuid_count(7, 1).edx & (1 << 19) != 0;
+            avx10 && is_x86_feature_detected!("avx512f") && __cpuid_count(0x24, 0).ebx & 0xff >= 2
         }
     }
 }
@@ -167,6 +198,36 @@ pub enum Instruction {
     Vcvtps2phx,
     /// AVX512_FP16 float64 → float16 directly (MXCSR rounding).
     Vcvtsd2sh,
+    /// SSE float32 → int64 (REX.W), MXCSR rounding.
+    Cvtss2si64,
+    /// SSE float32 → int64, truncating.
+    Cvttss2si64,
+    /// SSE2 float64 → int64, MXCSR rounding.
+    Cvtsd2si64,
+    /// SSE2 float64 → int64, truncating.
+    Cvttsd2si64,
+    /// F16C float16 → float32 (exact).
+    Vcvtph2ps,
+    /// AVX512_FP16 float16 → float32 (exact).
+    Vcvtph2psx,
+    /// AVX512_FP16 scalar float16 → float32 (exact).
+    Vcvtsh2ss,
+    /// AVX512_FP16 float16 → int32, MXCSR rounding.
+    Vcvtsh2si,
+    /// AVX512_FP16 float16 → int32, truncating.
+    Vcvttsh2si,
+    /// AVX-NE-CONVERT float32 → bfloat16 (the VEX form).
+    Vcvtneps2bf16Vex,
+    /// AVX-NE-CONVERT float16 (a 2-byte load) → float32, broadcast.
+    Vbcstnesh2ps,
+    /// AVX-NE-CONVERT bfloat16 (a 2-byte load) → float32, broadcast.
+    Vbcstnebf162ps,
+    /// AVX10.2 float16 → BF8 (E5M2), nearest even; `saturate` is the S form.
+    Vcvtph2bf8 { saturate: bool },
+    /// AVX10.2 float16 → HF8 (E4M3), nearest even; `saturate` is the S form.
+    Vcvtph2hf8 { saturate: bool },
+    /// AVX10.2 HF8 (E4M3) → float16 (exact).
+    Vcvthf82ph,
 }
 
 impl Instruction {
@@ -183,37 +244,52 @@ impl Instruction {
             Instruction::Vcvtneps2bf16,
             Instruction::Vcvtps2phx,
             Instruction::Vcvtsd2sh,
+            Instruction::Cvtss2si64,
+            Instruction::Cvttss2si64,
+            Instruction::Cvtsd2si64,
+            Instruction::Cvttsd2si64,
+            Instruction::Vcvtph2ps,
+            Instruction::Vcvtph2psx,
+            Instruction::Vcvtsh2ss,
+            Instruction::Vcvtsh2si,
+            Instruction::Vcvttsh2si,
+            Instruction::Vcvtneps2bf16Vex,
+            Instruction::Vbcstnesh2ps,
+            Instruction::Vbcstnebf162ps,
+            Instruction::Vcvtph2bf8 { saturate: false },
+            Instruction::Vcvtph2bf8 { saturate: true },
+            Instruction::Vcvtph2hf8 { saturate: false },
+            Instruction::Vcvtph2hf8 { saturate: true },
+            Instruction::Vcvthf82ph,
         ]);
         v
     }
 
-    /// Parse the lower-case mnemonic (`"vcvtps2ph"` takes `imm`).
+    /// Parse the lower-case mnemonic (`"vcvtps2ph"` takes `imm`; the
+    /// 64-bit integer forms are `cvtss2si64` and so on).
     pub fn parse(name: &str, imm: u8) -> Result<Self, CpuError> {
-        Ok(match name.to_ascii_lowercase().as_str() {
-            "vcvtps2ph" if imm <= 4 => Instruction::Vcvtps2ph { imm },
-            "vcvtps2ph" => {
-                return Err(CpuError::Invalid(format!(
+        let lower = name.to_ascii_lowercase();
+        if lower == "vcvtps2ph" {
+            return if imm <= 4 {
+                Ok(Instruction::Vcvtps2ph { imm })
+            } else {
+                Err(CpuError::Invalid(format!(
                     "vcvtps2ph immediate {imm}: use 0 (nearest), 1 (down), 2 (up), 3 (toward \
                      zero) or 4 (MXCSR.RC)"
                 )))
-            }
-            "cvtsd2ss" => Instruction::Cvtsd2ss,
-            "cvtss2sd" => Instruction::Cvtss2sd,
-            "cvtss2si" => Instruction::Cvtss2si,
-            "cvttss2si" => Instruction::Cvttss2si,
-            "cvtsd2si" => Instruction::Cvtsd2si,
-            "cvttsd2si" => Instruction::Cvttsd2si,
-            "vcvtneps2bf16" => Instruction::Vcvtneps2bf16,
-            "vcvtps2phx" => Instruction::Vcvtps2phx,
-            "vcvtsd2sh" => Instruction::Vcvtsd2sh,
-            _ => {
-                return Err(CpuError::Invalid(format!(
-                    "unknown instruction {name:?}; choose vcvtps2ph, cvtsd2ss, cvtss2sd, \
-                     cvtss2si, cvttss2si, cvtsd2si, cvttsd2si, vcvtneps2bf16, vcvtps2phx, \
-                     vcvtsd2sh"
-                )))
-            }
-        })
+            };
+        }
+        Instruction::all()
+            .into_iter()
+            .find(|i| !matches!(i, Instruction::Vcvtps2ph { .. }) && i.name() == lower)
+            .ok_or_else(|| {
+                let mut names: Vec<_> = Instruction::all().iter().map(|i| i.name()).collect();
+                names.dedup();
+                CpuError::Invalid(format!(
+                    "unknown instruction {name:?}; choose one of {}",
+                    names.join(", ")
+                ))
+            })
     }
 
     /// The mnemonic.
@@ -229,29 +305,69 @@ impl Instruction {
             Instruction::Vcvtneps2bf16 => "vcvtneps2bf16",
             Instruction::Vcvtps2phx => "vcvtps2phx",
             Instruction::Vcvtsd2sh => "vcvtsd2sh",
+            Instruction::Cvtss2si64 => "cvtss2si64",
+            Instruction::Cvttss2si64 => "cvttss2si64",
+            Instruction::Cvtsd2si64 => "cvtsd2si64",
+            Instruction::Cvttsd2si64 => "cvttsd2si64",
+            Instruction::Vcvtph2ps => "vcvtph2ps",
+            Instruction::Vcvtph2psx => "vcvtph2psx",
+            Instruction::Vcvtsh2ss => "vcvtsh2ss",
+            Instruction::Vcvtsh2si => "vcvtsh2si",
+            Instruction::Vcvttsh2si => "vcvttsh2si",
+            Instruction::Vcvtneps2bf16Vex => "vcvtneps2bf16-vex",
+            Instruction::Vbcstnesh2ps => "vbcstnesh2ps",
+            Instruction::Vbcstnebf162ps => "vbcstnebf162ps",
+            Instruction::Vcvtph2bf8 { saturate: false } => "vcvtph2bf8",
+            Instruction::Vcvtph2bf8 { saturate: true } => "vcvtph2bf8s",
+            Instruction::Vcvtph2hf8 { saturate: false } => "vcvtph2hf8",
+            Instruction::Vcvtph2hf8 { saturate: true } => "vcvtph2hf8s",
+            Instruction::Vcvthf82ph => "vcvthf82ph",
         }
     }
 
     /// The feature it needs.
     pub fn feature(self) -> Feature {
         match self {
-            Instruction::Vcvtps2ph { .. } => Feature::F16c,
+            Instruction::Vcvtps2ph { .. } | Instruction::Vcvtph2ps => Feature::F16c,
             Instruction::Vcvtneps2bf16 => Feature::Avx512Bf16,
-            Instruction::Vcvtps2phx | Instruction::Vcvtsd2sh => Feature::Avx512Fp16,
+            Instruction::Vcvtps2phx
+            | Instruction::Vcvtsd2sh
+            | Instruction::Vcvtph2psx
+            | Instruction::Vcvtsh2ss
+            | Instruction::Vcvtsh2si
+            | Instruction::Vcvttsh2si => Feature::Avx512Fp16,
+            Instruction::Vcvtneps2bf16Vex
+            | Instruction::Vbcstnesh2ps
+            | Instruction::Vbcstnebf162ps => Feature::AvxNeConvert,
+            Instruction::Vcvtph2bf8 { .. }
+            | Instruction::Vcvtph2hf8 { .. }
+            | Instruction::Vcvthf82ph => Feature::Avx10_2,
             _ => Feature::Sse2,
         }
     }
 
-    /// Source and result widths in bits (int32 results count as 32).
+    /// Source and result widths in bits (integer results count as their
+    /// width: int32 → 32, int64 → 64).
     pub fn widths(self) -> (u32, u32) {
+        use Instruction as I;
         match self {
-            Instruction::Vcvtps2ph { .. }
-            | Instruction::Vcvtps2phx
-            | Instruction::Vcvtneps2bf16 => (32, 16),
-            Instruction::Cvtsd2ss | Instruction::Cvtsd2si | Instruction::Cvttsd2si => (64, 32),
-            Instruction::Cvtss2sd => (32, 64),
-            Instruction::Cvtss2si | Instruction::Cvttss2si => (32, 32),
-            Instruction::Vcvtsd2sh => (64, 16),
+            I::Vcvtps2ph { .. } | I::Vcvtps2phx | I::Vcvtneps2bf16 | I::Vcvtneps2bf16Vex => {
+                (32, 16)
+            }
+            I::Cvtsd2ss | I::Cvtsd2si | I::Cvttsd2si => (64, 32),
+            I::Cvtss2sd | I::Cvtss2si64 | I::Cvttss2si64 => (32, 64),
+            I::Cvtss2si | I::Cvttss2si => (32, 32),
+            I::Cvtsd2si64 | I::Cvttsd2si64 => (64, 64),
+            I::Vcvtsd2sh => (64, 16),
+            I::Vcvtph2ps
+            | I::Vcvtph2psx
+            | I::Vcvtsh2ss
+            | I::Vcvtsh2si
+            | I::Vcvttsh2si
+            | I::Vbcstnesh2ps
+            | I::Vbcstnebf162ps => (16, 32),
+            I::Vcvtph2bf8 { .. } | I::Vcvtph2hf8 { .. } => (16, 8),
+            I::Vcvthf82ph => (8, 16),
         }
     }
 
@@ -271,46 +387,68 @@ impl Instruction {
 
 /// Input words of an instruction's source width.
 pub enum Src<'a> {
+    W8(&'a [u8]),
+    W16(&'a [u16]),
     W32(&'a [u32]),
     W64(&'a [u64]),
 }
 
+impl Src<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Src::W8(s) => s.len(),
+            Src::W16(s) => s.len(),
+            Src::W32(s) => s.len(),
+            Src::W64(s) => s.len(),
+        }
+    }
+
+    fn width(&self) -> u32 {
+        match self {
+            Src::W8(_) => 8,
+            Src::W16(_) => 16,
+            Src::W32(_) => 32,
+            Src::W64(_) => 64,
+        }
+    }
+}
+
 /// Output words of an instruction's result width (int32 results as u32).
 pub enum Dst<'a> {
+    W8(&'a mut [u8]),
     W16(&'a mut [u16]),
     W32(&'a mut [u32]),
     W64(&'a mut [u64]),
 }
 
-/// Run `instr` over `src` into `dst` under `csr`, restoring MXCSR after.
-pub fn convert(instr: Instruction, csr: Mxcsr, src: Src<'_>, dst: Dst<'_>) -> Result<(), CpuError> {
-    instr.check()?;
-    let (ls, ld) = (
-        match &src {
-            Src::W32(s) => s.len(),
-            Src::W64(s) => s.len(),
-        },
-        match &dst {
+impl Dst<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Dst::W8(d) => d.len(),
             Dst::W16(d) => d.len(),
             Dst::W32(d) => d.len(),
             Dst::W64(d) => d.len(),
-        },
-    );
-    if ls != ld {
-        return Err(CpuError::Invalid("input and output lengths differ".into()));
+        }
     }
-    let widths = instr.widths();
-    let got = (
-        match src {
-            Src::W32(_) => 32,
-            Src::W64(_) => 64,
-        },
-        match dst {
+
+    fn width(&self) -> u32 {
+        match self {
+            Dst::W8(_) => 8,
             Dst::W16(_) => 16,
             Dst::W32(_) => 32,
             Dst::W64(_) => 64,
-        },
-    );
+        }
+    }
+}
+
+/// Run `instr` over `src` into `dst` under `csr`, restoring MXCSR after.
+pub fn convert(instr: Instruction, csr: Mxcsr, src: Src<'_>, dst: Dst<'_>) -> Result<(), CpuError> {
+    instr.check()?;
+    if src.len() != dst.len() {
+        return Err(CpuError::Invalid("input and output lengths differ".into()));
+    }
+    let widths = instr.widths();
+    let got = (src.width(), dst.width());
     if got != widths {
         return Err(CpuError::Invalid(format!(
             "{} converts {}-bit words into {}-bit words; got {} and {}",
@@ -391,6 +529,44 @@ mod x86 {
         }};
     }
 
+    /// Eight float32 → eight 16-bit results per instruction (the packed
+    /// YMM form of the same conversion); the tail goes element by element.
+    /// Returns how many elements it converted.
+    macro_rules! packed8 {
+        ($s:expr, $d:expr, $ins:literal) => {{
+            let n8 = $s.len() / 8 * 8;
+            for (i, o) in $s[..n8].chunks_exact(8).zip($d[..n8].chunks_exact_mut(8)) {
+                asm!("vmovdqu ymm0, [{p}]", $ins, "vmovdqu [{q}], xmm0",
+                     p = in(reg) i.as_ptr(), q = in(reg) o.as_mut_ptr(), out("ymm0") _,
+                     options(nostack, preserves_flags));
+            }
+            asm!("vzeroupper", options(nostack, preserves_flags));
+            n8
+        }};
+    }
+
+    /// One element, 16-bit source word (zero-extended) → 32-bit register.
+    macro_rules! op16 {
+        ($x:expr, $($ins:literal),+) => {{
+            let r: u32;
+            asm!("vmovd xmm0, {x:e}", $($ins,)+ x = in(reg) u32::from($x),
+                 r = lateout(reg) r, out("xmm0") _, out("xmm1") _,
+                 options(nostack, preserves_flags));
+            r
+        }};
+    }
+
+    /// One element read by a 2-byte memory operand → 32-bit register.
+    macro_rules! load16 {
+        ($x:expr, $ins:literal) => {{
+            let r: u32;
+            let word: u16 = $x;
+            asm!($ins, "vmovd {r:e}, xmm0", p = in(reg) &word, r = lateout(reg) r,
+                 out("xmm0") _, options(nostack, preserves_flags, readonly));
+            r
+        }};
+    }
+
     macro_rules! each {
         ($s:expr, $d:expr, $ty:ty, |$x:ident| $body:expr) => {
             for (o, &$x) in $d.iter_mut().zip($s.iter()) {
@@ -406,33 +582,33 @@ mod x86 {
         let _guard = CsrGuard::set(csr);
         use Instruction as I;
         match (instr, src, dst) {
-            (I::Vcvtps2ph { imm }, Src::W32(s), Dst::W16(d)) => match imm {
-                0 => each!(s, d, u16, |x| op32!(
+            (I::Vcvtps2ph { imm }, Src::W32(s), Dst::W16(d)) => {
+                let n = match imm {
+                    0 => packed8!(s, d, "vcvtps2ph xmm0, ymm0, 0"),
+                    1 => packed8!(s, d, "vcvtps2ph xmm0, ymm0, 1"),
+                    2 => packed8!(s, d, "vcvtps2ph xmm0, ymm0, 2"),
+                    3 => packed8!(s, d, "vcvtps2ph xmm0, ymm0, 3"),
+                    _ => packed8!(s, d, "vcvtps2ph xmm0, ymm0, 4"),
+                };
+                vcvtps2ph_each(imm, &s[n..], &mut d[n..]);
+            }
+            (I::Vcvtneps2bf16, Src::W32(s), Dst::W16(d)) => {
+                // {evex}: the AVX512_BF16 form, not AVX-NE-CONVERT's VEX one.
+                let n = packed8!(s, d, "{{evex}} vcvtneps2bf16 xmm0, ymm0");
+                each!(&s[n..], &mut d[n..], u16, |x| op32!(
                     x,
-                    "vcvtps2ph xmm0, xmm0, 0",
+                    "{{evex}} vcvtneps2bf16 xmm0, xmm0",
                     "vmovd {r:e}, xmm0"
-                )),
-                1 => each!(s, d, u16, |x| op32!(
+                ))
+            }
+            (I::Vcvtps2phx, Src::W32(s), Dst::W16(d)) => {
+                let n = packed8!(s, d, "vcvtps2phx xmm0, ymm0");
+                each!(&s[n..], &mut d[n..], u16, |x| op32!(
                     x,
-                    "vcvtps2ph xmm0, xmm0, 1",
+                    "vcvtps2phx xmm0, xmm0",
                     "vmovd {r:e}, xmm0"
-                )),
-                2 => each!(s, d, u16, |x| op32!(
-                    x,
-                    "vcvtps2ph xmm0, xmm0, 2",
-                    "vmovd {r:e}, xmm0"
-                )),
-                3 => each!(s, d, u16, |x| op32!(
-                    x,
-                    "vcvtps2ph xmm0, xmm0, 3",
-                    "vmovd {r:e}, xmm0"
-                )),
-                _ => each!(s, d, u16, |x| op32!(
-                    x,
-                    "vcvtps2ph xmm0, xmm0, 4",
-                    "vmovd {r:e}, xmm0"
-                )),
-            },
+                ))
+            }
             (I::Cvtsd2ss, Src::W64(s), Dst::W32(d)) => {
                 each!(
                     s,
@@ -472,21 +648,6 @@ mod x86 {
                     r
                 })
             }
-            (I::Vcvtneps2bf16, Src::W32(s), Dst::W16(d)) => {
-                // {evex}: the AVX512_BF16 form, not AVX-NE-CONVERT's VEX one.
-                each!(s, d, u16, |x| op32!(
-                    x,
-                    "{{evex}} vcvtneps2bf16 xmm0, xmm0",
-                    "vmovd {r:e}, xmm0"
-                ))
-            }
-            (I::Vcvtps2phx, Src::W32(s), Dst::W16(d)) => {
-                each!(s, d, u16, |x| op32!(
-                    x,
-                    "vcvtps2phx xmm0, xmm0",
-                    "vmovd {r:e}, xmm0"
-                ))
-            }
             (I::Vcvtsd2sh, Src::W64(s), Dst::W16(d)) => {
                 each!(s, d, u16, |x| {
                     let r: u32;
@@ -497,8 +658,148 @@ mod x86 {
                     r
                 })
             }
+            (I::Cvtss2si64, Src::W32(s), Dst::W64(d)) => {
+                each!(s, d, u64, |x| op32to64(x, false))
+            }
+            (I::Cvttss2si64, Src::W32(s), Dst::W64(d)) => {
+                each!(s, d, u64, |x| op32to64(x, true))
+            }
+            (I::Cvtsd2si64, Src::W64(s), Dst::W64(d)) => {
+                each!(s, d, u64, |x| op64!(x, "cvtsd2si {r}, xmm0"))
+            }
+            (I::Cvttsd2si64, Src::W64(s), Dst::W64(d)) => {
+                each!(s, d, u64, |x| op64!(x, "cvttsd2si {r}, xmm0"))
+            }
+            (I::Vcvtph2ps, Src::W16(s), Dst::W32(d)) => {
+                each!(s, d, u32, |x| op16!(
+                    x,
+                    "vcvtph2ps xmm0, xmm0",
+                    "vmovd {r:e}, xmm0"
+                ))
+            }
+            (I::Vcvtph2psx, Src::W16(s), Dst::W32(d)) => {
+                each!(s, d, u32, |x| op16!(
+                    x,
+                    "vcvtph2psx xmm0, xmm0",
+                    "vmovd {r:e}, xmm0"
+                ))
+            }
+            (I::Vcvtsh2ss, Src::W16(s), Dst::W32(d)) => {
+                each!(s, d, u32, |x| op16!(
+                    x,
+                    "vxorps xmm1, xmm1, xmm1",
+                    "vcvtsh2ss xmm0, xmm1, xmm0",
+                    "vmovd {r:e}, xmm0"
+                ))
+            }
+            (I::Vcvtsh2si, Src::W16(s), Dst::W32(d)) => {
+                each!(s, d, u32, |x| op16!(x, "vcvtsh2si {r:e}, xmm0"))
+            }
+            (I::Vcvttsh2si, Src::W16(s), Dst::W32(d)) => {
+                each!(s, d, u32, |x| op16!(x, "vcvttsh2si {r:e}, xmm0"))
+            }
+            (I::Vcvtneps2bf16Vex, Src::W32(s), Dst::W16(d)) => {
+                each!(s, d, u16, |x| op32!(
+                    x,
+                    "{{vex}} vcvtneps2bf16 xmm0, xmm0",
+                    "vmovd {r:e}, xmm0"
+                ))
+            }
+            (I::Vbcstnesh2ps, Src::W16(s), Dst::W32(d)) => {
+                each!(s, d, u32, |x| load16!(
+                    x,
+                    "vbcstnesh2ps xmm0, word ptr [{p}]"
+                ))
+            }
+            (I::Vbcstnebf162ps, Src::W16(s), Dst::W32(d)) => {
+                each!(s, d, u32, |x| load16!(
+                    x,
+                    "vbcstnebf162ps xmm0, word ptr [{p}]"
+                ))
+            }
+            (I::Vcvtph2bf8 { saturate }, Src::W16(s), Dst::W8(d)) => {
+                if saturate {
+                    each!(s, d, u8, |x| op16!(
+                        x,
+                        "vcvtph2bf8s xmm0, xmm0",
+                        "vmovd {r:e}, xmm0"
+                    ))
+                } else {
+                    each!(s, d, u8, |x| op16!(
+                        x,
+                        "vcvtph2bf8 xmm0, xmm0",
+                        "vmovd {r:e}, xmm0"
+                    ))
+                }
+            }
+            (I::Vcvtph2hf8 { saturate }, Src::W16(s), Dst::W8(d)) => {
+                if saturate {
+                    each!(s, d, u8, |x| op16!(
+                        x,
+                        "vcvtph2hf8s xmm0, xmm0",
+                        "vmovd {r:e}, xmm0"
+                    ))
+                } else {
+                    each!(s, d, u8, |x| op16!(
+                        x,
+                        "vcvtph2hf8 xmm0, xmm0",
+                        "vmovd {r:e}, xmm0"
+                    ))
+                }
+            }
+            (I::Vcvthf82ph, Src::W8(s), Dst::W16(d)) => {
+                each!(s, d, u16, |x| op16!(
+                    u16::from(x),
+                    "vcvthf82ph xmm0, xmm0",
+                    "vmovd {r:e}, xmm0"
+                ))
+            }
             _ => unreachable!("widths are checked by convert()"),
         }
+    }
+
+    /// VCVTPS2PH element by element (the immediate is part of the opcode).
+    unsafe fn vcvtps2ph_each(imm: u8, s: &[u32], d: &mut [u16]) {
+        match imm {
+            0 => each!(s, d, u16, |x| op32!(
+                x,
+                "vcvtps2ph xmm0, xmm0, 0",
+                "vmovd {r:e}, xmm0"
+            )),
+            1 => each!(s, d, u16, |x| op32!(
+                x,
+                "vcvtps2ph xmm0, xmm0, 1",
+                "vmovd {r:e}, xmm0"
+            )),
+            2 => each!(s, d, u16, |x| op32!(
+                x,
+                "vcvtps2ph xmm0, xmm0, 2",
+                "vmovd {r:e}, xmm0"
+            )),
+            3 => each!(s, d, u16, |x| op32!(
+                x,
+                "vcvtps2ph xmm0, xmm0, 3",
+                "vmovd {r:e}, xmm0"
+            )),
+            _ => each!(s, d, u16, |x| op32!(
+                x,
+                "vcvtps2ph xmm0, xmm0, 4",
+                "vmovd {r:e}, xmm0"
+            )),
+        }
+    }
+
+    /// CVT(T)SS2SI with a 64-bit destination (REX.W).
+    unsafe fn op32to64(x: u32, truncate: bool) -> u64 {
+        let r: u64;
+        if truncate {
+            asm!("movd xmm0, {x:e}", "cvttss2si {r}, xmm0", x = in(reg) x, r = lateout(reg) r,
+                 out("xmm0") _, options(nostack, preserves_flags));
+        } else {
+            asm!("movd xmm0, {x:e}", "cvtss2si {r}, xmm0", x = in(reg) x, r = lateout(reg) r,
+                 out("xmm0") _, options(nostack, preserves_flags));
+        }
+        r
     }
 }
 

@@ -38,8 +38,9 @@ where
 }
 
 /// Run the instruction `name` (imm for vcvtps2ph) over `src` into `out`
-/// under MXCSR rounding `rc` (0–3), `ftz`, `daz`. Word widths: 32-bit
-/// sources as uint32, 64-bit as uint64; results as uint16/uint32/uint64.
+/// under MXCSR rounding `rc` (0–3), `ftz`, `daz`. Words are unsigned of the
+/// instruction's widths: uint8 (FP8), uint16, uint32, uint64 (int64 results
+/// as their two's-complement bits).
 #[pyfunction]
 #[pyo3(signature = (name, src, out, imm=0, rc=0, ftz=false, daz=false))]
 #[allow(clippy::too_many_arguments)]
@@ -73,10 +74,14 @@ fn cpu_convert(
         };
     }
     match (sw, dw) {
+        (8, 16) => go!(u8, W8, u16, W16),
+        (16, 8) => go!(u16, W16, u8, W8),
+        (16, 32) => go!(u16, W16, u32, W32),
         (32, 16) => go!(u32, W32, u16, W16),
         (32, 32) => go!(u32, W32, u32, W32),
         (32, 64) => go!(u32, W32, u64, W64),
         (64, 16) => go!(u64, W64, u16, W16),
+        (64, 64) => go!(u64, W64, u64, W64),
         _ => go!(u64, W64, u32, W32),
     }
 }
@@ -85,15 +90,10 @@ fn cpu_convert(
 /// `QFORMAT_CPU_DISABLE`.
 #[pyfunction]
 fn cpu_features() -> Vec<(&'static str, bool)> {
-    [
-        Feature::Sse2,
-        Feature::F16c,
-        Feature::Avx512Bf16,
-        Feature::Avx512Fp16,
-    ]
-    .into_iter()
-    .map(|f| (f.name(), f.available()))
-    .collect()
+    Feature::ALL
+        .into_iter()
+        .map(|f| (f.name(), f.available()))
+        .collect()
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {

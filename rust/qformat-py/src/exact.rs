@@ -5,11 +5,11 @@
 
 use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
+use qformat_core::engine::encode::Outcome;
 use qformat_core::engine::random::seeded_addend;
 use qformat_core::format::{float_builtin, FloatFormat};
 use qformat_core::policy::profile::Profile;
 use qformat_core::policy::resolve::{self, CallerOptions};
-use qformat_core::text::outcome::{self, Outcome};
 use qformat_core::text::print;
 use qformat_core::text::read::{self, Number};
 use qformat_core::{EncodeOptions, Error, Value};
@@ -144,8 +144,7 @@ fn encode_query(
     detached(py, || {
         let mut opts = query_options(rounding, seed)?;
         let v = csr.apply(&mut opts, value(&f)?);
-        Ok(outcome_tuple(outcome::encode_outcome(
-            &f,
+        Ok(outcome_tuple(f.encode_outcome(
             v,
             &opts,
             seeded_addend(opts.seed, 0),

@@ -126,6 +126,10 @@ pub struct IntCastOptions {
     pub overflow: IntOverflow,
     pub nan: IntNan,
     pub seed: u64,
+    /// x86 MXCSR.DAZ for float sources (CVTSS2SI and friends honour it): a
+    /// subnormal input reads as ±0 before rounding, so `rounding="up"`
+    /// turns the smallest positive subnormal into 0 instead of 1.
+    pub daz: bool,
 }
 
 impl Default for IntCastOptions {
@@ -135,6 +139,7 @@ impl Default for IntCastOptions {
             overflow: IntOverflow::Saturate,
             nan: IntNan::Error,
             seed: 0,
+            daz: false,
         }
     }
 }
@@ -157,6 +162,7 @@ impl IntCastOptions {
             overflow: IntOverflow::Through { bits },
             nan: IntNan::Through,
             seed: 0,
+            daz: false,
         }
     }
 
@@ -204,7 +210,7 @@ fn wrap_bits(x: u64, fmt: &IntFormat) -> i128 {
 
 /// The signed `bits`-bit minimum, as two's-complement bits.
 #[inline]
-fn through_sentinel(bits: u32) -> u64 {
+pub(crate) fn through_sentinel(bits: u32) -> u64 {
     (1u64 << (bits - 1)).wrapping_neg()
 }
 

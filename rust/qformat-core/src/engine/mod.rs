@@ -6,7 +6,8 @@
 //! * [`rounding`] — rounding modes and the one round decision all targets share;
 //! * [`options`] — a float conversion's options (rounding, subnormals,
 //!   overflow, NaN): the engine's input, so they live with it;
-//! * [`encode`] — exact value → pattern of any float format;
+//! * [`encode`] — exact value → pattern of any float format, with the
+//!   exactness and overflow / underflow flags its rounding raises;
 //! * [`int_cast`] — exact value → integer formats, with their range and NaN rules;
 //! * [`random`] — the counter-based draw that stochastic rounding consumes.
 //!

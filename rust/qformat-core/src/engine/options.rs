@@ -152,16 +152,7 @@ impl EncodeOptions {
     /// `bits` is a subnormal of `src`, else the exact value.
     #[inline]
     pub fn daz_input(&self, src: &FloatFormat, bits: u64) -> crate::engine::value::Value {
-        let v = src.unpack(bits);
-        if self.daz && src.has_zero && bits & src.magnitude_mask() != 0 {
-            let mag = bits & src.magnitude_mask();
-            if mag >> src.man_bits == 0 {
-                return crate::engine::value::Value::Zero {
-                    neg: bits & src.sign_bit() != 0,
-                };
-            }
-        }
-        v
+        read_source(src, bits, self.daz)
     }
 
     /// Check the options make sense for `fmt` (e.g. overflow='inf' needs infinities).
@@ -222,4 +213,18 @@ impl EncodeOptions {
             _ => fmt.nan == NanEncoding::None,
         }
     }
+}
+
+/// `bits` of the float format `src` as an x86 instruction reads it: under
+/// MXCSR.DAZ (`daz`) a subnormal of `src` is ±0 (the sign kept), else the
+/// exact value. Float and integer targets share this one input rule.
+#[inline]
+pub fn read_source(src: &FloatFormat, bits: u64, daz: bool) -> crate::engine::value::Value {
+    let mag = bits & src.magnitude_mask();
+    if daz && src.has_zero && mag != 0 && mag >> src.man_bits == 0 {
+        return crate::engine::value::Value::Zero {
+            neg: bits & src.sign_bit() != 0,
+        };
+    }
+    src.unpack(bits)
 }

@@ -33,14 +33,6 @@ pub enum Value {
 }
 
 impl Value {
-    /// The sign, for every kind of value.
-    pub fn is_negative(&self) -> bool {
-        match *self {
-            Value::Zero { neg } | Value::Inf { neg } | Value::Nan { neg, .. } => neg,
-            Value::Finite { neg, .. } => neg,
-        }
-    }
-
     /// The same value with a positive sign.
     pub fn abs(self) -> Value {
         match self {

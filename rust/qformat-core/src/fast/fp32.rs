@@ -73,6 +73,17 @@ pub struct Fp32Narrowing {
     ieee_special_from: u32,
     fn_nan_code: u32,
     fnuz_nan_bits: u32,
+    // x86 MXCSR emulation (see `convert_with`): DAZ reads |x| below
+    // `daz_below` (the float32 subnormals, or nothing) as 0; FTZ flushes a
+    // result tiny after rounding.
+    daz_below: u32,
+    ftz: bool,
+    /// Other-range formats: the rounded-at-full-precision `truncated` of the
+    /// smallest normal (0 for same-range formats).
+    ftz_min_truncated: u32,
+    /// Same-range formats: the same for a float32 subnormal doubled into
+    /// the binade of 2^-126 (0 for the other formats).
+    ftz_min_doubled: u32,
 }
 
 impl Fp32Narrowing {
@@ -80,10 +91,7 @@ impl Fp32Narrowing {
     pub fn new(fmt: &FloatFormat, opts: &EncodeOptions) -> Option<Self> {
         let m = fmt.man_bits;
         let same_range = fmt.exp_bits == 8 && fmt.bias == 127 && fmt.has_inf;
-        // FTZ/DAZ (x86 MXCSR emulation) stay on the engine.
         let eligible = !opts.via_fp32
-            && !opts.ftz
-            && !opts.daz
             && !opts.abs_input
             && fmt.signed
             && fmt.has_zero
@@ -178,7 +186,9 @@ impl Fp32Narrowing {
                 && fmt.nan == NanEncoding::Ieee
                 && opts.subnormals
                 && fmt.has_negative_zero()
-                && matches!(opts.overflow, Overflow::FormatRule | Overflow::Inf),
+                && matches!(opts.overflow, Overflow::FormatRule | Overflow::Inf)
+                && !opts.ftz
+                && !opts.daz,
             quiet_bit: 1 << (m - 1),
             exact_sub: mode != RoundingMode::NearestEven && !same_range,
             // code = significand >> (sub_base - biased float32 exponent)
@@ -204,6 +214,14 @@ impl Fp32Narrowing {
             } else {
                 none
             },
+            daz_below: if opts.daz { 0x0080_0000 } else { 0 },
+            ftz: opts.ftz,
+            ftz_min_truncated: if same_range {
+                0
+            } else {
+                (((fmt.emin() + 127) as u32) << 23) >> shift
+            },
+            ftz_min_doubled: if same_range { 0x0100_0000 >> shift } else { 0 },
         };
         // The overflow pattern must be the positive one with the sign bit added.
         (over(true) == (k.overflow_code | sign_bit)).then_some(k)
@@ -335,8 +353,10 @@ impl Fp32Narrowing {
         }
     }
 
-    /// Convert one float32 pattern with no stochastic draw (the scalar
-    /// reference of the loops; stochastic callers use [`Self::convert_with`]).
+    /// Convert one float32 pattern; `random` is its stochastic draw (ignored
+    /// in the other modes). The scalar reference of the loops: it picks the
+    /// subnormal variant of [`Self::convert_with`] at run time, where the
+    /// loops fix it at compile time.
     #[inline(always)]
     pub fn convert(&self, bits: u32, random: u64) -> u32 {
         if self.truncating {
@@ -360,6 +380,10 @@ impl Fp32Narrowing {
     ///
     /// `SAME_RANGE` (only for formats with float32's exponent range, where
     /// the integer path also handles subnormals) leaves out the subnormal path.
+    ///
+    /// MXCSR: DAZ is an input transform (a float32 subnormal |x| becomes 0
+    /// before anything else), FTZ an output rule decided by the same
+    /// rounding as the result ([`Self::tiny_after_rounding`]).
     #[inline(always)]
     pub fn convert_with<const EXACT_SUB: bool, const SAME_RANGE: bool>(
         &self,
@@ -368,15 +392,15 @@ impl Fp32Narrowing {
     ) -> u32 {
         let sign_in = bits & 0x8000_0000;
         let abs = bits ^ sign_in;
+        let abs = select(abs < self.daz_below, 0, abs);
         let neg = sign_in != 0;
         let rem_mask = (1u32 << self.shift) - 1;
         let lsb = (abs >> self.shift) & 1;
         let top = (random >> (64 - self.shift)) as u32;
         let random_inc = select(self.stochastic, top, 0);
-        let inc = self.inc_base
-            + (lsb & self.inc_lsb)
-            + select(neg, self.inc_neg, self.inc_pos)
-            + random_inc;
+        // The increment without its round-to-even bit (FTZ reuses it).
+        let inc_rest = self.inc_base + select(neg, self.inc_neg, self.inc_pos) + random_inc;
+        let inc = inc_rest + (lsb & self.inc_lsb);
         let inexact = (abs & rem_mask != 0) as u32;
         let truncated = ((abs + inc) >> self.shift) | (self.odd & inexact);
         let normal = truncated.wrapping_sub(self.rebias);
@@ -393,6 +417,7 @@ impl Fp32Narrowing {
             select(abs < self.min_normal_bits, sub, normal)
         };
         let code = select(code < self.flush_below, 0, code);
+        let code = select(self.tiny_after_rounding(abs, truncated, inc_rest), 0, code);
         let sign = sign_in >> self.sign_shift;
         let keep_sign = select(code != 0 || self.neg_zero, sign, 0);
         let finite = code | keep_sign;
@@ -404,6 +429,25 @@ impl Fp32Narrowing {
         let r = select(code > self.max_code, over_finite, finite);
         let r = select(abs >= 0x7f80_0000, over_inf, r);
         select(abs > 0x7f80_0000, nan, r)
+    }
+
+    /// MXCSR.FTZ: x86 detects tininess after rounding — |x| rounded to the
+    /// target's precision as if the exponent were unbounded is below the
+    /// smallest normal. For formats with a narrower range than float32 that
+    /// rounding is `truncated` itself (the normal path rounds in float32's
+    /// exponent range). For same-range formats (bf16, tf32) only a float32
+    /// subnormal can be tiny; doubling it puts it in the binade of 2^-126,
+    /// where the normal path's shift rounds it at the target's precision
+    /// one binade lower, and only a carry to 2^-125 (2^-126 undoubled)
+    /// escapes the flush. When the value is not tiny the result is the
+    /// smallest normal, which the subnormal path gives too.
+    #[inline(always)]
+    fn tiny_after_rounding(&self, abs: u32, truncated: u32, inc_rest: u32) -> bool {
+        let doubled = abs.wrapping_shl(1);
+        let lsb2 = (doubled >> self.shift) & 1;
+        let t2 = doubled.wrapping_add(inc_rest + (lsb2 & self.inc_lsb)) >> self.shift;
+        let same_range_tiny = abs < 0x0080_0000 && t2 < self.ftz_min_doubled;
+        self.ftz && (same_range_tiny || truncated < self.ftz_min_truncated)
     }
 
     /// [`Self::convert_with`] for a format that is float32 with its

@@ -34,6 +34,11 @@ const STEP: usize = 1024;
 impl Fp64Front {
     /// The float64 front for `fmt` under `opts`, or None where it does not apply.
     pub fn new(fmt: &FloatFormat, opts: &EncodeOptions) -> Option<Self> {
+        // DAZ reads float64 subnormals, and FTZ's tininess belongs to the
+        // exact float64 value: both stay on the engine for float64 sources.
+        if opts.ftz || opts.daz {
+            return None;
+        }
         let inner = EncodeOptions {
             via_fp32: false,
             ..*opts

@@ -5,8 +5,8 @@
 
 use rayon::prelude::*;
 
-use crate::engine::int_cast::{cast_value, IntCastOptions, IntNan, IntOverflow};
-use crate::engine::options::EncodeOptions;
+use crate::engine::int_cast::{cast_value, through_sentinel, IntCastOptions, IntNan, IntOverflow};
+use crate::engine::options::{read_source, EncodeOptions};
 use crate::engine::rounding::RoundingMode;
 use crate::engine::value::Value;
 use crate::error::Error;
@@ -65,8 +65,11 @@ pub fn cast_float_slice<S: Bits, D: Bits>(
     if let Some(r) = fast_nearest_even(src_fmt, src, fmt, dst, opts) {
         return r;
     }
+    if let Some(r) = fast_c_cast(src_fmt, src, fmt, dst, opts) {
+        return r;
+    }
     par_try_map(src, dst, |i, s| {
-        cast_value(src_fmt.unpack(s.to_u64()), fmt, opts, i).map(to_word)
+        cast_value(read_source(src_fmt, s.to_u64(), opts.daz), fmt, opts, i).map(to_word)
     })
 }
 
@@ -93,7 +96,9 @@ pub fn round_float_slice<S: Bits, D: Bits>(
     dst: &mut [D],
     opts: &IntCastOptions,
 ) -> Result<(), Error> {
-    round_back(src, fmt, out_fmt, dst, opts, |s| src_fmt.unpack(s.to_u64()))
+    round_back(src, fmt, out_fmt, dst, opts, |s| {
+        read_source(src_fmt, s.to_u64(), opts.daz)
+    })
 }
 
 /// Same as [`round_float_slice`] for integer sources.
@@ -176,6 +181,63 @@ fn fast_nearest_even<S: Bits, D: Bits>(
     Some(Ok(()))
 }
 
+/// float32/float64 → int32 or int64 under the C-cast rule of its own width
+/// (x86 `CVT(T)SS2SI`/`CVT(T)SD2SI`: NaN, ±inf and out-of-range give the
+/// minimum, the "integer indefinite"), in the five deterministic modes that
+/// the float64 unit rounds exactly, with DAZ; None elsewhere. Proven equal
+/// to [`cast_value`] by the conformance tests.
+fn fast_c_cast<S: Bits, D: Bits>(
+    src_fmt: &FloatFormat,
+    src: &[S],
+    fmt: &IntFormat,
+    dst: &mut [D],
+    opts: &IntCastOptions,
+) -> Option<Result<(), Error>> {
+    let wide = *src_fmt == *float_layout("fp64");
+    let ieee = wide || *src_fmt == *float_layout("fp32");
+    let round: fn(f64) -> f64 = match opts.rounding {
+        RoundingMode::NearestEven => f64::round_ties_even,
+        RoundingMode::NearestAway => f64::round,
+        RoundingMode::TowardZero => f64::trunc,
+        RoundingMode::Up => f64::ceil,
+        RoundingMode::Down => f64::floor,
+        _ => return None,
+    };
+    let through = opts.overflow == IntOverflow::Through { bits: fmt.bits };
+    if !ieee || !through || !fmt.signed || opts.nan != IntNan::Through || src.len() != dst.len() {
+        return None;
+    }
+    let (exp_mask, daz) = if wide {
+        (0x7ff0_0000_0000_0000u64, opts.daz)
+    } else {
+        (0x7f80_0000, opts.daz)
+    };
+    let as_f64 = |s: S| {
+        let b = s.to_u64();
+        if daz && b & exp_mask == 0 {
+            0.0
+        } else if wide {
+            f64::from_bits(b)
+        } else {
+            f32::from_bits(b as u32) as f64
+        }
+    };
+    let lim = (fmt.bits - 1) as i32;
+    let (lo, hi) = (-(2f64.powi(lim)), 2f64.powi(lim));
+    let sentinel = through_sentinel(fmt.bits);
+    par_map(src, dst, |_, s| {
+        let r = round(as_f64(s));
+        // NaN fails both comparisons: the sentinel.
+        let v = if r >= lo && r < hi {
+            r as i64 as u64
+        } else {
+            sentinel
+        };
+        D::from_u64(v)
+    });
+    Some(Ok(()))
+}
+
 /// Round to nearest even for |x| < 2^51 with plain adds (no SSE4.1
 /// `roundpd` needed, so the loop vectorises on baseline x86-64).
 #[inline(always)]
@@ -191,6 +253,26 @@ mod tests {
 
     fn int(bits: u32, signed: bool) -> IntFormat {
         IntFormat::new(None, bits, signed).unwrap()
+    }
+
+    #[test]
+    fn daz_reads_a_subnormal_as_zero_before_rounding() {
+        // CVTSS2SI under RC=up: the smallest positive float32 subnormal
+        // rounds up to 1, or reads as +0 under DAZ and gives 0.
+        let (fp32, i32f) = (float_layout("fp32"), int(32, true));
+        let up = IntCastOptions {
+            rounding: RoundingMode::Up,
+            ..Default::default()
+        };
+        let mut out = [0u32; 2];
+        cast_float_slice(fp32, &[1u32, 0x8000_0001], &i32f, &mut out, &up).unwrap();
+        assert_eq!(out, [1, 0]);
+        let daz = IntCastOptions { daz: true, ..up };
+        cast_float_slice(fp32, &[1u32, 0x8000_0001], &i32f, &mut out, &daz).unwrap();
+        assert_eq!(out, [0, 0]);
+        // a normal input is untouched
+        cast_float_slice(fp32, &[0x0080_0000u32, 0], &i32f, &mut out, &daz).unwrap();
+        assert_eq!(out, [1, 0]);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! * sources of at most 16 bits go through a lookup table filled by the engine;
 //! * float32 → narrower float (and back, for `round` and `decode`) runs the
 //!   branch-free [`Fp32Narrowing`] kernel of `fp32.rs` (float64 inputs through `fp64_front.rs`);
+//! * float32 → float64 runs the exact bit formula of `fp32_widen.rs`;
 //! * everything else calls the engine element by element.
 //!
 //! Work is split into fixed chunks over rayon; stochastic draws depend on the
@@ -18,6 +19,7 @@ use crate::engine::random::{Draws, Given};
 use crate::engine::rounding::RoundingMode;
 use crate::error::Error;
 use crate::fast::fp32::Fp32Narrowing;
+use crate::fast::fp32_widen::Fp32ToFp64;
 use crate::fast::fp64_front::Fp64Front;
 use crate::fast::words::{par_chunks, par_map, Bits, IntWord};
 use crate::format::{float_layout, FloatFormat};
@@ -201,6 +203,12 @@ fn narrow<S: Bits, D: Bits>(
             } else {
                 par_chunks(src, dst, |base, s, d| k.convert_chunk(base, s, d, draws));
             }
+            return Ok(());
+        }
+    }
+    if *src_fmt == *float_layout("fp32") && *fmt == *float_layout("fp64") && !round_trip {
+        if let Some(w) = Fp32ToFp64::new(opts) {
+            par_map(src, dst, |_, s| D::from_u64(w.widen(s.to_u64() as u32)));
             return Ok(());
         }
     }

@@ -44,11 +44,18 @@ pub enum Library {
     X86Avx512Bf16,
     /// x86 AVX512_FP16 `VCVTPS2PHX`, `VCVTSD2SH` (float32/float64 → float16).
     X86Avx512Fp16,
+    /// x86 AVX-NE-CONVERT: the VEX `VCVTNEPS2BF16` and the exact bf16/fp16 →
+    /// float32 loads (`VCVTNEEPH2PS`, `VBCSTNEBF162PS`, …). Written from the
+    /// documentation; no processor here has run it.
+    X86AvxNeConvert,
+    /// x86 AVX10.2 FP8 conversions (`VCVTPH2BF8[S]`, `VCVTPH2HF8[S]`,
+    /// `VCVTHF82PH`). Written from the documentation; unverified.
+    X86Avx10Fp8,
 }
 
 impl Library {
     /// Every library, in the order `qf.profiles()` lists them.
-    pub const ALL: [Library; 9] = [
+    pub const ALL: [Library; 11] = [
         Library::Ieee,
         Library::Numpy,
         Library::MlDtypes,
@@ -58,6 +65,8 @@ impl Library {
         Library::X86Sse,
         Library::X86Avx512Bf16,
         Library::X86Avx512Fp16,
+        Library::X86AvxNeConvert,
+        Library::X86Avx10Fp8,
     ];
 
     /// Processor instructions rather than software: no versions ("any"),
@@ -65,7 +74,12 @@ impl Library {
     pub fn is_hardware(self) -> bool {
         matches!(
             self,
-            Library::X86F16c | Library::X86Sse | Library::X86Avx512Bf16 | Library::X86Avx512Fp16
+            Library::X86F16c
+                | Library::X86Sse
+                | Library::X86Avx512Bf16
+                | Library::X86Avx512Fp16
+                | Library::X86AvxNeConvert
+                | Library::X86Avx10Fp8
         )
     }
 
@@ -81,6 +95,8 @@ impl Library {
             Library::X86Sse => "x86-sse",
             Library::X86Avx512Bf16 => "x86-avx512bf16",
             Library::X86Avx512Fp16 => "x86-avx512fp16",
+            Library::X86AvxNeConvert => "x86-avxneconvert",
+            Library::X86Avx10Fp8 => "x86-avx10-fp8",
         }
     }
 
@@ -91,7 +107,9 @@ impl Library {
             | Library::X86F16c
             | Library::X86Sse
             | Library::X86Avx512Bf16
-            | Library::X86Avx512Fp16 => None,
+            | Library::X86Avx512Fp16
+            | Library::X86AvxNeConvert
+            | Library::X86Avx10Fp8 => None,
             Library::Numpy => Some("numpy"),
             Library::MlDtypes => Some("ml_dtypes"),
             Library::TorchCpu | Library::TorchCuda => Some("torch"),
@@ -109,13 +127,27 @@ impl Library {
             Library::TorchCpu => "torch Tensor.to(dtype) on CPU, contiguous tensors",
             Library::TorchCuda => "torch Tensor.to(dtype) on CUDA",
             Library::X86F16c => {
-                "x86 F16C VCVTPS2PH (rounding from the immediate; MXCSR.FTZ ignored)"
+                "x86 F16C VCVTPS2PH (rounding from the immediate; MXCSR.FTZ ignored) and \
+                 VCVTPH2PS (exact; DAZ ignored)"
             }
-            Library::X86Sse => "x86 SSE CVTSD2SS/CVTSS2SD/CVT(T)SS2SI/CVT(T)SD2SI under MXCSR",
+            Library::X86Sse => {
+                "x86 SSE CVTSD2SS/CVTSS2SD/CVT(T)SS2SI/CVT(T)SD2SI (int32 and int64) under MXCSR"
+            }
             Library::X86Avx512Bf16 => {
                 "x86 AVX512_BF16 VCVTNEPS2BF16 (nearest even, DAZ and FTZ always)"
             }
-            Library::X86Avx512Fp16 => "x86 AVX512_FP16 VCVTPS2PHX/VCVTSD2SH under MXCSR",
+            Library::X86Avx512Fp16 => {
+                "x86 AVX512_FP16 VCVTPS2PHX/VCVTSD2SH under MXCSR, VCVTPH2PSX/VCVTSH2SS (exact) \
+                 and VCVT(T)SH2SI"
+            }
+            Library::X86AvxNeConvert => {
+                "x86 AVX-NE-CONVERT VCVTNEPS2BF16 (VEX; nearest even, DAZ and FTZ always) and \
+                 the exact bf16/fp16 -> fp32 loads (MXCSR ignored)"
+            }
+            Library::X86Avx10Fp8 => {
+                "x86 AVX10.2 VCVTPH2BF8/VCVTPH2HF8 (nearest even, MXCSR ignored; overflow=\
+                 'saturate' for the S forms) and VCVTHF82PH"
+            }
         }
     }
 
@@ -344,7 +376,7 @@ pub static RELEASES: &[Release] = &[
         last: None,
         known_through: Version::new(0, 0),
         checked_on: &[X86_CHECKED_ON],
-        source: "Intel SDM vol. 2C VCVTPS2PH; measured (docs/verification/cpu.md)",
+        source: "Intel SDM vol. 2C VCVTPS2PH, VCVTPH2PS; measured (docs/verification/cpu.md)",
         rules: PLAIN,
     },
     Release {
@@ -373,8 +405,38 @@ pub static RELEASES: &[Release] = &[
         last: None,
         known_through: Version::new(0, 0),
         checked_on: &[X86_CHECKED_ON],
-        source: "Intel AVX512-FP16 architecture specification VCVTPS2PHX/VCVTSD2SH; measured \
-                 (docs/verification/cpu.md)",
+        source: "Intel AVX512-FP16 architecture specification VCVTPS2PHX/VCVTSD2SH/VCVTPH2PSX/\
+                 VCVTSH2SS/VCVTSH2SI/VCVTTSH2SI; measured (docs/verification/cpu.md)",
+        rules: PLAIN,
+    },
+    Release {
+        library: Library::X86AvxNeConvert,
+        first: Version::new(0, 0),
+        last: None,
+        known_through: Version::new(0, 0),
+        checked_on: &[],
+        source: "Intel SDM vol. 2A/2C (Dec 2023+) VCVTNEPS2BF16 (VEX form: same \
+                 convert_fp32_to_bfloat16 as the EVEX form: nearest even, input and output \
+                 denormals flushed, MXCSR not consulted), VCVTNEEPH2PS/VCVTNEOPH2PS/\
+                 VBCSTNESH2PS and VCVTNEEBF162PS/VCVTNEOBF162PS/VBCSTNEBF162PS (exact \
+                 widening; fp16 denormal inputs converted normally, DAZ not consulted); \
+                 no processor here has AVX-NE-CONVERT",
+        rules: PLAIN,
+    },
+    Release {
+        library: Library::X86Avx10Fp8,
+        first: Version::new(0, 0),
+        last: None,
+        known_through: Version::new(0, 0),
+        checked_on: &[],
+        source: "Intel AVX10.2 Architecture Specification (doc. 361050), VCVTPH2BF8[S], \
+                 VCVTPH2HF8[S], VCVTHF82PH: round to nearest even, MXCSR (RC, DAZ, FTZ) not \
+                 consulted, fp16 denormals converted normally; BF8=E5M2: NaN quieted \
+                 (payload kept), overflow and inf -> inf, or max (0x7b) for the S forms; \
+                 HF8=E4M3 (OCP e4m3fn layout): NaN and inf -> NaN (0x7f), overflow -> NaN, \
+                 or max (0x7e) for the S forms. Read through the Bochs emulator's \
+                 implementation (cpu/avx/fp8.cc) and GCC's AVX10.2 tests (fp8-helper.h); \
+                 no processor here has AVX10.2",
         rules: PLAIN,
     },
 ];
@@ -532,7 +594,7 @@ impl Profile {
             Library::MlDtypes => ml_dtypes_rule(dst),
             Library::TorchCpu => torch_rule(src, dst, false, rules),
             Library::TorchCuda => torch_rule(src, dst, true, rules),
-            l => x86_rule(l),
+            l => x86_rule(l, src),
         };
         r.via_fp32 = rules.f64_via_f32 && *src == *float_layout("fp64");
         if is_scale_format(dst) {
@@ -555,16 +617,21 @@ impl Profile {
             }
         };
         match self.library() {
-            Library::Ieee | Library::X86F16c | Library::X86Avx512Bf16 | Library::X86Avx512Fp16 => {
-                IntCastOptions::default()
-            }
-            // CVTSS2SI/CVTSD2SI: MXCSR rounding (nearest even unless the
-            // caller says otherwise; the CVTT forms are rounding='toward_zero');
-            // NaN, ±inf and out-of-range give the "integer indefinite" 0x80000000.
-            Library::X86Sse if float_source => IntCastOptions {
+            // CVTSS2SI/CVTSD2SI (int32 and, with REX.W, int64) and AVX512_FP16's
+            // VCVTSH2SI: MXCSR rounding (nearest even unless the caller says
+            // otherwise; the CVTT forms are rounding='toward_zero'); NaN, ±inf
+            // and out-of-range give the "integer indefinite" (the minimum:
+            // 0x80000000, 0x8000000000000000). MXCSR.DAZ is the caller's daz=.
+            Library::X86Sse | Library::X86Avx512Fp16 if float_source => IntCastOptions {
                 rounding: RoundingMode::NearestEven,
                 ..IntCastOptions::c_cast(fmt, false)
             },
+            Library::Ieee
+            | Library::X86F16c
+            | Library::X86Avx512Bf16
+            | Library::X86Avx512Fp16
+            | Library::X86AvxNeConvert
+            | Library::X86Avx10Fp8 => IntCastOptions::default(),
             Library::X86Sse => c_cast(false),
             Library::TorchCpu | Library::TorchCuda => c_cast(true),
             Library::Numpy | Library::MlDtypes => {
@@ -578,6 +645,7 @@ impl Profile {
                         overflow: IntOverflow::Zero,
                         nan: IntNan::Value(0),
                         seed: 0,
+                        daz: false,
                     }
                 } else {
                     c_cast(false)
@@ -633,15 +701,23 @@ fn is(f: &FloatFormat, name: &str) -> bool {
 ///   (float16 subnormals are always produced); they honour DAZ for
 ///   float32/float64 inputs.
 /// * SSE follows MXCSR entirely (the caller's ftz=/daz=).
-fn x86_rule(library: Library) -> ProfileRule {
+/// * AVX-NE-CONVERT (unverified): its VEX VCVTNEPS2BF16 is the AVX512_BF16
+///   rule; its fp16/bf16 → float32 loads are exact and do not read DAZ.
+/// * AVX10.2 FP8 (unverified): nearest even, MXCSR ignored (no DAZ, no
+///   FTZ); overflow by the format's rule (E5M2: inf, E4M3: NaN) — the S
+///   forms are `overflow="saturate"`.
+fn x86_rule(library: Library, src: &FloatFormat) -> ProfileRule {
     let mut r = ProfileRule::default();
+    let mxcsr_ignored = |r: &mut ProfileRule, flush: bool| {
+        r.rounding = Some(RoundingMode::NearestEven);
+        r.ftz = Some(flush);
+        r.daz = Some(flush);
+    };
     match library {
         Library::X86F16c | Library::X86Avx512Fp16 => r.ftz = Some(false),
-        Library::X86Avx512Bf16 => {
-            r.rounding = Some(RoundingMode::NearestEven);
-            r.ftz = Some(true);
-            r.daz = Some(true);
-        }
+        Library::X86Avx512Bf16 => mxcsr_ignored(&mut r, true),
+        Library::X86AvxNeConvert => mxcsr_ignored(&mut r, is(src, "fp32")),
+        Library::X86Avx10Fp8 => mxcsr_ignored(&mut r, false),
         _ => {}
     }
     r

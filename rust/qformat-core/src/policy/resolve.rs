@@ -32,7 +32,8 @@ pub struct CallerOptions {
     pub random_bits: bool,
     /// x86 MXCSR.FTZ (float targets): tiny results become ±0.
     pub ftz: Option<bool>,
-    /// x86 MXCSR.DAZ (float targets): subnormal inputs read as ±0.
+    /// x86 MXCSR.DAZ (float sources, float and integer targets): subnormal
+    /// inputs read as ±0.
     pub daz: Option<bool>,
 }
 
@@ -159,11 +160,19 @@ pub fn int_options(
     if caller.subnormals == Some(false) {
         return Err(Error::invalid("subnormals= applies to float formats only"));
     }
-    if caller.ftz == Some(true) || caller.daz == Some(true) {
+    if caller.ftz == Some(true) {
         return Err(Error::invalid(
-            "ftz=/daz= are modelled for float targets only (integer conversions ignore them \
-             here; docs/verification/cpu.md)",
+            "ftz= applies to float targets: an integer result is never tiny (x86 CVT*2SI \
+             ignore MXCSR.FTZ; docs/verification/cpu.md)",
         ));
+    }
+    if let Some(daz) = caller.daz {
+        if daz && !float_source {
+            return Err(Error::invalid(
+                "daz= reads subnormal float inputs as zero; integer inputs have none",
+            ));
+        }
+        o.daz = daz;
     }
     o.validate_for(fmt)?;
     Ok(o)
@@ -219,6 +228,28 @@ mod tests {
             &f32f,
         );
         assert!(!o.unwrap().ftz, "MXCSR defaults: FTZ and DAZ clear");
+    }
+
+    #[test]
+    fn daz_reaches_integer_casts_of_float_sources_only() {
+        let sse = Profile::parse("x86-sse", &[]).unwrap();
+        let given = CallerOptions {
+            daz: Some(true),
+            ..Default::default()
+        };
+        let i32f = int("int32");
+        assert!(
+            !int_options(&sse, &CallerOptions::default(), &i32f, true)
+                .unwrap()
+                .daz
+        );
+        assert!(int_options(&sse, &given, &i32f, true).unwrap().daz);
+        assert!(int_options(&sse, &given, &i32f, false).is_err());
+        let ftz = CallerOptions {
+            ftz: Some(true),
+            ..Default::default()
+        };
+        assert!(int_options(&sse, &ftz, &i32f, true).is_err());
     }
 
     #[test]

@@ -9,13 +9,13 @@ use super::exact::round_int_exact;
 use super::layout::Layout;
 use super::options::{Arithmetic, QuantOptions};
 use super::real::Real;
-use super::simd::{at_least, at_most, wide};
 use super::walk::{drive, Kernel};
 use crate::engine::random::{draw_keyed, seeded_addend, stream_key};
 use crate::engine::rounding::RoundingMode;
 use crate::engine::value::Value;
 use crate::error::Error;
 use crate::fast::int::rne_f64;
+use crate::fast::simd::{at_least, at_most, wide};
 use crate::fast::words::Bits;
 
 /// Elements per block of the fast loop: a doubtful element sends its whole
@@ -105,7 +105,7 @@ impl<E> IntKernel<'_, E> {
         }
         for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
             if flags[j] {
-                let c = self.exact_code(x, r.scale(j), r.inv(j), r.zp(j), base + j)?;
+                let c = self.exact_code(x, r.scale(j), r.inv32(j), r.zp(j), base + j)?;
                 *y = self.emit.emit(c, r.zp(j), r.scale(j));
             }
         }
@@ -175,7 +175,7 @@ impl<E> IntKernel<'_, E> {
                 for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
                     if flags[j] {
                         let c =
-                            self.exact_code(x, rb.scale(j), rb.inv(j), rb.zp(j), base + off + j)?;
+                            self.exact_code(x, rb.scale(j), rb.inv32(j), rb.zp(j), base + off + j)?;
                         *y = self.emit.emit(c, rb.zp(j), rb.scale(j));
                     }
                 }
@@ -184,13 +184,15 @@ impl<E> IntKernel<'_, E> {
         Ok(())
     }
 
-    /// The exact code of one element (NaN policy, exact quotient, rounding, clamp).
+    /// The exact code of one element (NaN policy, exact quotient, rounding,
+    /// clamp). `inv32` is PyTorch's float32 inverse `1.0f / f32(scale)`,
+    /// read by `arithmetic = Torch` only.
     #[inline(never)]
     fn exact_code<T: Real>(
         &self,
         x: T,
         scale: f64,
-        inv32: f64,
+        inv32: f32,
         zp: f64,
         index: usize,
     ) -> Result<f64, Error> {
@@ -207,7 +209,7 @@ impl<E> IntKernel<'_, E> {
         let r = match o.arithmetic {
             Arithmetic::Exact => round_int_exact(Value::from_f64(xf), scale, o.rounding, random),
             Arithmetic::Torch => {
-                let t = (x.to_f32() * inv32 as f32) as f64;
+                let t = (x.to_f32() * inv32) as f64;
                 round_int_exact(Value::from_f64(t), 1.0, o.rounding, random)
             }
         };

@@ -65,11 +65,6 @@ pub(super) fn smallest_positive(fmt: &FloatFormat) -> f64 {
     value_to_f64(fmt.unpack(1))
 }
 
-/// Largest finite value of `fmt`.
-pub fn largest_finite(fmt: &FloatFormat) -> f64 {
-    value_to_f64(fmt.unpack(fmt.max_code()))
-}
-
 /// `round(v / s)` exactly, as an f64 (saturated far outside any format).
 pub(super) fn round_int_exact(v: Value, s: f64, mode: RoundingMode, random: u64) -> f64 {
     match div_value(v, Value::from_f64(s)) {

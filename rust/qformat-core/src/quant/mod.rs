@@ -8,7 +8,7 @@
 //! the axis. Range statistics and scales take one parallel pass
 //! ([`qparams`]); codes another. Both walk the memory in order with no
 //! allocation per element, and every hot loop is compiled inside an
-//! AVX-512 or AVX2 wrapper chosen at run time ([`simd`]), so the inner
+//! AVX-512 or AVX2 wrapper chosen at run time ([`crate::fast::simd`]), so the inner
 //! loops are plain slices that LLVM vectorises.
 //!
 //! Exactness. `arithmetic = Exact` means `round(x / scale)` of the exact
@@ -31,11 +31,11 @@
 //! statistics; [`params`] scales and zero points; [`exact`] exact
 //! quotients; [`options`] the code pass's options; [`constants`] the
 //! per-scale constants a kernel reads; [`codes`] the integer code pass;
-//! [`mx`] float elements; [`simd`] vectorisation helpers; [`gguf`]
-//! llama.cpp's GGUF block types, a recipe of their own (gguf-py's float32
-//! arithmetic, byte for byte), with [`gguf_kquants`] (the K-quants,
-//! llama.cpp's reference quantizer) and [`gguf_ternary`] (TQ1_0/TQ2_0);
-//! [`fp8_block`] DeepSeek-V3's 128×128 FP8 weight blocks; [`nvfp4`]
+//! [`mx`] float elements; [`gguf`] llama.cpp's GGUF block types, a recipe
+//! of their own (gguf-py's float32 arithmetic, byte for byte), with
+//! [`gguf_kquants`] (the K-quants, llama.cpp's reference quantizer) and
+//! [`gguf_ternary`] (TQ1_0/TQ2_0); [`fp8_block`] DeepSeek-V3's 128×128 FP8
+//! weight blocks; [`nvfp4`]
 //! NVIDIA's two-level FP4 in torchao's float32 arithmetic.
 
 mod codes;
@@ -54,13 +54,12 @@ mod options;
 mod params;
 mod range;
 mod real;
-mod walk;
-use crate::fast::simd;
 #[cfg(test)]
 mod tests;
+mod walk;
 
 pub use codes::{fake_quantize, quantize};
-pub use exact::{div_value, largest_finite, value_to_f64};
+pub use exact::{div_value, value_to_f64};
 pub use layout::{Granularity, Layout};
 pub use mx::{fake_quantize_float, quantize_float, FloatQuantOptions};
 pub use options::{Arithmetic, QuantOptions};

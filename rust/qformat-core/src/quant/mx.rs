@@ -6,7 +6,6 @@ use super::exact::{div_value, value_to_f64};
 use super::layout::Layout;
 use super::options::Arithmetic;
 use super::real::Real;
-use super::simd::wide;
 use super::walk::{default_run_groups, drive, Kernel};
 use crate::engine::options::{EncodeOptions, NanPolicy, Overflow};
 use crate::engine::random::seeded_addend;
@@ -15,6 +14,7 @@ use crate::engine::value::Value;
 use crate::error::Error;
 use crate::fast::fp32::Fp32Narrowing;
 use crate::fast::fp64_front::Fp64Front;
+use crate::fast::simd::wide;
 use crate::fast::words::Bits;
 use crate::format::FloatFormat;
 

@@ -10,10 +10,10 @@ use super::exact::{div_value, round_in, round_int_exact, smallest_positive};
 use super::layout::{Granularity, Layout};
 use super::range::{checked_extremes, minmax_run, ranges, MinMax, RangeSource, Scheme};
 use super::real::Real;
-use super::simd::wide;
 use crate::engine::rounding::RoundingMode;
 use crate::engine::value::Value;
 use crate::error::Error;
+use crate::fast::simd::wide;
 use crate::fast::words::CHUNK;
 use crate::format::FloatFormat;
 

@@ -8,8 +8,8 @@ use rayon::prelude::*;
 
 use super::layout::{Granularity, Layout};
 use super::real::Real;
-use super::simd::wide;
 use crate::error::Error;
+use crate::fast::simd::wide;
 use crate::fast::words::CHUNK;
 
 pub(super) const LANES: usize = 16;

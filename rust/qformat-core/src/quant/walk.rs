@@ -6,8 +6,8 @@ use rayon::prelude::*;
 use super::constants::{Params, Run};
 use super::layout::{Granularity, Layout};
 use super::real::Real;
-use super::simd::wide;
 use crate::error::Error;
+use crate::fast::simd::wide;
 use crate::fast::words::CHUNK;
 
 /// A kernel over one contiguous run of elements sharing a [`Run`] of constants.

@@ -611,4 +611,35 @@ mod tests {
             }
         );
     }
+
+    /// The flags explain reports for read text: they come out of the
+    /// engine's rounding (`FloatFormat::encode_outcome`).
+    #[test]
+    fn flags_of_read_values_come_out_of_encode() {
+        let f = float_builtin("fp32");
+        let o = EncodeOptions::nearest_even();
+        let oc = f.encode_outcome(read("1.1e49").unwrap(), &o, 0);
+        assert!(oc.overflow && !oc.exact && !oc.underflow);
+        let oc = f.encode_outcome(read("1e-50").unwrap(), &o, 0);
+        assert!(oc.underflow && !oc.overflow && oc.bits == 0);
+        let oc = f.encode_outcome(read("0.5").unwrap(), &o, 0);
+        assert!(oc.exact && !oc.overflow && !oc.underflow);
+        let tz = EncodeOptions {
+            rounding: RoundingMode::TowardZero,
+            ..Default::default()
+        };
+        let oc = f.encode_outcome(read("1e39").unwrap(), &tz, 0);
+        assert!(oc.overflow && oc.bits == 0x7f7f_ffff);
+        // just below the overflow tie: rounds to max, no overflow
+        let oc = f.encode_outcome(
+            read("340282356779733661637539395458142568447").unwrap(),
+            &o,
+            0,
+        );
+        assert!(!oc.overflow && oc.bits == 0x7f7f_ffff);
+        let e4 = float_builtin("fp8_e4m3fn");
+        // 464 is the tie between max 448 (even code 0x7e) and 480: it stays.
+        assert!(!e4.encode_outcome(read("464").unwrap(), &o, 0).overflow);
+        assert!(e4.encode_outcome(read("464.001").unwrap(), &o, 0).overflow);
+    }
 }

@@ -58,7 +58,15 @@ impl Level {
     pub fn available() -> Vec<Level> {
         let mut v = vec![Level::Baseline];
         #[cfg(target_arch = "x86_64")]
-        x86::add_detected(&mut v);
+        {
+            let (avx2, avx512) = x86::detected();
+            if avx2 {
+                v.push(Level::Avx2);
+            }
+            if avx512 {
+                v.push(Level::Avx512);
+            }
+        }
         v
     }
 }

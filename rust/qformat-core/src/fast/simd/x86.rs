@@ -1,18 +1,12 @@
 //! x86-64: which wider levels the CPU runs, and the AVX2 / AVX-512 builds
 //! of a closure (the dispatcher in `mod.rs` chooses among them).
 
-use super::Level;
-
-/// Append the wider levels this CPU runs to `levels`, lowest first.
-pub(super) fn add_detected(levels: &mut Vec<Level>) {
+/// Whether this CPU runs the AVX2 build and the AVX-512 build.
+pub(super) fn detected() -> (bool, bool) {
     use std::arch::is_x86_feature_detected as has;
-    if has!("avx2") {
-        levels.push(Level::Avx2);
-    }
     // DQ: eight 64-bit multiplies per instruction (the stochastic draws).
-    if has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512dq") {
-        levels.push(Level::Avx512);
-    }
+    let avx512 = has!("avx512f") && has!("avx512bw") && has!("avx512vl") && has!("avx512dq");
+    (has!("avx2"), avx512)
 }
 
 /// `f` compiled with AVX2. Safety: the CPU must have AVX2.
