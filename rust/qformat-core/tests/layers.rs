@@ -30,15 +30,6 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("stats", &[]),
 ];
 
-/// Cycles that landed with the GGUF K-quant and ternary files (the block
-/// dispatcher and the block kinds use each other's helpers); to be broken
-/// by moving the shared helpers into a module of their own. Any other
-/// cycle fails the test.
-const KNOWN_CYCLES: &[&str] = &[
-    "quant::gguf -> quant::gguf_kquants -> quant::gguf",
-    "quant::gguf -> quant::gguf_ternary -> quant::gguf",
-];
-
 /// A module path (`["engine", "encode"]`; the crate root is empty).
 type Module = Vec<String>;
 
@@ -305,11 +296,7 @@ fn core_modules_have_no_cycle_and_respect_the_layers() {
     let files = read_tree(&root.join("src"));
     assert!(files.len() > 30, "read only {} modules", files.len());
     let g = edges(&files);
-    let found: Vec<String> = cycles(&g)
-        .iter()
-        .map(|c| show(c))
-        .filter(|c| !KNOWN_CYCLES.contains(&c.as_str()))
-        .collect();
+    let found: Vec<String> = cycles(&g).iter().map(|c| show(c)).collect();
     assert!(found.is_empty(), "import cycles:\n{}", found.join("\n"));
     let bad = violations(&g);
     assert!(bad.is_empty(), "layer violations:\n{}", bad.join("\n"));

@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::gguf::abs_max;
+use super::gguf_scalar::abs_max;
 use crate::engine::options::EncodeOptions;
 use crate::error::Error;
 use crate::fast::fp32::Fp32Narrowing;

@@ -23,13 +23,11 @@
 
 use rayon::prelude::*;
 
-use crate::engine::options::EncodeOptions;
 use crate::error::Error;
-use crate::fast::fp32::Fp32Narrowing;
 use crate::fast::simd::wide;
-use crate::format::float_builtin;
 
 use super::gguf_kquants::{self as kquants, QK_K};
+use super::gguf_scalar::{abs_max, np_cast_byte, Half};
 use super::gguf_ternary as ternary;
 
 /// Values per block of the 32-value types.
@@ -124,45 +122,6 @@ impl GgufType {
     }
 }
 
-/// NumPy's float32 → uint8/int8 cast on x86-64: a truncating conversion to
-/// int32 (0x8000_0000 for NaN and anything out of range), low byte kept.
-#[inline(always)]
-pub(super) fn np_cast_byte(v: f32) -> u8 {
-    let i = if (-2_147_483_648.0..2_147_483_648.0).contains(&v) {
-        // SAFETY: `v` is not NaN and truncates into i32's range (checked
-        // just above). Unlike the saturating `as`, this lets the loops
-        // vectorise the conversion (one cvttps2dq) instead of a scalar
-        // convert-and-fix-up per value, which profiling showed as a
-        // quarter of the Q8_0 kernel.
-        unsafe { v.to_int_unchecked::<i32>() }
-    } else {
-        i32::MIN
-    };
-    i as u8
-}
-
-/// Largest magnitude of a block of finite values (0 for an empty block).
-/// Eight independent lanes and a plain comparison instead of one chain
-/// of NaN-aware `f32::max`: the inputs are checked finite first, so the
-/// result is the same value, and the loop vectorises (the chained `max`
-/// was the slowest part of every 32-value kernel).
-#[inline(always)]
-pub(super) fn abs_max(b: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        for (m, v) in lanes.iter_mut().zip(c) {
-            let a = v.abs();
-            *m = if a > *m { a } else { *m };
-        }
-    }
-    for v in chunks.remainder() {
-        let a = v.abs();
-        lanes[0] = if a > lanes[0] { a } else { lanes[0] };
-    }
-    lanes.iter().fold(0f32, |m, &a| if a > m { a } else { m })
-}
-
 /// C's `roundf` (half away from zero) from trunc, which vectorises where
 /// `f32::round` may be a libm call: `x - trunc(x)` is exact.
 #[inline(always)]
@@ -232,32 +191,6 @@ fn high_bits(q: &[u8; BLOCK]) -> [u8; 4] {
         h |= (((c >> 4) & 1) as u32) << j;
     }
     h.to_le_bytes()
-}
-
-/// IEEE half precision as every GGUF type stores its scales: float32 in
-/// with nearest-even rounding (overflow to inf), exact widening out.
-pub(super) struct Half {
-    narrowing: Fp32Narrowing,
-}
-
-impl Half {
-    fn new() -> Self {
-        let narrowing = Fp32Narrowing::new(&float_builtin("fp16"), &EncodeOptions::default())
-            .expect("the float32 kernel covers fp16");
-        Half { narrowing }
-    }
-
-    /// The half-precision bits of `v`.
-    #[inline(always)]
-    pub(super) fn encode(&self, v: f32) -> u16 {
-        self.narrowing.convert(v.to_bits(), 0) as u16
-    }
-
-    /// The float32 value of half-precision bits `h` (exact).
-    #[inline(always)]
-    pub(super) fn decode(&self, h: u16) -> f32 {
-        f32::from_bits(self.narrowing.widen(h as u32))
-    }
 }
 
 /// The per-block encoders share the half-precision scale conversion.

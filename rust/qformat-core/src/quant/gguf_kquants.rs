@@ -18,7 +18,7 @@
 //! * Q6_K (210 bytes): 128 bytes of low nibbles, 64 bytes of 2-bit high
 //!   parts, sixteen int8 scales, `d` (f16).
 
-use super::gguf::Half;
+use super::gguf_scalar::Half;
 
 /// Values per super-block.
 pub const QK_K: usize = 256;

@@ -11,8 +11,8 @@
 //! Layouts: TQ1_0 (54 bytes) 48 bytes of five digits, 4 bytes of four
 //! digits, `d` (f16); TQ2_0 (66 bytes) 64 bytes of four 2-bit codes, `d`.
 
-use super::gguf::{abs_max, np_cast_byte, Half};
 use super::gguf_kquants::QK_K;
+use super::gguf_scalar::{abs_max, np_cast_byte, Half};
 
 /// gguf-py's `np_roundf`: `sign(v) * (floor|v| + floor(2(|v| − floor|v|)))`,
 /// half away from zero; NaN stays NaN.

@@ -46,6 +46,7 @@ mod fast_equals_exact;
 pub mod fp8_block;
 pub mod gguf;
 mod gguf_kquants;
+mod gguf_scalar;
 mod gguf_ternary;
 mod layout;
 mod mx;
