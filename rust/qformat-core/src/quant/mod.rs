@@ -34,7 +34,8 @@
 //! [`mx`] float elements; [`gguf`] llama.cpp's GGUF block types, a recipe
 //! of their own (gguf-py's float32 arithmetic, byte for byte), with
 //! [`gguf_kquants`] (the K-quants, llama.cpp's reference quantizer) and
-//! [`gguf_ternary`] (TQ1_0/TQ2_0); [`fp8_block`] DeepSeek-V3's 128×128 FP8
+//! [`gguf_ternary`] (TQ1_0/TQ2_0), whose shared scalar helpers live in
+//! `gguf_scalar`; [`fp8_block`] DeepSeek-V3's 128×128 FP8
 //! weight blocks; [`nvfp4`]
 //! NVIDIA's two-level FP4 in torchao's float32 arithmetic.
 
