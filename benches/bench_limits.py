@@ -238,7 +238,8 @@ def quant_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL]) -> None:
           [("hand loop (given scale)", hand),
            ("torch fake_quantize_per_tensor", lambda: torch.fake_quantize_per_tensor_affine(
                wt, scale, 0, -127, 127)),
-           ("qf.round bf16 (same pass)", lambda: qf.round(w, "bf16"))])
+           ("qf.round bf16 (same pass)", lambda: qf.round(w, "bf16")),
+           ("qf.round int8", lambda: qf.round(w, "int8"))])
     sc0 = torch.from_numpy(np.abs(w).max(axis=1) / 127).float()
     zp0 = torch.zeros(rows, dtype=torch.int32)
     t.add("fake_quantize int8 per-channel axis 0", lambda: qf.fake_quantize(w, "int8", axis=0),

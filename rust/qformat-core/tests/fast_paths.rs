@@ -386,6 +386,21 @@ fn results_do_not_depend_on_the_thread_count() {
                 quant::quantize(&xs, &l, &[0.013], &[0], &o, &mut codes).unwrap();
                 outs.push(codes);
             }
+            // binary16 in its own words (the F16C path) and float elements
+            // with a scale that is not a power of two (the one-quotient loop).
+            let fp16 = float_builtin("fp16");
+            let mut half = vec![0u16; n];
+            encode_slice(&fp32, &input, &fp16, &mut half, &EncodeOptions::default()).unwrap();
+            outs.push(half.iter().map(|&h| h as u32).collect());
+            let e4m3 = float_builtin("fp8_e4m3fn");
+            let fo = quant::FloatQuantOptions {
+                rounding: RoundingMode::NearestEven,
+                seed: 0,
+                nan: Some(0x7f),
+            };
+            let mut fake = vec![0f32; n];
+            quant::fake_quantize_float(&xs, &l, &[0.013], &e4m3, &fo, &mut fake).unwrap();
+            outs.push(fake.iter().map(|v| v.to_bits()).collect());
             outs
         })
     };

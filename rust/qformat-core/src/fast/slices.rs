@@ -6,6 +6,8 @@
 //! * sources of at most 16 bits go through a lookup table filled by the engine;
 //! * float32 → narrower float (and back, for `round` and `decode`) runs the
 //!   branch-free [`Fp32Narrowing`] kernel of `fp32.rs` (float64 inputs through `fp64_front.rs`);
+//! * float32 → IEEE binary16 under the IEEE defaults runs the F16C
+//!   instruction where the CPU has it (`fp16_hw.rs`);
 //! * float32 → float64 runs the exact bit formula of `fp32_widen.rs`;
 //! * everything else calls the engine element by element.
 //!
@@ -18,6 +20,7 @@ use crate::engine::options::{EncodeOptions, NanPolicy};
 use crate::engine::random::{Draws, Given};
 use crate::engine::rounding::RoundingMode;
 use crate::error::Error;
+use crate::fast::fp16_hw;
 use crate::fast::fp32::Fp32Narrowing;
 use crate::fast::fp32_widen::Fp32ToFp64;
 use crate::fast::fp64_front::Fp64Front;
@@ -198,11 +201,17 @@ fn narrow<S: Bits, D: Bits>(
     }
     if *src_fmt == *float_layout("fp32") {
         if let Some(k) = Fp32Narrowing::new(fmt, opts) {
-            if round_trip {
-                par_chunks(src, dst, |base, s, d| k.round_chunk(base, s, d, draws));
-            } else {
-                par_chunks(src, dst, |base, s, d| k.convert_chunk(base, s, d, draws));
-            }
+            let hardware = fp16_hw::applies(fmt, opts);
+            par_chunks(src, dst, |base, s, d| {
+                if hardware && fp16_hw::convert_chunk(s, d, round_trip) {
+                    return;
+                }
+                if round_trip {
+                    k.round_chunk(base, s, d, draws)
+                } else {
+                    k.convert_chunk(base, s, d, draws)
+                }
+            });
             return Ok(());
         }
     }
