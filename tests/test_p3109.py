@@ -178,6 +178,13 @@ def test_no_exponent_bits_layouts():
                                   [0, 15 / 2, -1 / 2])
     assert qf.round(np.array([100.0, -0.3]), g, nan=0).tolist() == [7.5, -0.5]
     assert qf.FloatFormat(0, 7, inf=False, nan="fnuz").bias == 0
+    # subnormals=False flushes every value that stays within the range, but
+    # one that rounds past the largest code (15/64 > 14/64) still overflows,
+    # from float32 (the fast kernel) as from float64
+    h = qf.FloatFormat(0, 4, bias=3, inf=False, nan="fn")
+    for dtype in (np.float32, np.float64):
+        x = np.array([0.2306, -0.2306, 0.1], dtype)
+        assert qf.encode(x, h, subnormals=False).tolist() == [0x0F, 0x1F, 0x00]
     with pytest.raises(ValueError, match="all-ones exponent"):
         qf.FloatFormat(0, 7)                          # nan="ieee" needs an exponent
     with pytest.raises(ValueError, match="no exponent field"):
