@@ -13,6 +13,8 @@ use rayon::prelude::*;
 use super::{chunk_stats, ErrorStats};
 use crate::engine::options::{EncodeOptions, NanPolicy};
 use crate::error::Error;
+use crate::fast::fp32::Fp32Narrowing;
+use crate::fast::simd::wide;
 use crate::fast::slices::Conversion;
 use crate::fast::words::{Bits, CHUNK};
 use crate::format::{float_layout, FloatFormat};
@@ -26,8 +28,12 @@ const BLOCK: usize = 1024;
 enum Values<'a> {
     F32,
     F64,
-    /// Formats of at most 16 bits: every value, decoded once by the engine.
+    /// Formats of at most 8 bits (and 16-bit ones the float32 kernel cannot
+    /// widen): every value, decoded once by the engine.
     Table(Vec<f64>),
+    /// bf16, fp16 and the other formats the float32 kernel widens exactly,
+    /// with no table to fill per call.
+    Narrow(Fp32Narrowing),
     /// Wider formats (tf32, custom ones): the engine per element.
     Engine(&'a FloatFormat),
 }
@@ -38,12 +44,12 @@ impl<'a> Values<'a> {
             Values::F32
         } else if *fmt == *float_layout("fp64") {
             Values::F64
+        } else if fmt.bits() <= 8 {
+            Values::Table(table(fmt))
+        } else if let Some(k) = Fp32Narrowing::new(fmt, &EncodeOptions::default()) {
+            Values::Narrow(k)
         } else if fmt.bits() <= 16 {
-            Values::Table(
-                (0..1u64 << fmt.bits())
-                    .map(|b| engine_value(fmt, b))
-                    .collect(),
-            )
+            Values::Table(table(fmt))
         } else {
             Values::Engine(fmt)
         }
@@ -58,6 +64,7 @@ impl<'a> Values<'a> {
 
     /// `out[i]` = the value of `src[i]`; the choice is made once, outside
     /// the loops, so each loop is a straight (vectorisable) one.
+    #[inline(always)]
     fn fill<S: Bits>(&self, src: &[S], out: &mut [f64]) {
         let pairs = out.iter_mut().zip(src);
         match self {
@@ -68,9 +75,17 @@ impl<'a> Values<'a> {
                 let t = &t[..=mask];
                 pairs.for_each(|(o, &b)| *o = t[b.to_u64() as usize & mask]);
             }
+            Values::Narrow(k) => pairs.for_each(|(o, &b)| {
+                *o = f32::from_bits(k.widen(b.to_u64() as u32)) as f64;
+            }),
             Values::Engine(f) => pairs.for_each(|(o, &b)| *o = engine_value(f, b.to_u64())),
         }
     }
+}
+
+/// Every value of a narrow format, by the engine.
+fn table(fmt: &FloatFormat) -> Vec<f64> {
+    (0..1u64 << fmt.bits()).map(|b| engine_value(fmt, b)).collect()
 }
 
 /// A pattern's exact value through the engine (NaN stays NaN).
@@ -119,7 +134,9 @@ pub fn encode_with_stats<S: Bits, D: Bits>(
     Ok(total)
 }
 
-/// Statistics of one converted chunk, block by block.
+/// Statistics of one converted chunk, block by block, compiled for the
+/// widest vector instructions this CPU has (the sums are added in the same
+/// order at every level, so they do not depend on it).
 fn chunk_of<S: Bits, D: Bits>(
     inputs: &Values,
     results: &Values,
@@ -127,15 +144,20 @@ fn chunk_of<S: Bits, D: Bits>(
     dst: &[D],
     limit: f64,
 ) -> ErrorStats {
-    let (mut xs, mut ys) = ([0f64; BLOCK], [0f64; BLOCK]);
-    let mut total = ErrorStats::default();
-    for (s, d) in src.chunks(BLOCK).zip(dst.chunks(BLOCK)) {
-        let n = s.len();
-        inputs.fill(s, &mut xs[..n]);
-        results.fill(d, &mut ys[..n]);
-        total.merge(&chunk_stats(&xs[..n], &ys[..n], limit));
-    }
-    total
+    wide(
+        #[inline(always)]
+        || {
+            let (mut xs, mut ys) = ([0f64; BLOCK], [0f64; BLOCK]);
+            let mut total = ErrorStats::default();
+            for (s, d) in src.chunks(BLOCK).zip(dst.chunks(BLOCK)) {
+                let n = s.len();
+                inputs.fill(s, &mut xs[..n]);
+                results.fill(d, &mut ys[..n]);
+                total.merge(&chunk_stats(&xs[..n], &ys[..n], limit));
+            }
+            total
+        },
+    )
 }
 
 #[cfg(test)]
