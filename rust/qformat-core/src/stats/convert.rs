@@ -85,7 +85,9 @@ impl<'a> Values<'a> {
 
 /// Every value of a narrow format, by the engine.
 fn table(fmt: &FloatFormat) -> Vec<f64> {
-    (0..1u64 << fmt.bits()).map(|b| engine_value(fmt, b)).collect()
+    (0..1u64 << fmt.bits())
+        .map(|b| engine_value(fmt, b))
+        .collect()
 }
 
 /// A pattern's exact value through the engine (NaN stays NaN).
