@@ -206,6 +206,8 @@ def test_view_reads_the_mapped_file_without_a_copy(tmp_path):
         np.testing.assert_array_equal(vb, b[1:4])
         assert not vb.flags.owndata and not vb.flags.writeable  # a window into the map
         assert r.view("b", 2, 2).shape == (0, 4)
+        r.release("b")  # pages dropped from this process are read again from the file
+        np.testing.assert_array_equal(vb, b[1:4])
         # "d" starts at an odd offset: not aligned for its words, so copied
         vd = r.view("d")
         np.testing.assert_array_equal(vd, np.arange(6, dtype=np.uint16).reshape(2, 3))

@@ -360,6 +360,8 @@ class _TensorJob:
                 raise CheckpointError(f"tensor {info.name!r}: "
                                       f"{_cli_words(_shift_index(first_line(e), where))}"
                                       ) from None
+            del raw  # the view is done with: its pages can leave resident memory
+            self.reader.release(info.name, start, stop)
             self.tick((stop - start) * info.row_bytes if info.shape else info.nbytes)
         for suffix, parts in ((".scale", self.scales), (".zero_point", self.zps)):
             for p in parts:

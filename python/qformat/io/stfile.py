@@ -271,6 +271,21 @@ class TensorReader:
         flat = np.frombuffer(mapped, dtype=word, count=count, offset=offset)
         return flat.reshape((stop - start,) + info.shape[1:] if info.shape else ())
 
+    def release(self, name: str, start: int = 0, stop: Optional[int] = None) -> None:
+        """Drop the mapped pages of rows ``start:stop`` of ``name`` from this
+        process (they stay in the page cache), once no view of them is in
+        use: a file read through the map then never holds more than a run
+        of rows in resident memory."""
+        info = self.tensors[name]
+        if self._map is None or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        stop = (info.shape[0] if info.shape else 1) if stop is None else stop
+        page = mmap.PAGESIZE
+        lo = -(-(info.begin + start * info.row_bytes) // page) * page  # whole pages only
+        hi = (info.begin + stop * info.row_bytes) // page * page
+        if hi > lo:
+            self._map.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+
     def _mapping(self) -> Optional[mmap.mmap]:
         """The whole safetensors file mapped read-only (None for other kinds,
         big-endian machines, or a file that cannot be mapped)."""
