@@ -1,6 +1,8 @@
 """Tensor files read and written one tensor (or one run of rows) at a time.
 
-Safetensors is read through its header and positioned reads, and written
+Safetensors is read through its header and positioned reads (or views of
+the read-only memory-mapped file, whose pages are dropped from the process
+once a run of rows is converted), and written
 by streaming: the header is computed up front from shapes and dtypes, then
 each tensor's bytes go to their place. ``safetensors.save_file`` would need
 every tensor in memory at once; this keeps peak memory near one chunk.
