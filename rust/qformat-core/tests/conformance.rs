@@ -115,6 +115,15 @@ fn formats() -> Vec<FloatFormat> {
         custom(2, 0, Some(2), false, true, N::Fn, true),
         custom(1, 1, Some(1), false, false, N::Fn, true),
         custom(1, 1, Some(1), false, true, N::Fn, true),
+        // No exponent bits (every non-zero code subnormal): P3109's signed
+        // P = K formats binary8p8se/sf, binary2p2sf (0, ±1, NaN), and
+        // fixed-point grids with other NaN rules and biases
+        custom(0, 7, Some(0), true, true, N::Fnuz, true),
+        custom(0, 7, Some(0), true, false, N::Fnuz, true),
+        custom(0, 1, Some(0), true, false, N::Fnuz, true),
+        custom(0, 4, Some(3), true, false, N::Fn, true),
+        custom(0, 6, Some(-2), true, false, N::None, true),
+        custom(0, 12, None, false, true, N::Fn, true),
     ]);
     v
 }

@@ -5,7 +5,7 @@
 use qformat_core::engine::random::seeded_addend;
 use qformat_core::fast::fp32::Fp32Narrowing;
 use qformat_core::fast::slices::{encode_slice, round_slice};
-use qformat_core::format::{builtins, float_builtin, FloatFormat, Format};
+use qformat_core::format::{builtins, float_builtin, FloatFormat, Format, NanEncoding};
 use qformat_core::{EncodeOptions, NanPolicy, Overflow, RoundingMode};
 
 /// Every float32 pattern whose low 12 bits are 0/1/0x7ff/0x800/0x801/0xfff
@@ -89,15 +89,37 @@ fn mxcsr_option_sets() -> Vec<EncodeOptions> {
     v
 }
 
+/// The built-in float formats and the layouts without exponent bits
+/// (P3109's binary8p8se/sf and binary3p3sf, a NaN-less fixed point), whose
+/// every non-zero code is subnormal: a kernel that takes them must give
+/// the engine's bits, one that does not must leave them to the engine.
+fn float_formats() -> Vec<FloatFormat> {
+    let no_exponent = |m, inf, nan| FloatFormat::new(None, 0, m, None, true, inf, nan, true);
+    let mut v: Vec<FloatFormat> = builtins()
+        .into_iter()
+        .filter_map(|b| match b.format {
+            Format::Float(f) => Some(f),
+            Format::Int(_) => None,
+        })
+        .collect();
+    v.extend(
+        [
+            no_exponent(7, true, NanEncoding::Fnuz),
+            no_exponent(7, false, NanEncoding::Fnuz),
+            no_exponent(2, false, NanEncoding::Fnuz),
+            no_exponent(5, false, NanEncoding::None),
+        ]
+        .map(|f| f.expect("formats without exponent bits are valid")),
+    );
+    v
+}
+
 #[test]
 fn fp32_narrowing_equals_engine() {
     let inputs = probe_inputs();
     let fp32 = float_builtin("fp32");
     let mut checked = 0;
-    for b in builtins() {
-        let Format::Float(fmt) = b.format else {
-            continue;
-        };
+    for fmt in float_formats() {
         for opts in option_sets() {
             if opts.validate_for(&fmt).is_err() || opts.nan_is_error(&fmt) {
                 continue;
@@ -214,10 +236,7 @@ fn slice_kernels_equal_engine_where_nan_codes_are_produced() {
     for src_name in ["fp16", "bf16", "fp32", "fp64"] {
         let sf = float_builtin(src_name);
         let input = source_patterns(&sf);
-        for b in builtins() {
-            let Format::Float(fmt) = b.format else {
-                continue;
-            };
+        for fmt in float_formats() {
             for opts in nan_option_sets(&fmt) {
                 if opts.validate_for(&fmt).is_err() {
                     continue;
