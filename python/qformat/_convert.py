@@ -16,7 +16,7 @@ from ._ints import encode_int, round_int
 from ._profiles import ProfileSpec
 from .io.torchio import torch_in_torch_out
 
-__all__ = ["encode", "decode", "round"]
+__all__ = ["encode", "decode", "round", "encode_with_stats"]
 
 
 class _Source:
@@ -105,6 +105,43 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
     return run_into(result,
                     lambda w: _native.encode_float(src.words, sf, w, f, opts, random),
                     src.words)
+
+
+def encode_with_stats(x: np.ndarray, fmt: FormatSpec, *, source: Optional[FormatSpec] = None,
+                      rounding: Optional[str] = None, overflow: Optional[str] = None,
+                      nan: NanOption = None) -> tuple[np.ndarray, dict]:
+    """``encode(x, fmt)`` into a float format, plus the statistics of the
+    results against the inputs, taken by the core in the same pass (each
+    chunk is compared while it is in cache; no decoded copy is made).
+
+    ``source``: the float format whose bit patterns the unsigned array
+    ``x`` holds (bf16 or fp8 words read from a file, which NumPy has no
+    dtype for); by default ``x``'s own float dtype. The statistics are sums
+    (``n``, ``finite``, ``max_abs``, ``sum_abs``, ``noise``, ``signal`` over
+    the pairs where input and result are both finite; ``nan_in``,
+    ``inf_in``, ``nan_out``, ``inf_out``; ``amax``, the largest finite
+    |input|; ``overflow``, finite inputs above ``fmt``'s largest finite
+    value; ``flushed``, nonzero inputs that became zero), for
+    :class:`qformat.io.stats.ErrorStats`.
+    """
+    f = format(fmt)
+    if not isinstance(f, FloatFormat):
+        raise TypeError(f"encode_with_stats converts into float formats, not {f.name}")
+    opts = _args.conversion_options(rounding, None, overflow, nan, "ieee", None)
+    arr = native_contiguous(as_array(x))
+    if source is None:
+        sf = float_source_format(arr.dtype)
+        if sf is None:
+            raise TypeError(f"cannot convert arrays of dtype {arr.dtype}; name the format of "
+                            "its bit patterns with source=")
+    else:
+        sf = format(source)
+        if not isinstance(sf, FloatFormat) or arr.dtype != np.dtype(sf.storage_dtype):
+            raise TypeError(f"source={source!r} needs an array of {sf.name}'s storage words, "
+                            f"not {arr.dtype}")
+    codes = np.empty(arr.shape, dtype=f.storage_dtype)
+    stats = _native.encode_float_stats(words(arr), sf, words(codes), f, opts)
+    return codes, stats
 
 
 @torch_in_torch_out()
