@@ -5,12 +5,14 @@
    with sentence-transformers installed, the cosine similarity of sentence
    embeddings from the dequantized weights against fp32 (target >= 0.999
    for int8 per channel).
-2. A synthetic 2 GB safetensors file: peak RSS of ``qformat quantize`` under
-   ``/usr/bin/time -v`` for bf16 and int8 (target < 1.5 x largest tensor +
-   300 MB) and its throughput against reading plus writing the same file
-   with safetensors alone (target within 2x).
+2. A synthetic ~1 GB safetensors file shaped like a 1.1B Llama model (bf16
+   embedding and head, decoder layers in fp32 and bf16): the time and peak
+   RSS of ``qformat quantize`` under ``/usr/bin/time -v`` for bf16,
+   fp8_e4m3fn per tensor and int8 per channel, against a plain
+   ``safetensors.torch`` load_file + save_file of the same file in the same
+   run (targets: within 1.5x of it; peak RSS < 1.5 x largest tensor + 300 MB).
 
-Run: ``python benches/bench_checkpoint.py [--gb 2] [--skip-minilm] [--skip-big]
+Run: ``python benches/bench_checkpoint.py [--gb 1] [--skip-minilm] [--skip-big]
 [--repeat 3] [--to int8] [--before PYTHONPATH]``; ``--before`` times another
 qformat build (e.g. the previous commit's package and extension) in the same run.
 """
@@ -96,21 +98,45 @@ def bench_minilm(tmp: str) -> None:
         print("(cosine similarity needs sentence-transformers: pip install sentence-transformers)")
 
 
+# One decoder layer of a 1.1B Llama-style model (hidden 2048, MLP 5632): name, shape.
+LAYER = [("self_attn.q_proj.weight", (2048, 2048)), ("self_attn.k_proj.weight", (256, 2048)),
+         ("self_attn.v_proj.weight", (256, 2048)), ("self_attn.o_proj.weight", (2048, 2048)),
+         ("mlp.gate_proj.weight", (5632, 2048)), ("mlp.up_proj.weight", (5632, 2048)),
+         ("mlp.down_proj.weight", (2048, 5632)), ("input_layernorm.weight", (2048,)),
+         ("post_attention_layernorm.weight", (2048,))]
+
+
+def synthetic_layout(gb: float) -> list:
+    """A model-shaped layout of about ``gb`` GB: bf16 embedding and head
+    (32000 x 2048), then decoder layers alternating fp32 and bf16."""
+    layout = [TensorInfo("model.embed_tokens.weight", "BF16", (32000, 2048)),
+              TensorInfo("lm_head.weight", "BF16", (32000, 2048)),
+              TensorInfo("model.norm.weight", "F32", (2048,))]
+    i = 0
+    while sum(t.nbytes for t in layout) < gb * 1e9 * 0.97:
+        code = "F32" if i % 2 == 0 else "BF16"
+        layout += [TensorInfo(f"model.layers.{i}.{name}", code, shape) for name, shape in LAYER]
+        i += 1
+    return layout
+
+
 def write_synthetic(path: str, gb: float) -> int:
-    """A float32 safetensors file of ~gb GB in 256 MB tensors, written
-    streaming; returns the largest tensor's bytes."""
-    rows, cols = 8192, 8192
-    n = max(1, int(np.ceil(gb * 1e9 / (rows * cols * 4))))
-    layout = [TensorInfo(f"layers.{i}.weight", "F32", (rows, cols)) for i in range(n)]
-    layout.append(TensorInfo("norm.weight", "F32", (cols,)))
+    """A safetensors file of ~gb GB shaped like a model (see
+    ``synthetic_layout``; weights N(0, 0.02), norms 1), written streaming;
+    returns the largest tensor's bytes."""
+    layout = synthetic_layout(gb)
     w = TensorWriter(path, layout, {"format": "pt"}, force=True)
     rng = np.random.default_rng(0)
-    for info in layout[:-1]:
-        for _ in range(8):
-            w.write(info.name, (rng.standard_normal((rows // 8, cols), dtype=np.float32) * 0.02))
-    w.write("norm.weight", np.ones(cols, np.float32))
+    for info in layout:
+        rows = info.shape[0] if len(info.shape) > 1 else 1
+        step = max(1, rows // 8)
+        for r in range(0, rows, step):
+            shape = (min(step, rows - r),) + info.shape[1:] if len(info.shape) > 1 else info.shape
+            x = (np.ones(shape, np.float32) if len(info.shape) == 1
+                 else rng.standard_normal(shape, dtype=np.float32) * 0.02)
+            w.write(info.name, x if info.dtype == "F32" else qf.encode(x, "bf16"))
     w.commit()
-    return rows * cols * 4
+    return max(t.nbytes for t in layout)
 
 
 def timed(cmd: list, pythonpath: str | None = None) -> tuple:
@@ -134,36 +160,52 @@ def best_of(repeat: int, cmd: list, pythonpath: str | None = None) -> tuple:
     return min(r[0] for r in runs), max(r[1] for r in runs)
 
 
-def bench_big(tmp: str, gb: float, repeat: int = 2, targets: tuple = ("bf16", "int8"),
+BASELINE = ("import sys; from safetensors.torch import load_file, save_file; "
+            "save_file(load_file(sys.argv[1]), sys.argv[2])")
+
+
+def bench_big(tmp: str, gb: float, repeat: int = 3,
+              targets: tuple = ("bf16", "fp8_e4m3fn", "int8"),
               before: str | None = None) -> None:
     """Time and peak RSS of ``qformat quantize`` on a synthetic file against a
-    plain safetensors load + save in the same run; with ``before`` (a
-    PYTHONPATH holding another qformat build) the same commands run on it too,
-    and ``--no-report`` runs show the cost of the error report."""
+    plain safetensors load + save (``safetensors.torch``, which reads bf16)
+    of the same file in the same run, each the best of ``repeat`` runs taken
+    in turns, so a burst of load on a shared machine hits every command
+    alike. With ``before`` (a PYTHONPATH holding another qformat build) the
+    same commands run on it too; ``--no-report`` rows show what the error
+    report costs."""
     if not os.path.exists("/usr/bin/time"):
         print("synthetic file: /usr/bin/time missing (apt-get install time)")
         return
     src = os.path.join(tmp, "big.safetensors")
     largest = write_synthetic(src, gb) / 2**20
     size = os.path.getsize(src)
-    print(f"\nsynthetic {size / 1e9:.2f} GB safetensors, largest tensor {largest:.0f} MiB; "
-          f"RSS limit 1.5 x largest + 300 MB = {1.5 * largest + 300:.0f} MiB; best of {repeat}")
-    base_py = ("import sys; from safetensors.numpy import load_file, save_file; "
-               "save_file(load_file(sys.argv[1]), sys.argv[2])")
+    print(f"\nsynthetic model-shaped {size / 1e9:.2f} GB safetensors (bf16 and fp32), largest "
+          f"tensor {largest:.0f} MiB; RSS limit 1.5 x largest + 300 MB = "
+          f"{1.5 * largest + 300:.0f} MiB; best of {repeat}")
     out = os.path.join(tmp, "copy.safetensors")
-    base, base_rss = best_of(repeat, [sys.executable, "-c", base_py, src, out])
-    print(f"safetensors load_file + save_file: {base:.2f} s ({size / base / 1e9:.2f} GB/s), "
-          f"peak RSS {base_rss:.0f} MiB")
     qcli = [sys.executable, "-m", "qformat", "quantize", src, "-o",
             os.path.join(tmp, "q.safetensors"), "--force", "--json"]
     variants = [("before", before, ())] if before else []
     variants += [("now", None, ()), ("now --no-report", None, ("--no-report",))]
+    cmds = {("safetensors load_file + save_file", ""): ([sys.executable, "-c", BASELINE, src,
+                                                        out], None)}
     for to in targets:
         for label, path, extra in variants:
-            dt, rss = best_of(repeat, [*qcli, "--to", to, *extra], path)
-            print(f"qformat quantize --to {to:<5} [{label:<15}]: {dt:.2f} s "
-                  f"({size / dt / 1e9:.2f} GB/s, {dt / base:.2f} x safetensors), peak RSS "
-                  f"{rss:.0f} MiB ({'ok' if rss < 1.5 * largest + 300 else 'OVER'} the limit)")
+            cmds[(f"qformat quantize --to {to}", label)] = ([*qcli, "--to", to, *extra], path)
+    runs: dict = {k: [] for k in cmds}
+    for _ in range(repeat):
+        for k, (cmd, path) in cmds.items():
+            runs[k].append(timed(cmd, path))
+    base = min(t for t, _ in runs[next(iter(cmds))])
+    for (what, label), rs in runs.items():
+        dt, rss = min(t for t, _ in rs), max(m for _, m in rs)
+        tag = f"[{label}]" if label else ""
+        ratio = f", {dt / base:.2f} x safetensors" if label else ""
+        print(f"{what:<34} {tag:<18} {dt:6.2f} s ({size / dt / 1e9:.2f} GB/s{ratio}), "
+              f"peak RSS {rss:.0f} MiB"
+              + (f" ({'ok' if rss < 1.5 * largest + 300 else 'OVER'} the limit)" if label
+                 else ""))
     for f in (src, out, os.path.join(tmp, "q.safetensors")):
         if os.path.exists(f):
             os.unlink(f)
@@ -171,12 +213,13 @@ def bench_big(tmp: str, gb: float, repeat: int = 2, targets: tuple = ("bf16", "i
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--gb", type=float, default=2.0, help="size of the synthetic file")
+    ap.add_argument("--gb", type=float, default=1.0, help="size of the synthetic file")
     ap.add_argument("--skip-minilm", action="store_true")
     ap.add_argument("--skip-big", action="store_true")
     ap.add_argument("--dir", default=None, help="scratch directory (default: a temporary one)")
-    ap.add_argument("--repeat", type=int, default=2, help="runs per command (best time taken)")
-    ap.add_argument("--to", action="append", default=None, help="targets (default bf16, int8)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per command (best time taken)")
+    ap.add_argument("--to", action="append", default=None,
+                    help="targets (default bf16, fp8_e4m3fn, int8)")
     ap.add_argument("--before", default=None, metavar="PYTHONPATH",
                     help="also run the commands on the qformat found on this PYTHONPATH")
     a = ap.parse_args()
@@ -184,7 +227,8 @@ def main() -> None:
         if not a.skip_minilm:
             bench_minilm(tmp)
         if not a.skip_big:
-            bench_big(tmp, a.gb, a.repeat, tuple(a.to or ("bf16", "int8")), a.before)
+            bench_big(tmp, a.gb, a.repeat, tuple(a.to or ("bf16", "fp8_e4m3fn", "int8")),
+                      a.before)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ NumPy and ml_dtypes, all on the same float32 values at the same thread count.
 
     python benches/bench_limits.py [--log2n 25] [--repeat 5] [--threads N]
     CPFLOAT_LIB=/path/to/libcpfloat.so python benches/bench_limits.py
+    python benches/bench_limits.py --scaling all --svg docs/img/thread-scaling.svg
 
 Every time is the best of ``--repeat`` calls after a warm-up. ``ratio`` is the
 reference's time divided by qformat's (above 1: qformat is faster); the
@@ -16,7 +17,9 @@ limit). The hand loops are skipped when gcc is missing, CPFloat unless
 Threads: qformat's pool (rayon) reads ``RAYON_NUM_THREADS`` when it starts,
 so the thread count is fixed per process; ``--threads`` sets it (and torch's
 and OpenMP's) before anything starts. The scaling table re-runs this script
-in a child process per thread count (``--scaling 1,2,4``).
+in a child process per thread count (``--scaling 1,2,4``, or ``all``: powers
+of two up to every core, and every core); ``--svg PATH`` also draws it as a
+figure (throughput against threads, one line per case).
 """
 
 from __future__ import annotations
@@ -49,8 +52,13 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--scaling", default="1,2",
-                    help="thread counts of the scaling table ('' to skip)")
+                    help="thread counts of the scaling table: '1,2,4', 'all' (powers of "
+                         "two up to every core, and every core) or '' to skip")
+    ap.add_argument("--svg", default=None, metavar="PATH",
+                    help="also write the scaling table as an SVG figure")
     ap.add_argument("--only-scaling-row", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--scaling-only", action="store_true",
+                    help="only the scaling table (and its --svg figure)")
     ap.add_argument("--quick", action="store_true",
                     help="the main table only (no quantizers, no scaling)")
     return ap.parse_args()
@@ -64,6 +72,7 @@ import ml_dtypes  # noqa: E402  (after the thread variables are set)
 import numpy as np  # noqa: E402
 import qformat as qf  # noqa: E402
 import torch  # noqa: E402
+from _svg import line_chart  # noqa: E402
 from _timing import best_ms  # noqa: E402
 
 
@@ -80,8 +89,15 @@ def build_limits() -> Optional[ctypes.CDLL]:
     if r.returncode != 0:
         print(f"gcc failed, the hand-written limits are skipped:\n{r.stderr}")
         return None
+    os.environ["QFORMAT_LIMITS_LIB"] = str(out)  # the scaling children load it, not rebuild it
     lib = ctypes.CDLL(str(out))
     return lib
+
+
+def load_limits() -> Optional[ctypes.CDLL]:
+    """The hand loops the parent built (None without them)."""
+    path = os.environ.get("QFORMAT_LIMITS_LIB")
+    return ctypes.CDLL(path) if path else None
 
 
 class CPFloat:
@@ -238,7 +254,8 @@ def quant_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL]) -> None:
           [("hand loop (given scale)", hand),
            ("torch fake_quantize_per_tensor", lambda: torch.fake_quantize_per_tensor_affine(
                wt, scale, 0, -127, 127)),
-           ("qf.round bf16 (same pass)", lambda: qf.round(w, "bf16"))])
+           ("qf.round bf16 (same pass)", lambda: qf.round(w, "bf16")),
+           ("qf.round int8", lambda: qf.round(w, "int8"))])
     sc0 = torch.from_numpy(np.abs(w).max(axis=1) / 127).float()
     zp0 = torch.zeros(rows, dtype=torch.int32)
     t.add("fake_quantize int8 per-channel axis 0", lambda: qf.fake_quantize(w, "int8", axis=0),
@@ -260,36 +277,78 @@ def quant_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL]) -> None:
           [("qf.round fp8_e4m3fn", lambda: qf.round(w, "fp8_e4m3fn"))])
 
 
-def scaling_row(x: np.ndarray) -> None:
-    """One line of the scaling table (run in a child with its thread count)."""
+SCALING_CASES = ("memcpy", "encode bf16", "round bf16", "round bf16 stochastic",
+                 "round fp8_e4m3fn")
+
+
+def scaling_row(x: np.ndarray, threads: int) -> None:
+    """One line of the scaling table (run in a child with its thread count).
+    memcpy is the OpenMP copy of the hand loops at the same thread count
+    (NumPy's copy, single-threaded, without gcc)."""
     u16, f32 = np.empty(x.size, np.uint16), np.empty(x.size, np.float32)
-    cases: list[tuple[str, Callable[[], object]]] = [
-        ("encode bf16", lambda: qf.encode(x, "bf16", out=u16)),
-        ("round bf16", lambda: qf.round(x, "bf16", out=f32)),
-        ("round bf16 SR", lambda: qf.round(x, "bf16", rounding="stochastic", seed=1, out=f32)),
-        ("round fp8_e4m3fn", lambda: qf.round(x, "fp8_e4m3fn", out=f32)),
-        ("memcpy", lambda: np.copyto(f32, x)),
+    lim = load_limits()
+    if lim is not None:
+        lim.lim_threads(threads)
+    size = ctypes.c_size_t(4 * x.size)
+
+    def memcpy() -> object:
+        return np.copyto(f32, x) if lim is None else lim.lim_copy(ptr(f32), ptr(x), size)
+    fns: list[Callable[[], object]] = [
+        memcpy,
+        lambda: qf.encode(x, "bf16", out=u16),
+        lambda: qf.round(x, "bf16", out=f32),
+        lambda: qf.round(x, "bf16", rounding="stochastic", seed=1, out=f32),
+        lambda: qf.round(x, "fp8_e4m3fn", out=f32),
     ]
-    ms = [best_ms(fn, ARGS.repeat if ARGS else 5) for _, fn in cases]
-    print("ROW " + ";".join(f"{name}={m:.3f}" for (name, _), m in zip(cases, ms)))
+    ms = [best_ms(fn, ARGS.repeat if ARGS else 5) for fn in fns]
+    print("ROW " + ";".join(f"{name}={m:.3f}" for name, m in zip(SCALING_CASES, ms)))
 
 
-def scaling_table(counts: list[int]) -> None:
-    """Throughput (Gelem/s) against thread count, one child process per count."""
+def thread_counts(spec: str) -> list[int]:
+    """``'1,2,4'`` as a list; ``'all'``: 1, 2, 4, … below the core count, then every core."""
+    if spec.strip() != "all":
+        return [int(c) for c in spec.split(",") if c]
+    cores = os.cpu_count() or 1
+    counts = [1 << k for k in range(cores.bit_length()) if 1 << k < cores]
+    return counts + [cores]
+
+
+def scaling_table(counts: list[int]) -> dict[str, list[float]]:
+    """Throughput (Gelem/s) against thread count, one child process per
+    count; returns it by case, in the order of ``counts``."""
     assert ARGS is not None
     n = 1 << ARGS.log2n
     print(f"\nthread scaling (Gelem/s, 2^{ARGS.log2n} float32, best of {ARGS.repeat})")
-    header = None
+    print(f"{'threads':>7s} " + " ".join(f"{h:>22s}" for h in SCALING_CASES))
+    rates: dict[str, list[float]] = {case: [] for case in SCALING_CASES}
     for k in counts:
         cmd = [sys.executable, __file__, "--threads", str(k), "--log2n", str(ARGS.log2n),
                "--repeat", str(ARGS.repeat), "--only-scaling-row"]
         r = subprocess.run(cmd, capture_output=True, text=True, check=True)
         line = next(s for s in r.stdout.splitlines() if s.startswith("ROW "))
-        cells = [c.split("=") for c in line[4:].split(";")]
-        if header is None:
-            header = [c[0] for c in cells]
-            print(f"{'threads':>7s} " + " ".join(f"{h:>18s}" for h in header))
-        print(f"{k:7d} " + " ".join(f"{n / float(ms) / 1e6:18.2f}" for _, ms in cells))
+        for name, ms in (c.split("=") for c in line[4:].split(";")):
+            rates[name].append(n / float(ms) / 1e6)
+        print(f"{k:7d} " + " ".join(f"{rates[c][-1]:22.2f}" for c in SCALING_CASES))
+    return rates
+
+
+def write_scaling_svg(path: str, counts: list[int], rates: dict[str, list[float]]) -> None:
+    """The scaling table as a figure: Gelem/s against threads, a line per case."""
+    cpu = cpu_name()
+    title = f"{cpu[:48]}, {os.cpu_count()} cores: 2^{ARGS.log2n if ARGS else 25} float32"
+    svg = line_chart(title, "threads", "throughput (Gelem/s)", counts, rates)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(svg)
+    print(f"figure written to {path}")
+
+
+def cpu_name() -> str:
+    """The processor's model name from /proc/cpuinfo ('unknown' elsewhere)."""
+    info = Path("/proc/cpuinfo")
+    if not info.exists():
+        return "unknown"
+    return next((s.split(":", 1)[1].strip() for s in info.read_text().splitlines()
+                 if s.startswith("model name")), "unknown")
 
 
 def main() -> None:
@@ -297,7 +356,7 @@ def main() -> None:
     n = 1 << ARGS.log2n
     x = (np.random.default_rng(0).standard_normal(n, dtype=np.float32) * 4).astype(np.float32)
     if ARGS.only_scaling_row:
-        scaling_row(x)
+        scaling_row(x, ARGS.threads)
         return
     torch.set_num_threads(ARGS.threads)
     lim = build_limits()
@@ -307,22 +366,23 @@ def main() -> None:
     cpf = CPFloat(path) if path else None
     if cpf is None:
         print("CPFLOAT_LIB not set: CPFloat is skipped")
-    cpu = next((s.split(":", 1)[1].strip() for s in Path("/proc/cpuinfo").read_text()
-                .splitlines() if s.startswith("model name")), "unknown") \
-        if Path("/proc/cpuinfo").exists() else "unknown"
+    cpu = cpu_name()
     print(f"n = 2^{ARGS.log2n} float32, best of {ARGS.repeat}, threads {ARGS.threads} "
           f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}) "
           f"(cores {os.cpu_count()}, {cpu}); qformat {qf.__version__}, torch "
           f"{torch.__version__}, ml_dtypes {ml_dtypes.__version__}")
     print("case, qformat time | reference time (reference/qformat: >1 means qformat is faster)")
     t = Table(ARGS.repeat)
-    main_table(t, x, lim, cpf)
-    if ARGS.quick:
-        return
-    quant_table(t, x, lim)
-    counts = [int(c) for c in ARGS.scaling.split(",") if c]
+    if not ARGS.scaling_only:
+        main_table(t, x, lim, cpf)
+        if ARGS.quick:
+            return
+        quant_table(t, x, lim)
+    counts = thread_counts(ARGS.scaling)
     if counts:
-        scaling_table(counts)
+        rates = scaling_table(counts)
+        if ARGS.svg:
+            write_scaling_svg(ARGS.svg, counts, rates)
 
 
 if __name__ == "__main__":

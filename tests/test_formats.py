@@ -145,7 +145,8 @@ def test_bad_specs(spec, exc):
 
 
 @pytest.mark.parametrize("args,kwargs", [
-    ((0, 3), {}),                       # no exponent bits
+    ((0, 3), {}),                       # IEEE's inf and NaN need an exponent field
+    ((0, 3), {"nan": "fn", "inf": False, "zero": False}),  # zero=False needs one too
     ((12, 3), {}),                      # exponent wider than 11 bits
     ((11, 53), {}),                     # more than 64 bits in total
     ((8, 60), {}),

@@ -23,7 +23,10 @@ from hypothesis.extra import numpy as hnp
 FORMATS = [qf.fp16, qf.bf16, qf.tf32, qf.fp8_e4m3fn, qf.fp8_e4m3fnuz, qf.fp8_e5m2,
            qf.fp8_e5m2fnuz, qf.fp6_e2m3fn, qf.fp6_e3m2fn, qf.fp4_e2m1fn,
            qf.FloatFormat(3, 2), qf.FloatFormat(5, 4, bias=10),
-           qf.FloatFormat(6, 1, inf=False, nan="fn"), qf.FloatFormat(9, 14)]
+           qf.FloatFormat(6, 1, inf=False, nan="fn"), qf.FloatFormat(9, 14),
+           # no exponent bits (P3109 signed P = K; a NaN-less fixed point)
+           qf.p3109(8, 8), qf.p3109(8, 8, extended=False), qf.p3109(3, 3), qf.p3109(16, 16),
+           qf.FloatFormat(0, 6, bias=-4, inf=False, nan="none")]
 SYMMETRIC = ("nearest_even", "nearest_away", "toward_zero", "odd")
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -28,6 +28,10 @@ FORMATS = {
     "ue4m3": qf.FloatFormat(4, 3, signed=False),
     "e11m30": qf.FloatFormat(11, 30),
     "e10m40_b600": qf.FloatFormat(10, 40, bias=600),
+    # no exponent bits: fixed-point grids, every non-zero value subnormal
+    "binary8p8sf": qf.p3109(8, 8, extended=False),
+    "e0m12fn_b-3": qf.FloatFormat(0, 12, bias=-3, inf=False, nan="fn"),
+    "e0m5_nonan": qf.FloatFormat(0, 5, inf=False, nan="none"),
 }
 SOURCES = {"f64": np.float64, "f32": np.float32}
 

@@ -180,7 +180,8 @@ gfloat = pytest.importorskip("gfloat")
 
 
 def _p3109_cases():
-    for k, p in ((8, 3), (8, 4), (8, 1), (6, 3), (4, 2), (3, 1)):
+    # (8, 8), (5, 5), (3, 3): signed P = K has no exponent bits (fixed point)
+    for k, p in ((8, 3), (8, 4), (8, 1), (6, 3), (4, 2), (3, 1), (8, 8), (5, 5), (3, 3)):
         for signed in (True, False):
             for extended in (True, False):
                 yield k, p, signed, extended
@@ -202,7 +203,8 @@ def test_p3109_random_bits_equal_gfloat_stochastic_fastest(k, p, signed, extende
     v = np.abs(qf.decode(codes, fmt))
     top = np.nanmax(v[np.isfinite(v)])
     rng = np.random.default_rng(k * 100 + p)
-    x = np.exp2(rng.uniform(-2 * (1 << (k - p)), np.log2(top) + 1, 40_000)).astype(np.float32)
+    low = -max(2 * (1 << (k - p)), k + 2)  # below the smallest subnormal
+    x = np.exp2(rng.uniform(low, np.log2(top) + 1, 40_000)).astype(np.float32)
     x = np.concatenate([x, [0, np.inf]]).astype(np.float64)
     if signed:
         x = np.concatenate([x, -x])

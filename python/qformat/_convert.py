@@ -16,7 +16,7 @@ from ._ints import encode_int, round_int
 from ._profiles import ProfileSpec
 from .io.torchio import torch_in_torch_out
 
-__all__ = ["encode", "decode", "round"]
+__all__ = ["encode", "decode", "round", "encode_with_stats"]
 
 
 class _Source:
@@ -107,6 +107,43 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
                     src.words)
 
 
+def encode_with_stats(x: np.ndarray, fmt: FormatSpec, *, source: Optional[FormatSpec] = None,
+                      rounding: Optional[str] = None, overflow: Optional[str] = None,
+                      nan: NanOption = None) -> tuple[np.ndarray, dict]:
+    """``encode(x, fmt)`` into a float format, plus the statistics of the
+    results against the inputs, taken by the core in the same pass (each
+    chunk is compared while it is in cache; no decoded copy is made).
+
+    ``source``: the float format whose bit patterns the unsigned array
+    ``x`` holds (bf16 or fp8 words read from a file, which NumPy has no
+    dtype for); by default ``x``'s own float dtype. The statistics are sums
+    (``n``, ``finite``, ``max_abs``, ``sum_abs``, ``noise``, ``signal`` over
+    the pairs where input and result are both finite; ``nan_in``,
+    ``inf_in``, ``nan_out``, ``inf_out``; ``amax``, the largest finite
+    |input|; ``overflow``, finite inputs above ``fmt``'s largest finite
+    value; ``flushed``, nonzero inputs that became zero), for
+    :class:`qformat.io.stats.ErrorStats`.
+    """
+    f = format(fmt)
+    if not isinstance(f, FloatFormat):
+        raise TypeError(f"encode_with_stats converts into float formats, not {f.name}")
+    opts = _args.conversion_options(rounding, None, overflow, nan, "ieee", None)
+    arr = native_contiguous(as_array(x))
+    if source is None:
+        sf = float_source_format(arr.dtype)
+        if sf is None:
+            raise TypeError(f"cannot convert arrays of dtype {arr.dtype}; name the format of "
+                            "its bit patterns with source=")
+    else:
+        sf = format(source)
+        if not isinstance(sf, FloatFormat) or arr.dtype != np.dtype(sf.storage_dtype):
+            raise TypeError(f"source={source!r} needs an array of {sf.name}'s storage words, "
+                            f"not {arr.dtype}")
+    codes = np.empty(arr.shape, dtype=f.storage_dtype)
+    stats = _native.encode_float_stats(words(arr), sf, words(codes), f, opts)
+    return codes, stats
+
+
 @torch_in_torch_out()
 def decode(bits: Any, fmt: FormatSpec, *, dtype: Any = np.float64,
            out: Optional[np.ndarray] = None) -> np.ndarray:
@@ -125,12 +162,20 @@ def decode(bits: Any, fmt: FormatSpec, *, dtype: Any = np.float64,
             raise ValueError(f"values outside [{f.min}, {f.max}] are not {f.name} values")
         result[...] = arr
         return result
-    if arr.size and (arr.min() < 0 or int(arr.max()) >= (1 << f.bits)):
+    if not _holds_patterns_only(arr.dtype, f.bits) and arr.size and (
+            arr.min() < 0 or int(arr.max()) >= (1 << f.bits)):
         raise ValueError(f"bit patterns of {f.name} are in [0, 2**{f.bits}); got values outside")
     if dt == np.float32 and (f.emax > 127 or f.emin - f.man_bits < -149 or f.man_bits > 23):
         raise ValueError(f"{f.name} does not fit in float32; decode to float64")
     w = words(native_contiguous(arr.astype(f.storage_dtype, copy=False)))
     return run_into(result, lambda o: _native.decode_float(w, f, o, dt == np.float64), w)
+
+
+def _holds_patterns_only(dtype: np.dtype, bits: int) -> bool:
+    """Whether every value of an integer ``dtype`` is a pattern of a
+    ``bits``-bit format (uint16 for bf16): the range check would then be
+    two whole passes over the codes that can never fail."""
+    return dtype.kind == "u" and dtype.itemsize * 8 <= bits
 
 
 @torch_in_torch_out()

@@ -116,7 +116,8 @@ class Explanation:
             return (parts[0], "", parts[1]) if len(parts) == 2 else ("", "", parts[0])
         fmt = self._fmt if self._fmt is not None else _lookup(self.format)
         sign = parts.pop(0) if fmt is None or fmt.signed else ""
-        exp = parts.pop(0) if parts else ""
+        has_exp = fmt is None or fmt.exp_bits > 0  # exp_bits=0: all fraction
+        exp = parts.pop(0) if parts and has_exp else ""
         frac = parts.pop(0) if parts else ""
         return sign, exp, frac
 
@@ -525,7 +526,8 @@ def _binary(f: FloatFormat, bits: int) -> str:
     if f.signed:
         parts.append(s[0])
         s = s[1:]
-    parts.append(s[: f.exp_bits])
+    if f.exp_bits:  # exp_bits=0: the magnitude is all fraction (fixed point)
+        parts.append(s[: f.exp_bits])
     if f.man_bits:
         parts.append(s[f.exp_bits:])
     return " ".join(parts)

@@ -72,21 +72,29 @@ _P3109_NAME = re.compile(r"binary(\d{1,2})p(\d{1,2})([su])([ef])")
 def p3109(k: int, p: int, *, signed: bool = True, extended: bool = True) -> FloatFormat:
     """An IEEE P3109 format (interim report v3, as gfloat implements it):
     ``k`` bits, precision ``p`` (``p - 1`` fraction bits), one NaN (0x80
-    signed, all-ones unsigned), no −0, bias 2**(exponent bits − 1), and
-    ±inf at the top magnitude codes when ``extended``. Named
-    ``binary{k}p{p}{s|u}{e|f}`` (``qf.format("binary8p3se")`` works too).
-    Signed formats need at least one exponent bit (``p < k``)."""
+    signed, all-ones unsigned), no −0, and ±inf at the top magnitude codes
+    when ``extended``. Named ``binary{k}p{p}{s|u}{e|f}``
+    (``qf.format("binary8p3se")`` works too).
+
+    The bias is P3109's ``floor(2**(k - p - 1))`` signed and ``2**(k - p)``
+    unsigned. Signed ``p == k`` leaves no exponent bits: the ``k - 1``
+    trailing bits are a fixed-point magnitude in steps of ``2**(2 - k)``
+    (``binary8p8se`` holds 0, 1/64, …, 126/64, ±inf and NaN), which is a
+    ``FloatFormat`` with ``exp_bits=0`` and bias 0. Unsigned formats spend
+    no bit on a sign, so their precision is at most ``k`` too and they
+    always keep at least one exponent bit."""
     for label, v in (("k", k), ("p", p)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
             raise TypeError(f"{label} must be an int, not {type(v).__name__}")
     k, p = int(k), int(p)
     if not (2 <= k <= 16 and 1 <= p <= k):
-        raise ValueError(f"P3109 formats have 2 <= K <= 16 bits and 1 <= P <= K; got K={k}, P={p}")
+        raise ValueError(f"P3109 formats have 2 <= K <= 16 bits and 1 <= P <= K (P counts the "
+                         f"implicit bit, so P > K would need more bits than the format has); "
+                         f"got K={k}, P={p}")
     exp_bits = k - p + (0 if signed else 1)
-    if exp_bits < 1:
-        raise ValueError(f"binary{k}p{p}s has no exponent bits; qformat needs at least one")
+    bias = (1 << (k - p - 1) if p < k else 0) if signed else 1 << (k - p)
     name = f"binary{k}p{p}{'s' if signed else 'u'}{'e' if extended else 'f'}"
-    return FloatFormat(exp_bits, p - 1, bias=1 << (exp_bits - 1), signed=signed,
+    return FloatFormat(exp_bits, p - 1, bias=bias, signed=signed,
                        inf=extended, nan="fnuz" if signed else "fn", name=name)
 
 

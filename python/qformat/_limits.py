@@ -63,8 +63,11 @@ def finfo(fmt: FormatSpec) -> FormatInfo:
     f = float_format(fmt)
     m = f.man_bits
     max_v = f.value_of(f.max_code)
-    min_normal_code = (0 if not f.has_zero else 1) << m
-    smallest_normal = f.value_of(min_normal_code)
+    # 2**emin, the value of the smallest normal code. Formats without
+    # exponent bits (P3109 signed P = K) have no normal number: 2**emin then
+    # lies above max, as in gfloat's FormatInfo, and every non-zero value
+    # is subnormal (tiny in IEEE's sense).
+    smallest_normal = Fraction(2) ** f.emin
     smallest_sub = f.value_of(1) if (f.has_zero and m > 0) else smallest_normal
     neg_max = -max_v if f.signed else (f.value_of(0) if not f.has_zero else Fraction(0))
     # numpy's definitions: precision = int(-log10(eps)), which ml_dtypes

@@ -232,6 +232,10 @@ def quant_float_fake(
 def error_stats(
     reference: _Floats, approx: _Floats
 ) -> dict[str, Union[int, float]]: ...
+# encode_float plus the statistics of its results, from the same pass
+def encode_float_stats(
+    src: _Words, src_fmt: FloatFormat, out: _Words, dst_fmt: FloatFormat, opts: dict[str, Any]
+) -> dict[str, Union[int, float]]: ...
 
 # GGUF block types (qformat_core::quant::gguf)
 def gguf_quantize(

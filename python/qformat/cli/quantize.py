@@ -101,41 +101,55 @@ def _nonfinite(r: dict) -> str:
     return f"{side('in')} → {side('out')}"
 
 
+def _range_losses(r: dict) -> str:
+    """'12 over max, 3 flushed' for a row or the totals ('—' when neither)."""
+    parts = [f"{r[k]:,} {label}" for k, label in (("overflow", "over max"),
+                                                  ("flushed", "flushed to 0")) if r.get(k)]
+    return ", ".join(parts) or "—"
+
+
 def _has_stats(report: dict) -> bool:
     return "max_abs" in report["totals"]
 
 
 def _table(report: dict) -> Table:
-    """The per-tensor report; error columns only when statistics were taken,
-    a NaN/inf column whenever any input or result is not finite."""
+    """The per-tensor report; error columns (and the largest |input|) only
+    when statistics were taken, a NaN/inf column whenever any input or
+    result is not finite, a range column whenever an input was beyond the
+    target's largest value or a nonzero input became zero."""
     t = Table(title=f"{report['input']} → {report['output']}", title_justify="left")
     stats = _has_stats(report)
     tot = report["totals"]
     cols = ["tensor", "shape", "format", "before", "after"]
     if stats:
-        cols += ["max |err|", "mean |err|", "SQNR dB"]
+        cols += ["max |x|", "max |err|", "mean |err|", "SQNR dB"]
     show_nf = stats and _nonfinite(tot) != "—"
     if show_nf:
         cols.append("NaN/inf in → out")
+    show_range = stats and _range_losses(tot) != "—"
+    if show_range:
+        cols.append("range")
     for col in cols:
         t.add_column(col, justify="left" if col in ("tensor", "format") else "right")
     for r in report["tensors"]:
         fmt = r["format"] + (f" [dim]{r['note']}[/]" if r.get("note") else "")
         t.add_row(r["name"], "×".join(map(str, r["shape"])) or "scalar", fmt,
-                  _size(r["bytes_before"]), _size(r["bytes_after"]), *_stat_cells(r, show_nf))
+                  _size(r["bytes_before"]), _size(r["bytes_after"]),
+                  *_stat_cells(r, show_nf, show_range))
     ratio = tot["bytes_before"] / tot["bytes_after"] if tot["bytes_after"] else math.inf
     t.add_section()
     t.add_row(f"[bold]total[/] ({tot['converted']} of {tot['tensors']} converted)", "",
               f"×{ratio:.2f} smaller, {tot['seconds']:.2f} s", _size(tot["bytes_before"]),
-              _size(tot["bytes_after"]), *_stat_cells(tot, show_nf))
+              _size(tot["bytes_after"]), *_stat_cells(tot, show_nf, show_range))
     return t
 
 
-def _stat_cells(r: dict, show_nf: bool) -> list:
+def _stat_cells(r: dict, show_nf: bool, show_range: bool) -> list:
     if "max_abs" not in r:
         return []
-    cells = [_num(r.get("max_abs")), _num(r.get("mean_abs")), _num(r.get("sqnr_db"), "{:.1f}")]
-    return cells + [_nonfinite(r)] if show_nf else cells
+    cells = [_num(r.get("amax")), _num(r.get("max_abs")), _num(r.get("mean_abs")),
+             _num(r.get("sqnr_db"), "{:.1f}")]
+    return cells + [_nonfinite(r)] * show_nf + [_range_losses(r)] * show_range
 
 
 def _jsonable(obj: Any) -> Any:

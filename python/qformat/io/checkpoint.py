@@ -37,7 +37,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, Union
 import numpy as np
 
 from .. import _args
-from .._convert import decode, encode
+from .._convert import decode, encode, encode_with_stats
 from .._formats import _BUILTINS, FloatFormat, Format, IntFormat, format
 from .._gguf import GGUF_TYPES
 from .._qarray import QuantizedArray, pack, unpack
@@ -46,6 +46,7 @@ from .gguf import quantize_file_gguf
 from .stats import ErrorStats
 from .stfile import (
     FORMAT_TO_ST,
+    ST_DTYPES,
     TensorFileError,
     TensorInfo,
     TensorReader,
@@ -351,7 +352,7 @@ class _TensorJob:
         m = self.plan.row_multiple(self.target)
         runs = row_chunks(rows, info.row_bytes, CHUNK_BYTES, m) if m else [(0, rows)]
         for start, stop in runs:
-            raw = self.reader.read(info.name, start, stop)
+            raw = self.reader.view(info.name, start, stop)  # no copy: the run is only read
             try:
                 self._convert(raw)
             except ValueError as e:
@@ -359,6 +360,8 @@ class _TensorJob:
                 raise CheckpointError(f"tensor {info.name!r}: "
                                       f"{_cli_words(_shift_index(first_line(e), where))}"
                                       ) from None
+            del raw  # the view is done with: its pages can leave resident memory
+            self.reader.release(info.name, start, stop)
             self.tick((stop - start) * info.row_bytes if info.shape else info.nbytes)
         for suffix, parts in ((".scale", self.scales), (".zero_point", self.zps)):
             for p in parts:
@@ -369,14 +372,12 @@ class _TensorJob:
         if self.plan.reason is not None:
             self.writer.write(name, raw)
             return
-        x = as_float(raw, self.plan.info.dtype)
         t = self.target
+        deq = None
         if t.kind == "float":
-            nan = None if t.nan == "error" else t.nan
-            codes = encode(x, t.fmt, rounding=t.rounding, overflow=t.overflow, nan=nan)
-            deq = _decode32(codes, t.fmt) if self.report or t.fmt.name == "tf32" else None
-            stored = deq if t.fmt.name == "tf32" else codes
+            stored = self._cast(raw)
         else:
+            x = as_float(raw, self.plan.info.dtype)
             q, deq = quantize_and_fake(
                 x, t.fmt, self.report, scheme=t.scheme, axis=self.plan.k,
                 group_size=t.group_size, clip=t.clip, percentile=t.percentile,
@@ -385,11 +386,27 @@ class _TensorJob:
             self.scales.append(_store_scale(q.scale, t))
             if t.kind == "int":
                 self.zps.append(q.zero_point.astype(t.fmt.storage_dtype))
+            if deq is not None and self.report:
+                self.stats.add(x, deq)
         if self.plan.packed:
             stored = pack(stored, t.fmt)
         self.writer.write(name, stored)
-        if deq is not None and self.report:
-            self.stats.add(x, deq)
+
+    def _cast(self, raw: np.ndarray) -> np.ndarray:
+        """A float target: the codes of one run, read straight from the
+        stored words (bf16/fp8 inputs are not widened first); with
+        ``report`` the statistics come out of the same Rust pass."""
+        t, code = self.target, self.plan.info.dtype
+        source = ST_DTYPES[code][1]
+        nan = None if t.nan == "error" else t.nan
+        if self.report:
+            codes, sums = encode_with_stats(raw, t.fmt, source=source, rounding=t.rounding,
+                                            overflow=t.overflow, nan=nan)
+            self.stats.merge_sums(sums, limits=True)
+        else:
+            codes = encode(as_float(raw, code), t.fmt, rounding=t.rounding,
+                           overflow=t.overflow, nan=nan)
+        return _decode32(codes, t.fmt) if t.fmt.name == "tf32" else codes
 
 
 def _shift_index(message: str, offset: int) -> str:
@@ -481,8 +498,13 @@ def quantize_file(src: Union[str, os.PathLike], dst: Union[str, os.PathLike], to
     "totals", "seconds"}``; each row has name, shape, dtype, format,
     bytes_before, bytes_after and, for converted tensors, max_abs, mean_abs,
     rmse and sqnr_db of the dequantized values against the originals (over
-    the elements where both are finite) and nan_in, inf_in, nan_out,
-    inf_out: the non-finite values among the inputs and the results.
+    the elements where both are finite), nan_in, inf_in, nan_out, inf_out:
+    the non-finite values among the inputs and the results, amax (the
+    largest finite |input|), flushed (nonzero inputs that became zero) and,
+    for float casts, overflow (finite inputs beyond the target's largest
+    finite value, which saturated or became inf/NaN). A float cast takes
+    these statistics in the same Rust pass that converts, reading the file
+    through a memory map.
     """
     src, dst = os.fspath(src), os.fspath(dst)
     if dst.lower().endswith(".gguf"):  # GGUF block recipes, written by gguf's own writer
@@ -627,7 +649,7 @@ def _check_entry(reader: TensorReader, name: str, e: dict) -> None:
     expect, packed = _code_info(name, fmt, shape)
     if e.get("packed", False) is not packed:
         raise ValueError("its packing does not match the format")
-    _same(reader.tensors[name], expect, "codes")
+    _same(reader.tensors[name], expect, "codes", loose=reader.kind != "safetensors")
     if e["kind"] == "float":
         return
     k, g = e.get("axis"), e.get("group_size")
@@ -650,8 +672,14 @@ def _check_entry(reader: TensorReader, name: str, e: dict) -> None:
         raise ValueError(f"{name}.zero_point has dtype {zp.dtype} and shape {list(zp.shape)}")
 
 
-def _same(info: TensorInfo, expect: TensorInfo, what: str) -> None:
-    if (info.dtype, info.shape) != (expect.dtype, expect.shape):
+def _same(info: TensorInfo, expect: TensorInfo, what: str, loose: bool = False) -> None:
+    """Raise unless ``info`` is stored as ``expect`` says. ``loose``: only the
+    storage words must match (.npz/.npy have no bf16 or fp8 dtype, so those
+    codes come back as the unsigned words they were written as)."""
+    dtype = info.dtype
+    if loose and np.dtype(ST_DTYPES[dtype][0]) == np.dtype(ST_DTYPES[expect.dtype][0]):
+        dtype = expect.dtype
+    if (dtype, info.shape) != (expect.dtype, expect.shape):
         raise ValueError(f"its {what} are stored as {info.dtype} {list(info.shape)}, not "
                          f"{expect.dtype} {list(expect.shape)}")
 

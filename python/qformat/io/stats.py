@@ -19,14 +19,18 @@ class ErrorStats:
     Errors (max/mean absolute, RMSE, SQNR) are over the elements whose input
     and result are both finite; NaN and infinities among the inputs and the
     results are counted, so a conversion that makes NaN or inf never reports
-    "no error"."""
+    "no error"; so are the nonzero inputs flushed to zero and, for float
+    casts (whose sums come from the converting pass itself, which knows the
+    target's range), the finite inputs beyond the largest finite value."""
 
     _KEYS = ("n", "finite", "max_abs", "sum_abs", "noise", "signal", "nan_in", "inf_in",
-             "nan_out", "inf_out")
+             "nan_out", "inf_out", "amax", "overflow", "flushed")
+    _MAXIMA = ("max_abs", "amax")
 
     def __init__(self) -> None:
         self.sums: dict = dict.fromkeys(self._KEYS, 0)
-        self.sums["max_abs"] = 0.0
+        self.sums.update(dict.fromkeys(self._MAXIMA, 0.0))
+        self.limits = False  # True once a sum with an overflow count is added
 
     def add(self, ref: np.ndarray, approx: np.ndarray) -> None:
         """Add one run of rows (float32 or float64 arrays of the same size)."""
@@ -34,16 +38,19 @@ class ErrorStats:
         a = _flat_float(approx)
         self.merge_sums(_native.error_stats(r, a))
 
-    def merge_sums(self, other: dict) -> None:
+    def merge_sums(self, other: dict, limits: bool = False) -> None:
+        """Add sums of the native keys; ``limits``: they count overflow
+        against the target's range (``overflow`` is reported only then)."""
         for k in self._KEYS:
-            if k == "max_abs":
+            if k in self._MAXIMA:
                 self.sums[k] = max(self.sums[k], other[k])
             else:
                 self.sums[k] += other[k]
+        self.limits |= limits
 
     def merge(self, other: ErrorStats) -> None:
         """Add another tensor's sums (for the file totals)."""
-        self.merge_sums(other.sums)
+        self.merge_sums(other.sums, other.limits)
 
     def to_dict(self) -> dict:
         """The report's numbers: errors over finite pairs, non-finite counts."""
@@ -53,10 +60,13 @@ class ErrorStats:
             sqnr: Optional[float] = math.inf
         else:
             sqnr = 10 * math.log10(s["signal"] / s["noise"]) if s["signal"] else -math.inf
-        return {"max_abs": s["max_abs"], "mean_abs": s["sum_abs"] / m if m else 0.0,
-                "rmse": math.sqrt(s["noise"] / m) if m else 0.0, "sqnr_db": sqnr,
-                "nan_in": s["nan_in"], "inf_in": s["inf_in"], "nan_out": s["nan_out"],
-                "inf_out": s["inf_out"]}
+        out = {"max_abs": s["max_abs"], "mean_abs": s["sum_abs"] / m if m else 0.0,
+               "rmse": math.sqrt(s["noise"] / m) if m else 0.0, "sqnr_db": sqnr,
+               "nan_in": s["nan_in"], "inf_in": s["inf_in"], "nan_out": s["nan_out"],
+               "inf_out": s["inf_out"], "amax": s["amax"], "flushed": s["flushed"]}
+        if self.limits:
+            out["overflow"] = s["overflow"]
+        return out
 
 
 def _flat_float(a: np.ndarray) -> np.ndarray:

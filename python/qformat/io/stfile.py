@@ -1,6 +1,8 @@
 """Tensor files read and written one tensor (or one run of rows) at a time.
 
-Safetensors is read through its header and positioned reads, and written
+Safetensors is read through its header and positioned reads (or views of
+the read-only memory-mapped file, whose pages are dropped from the process
+once a run of rows is converted), and written
 by streaming: the header is computed up front from shapes and dtypes, then
 each tensor's bytes go to their place. ``safetensors.save_file`` would need
 every tensor in memory at once; this keeps peak memory near one chunk.
@@ -14,8 +16,10 @@ the positioned reads for ``.npz`` members.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import struct
+import sys
 import tokenize
 import zipfile
 import zlib
@@ -191,7 +195,10 @@ class TensorReader:
 
     ``read(name, start, stop)`` returns rows ``start:stop`` along axis 0 as a
     fresh array in the stored words (bf16/fp8 as unsigned words; see
-    ``ST_DTYPES``), so only that slice is ever in memory.
+    ``ST_DTYPES``), so only that slice is ever in memory. ``view`` returns
+    the same rows without a copy where the file allows (a read-only window
+    into the memory-mapped safetensors file), for callers that only read
+    them before the reader closes.
     """
 
     def __init__(self, path: str) -> None:
@@ -200,6 +207,7 @@ class TensorReader:
         self.path = path
         self.kind = _kind(path)
         self._file: Any = None
+        self._map: Optional[mmap.mmap] = None
         self._npz: Any = None
         self._npy: Optional[np.ndarray] = None
         self.metadata: dict = {}
@@ -245,6 +253,51 @@ class TensorReader:
         self.tensors = {name: TensorInfo(name, _array_code(self.path, name, self._npy.dtype),
                                          self._npy.shape)}
 
+    def view(self, name: str, start: int = 0, stop: Optional[int] = None) -> np.ndarray:
+        """Rows ``start:stop`` of tensor ``name`` like :meth:`read`, but as a
+        read-only view of the memory-mapped file where one can be taken (a
+        safetensors file on a little-endian machine, the rows aligned to
+        their word size); a copy otherwise. The view is valid until
+        :meth:`close`: the caller must not keep it."""
+        info = self.tensors[name]
+        mapped = self._mapping()
+        word = np.dtype(ST_DTYPES[info.dtype][0])
+        if not info.shape:
+            start, stop = 0, 1
+        stop = (info.shape[0] if info.shape else 1) if stop is None else stop
+        offset = info.begin + start * info.row_bytes
+        count = (stop - start) * (info.row_bytes // word.itemsize if info.shape else 1)
+        if (mapped is None or count == 0 or offset % word.itemsize
+                or offset + count * word.itemsize > len(mapped)):
+            return self.read(name, start, stop)
+        flat = np.frombuffer(mapped, dtype=word, count=count, offset=offset)
+        return flat.reshape((stop - start,) + info.shape[1:] if info.shape else ())
+
+    def release(self, name: str, start: int = 0, stop: Optional[int] = None) -> None:
+        """Drop the mapped pages of rows ``start:stop`` of ``name`` from this
+        process (they stay in the page cache), once no view of them is in
+        use: a file read through the map then never holds more than a run
+        of rows in resident memory."""
+        info = self.tensors[name]
+        if self._map is None or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        stop = (info.shape[0] if info.shape else 1) if stop is None else stop
+        page = mmap.PAGESIZE
+        lo = -(-(info.begin + start * info.row_bytes) // page) * page  # whole pages only
+        hi = (info.begin + stop * info.row_bytes) // page * page
+        if hi > lo:
+            self._map.madvise(mmap.MADV_DONTNEED, lo, hi - lo)
+
+    def _mapping(self) -> Optional[mmap.mmap]:
+        """The whole safetensors file mapped read-only (None for other kinds,
+        big-endian machines, or a file that cannot be mapped)."""
+        if self._map is None and self._file is not None and sys.byteorder == "little":
+            try:
+                self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+            except (OSError, ValueError):
+                return None
+        return self._map
+
     def read(self, name: str, start: int = 0, stop: Optional[int] = None) -> np.ndarray:
         """Rows ``start:stop`` of tensor ``name`` (all of a 0-d tensor)."""
         try:
@@ -276,11 +329,17 @@ class TensorReader:
         return np.array(part, dtype=np.dtype(ST_DTYPES[info.dtype][0]), copy=True)
 
     def close(self) -> None:
-        """Release the file handles."""
+        """Release the file handles (a mapping that a caller's view still
+        uses is released when that view is)."""
+        if self._map is not None:
+            try:
+                self._map.close()
+            except BufferError:
+                pass
         for h in (self._file, self._npz):
             if h is not None:
                 h.close()
-        self._file = self._npz = self._npy = None
+        self._file = self._npz = self._npy = self._map = None
 
     def __enter__(self) -> TensorReader:
         return self

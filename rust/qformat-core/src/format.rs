@@ -51,6 +51,13 @@ impl NanEncoding {
 /// `b == 0` (subnormal), except in formats without zero (`has_zero == false`,
 /// e8m0fnu) where `b == 0` is an ordinary normal binade.
 ///
+/// `exp_bits == 0` is the same rule with no exponent field: `b` is always 0,
+/// so every non-zero code is subnormal and the format is one fixed-point
+/// grid `f * 2^(1 - bias - m)` (P3109's signed P = K formats). Nothing in
+/// the rule changes, which is why the encoder, the rounding modes and the
+/// overflow projections need no special case: a value of `2^emin` or more
+/// is simply past the largest code.
+///
 /// Two formats are equal (and hash alike) when their layouts are: the name
 /// is a label, so every rule that compares formats compares layouts.
 #[derive(Clone, Debug)]
@@ -119,10 +126,16 @@ impl FloatFormat {
         nan: NanEncoding,
         has_zero: bool,
     ) -> Result<Self, Error> {
-        if exp_bits == 0 || exp_bits > 11 {
+        if exp_bits > 11 {
             return Err(Error::invalid(format!(
-                "exp_bits must be between 1 and 11, got {exp_bits}"
+                "exp_bits must be between 0 and 11, got {exp_bits}"
             )));
+        }
+        if exp_bits == 0 && !has_zero {
+            return Err(Error::invalid(
+                "zero=False makes the all-zero exponent an ordinary binade; with exp_bits=0 \
+                 there is no exponent field to hold it",
+            ));
         }
         if man_bits > 52 {
             return Err(Error::invalid(format!(
@@ -160,11 +173,13 @@ impl FloatFormat {
             ));
         }
         if nan == NanEncoding::Ieee && exp_bits < 2 {
-            return Err(Error::invalid(
-                "nan='ieee' with one exponent bit leaves no finite normal numbers",
-            ));
+            return Err(Error::invalid(format!(
+                "nan='ieee' reserves the all-ones exponent for inf and NaN, which with \
+                 {exp_bits} exponent bit(s) leaves no finite normal numbers: use nan='fn', \
+                 'fnuz' or 'none'"
+            )));
         }
-        let default_bias = (1i32 << (exp_bits - 1)) - 1 + (nan == NanEncoding::Fnuz) as i32;
+        let default_bias = default_bias(exp_bits, nan);
         let bias = bias.unwrap_or(default_bias);
         if bias.unsigned_abs() > 1 << 20 {
             return Err(Error::invalid(format!("bias {bias} is out of range")));
@@ -383,6 +398,20 @@ impl Format {
             Format::Float(f) => &f.name,
             Format::Int(f) => &f.name,
         }
+    }
+}
+
+/// The bias a format gets when none is given: IEEE's `2^(e-1) - 1`, one
+/// more for fnuz formats (whose negative-zero pattern is NaN, as in
+/// fp8_e4m3fnuz). With no exponent field IEEE's formula would be -1/2,
+/// which means nothing; 0 is the bias gfloat and the P3109 interim report
+/// give signed P = K formats (`floor(2^(K-P-1))`), and it puts the grid's
+/// quantum at `2^(1-m)`, so the magnitudes are `[0, 2)` like the subnormals
+/// of a format whose smallest normal is 2.
+fn default_bias(exp_bits: u32, nan: NanEncoding) -> i32 {
+    match exp_bits {
+        0 => 0,
+        e => (1i32 << (e - 1)) - 1 + (nan == NanEncoding::Fnuz) as i32,
     }
 }
 
@@ -652,6 +681,9 @@ mod tests {
     #[test]
     fn rejects_impossible_formats() {
         assert!(FloatFormat::new(None, 0, 3, None, true, true, NanEncoding::Ieee, true).is_err());
+        assert!(FloatFormat::new(None, 0, 3, None, true, true, NanEncoding::Fn, false).is_err());
+        assert!(FloatFormat::new(None, 0, 0, None, true, false, NanEncoding::None, true).is_err());
+        assert!(FloatFormat::new(None, 0, 3, None, true, false, NanEncoding::None, true).is_ok());
         assert!(FloatFormat::new(None, 11, 53, None, true, true, NanEncoding::Ieee, true).is_err());
         assert!(FloatFormat::new(None, 4, 0, None, true, true, NanEncoding::Ieee, true).is_err());
         assert!(FloatFormat::new(None, 4, 3, None, true, true, NanEncoding::None, true).is_err());

@@ -17,7 +17,8 @@
 //! * [`text`] — exact reading of number text, exact rationals, exact and
 //!   shortest decimals;
 //! * [`quant`] — the quantizers (integer, MX block-scaled, GGUF, NVFP4);
-//! * [`stats`] — error statistics of a conversion, non-finite values counted.
+//! * [`stats`] — error statistics of a conversion, non-finite values
+//!   counted, and a float conversion that takes them in its own pass.
 //!
 //! No Python here: the `qformat-py` crate only converts arrays and errors.
 

@@ -115,6 +115,15 @@ fn formats() -> Vec<FloatFormat> {
         custom(2, 0, Some(2), false, true, N::Fn, true),
         custom(1, 1, Some(1), false, false, N::Fn, true),
         custom(1, 1, Some(1), false, true, N::Fn, true),
+        // No exponent bits (every non-zero code subnormal): P3109's signed
+        // P = K formats binary8p8se/sf, binary2p2sf (0, ±1, NaN), and
+        // fixed-point grids with other NaN rules and biases
+        custom(0, 7, Some(0), true, true, N::Fnuz, true),
+        custom(0, 7, Some(0), true, false, N::Fnuz, true),
+        custom(0, 1, Some(0), true, false, N::Fnuz, true),
+        custom(0, 4, Some(3), true, false, N::Fn, true),
+        custom(0, 6, Some(-2), true, false, N::None, true),
+        custom(0, 12, None, false, true, N::Fn, true),
     ]);
     v
 }
@@ -319,6 +328,7 @@ fn every_fast_path_equals_the_engine() {
         cases += check_int_casts(&x32, &x64);
         cases += check_quantizers(&x32);
         cases += check_float_quantizers(&x32);
+        cases += check_float_quotients_at_boundaries();
     }
     force_level(None);
     println!("conformance: {cases} (path x format x options x level) cases equal the engine");
@@ -556,4 +566,137 @@ fn check_float_quantizers(x32: &[u32]) -> usize {
         }
     }
     cases
+}
+
+/// float32 data whose quotients `x / s` land on and a few ulps around
+/// every element value and every midpoint between neighbours (the points
+/// where a code changes), for scales that are not powers of two: the
+/// one-quotient float32 loop must flag each one its error could move, so
+/// codes and fused values equal the engine's rounding of the exact quotient.
+fn check_float_quotients_at_boundaries() -> usize {
+    let mut cases = 0;
+    for name in [
+        "fp8_e4m3fn",
+        "fp8_e5m2",
+        "fp8_e4m3fnuz",
+        "fp4_e2m1fn",
+        "fp16",
+        "bf16",
+    ] {
+        let elem = float_builtin(name);
+        let values: Vec<f64> = (0..1u64 << elem.bits())
+            .map(|c| quant::value_to_f64(elem.unpack(c)))
+            .filter(|v| v.is_finite())
+            .collect();
+        let mut sorted = values.clone();
+        sorted.sort_by(f64::total_cmp);
+        let mids = sorted.windows(2).map(|w| (w[0] + w[1]) / 2.0);
+        let points: Vec<f64> = values.iter().copied().chain(mids).collect();
+        for scale in [3.0e-3f64, 1.0 / 448.0, 0.7, 1.3e5, 1.0 / 3.0] {
+            let mut xs: Vec<f32> = Vec::new();
+            for &b in &points {
+                let x0 = (b * scale) as f32;
+                for k in -4i32..=4 {
+                    xs.push(f32::from_bits(x0.to_bits().wrapping_add_signed(k)));
+                }
+            }
+            xs.retain(|v| v.is_finite());
+            let l = Layout::new(&[xs.len()], None, None).unwrap();
+            for rounding in MODES {
+                if rounding == RoundingMode::Stochastic {
+                    continue;
+                }
+                let o = FloatQuantOptions {
+                    rounding,
+                    seed: 5,
+                    nan: None,
+                };
+                let enc = EncodeOptions {
+                    rounding,
+                    overflow: Overflow::Saturate,
+                    nan: NanPolicy::Canonical,
+                    ..EncodeOptions::default()
+                };
+                let mut codes = vec![0u16; xs.len()];
+                quant::quantize_float(&xs, &l, &[scale], &elem, &o, &mut codes).unwrap();
+                let mut fake = vec![0f32; xs.len()];
+                quant::fake_quantize_float(&xs, &l, &[scale], &elem, &o, &mut fake).unwrap();
+                for (i, &x) in xs.iter().enumerate() {
+                    let q = div_value(Value::from_f64(x as f64), Value::from_f64(scale));
+                    let want = elem.encode(q, &enc, 0);
+                    let msg = format!("{name} {rounding:?} s={scale} x={x:e}");
+                    assert_eq!(codes[i] as u64, want, "{msg}");
+                    let value = quant::value_to_f64(elem.unpack(want)) * scale;
+                    assert_eq!(fake[i].to_bits(), (value as f32).to_bits(), "fake {msg}");
+                }
+                cases += 2;
+            }
+        }
+    }
+    cases
+}
+
+/// float32 → binary16 in the word types the hardware path takes (u16
+/// codes, u32 for `round`), at every instruction-set level, against the
+/// engine: every sign, exponent and cut class of `f32_inputs`, plus every
+/// top half-word (sign, exponent, the fraction's top 7 bits) with low
+/// half-words at and around binary16's rounding cut (bit 12 is its half).
+/// Options other than the IEEE defaults must keep the portable kernel and
+/// agree too.
+#[test]
+fn float16_hardware_conversion_equals_the_engine() {
+    let (fp32, fp16) = (float_builtin("fp32"), float_builtin("fp16"));
+    let mut xs = f32_inputs();
+    for hi in 0..=u16::MAX as u32 {
+        for lo in [
+            0u32, 1, 0x0fff, 0x1000, 0x1001, 0x1fff, 0x2000, 0x3000, 0xefff, 0xffff,
+        ] {
+            xs.push(hi << 16 | lo);
+        }
+    }
+    let defaults = EncodeOptions::default();
+    let others = [
+        defaults,
+        EncodeOptions {
+            overflow: Overflow::Inf,
+            ..defaults
+        },
+        EncodeOptions {
+            overflow: Overflow::Saturate,
+            ..defaults
+        },
+        EncodeOptions {
+            rounding: RoundingMode::TowardZero,
+            ..defaults
+        },
+        EncodeOptions {
+            nan: NanPolicy::Canonical,
+            ..defaults
+        },
+        EncodeOptions {
+            ftz: true,
+            daz: true,
+            ..defaults
+        },
+        EncodeOptions {
+            subnormals: false,
+            ..defaults
+        },
+    ];
+    for level in levels() {
+        force_level(Some(level));
+        for o in &others {
+            let mut codes = vec![0u16; xs.len()];
+            encode_slice(&fp32, &xs, &fp16, &mut codes, o).unwrap();
+            let mut back = vec![0u32; xs.len()];
+            round_slice(&fp32, &xs, &fp16, &mut back, o).unwrap();
+            for (i, &x) in xs.iter().enumerate() {
+                let want = reference(&fp32, &fp16, x as u64, o, i);
+                assert_eq!(codes[i] as u64, want, "{level:?} {o:?} x={x:#x}");
+                let wide = widen(&fp16, &fp32, want);
+                assert_eq!(back[i] as u64, wide, "{level:?} round {o:?} x={x:#x}");
+            }
+        }
+    }
+    force_level(None);
 }

@@ -5,7 +5,7 @@
 use qformat_core::engine::random::seeded_addend;
 use qformat_core::fast::fp32::Fp32Narrowing;
 use qformat_core::fast::slices::{encode_slice, round_slice};
-use qformat_core::format::{builtins, float_builtin, FloatFormat, Format};
+use qformat_core::format::{builtins, float_builtin, FloatFormat, Format, NanEncoding};
 use qformat_core::{EncodeOptions, NanPolicy, Overflow, RoundingMode};
 
 /// Every float32 pattern whose low 12 bits are 0/1/0x7ff/0x800/0x801/0xfff
@@ -89,15 +89,37 @@ fn mxcsr_option_sets() -> Vec<EncodeOptions> {
     v
 }
 
+/// The built-in float formats and the layouts without exponent bits
+/// (P3109's binary8p8se/sf and binary3p3sf, a NaN-less fixed point), whose
+/// every non-zero code is subnormal: a kernel that takes them must give
+/// the engine's bits, one that does not must leave them to the engine.
+fn float_formats() -> Vec<FloatFormat> {
+    let no_exponent = |m, inf, nan| FloatFormat::new(None, 0, m, None, true, inf, nan, true);
+    let mut v: Vec<FloatFormat> = builtins()
+        .into_iter()
+        .filter_map(|b| match b.format {
+            Format::Float(f) => Some(f),
+            Format::Int(_) => None,
+        })
+        .collect();
+    v.extend(
+        [
+            no_exponent(7, true, NanEncoding::Fnuz),
+            no_exponent(7, false, NanEncoding::Fnuz),
+            no_exponent(2, false, NanEncoding::Fnuz),
+            no_exponent(5, false, NanEncoding::None),
+        ]
+        .map(|f| f.expect("formats without exponent bits are valid")),
+    );
+    v
+}
+
 #[test]
 fn fp32_narrowing_equals_engine() {
     let inputs = probe_inputs();
     let fp32 = float_builtin("fp32");
     let mut checked = 0;
-    for b in builtins() {
-        let Format::Float(fmt) = b.format else {
-            continue;
-        };
+    for fmt in float_formats() {
         for opts in option_sets() {
             if opts.validate_for(&fmt).is_err() || opts.nan_is_error(&fmt) {
                 continue;
@@ -214,10 +236,7 @@ fn slice_kernels_equal_engine_where_nan_codes_are_produced() {
     for src_name in ["fp16", "bf16", "fp32", "fp64"] {
         let sf = float_builtin(src_name);
         let input = source_patterns(&sf);
-        for b in builtins() {
-            let Format::Float(fmt) = b.format else {
-                continue;
-            };
+        for fmt in float_formats() {
             for opts in nan_option_sets(&fmt) {
                 if opts.validate_for(&fmt).is_err() {
                     continue;
@@ -386,6 +405,21 @@ fn results_do_not_depend_on_the_thread_count() {
                 quant::quantize(&xs, &l, &[0.013], &[0], &o, &mut codes).unwrap();
                 outs.push(codes);
             }
+            // binary16 in its own words (the F16C path) and float elements
+            // with a scale that is not a power of two (the one-quotient loop).
+            let fp16 = float_builtin("fp16");
+            let mut half = vec![0u16; n];
+            encode_slice(&fp32, &input, &fp16, &mut half, &EncodeOptions::default()).unwrap();
+            outs.push(half.iter().map(|&h| h as u32).collect());
+            let e4m3 = float_builtin("fp8_e4m3fn");
+            let fo = quant::FloatQuantOptions {
+                rounding: RoundingMode::NearestEven,
+                seed: 0,
+                nan: Some(0x7f),
+            };
+            let mut fake = vec![0f32; n];
+            quant::fake_quantize_float(&xs, &l, &[0.013], &e4m3, &fo, &mut fake).unwrap();
+            outs.push(fake.iter().map(|v| v.to_bits()).collect());
             outs
         })
     };

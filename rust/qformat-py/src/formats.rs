@@ -73,7 +73,9 @@ fn word_bits(bits: u32) -> u32 {
 }
 
 /// A binary float format `[sign] exponent fraction` (ExMy). Equal (and
-/// hashed) by layout: the name is not part of the value.
+/// hashed) by layout: the name is not part of the value. `exp_bits=0` is
+/// a sign-magnitude fixed-point grid (every non-zero code subnormal, as in
+/// P3109's signed P = K formats); it needs `nan="fn"`, `"fnuz"` or `"none"`.
 #[pyclass(frozen, eq, hash, name = "FloatFormat", module = "qformat")]
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct PyFloatFormat {
@@ -83,7 +85,7 @@ pub struct PyFloatFormat {
 #[pymethods]
 impl PyFloatFormat {
     /// Build and validate a format. `bias=None` is the IEEE bias
-    /// `2**(exp_bits-1) - 1` (one more for `nan="fnuz"`).
+    /// `2**(exp_bits-1) - 1` (one more for `nan="fnuz"`; 0 for `exp_bits=0`).
     #[new]
     #[pyo3(signature = (exp_bits, man_bits, *, bias=None, signed=Truthy(true), inf=Truthy(true), nan=None, name=None, zero=Truthy(true)))]
     #[pyo3(

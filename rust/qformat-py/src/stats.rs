@@ -1,13 +1,17 @@
-//! `error_stats(reference, approx)`: the core's one-pass error statistics
-//! over two flat float32/float64 arrays, GIL released.
+//! Error statistics, GIL released: `error_stats(reference, approx)` over
+//! two flat float32/float64 arrays, and `encode_float_stats`, a float
+//! conversion that returns them from its own pass.
 
 use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use qformat_core::stats::{self, ErrorStats};
+use qformat_core::stats::{self, convert::encode_with_stats, ErrorStats};
 
 use crate::arrays::with_slice;
 use crate::errors::{detached, QFormatError};
+use crate::formats::FloatArg;
+use crate::specs::OptionArgs;
+use crate::{dispatch_ro, dispatch_rw};
 
 fn is_f32(x: &Bound<'_, PyAny>) -> bool {
     x.cast::<PyArray1<f32>>().is_ok()
@@ -55,6 +59,32 @@ fn error_stats<'py>(
     } else {
         with_slice::<f64, _>(reference, |r| run(py, r, approx))?
     };
+    as_dict(py, &s)
+}
+
+/// Encode `src` (patterns of `src_fmt`) into `out` (patterns of `dst_fmt`),
+/// the same bits as `encode_float`, and return the statistics of the
+/// results against the inputs from the same pass (`error_stats`' keys plus
+/// `amax`, `overflow` and `flushed`).
+#[pyfunction]
+fn encode_float_stats<'py>(
+    py: Python<'py>,
+    src: &Bound<'py, PyAny>,
+    src_fmt: FloatArg,
+    out: &Bound<'py, PyAny>,
+    dst_fmt: FloatArg,
+    opts: OptionArgs,
+) -> PyResult<Bound<'py, PyDict>> {
+    let sf = src_fmt.0.clone();
+    let df = dst_fmt.0.clone();
+    let o = opts.resolve_with_bits(&sf, &df, false)?;
+    let s = dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, ||
+        encode_with_stats(&sf, s, &df, d, &o))))?;
+    as_dict(py, &s)
+}
+
+/// The sums as a dict with the field names of [`ErrorStats`].
+fn as_dict<'py>(py: Python<'py>, s: &ErrorStats) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("n", s.n)?;
     d.set_item("finite", s.finite)?;
@@ -66,10 +96,14 @@ fn error_stats<'py>(
     d.set_item("inf_in", s.inf_in)?;
     d.set_item("nan_out", s.nan_out)?;
     d.set_item("inf_out", s.inf_out)?;
+    d.set_item("amax", s.amax)?;
+    d.set_item("overflow", s.overflow)?;
+    d.set_item("flushed", s.flushed)?;
     Ok(d)
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(error_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(encode_float_stats, m)?)?;
     Ok(())
 }

@@ -140,3 +140,33 @@ impl FloatFormat {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// gfloat's p3109_k8p8se: codes 0, 1/64 .. 126/64, +inf at 0x7f, NaN
+    /// at 0x80, -1/64 at 0x81, -inf at 0xff; every non-zero value subnormal.
+    #[test]
+    fn no_exponent_bits_is_a_fixed_point_grid() {
+        let f = FloatFormat::new(None, 0, 7, None, true, true, NanEncoding::Fnuz, true).unwrap();
+        assert_eq!((f.bias, f.max_code(), f.inf_code()), (0, 0x7e, Some(0x7f)));
+        assert_eq!((f.emin(), f.emax()), (1, 0));
+        assert!(f.is_nan(0x80) && !f.is_nan(0x00));
+        let value = |bits| match f.unpack(bits) {
+            Value::Finite { neg, sig, exp, .. } => {
+                let v = sig as f64 * 2f64.powi(exp as i32 - 63);
+                if neg {
+                    -v
+                } else {
+                    v
+                }
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(value(0x01), 1.0 / 64.0);
+        assert_eq!(value(0x7e), 126.0 / 64.0);
+        assert_eq!(value(0x81), -1.0 / 64.0);
+        assert_eq!(f.unpack(0xff), Value::Inf { neg: true });
+    }
+}

@@ -165,7 +165,14 @@ impl Fp32Narrowing {
             nan_payload_mask,
             nan_nonzero_fix,
             sign_shift: 31 - (fmt.bits() - 1),
-            flush_below: if opts.subnormals { 0 } else { 1 << m },
+            // The engine flushes only results it did not find past the
+            // largest code: without exponent bits (every code subnormal) a
+            // code can be both, and it overflows.
+            flush_below: if opts.subnormals {
+                0
+            } else {
+                (1u32 << m).min(fmt.max_code() as u32 + 1)
+            },
             neg_zero: fmt.has_negative_zero(),
             inc_base: match mode {
                 RoundingMode::NearestEven => half - 1,

@@ -6,11 +6,13 @@
 //! * [`slices`] — whole-array float conversions (lookup tables for sources
 //!   of at most 16 bits, the kernels below, the engine otherwise);
 //! * [`fp32`] — the branch-free float32 → narrower-float kernel;
+//! * [`fp16_hw`] — float32 → binary16 by the processor's F16C conversion;
 //! * [`fp64_front`] — float64 inputs through that kernel;
 //! * [`fp32_widen`] — float32 → float64, an exact bit formula;
 //! * [`int`] — whole-array integer conversions and their branch-free loop;
 //! * [`simd`] — the instruction-set level dispatcher (one file per ISA).
 
+pub mod fp16_hw;
 pub mod fp32;
 pub mod fp32_widen;
 pub mod fp64_front;

@@ -6,6 +6,8 @@
 //! * sources of at most 16 bits go through a lookup table filled by the engine;
 //! * float32 → narrower float (and back, for `round` and `decode`) runs the
 //!   branch-free [`Fp32Narrowing`] kernel of `fp32.rs` (float64 inputs through `fp64_front.rs`);
+//! * float32 → IEEE binary16 under the IEEE defaults runs the F16C
+//!   instruction where the CPU has it (`fp16_hw.rs`);
 //! * float32 → float64 runs the exact bit formula of `fp32_widen.rs`;
 //! * everything else calls the engine element by element.
 //!
@@ -18,6 +20,7 @@ use crate::engine::options::{EncodeOptions, NanPolicy};
 use crate::engine::random::{Draws, Given};
 use crate::engine::rounding::RoundingMode;
 use crate::error::Error;
+use crate::fast::fp16_hw;
 use crate::fast::fp32::Fp32Narrowing;
 use crate::fast::fp32_widen::Fp32ToFp64;
 use crate::fast::fp64_front::Fp64Front;
@@ -175,57 +178,164 @@ fn narrow<S: Bits, D: Bits>(
     if src.len() != dst.len() {
         return Err(Error::invalid("input and output lengths differ"));
     }
-    opts.validate_for(fmt)?;
-    check_nans(src_fmt, src, fmt, opts)?;
-    let back = EncodeOptions {
-        nan: NanPolicy::Preserve,
-        ..EncodeOptions::nearest_even()
-    };
-    let fp32 = float_layout("fp32");
-    let one = |bits: u64, random: u64| {
-        let code = encode_one(src_fmt, fmt, fp32, bits, opts, random);
-        if round_trip {
-            src_fmt.encode(fmt.unpack(code), &back, 0)
-        } else {
-            code
+    let conversion = Conversion::new(src_fmt, fmt, opts, round_trip)?;
+    conversion.check_nans(src)?;
+    let wide_pattern = std::sync::atomic::AtomicBool::new(false);
+    par_chunks(src, dst, |base, s, d| {
+        if !conversion.run_chunk(base, s, d, draws) {
+            wide_pattern.store(true, std::sync::atomic::Ordering::Relaxed);
         }
-    };
-    if src_fmt.bits() <= 16 && opts.rounding != RoundingMode::Stochastic {
-        let table: Vec<D> = (0..1u64 << src_fmt.bits())
-            .map(|b| D::from_u64(one(b, 0)))
-            .collect();
-        return par_lookup(&table, src, dst);
-    }
-    if *src_fmt == *float_layout("fp32") {
-        if let Some(k) = Fp32Narrowing::new(fmt, opts) {
-            if round_trip {
-                par_chunks(src, dst, |base, s, d| k.round_chunk(base, s, d, draws));
-            } else {
-                par_chunks(src, dst, |base, s, d| k.convert_chunk(base, s, d, draws));
-            }
-            return Ok(());
-        }
-    }
-    if *src_fmt == *float_layout("fp32") && *fmt == *float_layout("fp64") && !round_trip {
-        if let Some(w) = Fp32ToFp64::new(opts) {
-            par_map(src, dst, |_, s| D::from_u64(w.widen(s.to_u64() as u32)));
-            return Ok(());
-        }
-    }
-    if *src_fmt == *float_layout("fp64") {
-        if let Some(f) = Fp64Front::new(fmt, opts) {
-            if round_trip {
-                par_chunks(src, dst, |base, s, d| f.round_chunk(base, s, d, draws));
-            } else {
-                par_chunks(src, dst, |base, s, d| f.convert_chunk(base, s, d, draws));
-            }
-            return Ok(());
-        }
-    }
-    par_map(src, dst, |i, s| {
-        D::from_u64(one(s.to_u64(), element_addend(opts, draws, i)))
     });
+    if wide_pattern.into_inner() {
+        return Err(conversion.wide_pattern_error());
+    }
     Ok(())
+}
+
+/// How a prepared [`Conversion`] computes its bits, chosen once per call.
+enum Route<D> {
+    /// Sources of at most 16 bits: every result precomputed by the engine.
+    Table(Vec<D>),
+    /// float32 sources through the branch-free kernel.
+    Fp32(Fp32Narrowing),
+    /// float32 → binary16 under the IEEE defaults: the F16C instruction
+    /// where this level and thread run it, else the kernel.
+    Fp16Hardware(Fp32Narrowing),
+    /// float32 → float64, the exact bit formula.
+    Widen(Fp32ToFp64),
+    /// float64 sources through the float32 kernel.
+    Fp64(Fp64Front),
+    /// Anything else: the engine, element by element.
+    Engine,
+}
+
+/// A float conversion prepared once for a whole slice (options validated,
+/// the fastest route chosen, a lookup table filled) and then run chunk by
+/// chunk. [`narrow`] runs it over fixed chunks; a caller that needs more
+/// than the bits (the statistics of a checkpoint conversion) runs it the
+/// same way and does its own work on each chunk while it is in cache.
+pub struct Conversion<'a, D> {
+    src_fmt: &'a FloatFormat,
+    fmt: &'a FloatFormat,
+    opts: &'a EncodeOptions,
+    round_trip: bool,
+    route: Route<D>,
+}
+
+impl<'a, D: Bits> Conversion<'a, D> {
+    /// Prepare `src_fmt` → `fmt` under `opts` (and back into `src_fmt`
+    /// when `round_trip`); an option the format cannot honour is an error.
+    pub fn new(
+        src_fmt: &'a FloatFormat,
+        fmt: &'a FloatFormat,
+        opts: &'a EncodeOptions,
+        round_trip: bool,
+    ) -> Result<Self, Error> {
+        opts.validate_for(fmt)?;
+        let mut c = Conversion {
+            src_fmt,
+            fmt,
+            opts,
+            round_trip,
+            route: Route::Engine,
+        };
+        c.route = c.choose_route();
+        Ok(c)
+    }
+
+    fn choose_route(&self) -> Route<D> {
+        let (src_fmt, fmt, opts) = (self.src_fmt, self.fmt, self.opts);
+        let fp32 = float_layout("fp32");
+        if src_fmt.bits() <= 16 && opts.rounding != RoundingMode::Stochastic {
+            return Route::Table(
+                (0..1u64 << src_fmt.bits())
+                    .map(|b| D::from_u64(self.one(b, 0)))
+                    .collect(),
+            );
+        }
+        if *src_fmt == *fp32 {
+            if let Some(k) = Fp32Narrowing::new(fmt, opts) {
+                if fp16_hw::applies(fmt, opts) {
+                    return Route::Fp16Hardware(k);
+                }
+                return Route::Fp32(k);
+            }
+            if *fmt == *float_layout("fp64") && !self.round_trip {
+                if let Some(w) = Fp32ToFp64::new(opts) {
+                    return Route::Widen(w);
+                }
+            }
+        }
+        if *src_fmt == *float_layout("fp64") {
+            if let Some(f) = Fp64Front::new(fmt, opts) {
+                return Route::Fp64(f);
+            }
+        }
+        Route::Engine
+    }
+
+    /// One element through the engine (and back into the source format
+    /// for a round trip).
+    fn one(&self, bits: u64, random: u64) -> u64 {
+        let fp32 = float_layout("fp32");
+        let code = encode_one(self.src_fmt, self.fmt, fp32, bits, self.opts, random);
+        if !self.round_trip {
+            return code;
+        }
+        let back = EncodeOptions {
+            nan: NanPolicy::Preserve,
+            ..EncodeOptions::nearest_even()
+        };
+        self.src_fmt.encode(self.fmt.unpack(code), &back, 0)
+    }
+
+    /// Refuse the whole conversion, before any chunk runs, if a NaN meets
+    /// a policy that forbids it.
+    pub fn check_nans<S: Bits>(&self, src: &[S]) -> Result<(), Error> {
+        check_nans(self.src_fmt, src, self.fmt, self.opts)
+    }
+
+    /// Convert one chunk whose first element has flat index `base`.
+    /// Returns false if a source pattern was wider than the source format
+    /// (only the table route reads such patterns; see [`Self::wide_pattern_error`]).
+    pub fn run_chunk<S: Bits>(
+        &self,
+        base: usize,
+        src: &[S],
+        dst: &mut [D],
+        draws: &impl Draws,
+    ) -> bool {
+        match &self.route {
+            Route::Table(t) => return lookup_chunk(t, src, dst),
+            Route::Fp16Hardware(_) if fp16_hw::convert_chunk(src, dst, self.round_trip) => {}
+            Route::Fp32(k) | Route::Fp16Hardware(k) if self.round_trip => {
+                k.round_chunk(base, src, dst, draws)
+            }
+            Route::Fp32(k) | Route::Fp16Hardware(k) => k.convert_chunk(base, src, dst, draws),
+            Route::Fp64(f) if self.round_trip => f.round_chunk(base, src, dst, draws),
+            Route::Fp64(f) => f.convert_chunk(base, src, dst, draws),
+            Route::Widen(w) => {
+                for (o, &x) in dst.iter_mut().zip(src) {
+                    *o = D::from_u64(w.widen(x.to_u64() as u32));
+                }
+            }
+            Route::Engine => {
+                for (j, (o, &x)) in dst.iter_mut().zip(src).enumerate() {
+                    let random = element_addend(self.opts, draws, base + j);
+                    *o = D::from_u64(self.one(x.to_u64(), random));
+                }
+            }
+        }
+        true
+    }
+
+    /// The error for a source pattern wider than the source format.
+    pub fn wide_pattern_error(&self) -> Error {
+        Error::invalid(format!(
+            "bit patterns must be below 2^{}",
+            self.src_fmt.bits()
+        ))
+    }
 }
 
 /// Encode exact integers into a float format (one rounding, from the integer).
@@ -252,33 +362,41 @@ pub fn encode_ints_slice<I: IntWord, D: Bits>(
 /// is still caught, by an OR of the high bits in the same pass.
 pub fn par_lookup<S: Bits, D: Bits>(table: &[D], src: &[S], dst: &mut [D]) -> Result<(), Error> {
     debug_assert!(table.len().is_power_of_two());
-    let mask = table.len() - 1;
-    let t = &table[..=mask];
     let wide_pattern = std::sync::atomic::AtomicBool::new(false);
     par_chunks(src, dst, |_, s, d| {
-        let high = crate::fast::simd::wide(
-            #[inline(always)]
-            || {
-                let mut high = 0u64;
-                for (o, &x) in d.iter_mut().zip(s) {
-                    let i = x.to_u64();
-                    high |= i;
-                    *o = t[i as usize & mask];
-                }
-                high
-            },
-        );
-        if high & !(mask as u64) != 0 {
+        if !lookup_chunk(table, s, d) {
             wide_pattern.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     });
     if wide_pattern.into_inner() {
         return Err(Error::invalid(format!(
             "bit patterns must be below 2^{}",
-            mask.count_ones()
+            table.len().trailing_zeros()
         )));
     }
     Ok(())
+}
+
+/// `dst[i] = table[src[i]]` over one chunk; false if a pattern was wider
+/// than the table (the index is masked, so the loop has no bounds check
+/// and vectorises, and the OR of the high bits catches such a pattern).
+#[inline]
+fn lookup_chunk<S: Bits, D: Bits>(table: &[D], src: &[S], dst: &mut [D]) -> bool {
+    let mask = table.len() - 1;
+    let t = &table[..=mask];
+    let high = crate::fast::simd::wide(
+        #[inline(always)]
+        || {
+            let mut high = 0u64;
+            for (o, &x) in dst.iter_mut().zip(src) {
+                let i = x.to_u64();
+                high |= i;
+                *o = t[i as usize & mask];
+            }
+            high
+        },
+    );
+    high & !(mask as u64) == 0
 }
 
 /// Widen every pattern of `fmt` into `out_fmt` (fp32 or fp64), exactly; NaN

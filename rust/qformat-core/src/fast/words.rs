@@ -75,3 +75,21 @@ where
             }
         });
 }
+
+/// `s` seen as words of type `T` when `S` is `T` (None otherwise), so that
+/// a routine generic over the word type can hand a kernel written for one
+/// word type the slice it takes.
+pub fn same_words<S: Bits, T: Bits>(s: &[S]) -> Option<&[T]> {
+    (std::any::TypeId::of::<S>() == std::any::TypeId::of::<T>()).then(|| {
+        // SAFETY: S and T are the same type.
+        unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<T>(), s.len()) }
+    })
+}
+
+/// [`same_words`] for a writable slice.
+pub fn same_words_mut<S: Bits, T: Bits>(s: &mut [S]) -> Option<&mut [T]> {
+    (std::any::TypeId::of::<S>() == std::any::TypeId::of::<T>()).then(|| {
+        // SAFETY: S and T are the same type, and `s` is borrowed mutably.
+        unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<T>(), s.len()) }
+    })
+}

@@ -34,8 +34,14 @@ pub(super) struct FloatKernel<'a, E> {
     o: &'a FloatQuantOptions,
     /// Fast float32 path for nearest even with power-of-two scales.
     fast: Option<Fp32Narrowing>,
+    /// Any other scale, any mode but stochastic, float32 data: see
+    /// [`FloatKernel::point_loop`].
+    point: Option<Point>,
     /// Any other scale, any mode but stochastic: see [`FloatKernel::interval_loop`].
     interval: Option<Fp64Front>,
+    /// Every scale's float32 inverse is a normal number (the point loop's
+    /// error bound needs it).
+    inverses_normal32: bool,
     pow2: bool,
     emit: E,
 }
@@ -43,6 +49,22 @@ pub(super) struct FloatKernel<'a, E> {
 /// What the float-element pass writes.
 pub(super) trait FloatEmit<O>: Sync {
     fn emit(&self, code: u64, scale: f64) -> O;
+
+    /// [`Self::emit`] for a block of codes from the float32 kernel `k`,
+    /// as a loop that vectorises; a NaN code may get another NaN (callers
+    /// redo those elements through [`Self::emit`]).
+    #[inline(always)]
+    fn emit_block(
+        &self,
+        _k: &Fp32Narrowing,
+        codes: &[u32],
+        out: &mut [O],
+        scale: impl Fn(usize) -> f64,
+    ) {
+        for (i, (o, &c)) in out.iter_mut().zip(codes).enumerate() {
+            *o = self.emit(c as u64, scale(i));
+        }
+    }
 }
 
 pub(super) struct ElemCodes;
@@ -58,7 +80,68 @@ pub(super) struct ElemDequant(Vec<f64>);
 impl<T: Real> FloatEmit<T> for ElemDequant {
     #[inline(always)]
     fn emit(&self, code: u64, scale: f64) -> T {
-        T::from_f64(self.0[code as usize] * scale)
+        // Every code is below the table's 2^bits; `get` with a NaN
+        // fallback keeps the loops free of a panic branch, so they vectorise.
+        let v = self.0.get(code as usize).copied().unwrap_or(f64::NAN);
+        T::from_f64(v * scale)
+    }
+
+    /// The element values by the kernel's exact widening to float32 (the
+    /// table's values for every code but NaN), then times the scale.
+    #[inline(always)]
+    fn emit_block(
+        &self,
+        k: &Fp32Narrowing,
+        codes: &[u32],
+        out: &mut [T],
+        scale: impl Fn(usize) -> f64,
+    ) {
+        let n = codes.len().min(out.len()).min(BLOCK);
+        let mut values = [0u32; BLOCK];
+        let values = &mut values[..n];
+        k.widen_chunk_portable(&codes[..n], values);
+        for (i, (o, &v)) in out[..n].iter_mut().zip(values.iter()).enumerate() {
+            *o = T::from_f64(f32::from_bits(v) as f64 * scale(i));
+        }
+    }
+}
+
+/// The float32 kernel of [`FloatKernel::point_loop`] and the width of the
+/// float32 fraction bits below the element's half-ulp position.
+#[derive(Clone, Copy, Debug)]
+struct Point {
+    k: Fp32Narrowing,
+    /// `2^L - 1` for the `L = 22 - m` fraction bits below the half-ulp of
+    /// an element of `m` fraction bits.
+    below_half_ulp: u32,
+}
+
+impl Point {
+    /// Float32 quotients within this many of their own ulps of a rounding
+    /// boundary are doubtful: the quotient errs by less than 2.1 of them
+    /// (see [`FloatKernel::point_loop`]), so 8 leaves a wide margin.
+    const NEAR: u32 = 8;
+
+    fn new(elem: &FloatFormat, enc: &EncodeOptions) -> Option<Self> {
+        let k = Fp32Narrowing::new(elem, enc)?;
+        let bits = 22u32.checked_sub(elem.man_bits)?;
+        (bits >= 6).then_some(Point {
+            k,
+            below_half_ulp: (1 << bits) - 1,
+        })
+    }
+
+    /// Whether the float32 quotient `q` of a non-zero `x` may lie on the
+    /// other side of a rounding boundary from the exact one: it is near a
+    /// multiple of the element's half-ulp in its binade, or it is not a
+    /// normal float32 number (zero, subnormal, infinite or NaN).
+    #[inline(always)]
+    fn doubtful(&self, x_nonzero: bool, q: u32) -> bool {
+        let low = q & self.below_half_ulp;
+        let near = (low.wrapping_add(Self::NEAR) & self.below_half_ulp) <= 2 * Self::NEAR;
+        let abs = q & 0x7fff_ffff;
+        let not_normal = abs.wrapping_sub(0x0080_0000) >= 0x7f80_0000 - 0x0080_0000;
+        x_nonzero & (near | not_normal)
     }
 }
 
@@ -90,6 +173,16 @@ impl<E> FloatKernel<'_, E> {
             .filter(|_| self.pow2 && std::mem::size_of::<T>() == 4)
     }
 
+    /// The one-quotient loop when it applies: float32 data, and float32
+    /// inverses of the run's scales that are normal numbers.
+    #[inline(always)]
+    fn point_for<T: Real>(&self) -> Option<&Point> {
+        let f32_data = std::mem::size_of::<T>() == 4;
+        self.point
+            .as_ref()
+            .filter(|_| f32_data && self.inverses_normal32)
+    }
+
     /// The branch-free loop: element codes of `x * inv(i)` by the float32
     /// kernel (bit-equal to the engine). Returns true when a NaN was seen:
     /// the NaN policy needs the exact loop.
@@ -114,6 +207,101 @@ impl<E> FloatKernel<'_, E> {
             out[i] = self.emit.emit(k.convert(v.to_bits(), 0) as u64, scale(i));
         }
         nan
+    }
+
+    /// Element codes of `x / s` for float32 data and any scale, from one
+    /// float32 quotient `q = x * inv32` (`inv32` is `1/s` rounded to
+    /// float32, normal): q is within `|Q|·2^-22.99` of the exact quotient Q
+    /// (two roundings of 2^-24 and the f64 inverse's 2^-53), under 2.1 ulps
+    /// of q's binade. Every point where the element code changes — a
+    /// midpoint between neighbours in the nearest modes, an element value
+    /// in the directed and odd modes, in the normal and subnormal ranges
+    /// alike — is a multiple of the element's half-ulp in q's binade, and
+    /// saturation adds none. So unless q is within [`Point::NEAR`] ulps of
+    /// such a multiple (or is not a normal number), Q gets q's code, which
+    /// the float32 kernel computes bit-equal to the engine. Doubtful
+    /// elements are flagged for the exact loop; returns true when there is
+    /// one. One pass where [`Self::interval_loop`] converts two ends.
+    #[inline(always)]
+    fn point_loop<T: Real, O>(
+        &self,
+        p: &Point,
+        xs: &[T],
+        out: &mut [O],
+        r: impl Run,
+        flags: &mut [bool; BLOCK],
+    ) -> bool
+    where
+        E: FloatEmit<O>,
+    {
+        let n = xs.len().min(out.len()).min(BLOCK);
+        let (xs, out, flags) = (&xs[..n], &mut out[..n], &mut flags[..n]);
+        let (mut q, mut codes) = ([0u32; BLOCK], [0u32; BLOCK]);
+        let (q, codes) = (&mut q[..n], &mut codes[..n]);
+        let mut any = false;
+        for i in 0..n {
+            let x = xs[i].to_f32();
+            q[i] = (x * r.inv32(i)).to_bits();
+            let doubt = p.doubtful(x != 0.0, q[i]);
+            flags[i] = doubt;
+            any |= doubt;
+        }
+        // Never stochastic here (see `FloatKernel::new`): the draws are unused.
+        let unused = crate::engine::random::Seeded { seed: 0, n: 64 };
+        p.k.convert_chunk_portable(0, q, codes, &unused);
+        self.emit.emit_block(&p.k, codes, out, |i| r.scale(i));
+        any
+    }
+
+    /// [`Self::point_loop`] over blocks, then the flagged elements exactly.
+    #[inline(always)]
+    fn point_run<T: Real, O, R: Run>(
+        &self,
+        p: &Point,
+        xs: &[T],
+        out: &mut [O],
+        r: R,
+        base: usize,
+    ) -> Result<(), Error>
+    where
+        E: FloatEmit<O>,
+    {
+        let mut flags = [false; BLOCK];
+        for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
+            let off = b * BLOCK;
+            let rb = r.sub(off, xb.len());
+            let doubtful = wide(
+                #[inline(always)]
+                || self.point_loop(p, xb, ob, rb, &mut flags),
+            );
+            if doubtful {
+                self.redo_flagged(xb, ob, rb, base + off, &flags)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The flagged elements of a block through the engine.
+    #[inline(never)]
+    fn redo_flagged<T: Real, O, R: Run>(
+        &self,
+        xb: &[T],
+        ob: &mut [O],
+        rb: R,
+        base: usize,
+        flags: &[bool; BLOCK],
+    ) -> Result<(), Error>
+    where
+        E: FloatEmit<O>,
+    {
+        for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
+            if flags[j] {
+                *y = self
+                    .emit
+                    .emit(self.code(x, rb.scale(j), base + j)?, rb.scale(j));
+            }
+        }
+        Ok(())
     }
 
     /// Element codes of `x / s` for any scale, from `q = x * (1/s)` in f64:
@@ -190,13 +378,7 @@ impl<E> FloatKernel<'_, E> {
                 || self.interval_loop(k, xb, ob, rb, &mut flags),
             );
             if doubtful {
-                for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
-                    if flags[j] {
-                        *y = self
-                            .emit
-                            .emit(self.code(x, rb.scale(j), base + off + j)?, rb.scale(j));
-                    }
-                }
+                self.redo_flagged(xb, ob, rb, base + off, &flags)?;
             }
         }
         Ok(())
@@ -229,6 +411,8 @@ impl<T: Real, O: Copy, E: FloatEmit<O>> Kernel<T, O> for FloatKernel<'_, E> {
             if !self.fast_loop(k, xs, out, |i| r.inv(i) as f32, |i| r.scale(i)) {
                 return Ok(());
             }
+        } else if let Some(p) = self.point_for::<T>() {
+            return self.point_run(p, xs, out, r, base);
         } else if let Some(k) = &self.interval {
             return self.interval_run(k, xs, out, r, base);
         }
@@ -327,11 +511,19 @@ impl<'a, E> FloatKernel<'a, E> {
         } else {
             Fp64Front::new(elem, &enc)
         };
+        let point = if o.rounding == RoundingMode::Stochastic {
+            None
+        } else {
+            Point::new(elem, &enc)
+        };
+        let inverses_normal32 = scales.iter().all(|&s| ((1.0 / s) as f32).is_normal());
         Ok(FloatKernel {
             elem,
             enc,
             o,
             fast,
+            point,
+            inverses_normal32,
             interval,
             pow2,
             emit,

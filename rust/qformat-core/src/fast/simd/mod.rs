@@ -19,13 +19,62 @@ mod x86;
 /// multiply-add and no reassociation, so every build computes the same bits.
 #[inline(always)]
 pub(crate) fn wide<R, F: FnOnce() -> R>(f: F) -> R {
-    let level = match FORCED.load(Ordering::Relaxed) {
+    at_level(chosen(), f)
+}
+
+/// The level the loops run at: the forced one, else the best available.
+fn chosen() -> Level {
+    match FORCED.load(Ordering::Relaxed) {
         1 => Level::Baseline,
         2 => Level::Avx2,
         3 => Level::Avx512,
         _ => *Level::available().last().unwrap_or(&Level::Baseline),
-    };
-    at_level(level, f)
+    }
+}
+
+/// Whether the float16 conversion instructions (F16C) may stand in for the
+/// float32 kernel: above the baseline level, on a CPU that has them, with
+/// MXCSR's FTZ and DAZ clear in this thread (they would change the result).
+fn hardware_f16() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let level = chosen();
+        level != Level::Baseline
+            && Level::available().contains(&level)
+            && x86::has_f16c()
+            && x86::flush_bits_clear()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// float32 → IEEE binary16 patterns under the IEEE defaults (nearest even,
+/// subnormals kept, overflow to infinity, NaNs quieted with their leading
+/// payload) by VCVTPS2PH, which computes exactly those bits. Returns false,
+/// writing nothing, where the hardware path does not run
+/// ([`hardware_f16`]): the caller then runs its portable kernel.
+pub(crate) fn f32_to_f16(src: &[u32], dst: &mut [u16]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if hardware_f16() {
+        // SAFETY: `hardware_f16` checked AVX2 and F16C.
+        unsafe { x86::f32_to_f16(src, dst) };
+        return true;
+    }
+    let _ = (src, dst);
+    false
+}
+
+/// [`f32_to_f16`] widened back to float32 (`round` to fp16): VCVTPH2PS is
+/// exact and keeps the quieted NaN's payload, as `decode` does.
+pub(crate) fn f32_round_f16(src: &[u32], dst: &mut [u32]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if hardware_f16() {
+        // SAFETY: `hardware_f16` checked AVX2 and F16C.
+        unsafe { x86::f32_round_f16(src, dst) };
+        return true;
+    }
+    let _ = (src, dst);
+    false
 }
 
 /// The level forced by [`force_level`] (0: none, the best available).

@@ -1,9 +1,18 @@
-//! Error statistics of a conversion: one parallel pass over the input and
-//! its converted (dequantized) values. Errors are taken over the elements
+//! Error statistics of a conversion. Errors are taken over the elements
 //! whose input and result are both finite; non-finite inputs and results
-//! are counted, so a report never hides a NaN or an infinity.
+//! are counted, so a report never hides a NaN or an infinity, and so are
+//! the inputs beyond the target's range and the nonzero inputs flushed to
+//! zero.
+//!
+//! * here — the sums, and [`error_stats`]: one parallel pass over an input
+//!   and its converted (dequantized) values;
+//! * [`convert`] — a float conversion that takes the same sums from its own
+//!   pass, chunk by chunk while the chunk is in cache, so a checkpoint
+//!   conversion reads its input once.
 
 use rayon::prelude::*;
+
+pub mod convert;
 
 /// Elements per parallel task: sums are formed per chunk and then added in
 /// chunk order, so the result does not depend on the thread count.
@@ -31,6 +40,14 @@ pub struct ErrorStats {
     /// NaN and ±inf among the results.
     pub nan_out: u64,
     pub inf_out: u64,
+    /// Largest |input| over the finite inputs (the "amax" scales are made from).
+    pub amax: f64,
+    /// Finite inputs whose magnitude is above the limit the caller gave
+    /// (the target's largest finite value): they saturated, or became inf
+    /// or NaN. Always 0 without a limit.
+    pub overflow: u64,
+    /// Nonzero finite inputs whose result is zero (underflow, flushing).
+    pub flushed: u64,
 }
 
 impl ErrorStats {
@@ -46,16 +63,24 @@ impl ErrorStats {
         self.inf_in += o.inf_in;
         self.nan_out += o.nan_out;
         self.inf_out += o.inf_out;
+        self.amax = self.amax.max(o.amax);
+        self.overflow += o.overflow;
+        self.flushed += o.flushed;
     }
 
     /// Add one pair, counting NaN and inf (the scalar path, for chunks
     /// that hold a non-finite value).
-    fn add(&mut self, x: f64, y: f64) {
+    fn add(&mut self, x: f64, y: f64, limit: f64) {
         self.n += 1;
         self.nan_in += x.is_nan() as u64;
         self.inf_in += x.is_infinite() as u64;
         self.nan_out += y.is_nan() as u64;
         self.inf_out += y.is_infinite() as u64;
+        if x.is_finite() {
+            self.amax = self.amax.max(x.abs());
+            self.overflow += (x.abs() > limit) as u64;
+            self.flushed += (x != 0.0 && y == 0.0) as u64;
+        }
         if x.is_finite() && y.is_finite() {
             let e = y - x;
             self.finite += 1;
@@ -72,11 +97,14 @@ impl ErrorStats {
 const LANES: usize = 8;
 
 /// Statistics of one chunk: a branch-free pass over the finite pairs, then
-/// a scalar recount only if the chunk holds a NaN or an infinity.
-fn chunk_stats<A: StatFloat, B: StatFloat>(r: &[A], a: &[B]) -> ErrorStats {
+/// a scalar recount only if the chunk holds a NaN or an infinity. `limit`:
+/// inputs above it in magnitude count as overflow.
+#[inline(always)]
+pub(crate) fn chunk_stats<A: StatFloat, B: StatFloat>(r: &[A], a: &[B], limit: f64) -> ErrorStats {
     let (mut mx, mut sa, mut no, mut si) =
         ([0f64; LANES], [0f64; LANES], [0f64; LANES], [0f64; LANES]);
     let mut fin = [0u64; LANES];
+    let (mut amx, mut over, mut flush) = ([0f64; LANES], [0u64; LANES], [0u64; LANES]);
     let (rb, ab) = (r.chunks_exact(LANES), a.chunks_exact(LANES));
     let (rt, at) = (rb.remainder(), ab.remainder());
     for (xs, ys) in rb.zip(ab) {
@@ -90,6 +118,10 @@ fn chunk_stats<A: StatFloat, B: StatFloat>(r: &[A], a: &[B]) -> ErrorStats {
             no[i] += e * e;
             si[i] += xv * xv;
             fin[i] += ok as u64;
+            // Over the finite pairs only: a chunk with a non-finite value is recounted below.
+            amx[i] = amx[i].max(xv.abs());
+            over[i] += (xv.abs() > limit) as u64;
+            flush[i] += (ok & (xv != 0.0) & (y == 0.0)) as u64;
         }
     }
     let mut s = ErrorStats {
@@ -99,16 +131,19 @@ fn chunk_stats<A: StatFloat, B: StatFloat>(r: &[A], a: &[B]) -> ErrorStats {
         sum_abs: sa.iter().sum(),
         noise: no.iter().sum(),
         signal: si.iter().sum(),
+        amax: amx.iter().fold(0.0, |m, &v| m.max(v)),
+        overflow: over.iter().sum(),
+        flushed: flush.iter().sum(),
         ..ErrorStats::default()
     };
     for (x, y) in rt.iter().zip(at) {
-        s.add(x.wide(), y.wide());
+        s.add(x.wide(), y.wide(), limit);
     }
     if s.finite < s.n {
         // Some pair is not finite: count NaN and inf exactly, the slow way.
         let mut exact = ErrorStats::default();
         for (x, y) in r.iter().zip(a) {
-            exact.add(x.wide(), y.wide());
+            exact.add(x.wide(), y.wide(), limit);
         }
         return exact;
     }
@@ -134,14 +169,21 @@ impl StatFloat for f64 {
     }
 }
 
-/// Statistics of `approx` against `reference` (same length), in float64.
-/// Panics if the lengths differ (the binding checks them first).
+/// Statistics of `approx` against `reference` (same length), in float64;
+/// no overflow is counted (the limit is infinite). Panics if the lengths
+/// differ (the binding checks them first).
 pub fn error_stats<A: StatFloat, B: StatFloat>(reference: &[A], approx: &[B]) -> ErrorStats {
     assert_eq!(reference.len(), approx.len(), "error_stats: lengths differ");
     let parts: Vec<ErrorStats> = reference
         .par_chunks(CHUNK)
         .zip(approx.par_chunks(CHUNK))
-        .map(|(r, a)| chunk_stats(r, a))
+        .map(|(r, a)| {
+            // The widest vector build: the lanes' sums are added in the same order at every level.
+            crate::fast::simd::wide(
+                #[inline(always)]
+                || chunk_stats(r, a, f64::INFINITY),
+            )
+        })
         .collect();
     let mut total = ErrorStats::default();
     for p in &parts {
@@ -174,7 +216,7 @@ mod tests {
         let mut y: Vec<f32> = x.iter().map(|v| (v * 4.0).round() / 4.0).collect();
         let mut naive = ErrorStats::default();
         for (a, b) in x.iter().zip(&y) {
-            naive.add(*a as f64, *b as f64);
+            naive.add(*a as f64, *b as f64, f64::INFINITY);
         }
         let fast = error_stats(&x, &y);
         assert_eq!(
