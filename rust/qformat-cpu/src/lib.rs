@@ -441,6 +441,44 @@ impl Dst<'_> {
     }
 }
 
+/// Run `f` with this thread's floating-point environment at the IEEE
+/// defaults (MXCSR 0x1f80: round to nearest even, FTZ and DAZ clear, all
+/// exceptions masked) and restore the caller's environment afterwards.
+///
+/// Why: the core's kernels use float arithmetic (the float64 front end,
+/// scale quotients, the add-and-truncate subnormal trick) whose results the
+/// IEEE defaults define. A process that set FTZ/DAZ (`-ffast-math` start-up
+/// code, `torch.set_flush_denormal(True)`) or another rounding mode would
+/// otherwise get different bits from the same call. The caller's `ftz=` /
+/// `daz=` options are data to the engine and do not depend on this.
+pub fn with_ieee_fp_env<T>(f: impl FnOnce() -> T) -> T {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let _guard = x86::CsrGuard::set(Mxcsr {
+            rounding: 0,
+            ftz: false,
+            daz: false,
+        });
+        f()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        f()
+    }
+}
+
+/// Put this thread's floating-point environment at the IEEE defaults for
+/// good (for worker threads, which inherit the environment of the thread
+/// that created them).
+pub fn set_ieee_fp_env() {
+    #[cfg(target_arch = "x86_64")]
+    std::mem::forget(x86::CsrGuard::set(Mxcsr {
+        rounding: 0,
+        ftz: false,
+        daz: false,
+    }));
+}
+
 /// Run `instr` over `src` into `dst` under `csr`, restoring MXCSR after.
 pub fn convert(instr: Instruction, csr: Mxcsr, src: Src<'_>, dst: Dst<'_>) -> Result<(), CpuError> {
     instr.check()?;
@@ -480,10 +518,10 @@ mod x86 {
 
     /// Saves MXCSR, loads the wanted state, and restores it on drop (also
     /// on unwinding, though nothing inside the loops can panic).
-    struct CsrGuard(u32);
+    pub(super) struct CsrGuard(u32);
 
     impl CsrGuard {
-        fn set(csr: Mxcsr) -> Self {
+        pub(super) fn set(csr: Mxcsr) -> Self {
             let mut old: u32 = 0;
             let new = csr.bits();
             // SAFETY: stmxcsr/ldmxcsr read/write a 4-byte location we own;

@@ -42,13 +42,18 @@ pub fn to_py(e: Error) -> PyErr {
     }
 }
 
-/// Run `f` without the GIL and with panics caught: a bug in the core
-/// surfaces as a `QFormatError`, never as an aborted interpreter.
+/// Run `f` without the GIL, under the IEEE default floating-point
+/// environment, and with panics caught: a bug in the core surfaces as a
+/// `QFormatError`, never as an aborted interpreter, and a caller that set
+/// FTZ/DAZ or another rounding mode (`torch.set_flush_denormal(True)`, a
+/// `-ffast-math` library) still gets the documented bits.
 pub fn detached<T: Send, F>(py: Python<'_>, f: F) -> PyResult<T>
 where
     F: FnOnce() -> Result<T, Error> + Send,
 {
-    let r = py.detach(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)));
+    let r = py.detach(|| {
+        qformat_cpu::with_ieee_fp_env(|| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)))
+    });
     match r {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(to_py(e)),

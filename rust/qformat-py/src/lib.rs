@@ -18,8 +18,21 @@ mod quant;
 mod specs;
 mod stats;
 
+/// Build rayon's global pool with workers that start at the IEEE default
+/// floating-point environment: a new thread inherits its creator's MXCSR,
+/// so a pool first used after `torch.set_flush_denormal(True)` would
+/// otherwise flush subnormals in every chunk it converts. The pool size
+/// still follows `RAYON_NUM_THREADS`. A pool that already exists (another
+/// user of this copy of rayon got there first) is left as it is.
+fn start_worker_pool() {
+    let _ = rayon::ThreadPoolBuilder::new()
+        .start_handler(|_| qformat_cpu::set_ieee_fp_env())
+        .build_global();
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    start_worker_pool();
     errors::register(m)?;
     cpu::register(m)?;
     exact::register(m)?;

@@ -12,7 +12,9 @@ use crate::errors::detached;
 /// The per-tensor scale of the flat float32 `x`: `amax / (448 * 6)`.
 #[pyfunction]
 fn nvfp4_tensor_scale(py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<f32> {
-    with_slice::<f32, _>(x, |xs| detached(py, || nvfp4::absmax(xs))).map(nvfp4::tensor_scale)
+    with_slice::<f32, _>(x, |xs| {
+        detached(py, || nvfp4::absmax(xs).map(nvfp4::tensor_scale))
+    })
 }
 
 /// Block scale codes into `scales` and packed elements into `packed`.
