@@ -67,15 +67,7 @@ fn option_sets() -> Vec<EncodeOptions> {
 /// mode (and stochastic with a seed): the kernel takes them all.
 fn mxcsr_option_sets() -> Vec<EncodeOptions> {
     let mut v = Vec::new();
-    for rounding in [
-        RoundingMode::NearestEven,
-        RoundingMode::NearestAway,
-        RoundingMode::TowardZero,
-        RoundingMode::Up,
-        RoundingMode::Down,
-        RoundingMode::Odd,
-        RoundingMode::Stochastic,
-    ] {
+    for rounding in RoundingMode::ALL {
         for (ftz, daz) in [(true, false), (false, true), (true, true)] {
             v.push(EncodeOptions {
                 rounding,

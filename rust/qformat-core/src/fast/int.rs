@@ -207,11 +207,12 @@ fn fast_c_cast<S: Bits, D: Bits>(
     if !ieee || !through || !fmt.signed || opts.nan != IntNan::Through || src.len() != dst.len() {
         return None;
     }
-    let (exp_mask, daz) = if wide {
-        (0x7ff0_0000_0000_0000u64, opts.daz)
+    let exp_mask = if wide {
+        0x7ff0_0000_0000_0000u64
     } else {
-        (0x7f80_0000, opts.daz)
+        0x7f80_0000
     };
+    let daz = opts.daz;
     let as_f64 = |s: S| {
         let b = s.to_u64();
         if daz && b & exp_mask == 0 {
