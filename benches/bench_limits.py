@@ -275,6 +275,11 @@ def quant_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL]) -> None:
           [("qformat nearest_even", lambda: qf.fake_quantize(w, "int8"))])
     t.add("fake_quantize fp8_e4m3fn per-tensor", lambda: qf.fake_quantize(w, "fp8_e4m3fn"),
           [("qf.round fp8_e4m3fn", lambda: qf.round(w, "fp8_e4m3fn"))])
+    for mode, seed in (("toward_zero", None), ("stochastic", 1)):
+        t.add(f"fake_quantize fp8_e4m3fn per-tensor {mode}",
+              lambda m=mode, s=seed: qf.fake_quantize(w, "fp8_e4m3fn", rounding=m, seed=s),
+              [(f"qf.round fp8_e4m3fn {mode}",
+                lambda m=mode, s=seed: qf.round(w, "fp8_e4m3fn", rounding=m, seed=s))])
 
 
 SCALING_CASES = ("memcpy", "encode bf16", "round bf16", "round bf16 stochastic",

@@ -19,7 +19,9 @@ use qformat_core::fast::simd::{force_level, Level};
 use qformat_core::fast::slices::{decode_slice, encode_slice, round_slice};
 use qformat_core::fast::words::Bits;
 use qformat_core::format::{builtins, float_builtin, FloatFormat, Format, IntFormat, NanEncoding};
-use qformat_core::quant::{self, div_value, Arithmetic, FloatQuantOptions, Layout, QuantOptions};
+use qformat_core::quant::{
+    self, div_value, Arithmetic, FloatQuantOptions, FloatRoute, Layout, QuantOptions,
+};
 use qformat_core::{EncodeOptions, NanPolicy, Overflow, RoundingMode, Value};
 
 const MODES: [RoundingMode; 7] = RoundingMode::ALL;
@@ -328,7 +330,14 @@ fn every_fast_path_equals_the_engine() {
         cases += check_int_casts(&x32, &x64);
         cases += check_quantizers(&x32);
         cases += check_float_quantizers(&x32);
-        cases += check_float_quotients_at_boundaries();
+        cases += check_float_quotients_at_boundaries(&[
+            "fp8_e4m3fn",
+            "fp8_e5m2",
+            "fp8_e4m3fnuz",
+            "fp4_e2m1fn",
+            "fp16",
+            "bf16",
+        ]);
     }
     force_level(None);
     println!("conformance: {cases} (path x format x options x level) cases equal the engine");
@@ -568,21 +577,54 @@ fn check_float_quantizers(x32: &[u32]) -> usize {
     cases
 }
 
+/// The seeds each float-quantizer check runs a mode under: several for
+/// stochastic rounding (each seed is another set of carry boundaries).
+fn seeds_of(rounding: RoundingMode) -> &'static [u64] {
+    if rounding == RoundingMode::Stochastic {
+        &[5, 77, (1 << 40) | 3]
+    } else {
+        &[5]
+    }
+}
+
+/// The engine's element code of element `i` (value `x`) under scale `s`:
+/// one rounding of the exact quotient, saturating, with the seeded draw
+/// of index `i` in stochastic mode.
+fn float_elem_reference(
+    elem: &FloatFormat,
+    x: f32,
+    s: f64,
+    rounding: RoundingMode,
+    seed: u64,
+    i: usize,
+) -> u64 {
+    let enc = EncodeOptions {
+        rounding,
+        overflow: Overflow::Saturate,
+        nan: NanPolicy::Canonical,
+        seed,
+        ..EncodeOptions::default()
+    };
+    let q = div_value(Value::from_f64(x as f64), Value::from_f64(s));
+    let r = if rounding == RoundingMode::Stochastic {
+        qformat_core::engine::random::seeded_addend(seed, i as u64)
+    } else {
+        0
+    };
+    elem.encode(q, &enc, r)
+}
+
 /// float32 data whose quotients `x / s` land on and a few ulps around
 /// every element value and every midpoint between neighbours (the points
 /// where a code changes), for scales that are not powers of two: the
 /// one-quotient float32 loop must flag each one its error could move, so
-/// codes and fused values equal the engine's rounding of the exact quotient.
-fn check_float_quotients_at_boundaries() -> usize {
+/// codes and fused values equal the engine's rounding of the exact quotient
+/// in every mode; stochastic rounding under several seeds, whose carry
+/// boundaries fall anywhere between those points, is compared element by
+/// element with the engine's draw for each index.
+fn check_float_quotients_at_boundaries(names: &[&str]) -> usize {
     let mut cases = 0;
-    for name in [
-        "fp8_e4m3fn",
-        "fp8_e5m2",
-        "fp8_e4m3fnuz",
-        "fp4_e2m1fn",
-        "fp16",
-        "bf16",
-    ] {
+    for &name in names {
         let elem = float_builtin(name);
         let values: Vec<f64> = (0..1u64 << elem.bits())
             .map(|c| quant::value_to_f64(elem.unpack(c)))
@@ -602,29 +644,32 @@ fn check_float_quotients_at_boundaries() -> usize {
             }
             xs.retain(|v| v.is_finite());
             let l = Layout::new(&[xs.len()], None, None).unwrap();
-            for rounding in MODES {
-                if rounding == RoundingMode::Stochastic {
-                    continue;
-                }
+            for (rounding, &seed) in MODES
+                .iter()
+                .flat_map(|&m| seeds_of(m).iter().map(move |s| (m, s)))
+            {
                 let o = FloatQuantOptions {
                     rounding,
-                    seed: 5,
+                    seed,
                     nan: None,
                 };
-                let enc = EncodeOptions {
-                    rounding,
-                    overflow: Overflow::Saturate,
-                    nan: NanPolicy::Canonical,
-                    ..EncodeOptions::default()
-                };
                 let mut codes = vec![0u16; xs.len()];
-                quant::quantize_float(&xs, &l, &[scale], &elem, &o, &mut codes).unwrap();
+                let t =
+                    quant::quantize_float_traced(&xs, &l, &[scale], &elem, &o, &mut codes).unwrap();
+                assert_eq!(
+                    t.route,
+                    FloatRoute::OneQuotient,
+                    "{name} {rounding:?} s={scale}"
+                );
+                assert!(
+                    t.exact < xs.len(),
+                    "{name} {rounding:?}: every element exact"
+                );
                 let mut fake = vec![0f32; xs.len()];
                 quant::fake_quantize_float(&xs, &l, &[scale], &elem, &o, &mut fake).unwrap();
                 for (i, &x) in xs.iter().enumerate() {
-                    let q = div_value(Value::from_f64(x as f64), Value::from_f64(scale));
-                    let want = elem.encode(q, &enc, 0);
-                    let msg = format!("{name} {rounding:?} s={scale} x={x:e}");
+                    let want = float_elem_reference(&elem, x, scale, rounding, seed, i);
+                    let msg = format!("{name} {rounding:?} seed={seed} s={scale} x={x:e} i={i}");
                     assert_eq!(codes[i] as u64, want, "{msg}");
                     let value = quant::value_to_f64(elem.unpack(want)) * scale;
                     assert_eq!(fake[i].to_bits(), (value as f32).to_bits(), "fake {msg}");
@@ -699,4 +744,70 @@ fn float16_hardware_conversion_equals_the_engine() {
         }
     }
     force_level(None);
+}
+
+/// The float-element quantizers' fast routes run and agree with the
+/// engine whatever the thread count: the boundary check above (its
+/// narrow formats; 16-bit elements span several parallel tasks and run
+/// in [`every_fast_path_equals_the_engine`]) in pools of 1, 2 and 3
+/// threads (3 splits the work unevenly over two cores), and on
+/// normally distributed data scaled as `qf.fake_quantize` scales it, each
+/// mode (stochastic under several seeds) must take the one-quotient route
+/// with at most 1 element in 1,000 left to the engine, so a disabled or
+/// always-doubting fast path fails here as surely as a wrong one.
+#[test]
+fn float_quantizers_equal_the_engine_on_any_thread_count() {
+    let mut rng = Rng(0x5851_f42d_4c95_7f2d);
+    // Sums of uniforms: a bell shape with tails, a few exact zeros.
+    let xs: Vec<f32> = (0..300_000)
+        .map(|i| {
+            let u: f64 = (0..4)
+                .map(|_| (rng.next() >> 11) as f64 / (1u64 << 53) as f64)
+                .sum();
+            if i % 997 == 0 {
+                0.0
+            } else {
+                (u - 2.0) as f32
+            }
+        })
+        .collect();
+    let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let l = Layout::new(&[xs.len()], None, None).unwrap();
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let narrow = ["fp8_e4m3fn", "fp8_e5m2", "fp4_e2m1fn"];
+            assert!(check_float_quotients_at_boundaries(&narrow) > 0);
+            for name in ["fp8_e4m3fn", "fp8_e5m2", "fp4_e2m1fn"] {
+                let elem = float_builtin(name);
+                let max = quant::value_to_f64(elem.unpack(elem.max_code()));
+                let scale = (amax as f64 / max) as f32 as f64;
+                for (rounding, &seed) in MODES
+                    .iter()
+                    .flat_map(|&m| seeds_of(m).iter().map(move |s| (m, s)))
+                {
+                    let o = FloatQuantOptions {
+                        rounding,
+                        seed,
+                        nan: None,
+                    };
+                    let mut fake = vec![0f32; xs.len()];
+                    let t =
+                        quant::fake_quantize_float_traced(&xs, &l, &[scale], &elem, &o, &mut fake)
+                            .unwrap();
+                    let msg = format!("{name} {rounding:?} seed={seed} threads={threads}");
+                    assert_eq!(t.route, FloatRoute::OneQuotient, "{msg}");
+                    assert!(t.exact <= xs.len() / 1000, "{msg}: {} exact", t.exact);
+                    for (i, &x) in xs.iter().enumerate() {
+                        let want = float_elem_reference(&elem, x, scale, rounding, seed, i);
+                        let value = quant::value_to_f64(elem.unpack(want)) * scale;
+                        assert_eq!(fake[i].to_bits(), (value as f32).to_bits(), "{msg} i={i}");
+                    }
+                }
+            }
+        });
+    }
 }

@@ -63,7 +63,10 @@ mod walk;
 pub use codes::{fake_quantize, quantize};
 pub use exact::{div_value, value_to_f64};
 pub use layout::{Granularity, Layout};
-pub use mx::{fake_quantize_float, quantize_float, FloatQuantOptions};
+pub use mx::{
+    fake_quantize_float, fake_quantize_float_traced, quantize_float, quantize_float_traced,
+    FloatQuantOptions, FloatRoute, FloatTrace,
+};
 pub use options::{Arithmetic, QuantOptions};
 pub use params::{params, qparams, ParamSpec, Pow2Rule, ScaleRule};
 pub use range::{ranges, RangeSource, Scheme};

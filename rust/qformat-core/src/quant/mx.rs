@@ -8,15 +8,15 @@ use super::options::Arithmetic;
 use super::real::Real;
 use super::walk::{default_run_groups, drive, Kernel};
 use crate::engine::options::{EncodeOptions, NanPolicy, Overflow};
-use crate::engine::random::seeded_addend;
+use crate::engine::random::{draw_keyed, seeded_addend, stream_key, Draws};
 use crate::engine::rounding::RoundingMode;
 use crate::engine::value::Value;
 use crate::error::Error;
 use crate::fast::fp32::Fp32Narrowing;
 use crate::fast::fp64_front::Fp64Front;
-use crate::fast::simd::wide;
 use crate::fast::words::Bits;
 use crate::format::FloatFormat;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Options of the float-element code pass.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -42,27 +42,35 @@ pub(super) struct FloatKernel<'a, E> {
     /// Every scale's float32 inverse is a normal number (the point loop's
     /// error bound needs it).
     inverses_normal32: bool,
+    /// Every scale is a float32 value (see [`FloatEmit::emit_block`]).
+    scales_f32: bool,
     pow2: bool,
     emit: E,
+    /// Elements that took the engine (see [`FloatTrace`]).
+    exact: AtomicUsize,
 }
 
 /// What the float-element pass writes.
 pub(super) trait FloatEmit<O>: Sync {
     fn emit(&self, code: u64, scale: f64) -> O;
 
-    /// [`Self::emit`] for a block of codes from the float32 kernel `k`,
-    /// as a loop that vectorises; a NaN code may get another NaN (callers
-    /// redo those elements through [`Self::emit`]).
+    /// [`Self::emit`] for a block of codes from the float32 kernel `k`
+    /// with the scales of `r`, as a loop that vectorises; a NaN code may
+    /// get another NaN (callers redo those elements through [`Self::emit`]).
+    /// `scales_f32`: every scale of `r` is a float32 value; `values` is
+    /// working space.
     #[inline(always)]
     fn emit_block(
         &self,
         _k: &Fp32Narrowing,
         codes: &[u32],
         out: &mut [O],
-        scale: impl Fn(usize) -> f64,
+        r: impl Run,
+        _scales_f32: bool,
+        _values: &mut [u32; BLOCK],
     ) {
         for (i, (o, &c)) in out.iter_mut().zip(codes).enumerate() {
-            *o = self.emit(c as u64, scale(i));
+            *o = self.emit(c as u64, r.scale(i));
         }
     }
 }
@@ -87,33 +95,51 @@ impl<T: Real> FloatEmit<T> for ElemDequant {
     }
 
     /// The element values by the kernel's exact widening to float32 (the
-    /// table's values for every code but NaN), then times the scale.
+    /// table's values for every code but NaN), then times the scale. When
+    /// the scale `s` is a float32 value and the output float32, one float32
+    /// multiply gives the same bits as [`Self::emit`]: `v·s` is exact in
+    /// f64 (at most 17 + 24 significant bits, far inside its range), so
+    /// both round the exact product once to float32.
     #[inline(always)]
     fn emit_block(
         &self,
         k: &Fp32Narrowing,
         codes: &[u32],
         out: &mut [T],
-        scale: impl Fn(usize) -> f64,
+        r: impl Run,
+        scales_f32: bool,
+        values: &mut [u32; BLOCK],
     ) {
         let n = codes.len().min(out.len()).min(BLOCK);
-        let mut values = [0u32; BLOCK];
-        let values = &mut values[..n];
+        let (values, out) = (&mut values[..n], &mut out[..n]);
         k.widen_chunk_portable(&codes[..n], values);
-        for (i, (o, &v)) in out[..n].iter_mut().zip(values.iter()).enumerate() {
-            *o = T::from_f64(f32::from_bits(v) as f64 * scale(i));
+        if scales_f32 && std::mem::size_of::<T>() == 4 {
+            for (i, (o, &v)) in out.iter_mut().zip(values.iter()).enumerate() {
+                *o = T::from_f64((f32::from_bits(v) * r.scale32(i)) as f64);
+            }
+        } else {
+            for (i, (o, &v)) in out.iter_mut().zip(values.iter()).enumerate() {
+                *o = T::from_f64(f32::from_bits(v) as f64 * r.scale(i));
+            }
         }
     }
 }
 
-/// The float32 kernel of [`FloatKernel::point_loop`] and the width of the
-/// float32 fraction bits below the element's half-ulp position.
+/// The float32 kernel of [`FloatKernel::point_loop`] and what it needs to
+/// tell whether a float32 quotient's code can differ from the exact one's.
 #[derive(Clone, Copy, Debug)]
 struct Point {
     k: Fp32Narrowing,
     /// `2^L - 1` for the `L = 22 - m` fraction bits below the half-ulp of
     /// an element of `m` fraction bits.
     below_half_ulp: u32,
+    /// `log2(element ulp / float32 ulp)` in the element's normal range: `23 - m`.
+    shift: u32,
+    /// In the element's subnormal range that ratio is `2^(sub_base - e)`
+    /// for a float32 quotient of biased exponent `e`.
+    sub_base: u32,
+    /// Stochastic rounding: the seed's [`stream_key`]; None in the other modes.
+    stochastic: Option<u64>,
 }
 
 impl Point {
@@ -122,13 +148,29 @@ impl Point {
     /// (see [`FloatKernel::point_loop`]), so 8 leaves a wide margin.
     const NEAR: u32 = 8;
 
+    /// Element ulps at most `2^MAX_SHIFT` quotient ulps wide keep the
+    /// stochastic test inside 64-bit lanes; smaller quotients (below
+    /// 2^-38 of the element's smallest subnormal) are doubtful.
+    const MAX_SHIFT: u32 = 63;
+
     fn new(elem: &FloatFormat, enc: &EncodeOptions) -> Option<Self> {
         let k = Fp32Narrowing::new(elem, enc)?;
         let bits = 22u32.checked_sub(elem.man_bits)?;
+        let sub_base = u32::try_from(elem.emin() - elem.man_bits as i64 + 150).ok()?;
         (bits >= 6).then_some(Point {
             k,
             below_half_ulp: (1 << bits) - 1,
+            shift: bits + 1,
+            sub_base,
+            stochastic: (enc.rounding == RoundingMode::Stochastic).then(|| stream_key(enc.seed)),
         })
+    }
+
+    /// True when `q` is zero, subnormal, infinite or NaN.
+    #[inline(always)]
+    fn not_normal(q: u32) -> bool {
+        let abs = q & 0x7fff_ffff;
+        abs.wrapping_sub(0x0080_0000) >= 0x7f80_0000 - 0x0080_0000
     }
 
     /// Whether the float32 quotient `q` of a non-zero `x` may lie on the
@@ -139,10 +181,94 @@ impl Point {
     fn doubtful(&self, x_nonzero: bool, q: u32) -> bool {
         let low = q & self.below_half_ulp;
         let near = (low.wrapping_add(Self::NEAR) & self.below_half_ulp) <= 2 * Self::NEAR;
-        let abs = q & 0x7fff_ffff;
-        let not_normal = abs.wrapping_sub(0x0080_0000) >= 0x7f80_0000 - 0x0080_0000;
-        x_nonzero & (near | not_normal)
+        x_nonzero & (near | Self::not_normal(q))
     }
+
+    /// [`Self::doubtful`] for stochastic rounding with the element's 64-bit
+    /// `addend` (see [`crate::engine::random`]). With `u` the quotient's
+    /// ulp and `E = 2^sh·u` the element's ulp there (`sh` = `shift` in the
+    /// element's normal range, larger in its subnormal range), `low` is
+    /// `q mod E` in units of `u` and `top` the addend's top `sh` bits. The
+    /// engine rounds the exact quotient `Q` up when its fraction of `E`,
+    /// as 64 bits, plus the addend carries out of 64 bits. When `q` is
+    /// more than [`Self::NEAR`] ulps from a multiple of `E`, `Q` (within
+    /// 2.1 ulps) has the same truncated code and the same `E`, and its
+    /// fraction is `low + δ` with |δ| < 2.1: it carries exactly when
+    /// `low + top + δ + ρ ≥ 2^sh` for some ρ in [0, 1) (the addend's bits
+    /// below `top`), while `q` carries when `low + top ≥ 2^sh`. The two
+    /// agree unless `low + top` is within [`Self::NEAR`] of `2^sh`.
+    #[inline(always)]
+    fn doubtful_stochastic(&self, x_nonzero: bool, q: u32, addend: u64) -> bool {
+        const NEAR: u64 = Point::NEAR as u64;
+        let abs = q & 0x7fff_ffff;
+        let sh = self.shift.max(self.sub_base.saturating_sub(abs >> 23));
+        let too_small = sh > Self::MAX_SHIFT;
+        let sh = sh.min(Self::MAX_SHIFT);
+        let mask = (1u64 << sh) - 1;
+        let low = (abs | 0x0080_0000) as u64 & mask;
+        let top = addend >> (64 - sh);
+        let near_cut = (low.wrapping_add(NEAR) & mask) <= 2 * NEAR;
+        let near_carry = (low + top).wrapping_sub(mask + 1).wrapping_add(NEAR) <= 2 * NEAR;
+        x_nonzero & (near_cut | near_carry | too_small | Self::not_normal(q))
+    }
+}
+
+/// Working space of one block of the vector loops, set up once per run:
+/// zeroing it for every block took more memory traffic than the data.
+struct Scratch {
+    /// The elements to redo through the engine.
+    flags: [bool; BLOCK],
+    /// Float32 quotients.
+    q: [u32; BLOCK],
+    /// Their element codes.
+    codes: [u32; BLOCK],
+    /// The codes' values (float32 patterns).
+    values: [u32; BLOCK],
+    /// Stochastic addends.
+    addends: [u64; BLOCK],
+}
+
+impl Scratch {
+    fn new() -> Self {
+        Scratch {
+            flags: [false; BLOCK],
+            q: [0; BLOCK],
+            codes: [0; BLOCK],
+            values: [0; BLOCK],
+            addends: [0; BLOCK],
+        }
+    }
+}
+
+/// One block's stochastic addends, in the kernel's [`Draws`] form.
+struct BlockAddends<'a>(&'a [u64]);
+impl Draws for BlockAddends<'_> {
+    #[inline(always)]
+    fn addend(&self, i: usize) -> u64 {
+        self.0.get(i).copied().unwrap_or(0)
+    }
+}
+
+/// The element route a [`FloatKernel`] takes for its data type, for the
+/// tests that prove each fast route runs and equals the engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FloatRoute {
+    /// Nearest even with power-of-two scales: `x * (1/s)` is exact in float32.
+    Pow2Float32,
+    /// One float32 quotient per element (float32 data, any scale and mode).
+    OneQuotient,
+    /// Two float64 ends per element (float64 data, any mode but stochastic).
+    Interval,
+    /// Every element through the engine.
+    Exact,
+}
+
+/// How one call computed its elements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FloatTrace {
+    pub route: FloatRoute,
+    /// Elements redone (or done) element by element through the engine.
+    pub exact: usize,
 }
 
 impl<E> FloatKernel<'_, E> {
@@ -158,6 +284,34 @@ impl<E> FloatKernel<'_, E> {
         };
         let v = div_value(Value::from_f64(xf), Value::from_f64(scale));
         Ok(self.elem.encode(v, &self.enc, random))
+    }
+
+    /// The route [`Kernel::run`] takes for data of type `T`.
+    fn route<T: Real>(&self) -> FloatRoute {
+        if self.fast_for::<T>().is_some() {
+            FloatRoute::Pow2Float32
+        } else if self.point_for::<T>().is_some() {
+            FloatRoute::OneQuotient
+        } else if self.interval.is_some() {
+            FloatRoute::Interval
+        } else {
+            FloatRoute::Exact
+        }
+    }
+
+    /// The route taken for data of type `T` and the elements that took the engine.
+    fn trace<T: Real>(&self) -> FloatTrace {
+        FloatTrace {
+            route: self.route::<T>(),
+            exact: self.exact.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Count `n` elements that took the engine (rare outside the exact
+    /// route, so the shared counter costs nothing measurable).
+    #[inline(always)]
+    fn count_exact(&self, n: usize) {
+        self.exact.fetch_add(n, Ordering::Relaxed);
     }
 }
 
@@ -219,7 +373,10 @@ impl<E> FloatKernel<'_, E> {
     /// alike — is a multiple of the element's half-ulp in q's binade, and
     /// saturation adds none. So unless q is within [`Point::NEAR`] ulps of
     /// such a multiple (or is not a normal number), Q gets q's code, which
-    /// the float32 kernel computes bit-equal to the engine. Doubtful
+    /// the float32 kernel computes bit-equal to the engine. Stochastic
+    /// rounding has one more boundary per element, where its addend's carry
+    /// changes ([`Point::doubtful_stochastic`]); the addend is element
+    /// `index + i`'s seeded draw, the one the engine takes. Doubtful
     /// elements are flagged for the exact loop; returns true when there is
     /// one. One pass where [`Self::interval_loop`] converts two ends.
     #[inline(always)]
@@ -229,53 +386,67 @@ impl<E> FloatKernel<'_, E> {
         xs: &[T],
         out: &mut [O],
         r: impl Run,
-        flags: &mut [bool; BLOCK],
+        index: usize,
+        s: &mut Scratch,
     ) -> bool
     where
         E: FloatEmit<O>,
     {
         let n = xs.len().min(out.len()).min(BLOCK);
-        let (xs, out, flags) = (&xs[..n], &mut out[..n], &mut flags[..n]);
-        let (mut q, mut codes) = ([0u32; BLOCK], [0u32; BLOCK]);
-        let (q, codes) = (&mut q[..n], &mut codes[..n]);
+        let (xs, out) = (&xs[..n], &mut out[..n]);
+        let (flags, q, codes) = (&mut s.flags[..n], &mut s.q[..n], &mut s.codes[..n]);
         let mut any = false;
-        for i in 0..n {
-            let x = xs[i].to_f32();
-            q[i] = (x * r.inv32(i)).to_bits();
-            let doubt = p.doubtful(x != 0.0, q[i]);
-            flags[i] = doubt;
-            any |= doubt;
+        if let Some(key) = p.stochastic {
+            let addends = &mut s.addends[..n];
+            for i in 0..n {
+                let x = xs[i].to_f32();
+                q[i] = (x * r.inv32(i)).to_bits();
+                addends[i] = !draw_keyed(key, (index + i) as u64);
+                let doubt = p.doubtful_stochastic(x != 0.0, q[i], addends[i]);
+                flags[i] = doubt;
+                any |= doubt;
+            }
+            p.k.convert_chunk_portable(0, q, codes, &BlockAddends(addends));
+        } else {
+            for i in 0..n {
+                let x = xs[i].to_f32();
+                q[i] = (x * r.inv32(i)).to_bits();
+                let doubt = p.doubtful(x != 0.0, q[i]);
+                flags[i] = doubt;
+                any |= doubt;
+            }
+            p.k.convert_chunk_portable(0, q, codes, &BlockAddends(&[]));
         }
-        // Never stochastic here (see `FloatKernel::new`): the draws are unused.
-        let unused = crate::engine::random::Seeded { seed: 0, n: 64 };
-        p.k.convert_chunk_portable(0, q, codes, &unused);
-        self.emit.emit_block(&p.k, codes, out, |i| r.scale(i));
+        let values = &mut s.values;
+        self.emit
+            .emit_block(&p.k, codes, out, r, self.scales_f32, values);
         any
     }
 
-    /// [`Self::point_loop`] over blocks, then the flagged elements exactly.
+    /// The one runner of the vector loops: `inner` fills a block of at
+    /// most [`BLOCK`] elements (given the flat index of its first) and
+    /// flags the elements it cannot vouch for, returning true when there is
+    /// one; those are then redone by the engine.
     #[inline(always)]
-    fn point_run<T: Real, O, R: Run>(
+    fn blocked_run<T: Real, O, R: Run>(
         &self,
-        p: &Point,
         xs: &[T],
         out: &mut [O],
         r: R,
         base: usize,
+        inner: impl Fn(&[T], &mut [O], R, usize, &mut Scratch) -> bool,
     ) -> Result<(), Error>
     where
         E: FloatEmit<O>,
     {
-        let mut flags = [false; BLOCK];
+        let mut s = Scratch::new();
         for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
             let off = b * BLOCK;
             let rb = r.sub(off, xb.len());
-            let doubtful = wide(
-                #[inline(always)]
-                || self.point_loop(p, xb, ob, rb, &mut flags),
-            );
-            if doubtful {
-                self.redo_flagged(xb, ob, rb, base + off, &flags)?;
+            // Already inside `drive`'s `wide`: a nested one per block would
+            // pay its level check (an allocation) 2^17 times per 2^25 elements.
+            if inner(xb, ob, rb, base + off, &mut s) {
+                self.redo_flagged(xb, ob, rb, base + off, &s.flags)?;
             }
         }
         Ok(())
@@ -294,13 +465,16 @@ impl<E> FloatKernel<'_, E> {
     where
         E: FloatEmit<O>,
     {
+        let mut n = 0;
         for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
             if flags[j] {
                 *y = self
                     .emit
                     .emit(self.code(x, rb.scale(j), base + j)?, rb.scale(j));
+                n += 1;
             }
         }
+        self.count_exact(n);
         Ok(())
     }
 
@@ -320,7 +494,7 @@ impl<E> FloatKernel<'_, E> {
         xs: &[T],
         out: &mut [O],
         r: impl Run,
-        flags: &mut [bool; BLOCK],
+        s: &mut Scratch,
     ) -> bool
     where
         E: FloatEmit<O>,
@@ -328,7 +502,7 @@ impl<E> FloatKernel<'_, E> {
         const REL: f64 = 1.0 / (1u64 << 50) as f64;
         const TINY: f64 = 1e-300;
         let n = xs.len().min(out.len()).min(BLOCK);
-        let (xs, out, flags) = (&xs[..n], &mut out[..n], &mut flags[..n]);
+        let (xs, out, flags) = (&xs[..n], &mut out[..n], &mut s.flags[..n]);
         let (mut lo, mut hi) = ([0u32; BLOCK], [0u32; BLOCK]);
         let (lo, hi) = (&mut lo[..n], &mut hi[..n]);
         for i in 0..n {
@@ -341,10 +515,9 @@ impl<E> FloatKernel<'_, E> {
         let (mut clo, mut chi) = ([0u32; BLOCK], [0u32; BLOCK]);
         let (clo, chi) = (&mut clo[..n], &mut chi[..n]);
         let f32k = k.float32_kernel();
-        // Never stochastic here (see the caller), so the draws are unused.
-        let unused = crate::engine::random::Seeded { seed: 0, n: 64 };
-        f32k.convert_chunk_portable(0, lo, clo, &unused);
-        f32k.convert_chunk_portable(0, hi, chi, &unused);
+        // Never stochastic here (see the caller), so there are no draws.
+        f32k.convert_chunk_portable(0, lo, clo, &BlockAddends(&[]));
+        f32k.convert_chunk_portable(0, hi, chi, &BlockAddends(&[]));
         let mut any = false;
         for i in 0..n {
             // A NaN x's two ends agree; the NaN policy is the exact loop's.
@@ -354,34 +527,6 @@ impl<E> FloatKernel<'_, E> {
             out[i] = self.emit.emit(clo[i] as u64, r.scale(i));
         }
         any
-    }
-
-    /// [`Self::interval_loop`] over blocks, then the flagged elements exactly.
-    #[inline(always)]
-    fn interval_run<T: Real, O, R: Run>(
-        &self,
-        k: &Fp64Front,
-        xs: &[T],
-        out: &mut [O],
-        r: R,
-        base: usize,
-    ) -> Result<(), Error>
-    where
-        E: FloatEmit<O>,
-    {
-        let mut flags = [false; BLOCK];
-        for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
-            let off = b * BLOCK;
-            let rb = r.sub(off, xb.len());
-            let doubtful = wide(
-                #[inline(always)]
-                || self.interval_loop(k, xb, ob, rb, &mut flags),
-            );
-            if doubtful {
-                self.redo_flagged(xb, ob, rb, base + off, &flags)?;
-            }
-        }
-        Ok(())
     }
 
     /// Element by element through the engine (any mode, NaN policy).
@@ -396,6 +541,7 @@ impl<E> FloatKernel<'_, E> {
     where
         E: FloatEmit<O>,
     {
+        self.count_exact(xs.len());
         for (i, (&x, y)) in xs.iter().zip(out.iter_mut()).enumerate() {
             *y = self.emit.emit(self.code(x, scale(i), base + i)?, scale(i));
         }
@@ -412,9 +558,23 @@ impl<T: Real, O: Copy, E: FloatEmit<O>> Kernel<T, O> for FloatKernel<'_, E> {
                 return Ok(());
             }
         } else if let Some(p) = self.point_for::<T>() {
-            return self.point_run(p, xs, out, r, base);
+            return self.blocked_run(
+                xs,
+                out,
+                r,
+                base,
+                #[inline(always)]
+                |xb, ob, rb, index, s| self.point_loop(p, xb, ob, rb, index, s),
+            );
         } else if let Some(k) = &self.interval {
-            return self.interval_run(k, xs, out, r, base);
+            return self.blocked_run(
+                xs,
+                out,
+                r,
+                base,
+                #[inline(always)]
+                |xb, ob, rb, _, s| self.interval_loop(k, xb, ob, rb, s),
+            );
         }
         self.exact_loop(xs, out, |i| r.scale(i), base)
     }
@@ -511,12 +671,9 @@ impl<'a, E> FloatKernel<'a, E> {
         } else {
             Fp64Front::new(elem, &enc)
         };
-        let point = if o.rounding == RoundingMode::Stochastic {
-            None
-        } else {
-            Point::new(elem, &enc)
-        };
+        let point = Point::new(elem, &enc);
         let inverses_normal32 = scales.iter().all(|&s| ((1.0 / s) as f32).is_normal());
+        let scales_f32 = scales.iter().all(|&s| s as f32 as f64 == s);
         Ok(FloatKernel {
             elem,
             enc,
@@ -524,9 +681,11 @@ impl<'a, E> FloatKernel<'a, E> {
             fast,
             point,
             inverses_normal32,
+            scales_f32,
             interval,
             pow2,
             emit,
+            exact: AtomicUsize::new(0),
         })
     }
 }
@@ -546,9 +705,22 @@ pub fn quantize_float<T: Real, D: Bits>(
     o: &FloatQuantOptions,
     out: &mut [D],
 ) -> Result<(), Error> {
+    quantize_float_traced(x, l, scales, elem, o, out).map(|_| ())
+}
+
+/// [`quantize_float`], also saying which route computed the elements.
+pub fn quantize_float_traced<T: Real, D: Bits>(
+    x: &[T],
+    l: &Layout,
+    scales: &[f64],
+    elem: &FloatFormat,
+    o: &FloatQuantOptions,
+    out: &mut [D],
+) -> Result<FloatTrace, Error> {
     let p = float_params(scales, l)?;
     let k = FloatKernel::new(elem, o, scales, ElemCodes)?;
-    drive(x, out, l, &p, &k)
+    drive(x, out, l, &p, &k)?;
+    Ok(k.trace::<T>())
 }
 
 /// `decode(code) * scale` fused with [`quantize_float`].
@@ -560,10 +732,23 @@ pub fn fake_quantize_float<T: Real>(
     o: &FloatQuantOptions,
     out: &mut [T],
 ) -> Result<(), Error> {
+    fake_quantize_float_traced(x, l, scales, elem, o, out).map(|_| ())
+}
+
+/// [`fake_quantize_float`], also saying which route computed the elements.
+pub fn fake_quantize_float_traced<T: Real>(
+    x: &[T],
+    l: &Layout,
+    scales: &[f64],
+    elem: &FloatFormat,
+    o: &FloatQuantOptions,
+    out: &mut [T],
+) -> Result<FloatTrace, Error> {
     let p = float_params(scales, l)?;
     let table = (0..1u64 << elem.bits())
         .map(|c| value_to_f64(elem.unpack(c)))
         .collect();
     let k = FloatKernel::new(elem, o, scales, ElemDequant(table))?;
-    drive(x, out, l, &p, &k)
+    drive(x, out, l, &p, &k)?;
+    Ok(k.trace::<T>())
 }
