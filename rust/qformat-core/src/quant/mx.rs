@@ -55,22 +55,24 @@ pub(super) trait FloatEmit<O>: Sync {
     fn emit(&self, code: u64, scale: f64) -> O;
 
     /// [`Self::emit`] for a block of codes from the float32 kernel `k`
-    /// with the scales of `r`, as a loop that vectorises; a NaN code may
-    /// get another NaN (callers redo those elements through [`Self::emit`]).
-    /// `scales_f32`: every scale of `r` is a float32 value; `values` is
-    /// working space.
+    /// with element `i`'s scale `scale(i)` (`scale32(i)` in float32), as a
+    /// loop that vectorises; a NaN code may get another NaN (callers redo
+    /// those elements through [`Self::emit`]). `scales_f32`: every scale is
+    /// a float32 value; `values` is working space.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn emit_block(
         &self,
         _k: &Fp32Narrowing,
         codes: &[u32],
         out: &mut [O],
-        r: impl Run,
+        scale: impl Fn(usize) -> f64,
+        _scale32: impl Fn(usize) -> f32,
         _scales_f32: bool,
         _values: &mut [u32; BLOCK],
     ) {
         for (i, (o, &c)) in out.iter_mut().zip(codes).enumerate() {
-            *o = self.emit(c as u64, r.scale(i));
+            *o = self.emit(c as u64, scale(i));
         }
     }
 }
@@ -101,12 +103,14 @@ impl<T: Real> FloatEmit<T> for ElemDequant {
     /// f64 (at most 17 + 24 significant bits, far inside its range), so
     /// both round the exact product once to float32.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn emit_block(
         &self,
         k: &Fp32Narrowing,
         codes: &[u32],
         out: &mut [T],
-        r: impl Run,
+        scale: impl Fn(usize) -> f64,
+        scale32: impl Fn(usize) -> f32,
         scales_f32: bool,
         values: &mut [u32; BLOCK],
     ) {
@@ -115,11 +119,11 @@ impl<T: Real> FloatEmit<T> for ElemDequant {
         k.widen_chunk_portable(&codes[..n], values);
         if scales_f32 && std::mem::size_of::<T>() == 4 {
             for (i, (o, &v)) in out.iter_mut().zip(values.iter()).enumerate() {
-                *o = T::from_f64((f32::from_bits(v) * r.scale32(i)) as f64);
+                *o = T::from_f64((f32::from_bits(v) * scale32(i)) as f64);
             }
         } else {
             for (i, (o, &v)) in out.iter_mut().zip(values.iter()).enumerate() {
-                *o = T::from_f64(f32::from_bits(v) as f64 * r.scale(i));
+                *o = T::from_f64(f32::from_bits(v) as f64 * scale(i));
             }
         }
     }
@@ -337,29 +341,38 @@ impl<E> FloatKernel<'_, E> {
             .filter(|_| f32_data && self.inverses_normal32)
     }
 
-    /// The branch-free loop: element codes of `x * inv(i)` by the float32
-    /// kernel (bit-equal to the engine). Returns true when a NaN was seen:
-    /// the NaN policy needs the exact loop.
+    /// The branch-free loops over a block of at most [`BLOCK`] elements:
+    /// element codes of `x * inv(i)` (exact: a power-of-two scale) by the
+    /// float32 kernel, bit-equal to the engine, then their outputs with
+    /// scale `scale(i)`. Returns true when a NaN was seen: the NaN policy
+    /// needs the exact loop.
     #[inline(always)]
-    fn fast_loop<T: Real, O>(
+    fn fast_block<T: Real, O>(
         &self,
         k: &Fp32Narrowing,
         xs: &[T],
         out: &mut [O],
         inv: impl Fn(usize) -> f32,
         scale: impl Fn(usize) -> f64,
+        s: &mut Scratch,
     ) -> bool
     where
         E: FloatEmit<O>,
     {
-        let n = xs.len().min(out.len());
-        let (xs, out) = (&xs[..n], &mut out[..n]);
+        let n = xs.len().min(out.len()).min(BLOCK);
+        let (xs, out, q) = (&xs[..n], &mut out[..n], &mut s.q[..n]);
         let mut nan = false;
         for i in 0..n {
             let v = xs[i].to_f32() * inv(i);
             nan |= v.is_nan();
-            out[i] = self.emit.emit(k.convert(v.to_bits(), 0) as u64, scale(i));
+            q[i] = v.to_bits();
         }
+        let codes = &mut s.codes[..n];
+        k.convert_chunk_portable(0, q, codes, &BlockAddends(&[]));
+        let scale32 = |i| scale(i) as f32;
+        let values = &mut s.values;
+        self.emit
+            .emit_block(k, codes, out, &scale, scale32, self.scales_f32, values);
         nan
     }
 
@@ -417,9 +430,10 @@ impl<E> FloatKernel<'_, E> {
             }
             p.k.convert_chunk_portable(0, q, codes, &BlockAddends(&[]));
         }
+        let (scale, scale32) = (|i| r.scale(i), |i| r.scale32(i));
         let values = &mut s.values;
         self.emit
-            .emit_block(&p.k, codes, out, r, self.scales_f32, values);
+            .emit_block(&p.k, codes, out, scale, scale32, self.scales_f32, values);
         any
     }
 
@@ -553,8 +567,13 @@ impl<T: Real, O: Copy, E: FloatEmit<O>> Kernel<T, O> for FloatKernel<'_, E> {
     #[inline(always)]
     fn run<R: Run>(&self, xs: &[T], out: &mut [O], r: R, base: usize) -> Result<(), Error> {
         if let Some(k) = self.fast_for::<T>() {
-            let r = r.sub(0, xs.len());
-            if !self.fast_loop(k, xs, out, |i| r.inv(i) as f32, |i| r.scale(i)) {
+            let (mut s, mut nan) = (Scratch::new(), false);
+            for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
+                let rb = r.sub(b * BLOCK, xb.len());
+                let (inv, scale) = (|i| rb.inv(i) as f32, |i| rb.scale(i));
+                nan |= self.fast_block(k, xb, ob, inv, scale, &mut s);
+            }
+            if !nan {
                 return Ok(());
             }
         } else if let Some(p) = self.point_for::<T>() {
@@ -595,12 +614,12 @@ impl<T: Real, O: Copy, E: FloatEmit<O>> Kernel<T, O> for FloatKernel<'_, E> {
         let Some(k) = self.fast_for::<T>() else {
             return default_run_groups(self, xs, out, p, first, g, base);
         };
-        let (mut inv, mut scale) = ([0f32; BLOCK], [0f64; BLOCK]);
+        let (mut inv, mut scale, mut s) = ([0f32; BLOCK], [0f64; BLOCK], Scratch::new());
         for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
             let off = b * BLOCK;
             spread(|q| p.one(q).inv32(0), first, g, off, &mut inv[..xb.len()]);
             spread(|q| p.scale[q], first, g, off, &mut scale[..xb.len()]);
-            if self.fast_loop(k, xb, ob, |i| inv[i], |i| scale[i]) {
+            if self.fast_block(k, xb, ob, |i| inv[i], |i| scale[i], &mut s) {
                 self.exact_loop(xb, ob, |i| scale[i], base + off)?;
             }
         }
