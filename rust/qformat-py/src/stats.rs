@@ -115,13 +115,15 @@ fn quant_error_stats<'py>(
     let s = with_slice::<f64, _>(scales, |s| {
         with_slice::<i64, _>(zps, |z| {
             if is_f32(x) {
-                with_slice::<f32, _>(x, |xs| {
-                    dispatch_ro!(codes, c => detached(py, || quantized_stats(xs, &l, s, z, c, elements)))
-                })
+                with_slice::<f32, _>(
+                    x,
+                    |xs| dispatch_ro!(codes, c => detached(py, || quantized_stats(xs, &l, s, z, c, elements))),
+                )
             } else {
-                with_slice::<f64, _>(x, |xs| {
-                    dispatch_ro!(codes, c => detached(py, || quantized_stats(xs, &l, s, z, c, elements)))
-                })
+                with_slice::<f64, _>(
+                    x,
+                    |xs| dispatch_ro!(codes, c => detached(py, || quantized_stats(xs, &l, s, z, c, elements))),
+                )
             }
         })
     })?;

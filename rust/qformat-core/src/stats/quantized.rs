@@ -55,8 +55,9 @@ pub fn quantized_stats<T: Real + StatFloat, D: Bits>(
 ) -> Result<ErrorStats, Error> {
     check(x.len(), codes.len(), l, scales.len(), zps.len(), &elements)?;
     let p = Params { l, scales, zps };
+    let word_bits = 8 * std::mem::size_of::<D>();
     match elements {
-        Elements::Int { signed: true } => Ok(run(x, codes, &p, &Signed(64 - 8 * std::mem::size_of::<D>()))),
+        Elements::Int { signed: true } => Ok(run(x, codes, &p, &Signed(64 - word_bits))),
         Elements::Int { signed: false } => Ok(run(x, codes, &p, &Unsigned)),
         Elements::Float(f) => {
             let table = FloatValues::new(f);
@@ -222,8 +223,10 @@ impl Params<'_> {
     /// `ys[i]` = the dequantized value of `cs[i]`, the element of flat
     /// index `first + i`: `T::from_f64((value - zp) * scale)`, the fused
     /// pass's arithmetic (its float32 loop rounds the same exact product
-    /// once, to the same float32). Walks runs of elements that share one
-    /// scale or read consecutive ones.
+    /// once, to the same float32). A block under one scale (per tensor, per
+    /// channel across an inner axis) reads it as a constant; any other gets
+    /// its scales and zero points laid out first, so the loop over the
+    /// block is one straight vectorisable loop even for groups of 32.
     #[inline(always)]
     fn dequantize<T: Real, D: Bits, V: CodeValue<D>>(
         &self,
@@ -232,21 +235,40 @@ impl Params<'_> {
         v: &V,
         ys: &mut [T],
     ) {
+        let n = cs.len().min(ys.len()).min(BLOCK);
+        let (cs, ys) = (&cs[..n], &mut ys[..n]);
+        let (p, step, run) = self.segment(first);
+        if !step && run >= n {
+            let (s, z) = (self.scales[p], self.zp(p));
+            for (y, &c) in ys.iter_mut().zip(cs) {
+                *y = T::from_f64((v.value(c) - z) * s);
+            }
+            return;
+        }
+        let (mut s, mut z) = ([0f64; BLOCK], [0f64; BLOCK]);
+        let (s, z) = (&mut s[..n], &mut z[..n]);
+        self.lay_out(first, s, z);
+        for (((y, &c), &sk), &zk) in ys.iter_mut().zip(cs).zip(s.iter()).zip(z.iter()) {
+            *y = T::from_f64((v.value(c) - zk) * sk);
+        }
+    }
+
+    /// `s[i]`, `z[i]` = the scale and zero point of flat index `first + i`,
+    /// run by run.
+    #[inline(always)]
+    fn lay_out(&self, first: usize, s: &mut [f64], z: &mut [f64]) {
         let mut i = 0;
-        while i < cs.len() {
+        while i < s.len() {
             let (p, step, run) = self.segment(first + i);
-            let m = run.min(cs.len() - i);
-            let (c, y) = (&cs[i..i + m], &mut ys[i..i + m]);
+            let m = run.min(s.len() - i);
             if step {
-                let s = &self.scales[p..p + m];
-                for k in 0..m {
-                    y[k] = T::from_f64((v.value(c[k]) - self.zp(p + k)) * s[k]);
+                s[i..i + m].copy_from_slice(&self.scales[p..p + m]);
+                for (k, zk) in z[i..i + m].iter_mut().enumerate() {
+                    *zk = self.zp(p + k);
                 }
             } else {
-                let (s, z) = (self.scales[p], self.zp(p));
-                for k in 0..m {
-                    y[k] = T::from_f64((v.value(c[k]) - z) * s);
-                }
+                s[i..i + m].fill(self.scales[p]);
+                z[i..i + m].fill(self.zp(p));
             }
             i += m;
         }
@@ -307,7 +329,9 @@ mod tests {
         let mut state = 0x9E37_79B9_7F4A_7C15u64;
         let mut v: Vec<f32> = (0..SHAPE[0] * SHAPE[1])
             .map(|i| {
-                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 let u = (state >> 40) as f32 / (1u64 << 24) as f32 * 3.0 - 1.5;
                 if i % 97 == 0 {
                     u * 1e-5
@@ -317,9 +341,15 @@ mod tests {
             })
             .collect();
         if specials {
-            for (i, s) in [f32::NAN, f32::INFINITY, -f32::INFINITY, -0.0, f32::from_bits(3)]
-                .into_iter()
-                .enumerate()
+            for (i, s) in [
+                f32::NAN,
+                f32::INFINITY,
+                -f32::INFINITY,
+                -0.0,
+                f32::from_bits(3),
+            ]
+            .into_iter()
+            .enumerate()
             {
                 v[i * 40_009 + 11] = s;
             }
@@ -358,7 +388,11 @@ mod tests {
             fake_quantize(x, &l, &s, &z, o, &mut fake).unwrap();
             let got = quantized_stats(x, &l, &s, &z, &codes, Elements::Int { signed: o.qmin < 0 });
             let want = error_stats(x, &fake);
-            assert_eq!(format!("{:?}", got.unwrap()), format!("{want:?}"), "{axis:?} {group:?} {o:?}");
+            assert_eq!(
+                format!("{:?}", got.unwrap()),
+                format!("{want:?}"),
+                "{axis:?} {group:?} {o:?}"
+            );
         }
     }
 
@@ -379,8 +413,21 @@ mod tests {
         let base = int_opts(-127, 127);
         int_case::<f32, u8>(&x, &base, false, false);
         int_case::<f32, u8>(&x, &base, false, true);
-        for rounding in [RoundingMode::Stochastic, RoundingMode::Down, RoundingMode::NearestAway] {
-            int_case::<f32, u8>(&x, &QuantOptions { rounding, seed: 5, ..base }, false, false);
+        for rounding in [
+            RoundingMode::Stochastic,
+            RoundingMode::Down,
+            RoundingMode::NearestAway,
+        ] {
+            int_case::<f32, u8>(
+                &x,
+                &QuantOptions {
+                    rounding,
+                    seed: 5,
+                    ..base
+                },
+                false,
+                false,
+            );
         }
         let torch = QuantOptions {
             arithmetic: Arithmetic::Torch,
@@ -406,14 +453,24 @@ mod tests {
             let l = Layout::new(&SHAPE, axis, group).unwrap();
             let s: Vec<f64> = scales(&l, 6.0, false)
                 .iter()
-                .map(|&v| if pow2 { 2f64.powi(v.log2().floor() as i32) } else { v })
+                .map(|&v| {
+                    if pow2 {
+                        2f64.powi(v.log2().floor() as i32)
+                    } else {
+                        v
+                    }
+                })
                 .collect();
             let (mut codes, mut fake) = (vec![0u8; x.len()], vec![0f32; x.len()]);
             quantize_float(x, &l, &s, &f, o, &mut codes).unwrap();
             fake_quantize_float(x, &l, &s, &f, o, &mut fake).unwrap();
             let got = quantized_stats(x, &l, &s, &[], &codes, Elements::Float(&f)).unwrap();
             let want = error_stats(x, &fake);
-            assert_eq!(format!("{got:?}"), format!("{want:?}"), "{elem} {axis:?} {group:?}");
+            assert_eq!(
+                format!("{got:?}"),
+                format!("{want:?}"),
+                "{elem} {axis:?} {group:?}"
+            );
         }
     }
 
@@ -435,7 +492,10 @@ mod tests {
             seed: 9,
             nan: None,
         };
-        let no_nan = FloatQuantOptions { nan: None, ..nearest };
+        let no_nan = FloatQuantOptions {
+            nan: None,
+            ..nearest
+        };
         float_case(&x, "fp4_e2m1fn", &no_nan, true);
         float_case(&x, "fp6_e2m3fn", &stochastic, true);
     }
