@@ -236,6 +236,12 @@ def error_stats(
 def encode_float_stats(
     src: _Words, src_fmt: FloatFormat, out: _Words, dst_fmt: FloatFormat, opts: dict[str, Any]
 ) -> dict[str, Union[int, float]]: ...
+# the statistics of a quantization, from its codes (no dequantized copy)
+def quant_error_stats(
+    x: _Floats, shape: tuple[int, ...], axis: Optional[int], group: Optional[int],
+    scales: npt.NDArray[np.float64], zps: npt.NDArray[np.int64], codes: _Words,
+    elem: Optional[FloatFormat], signed: bool,
+) -> dict[str, Union[int, float]]: ...
 
 # GGUF block types (qformat_core::quant::gguf)
 def gguf_quantize(

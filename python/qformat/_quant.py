@@ -304,6 +304,16 @@ class _CodePass(NamedTuple):
         else:
             _native.quant_codes(x, shape, k, g, s, self.zps, self.opts, out)
 
+    def stats(self, codes: np.ndarray) -> dict:
+        """``error_stats``' sums of the dequantized ``codes`` (the flat words
+        :meth:`run` wrote) against the input, without writing them."""
+        x, shape, k, g = self.arr.reshape(-1), self.arr.shape, self.k, self.group_size
+        if isinstance(self.f, FloatFormat):
+            return _native.quant_error_stats(x, shape, k, g, self.scales,
+                                             np.zeros(0, np.int64), codes, self.f, False)
+        return _native.quant_error_stats(x, shape, k, g, self.scales, self.zps, codes, None,
+                                         self.f.signed)
+
 
 def quantize(
     x: Any,
@@ -346,26 +356,24 @@ def quantize(
     )
 
 
-def quantize_and_fake(x: Any, fmt: FormatSpec, fake: bool, **options: Any) -> tuple:
-    """``(quantize(x, fmt, **options), fake_quantize(...) or None)`` sharing
-    one range pass: what a checkpoint writer needs for its codes and its
-    error report."""
+def quantize_with_stats(x: Any, fmt: FormatSpec, report: bool, **options: Any) -> tuple:
+    """``(quantize(x, fmt, **options), sums or None)``: what a checkpoint
+    writer needs for its codes and its error report. With ``report`` the
+    sums are ``error_stats``' of ``fake_quantize(x, ...)`` against ``x``,
+    bit for bit, but taken from the codes in one Rust pass that reads the
+    input and the codes (``_native.quant_error_stats``) instead of a second
+    code pass that writes the dequantized values."""
     p = _CodePass.plan(x=x, fmt=fmt, **{**OPTION_DEFAULTS, **options})
     values = np.empty(p.arr.shape, dtype=p.f.storage_dtype)
     p.run(words(values), fused=False)
-    approx = None
-    if fake:
-        approx = np.empty(p.arr.shape, dtype=p.arr.dtype)
-        p.run(approx.reshape(-1), fused=True)
+    sums = p.stats(words(values)) if report else None
     g = options.get("group_size")
     pshape = _args.param_shape(p.arr.shape, p.k, g)
     sf = options.get("scale_format")
     q = QuantizedArray(values, p.scales.astype(p.arr.dtype).reshape(pshape),
                        p.zps.reshape(pshape), p.f, options.get("scheme", "symmetric"), p.k, g,
                        format(sf) if sf is not None else None)
-    return q, approx
-
-
+    return q, sums
 
 
 def fake_quantize(

@@ -41,7 +41,7 @@ from .._convert import decode, encode, encode_with_stats
 from .._formats import _BUILTINS, FloatFormat, Format, IntFormat, format
 from .._gguf import GGUF_TYPES
 from .._qarray import QuantizedArray, pack, unpack
-from .._quant import quantize_and_fake
+from .._quant import quantize_with_stats
 from .gguf import quantize_file_gguf
 from .stats import ErrorStats
 from .stfile import (
@@ -335,7 +335,9 @@ def _store_scale(scale: np.ndarray, target: Target) -> np.ndarray:
 class _TensorJob:
     """Reads one tensor in runs of rows, converts each run and writes the
     codes; scales and zero points follow once all codes are written. With
-    ``report`` the dequantized values of each run feed the error statistics."""
+    ``report`` each run's error statistics come from Rust: out of the
+    converting pass for a float cast, out of one pass over the input and
+    the codes for integer and block-scaled targets."""
 
     def __init__(self, reader: TensorReader, writer: TensorWriter, plan: _Plan, target: Target,
                  tick: Callable[[int], None], report: bool = True) -> None:
@@ -373,12 +375,11 @@ class _TensorJob:
             self.writer.write(name, raw)
             return
         t = self.target
-        deq = None
         if t.kind == "float":
             stored = self._cast(raw)
         else:
             x = as_float(raw, self.plan.info.dtype)
-            q, deq = quantize_and_fake(
+            q, sums = quantize_with_stats(
                 x, t.fmt, self.report, scheme=t.scheme, axis=self.plan.k,
                 group_size=t.group_size, clip=t.clip, percentile=t.percentile,
                 rounding=t.rounding, scale_format=t.scale_format, nan=t.nan)
@@ -386,8 +387,8 @@ class _TensorJob:
             self.scales.append(_store_scale(q.scale, t))
             if t.kind == "int":
                 self.zps.append(q.zero_point.astype(t.fmt.storage_dtype))
-            if deq is not None and self.report:
-                self.stats.add(x, deq)
+            if sums is not None:
+                self.stats.merge_sums(sums)
         if self.plan.packed:
             stored = pack(stored, t.fmt)
         self.writer.write(name, stored)

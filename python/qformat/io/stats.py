@@ -13,8 +13,10 @@ __all__ = ["ErrorStats"]
 
 
 class ErrorStats:
-    """Error statistics of a tensor, summed over runs of rows in one Rust
-    pass each (``_native.error_stats``, float64 sums, GIL released).
+    """Error statistics of a tensor, summed over runs of rows, each run's
+    sums from one Rust pass (float64 sums, GIL released): the converting
+    pass of a float cast, the pass over the input and the codes of a
+    quantization, or ``_native.error_stats`` over two arrays (:meth:`add`).
 
     Errors (max/mean absolute, RMSE, SQNR) are over the elements whose input
     and result are both finite; NaN and infinities among the inputs and the

@@ -27,7 +27,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("fast", &["error", "format", "engine"]),
     ("text", &["error", "format", "engine"]),
     ("quant", &["error", "format", "engine", "fast"]),
-    ("stats", &["error", "format", "engine", "fast"]),
+    ("stats", &["error", "format", "engine", "fast", "quant"]),
 ];
 
 /// A module path (`["engine", "encode"]`; the crate root is empty).

@@ -1,14 +1,17 @@
 //! Error statistics, GIL released: `error_stats(reference, approx)` over
-//! two flat float32/float64 arrays, and `encode_float_stats`, a float
-//! conversion that returns them from its own pass.
+//! two flat float32/float64 arrays; `encode_float_stats`, a float
+//! conversion that returns them from its own pass; and `quant_error_stats`,
+//! the statistics of a quantization taken from its codes.
 
 use numpy::PyArray1;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use qformat_core::quant::Layout;
+use qformat_core::stats::quantized::{quantized_stats, Elements};
 use qformat_core::stats::{self, convert::encode_with_stats, ErrorStats};
 
 use crate::arrays::with_slice;
-use crate::errors::{detached, QFormatError};
+use crate::errors::{detached, to_py, QFormatError};
 use crate::formats::FloatArg;
 use crate::specs::OptionArgs;
 use crate::{dispatch_ro, dispatch_rw};
@@ -83,6 +86,50 @@ fn encode_float_stats<'py>(
     as_dict(py, &s)
 }
 
+/// The statistics of a quantization of `x` (flat float32/float64, of
+/// `shape`, scales along `axis` in groups of `group`) from its `codes`:
+/// float element codes of `elem` times the scales, or with `elem` None
+/// integer codes (two's complement when `signed`) as `(code - zp) * scale`
+/// — the values the fused quantize-dequantize pass gives, without writing
+/// them. `error_stats`' keys (overflow is never counted).
+#[pyfunction]
+#[pyo3(signature = (x, shape, axis, group, scales, zps, codes, elem, signed))]
+#[allow(clippy::too_many_arguments)]
+fn quant_error_stats<'py>(
+    py: Python<'py>,
+    x: &Bound<'py, PyAny>,
+    shape: Vec<usize>,
+    axis: Option<i64>,
+    group: Option<usize>,
+    scales: &Bound<'py, PyAny>,
+    zps: &Bound<'py, PyAny>,
+    codes: &Bound<'py, PyAny>,
+    elem: Option<FloatArg>,
+    signed: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let l = Layout::new(&shape, axis, group).map_err(to_py)?;
+    let elements = match &elem {
+        Some(f) => Elements::Float(&f.0),
+        None => Elements::Int { signed },
+    };
+    let s = with_slice::<f64, _>(scales, |s| {
+        with_slice::<i64, _>(zps, |z| {
+            if is_f32(x) {
+                with_slice::<f32, _>(
+                    x,
+                    |xs| dispatch_ro!(codes, c => detached(py, || quantized_stats(xs, &l, s, z, c, elements))),
+                )
+            } else {
+                with_slice::<f64, _>(
+                    x,
+                    |xs| dispatch_ro!(codes, c => detached(py, || quantized_stats(xs, &l, s, z, c, elements))),
+                )
+            }
+        })
+    })?;
+    as_dict(py, &s)
+}
+
 /// The sums as a dict with the field names of [`ErrorStats`].
 fn as_dict<'py>(py: Python<'py>, s: &ErrorStats) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
@@ -105,5 +152,6 @@ fn as_dict<'py>(py: Python<'py>, s: &ErrorStats) -> PyResult<Bound<'py, PyDict>>
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(error_stats, m)?)?;
     m.add_function(wrap_pyfunction!(encode_float_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(quant_error_stats, m)?)?;
     Ok(())
 }

@@ -3,8 +3,10 @@
 //! instruction-set level.
 //!
 //! * [`words`] — storage words and the fixed-chunk parallel walk;
-//! * [`slices`] — whole-array float conversions (lookup tables for sources
-//!   of at most 16 bits, the kernels below, the engine otherwise);
+//! * [`slices`] — whole-array float conversions, the drivers that pick a
+//!   route per call: a lookup table, one of the kernels below, the engine;
+//! * [`table`] — lookup tables for sources of at most 16 bits (the engine's
+//!   every result, computed once) and their gather loop;
 //! * [`fp32`] — the branch-free float32 → narrower-float kernel;
 //! * [`fp16_hw`] — float32 → binary16 by the processor's F16C conversion;
 //! * [`fp64_front`] — float64 inputs through that kernel;
@@ -19,4 +21,5 @@ pub mod fp64_front;
 pub mod int;
 pub mod simd;
 pub mod slices;
+pub mod table;
 pub mod words;

@@ -3,7 +3,8 @@
 //! The meaning of every conversion is `FloatFormat::encode` (the generic
 //! engine). The kernels here only choose a faster way to compute the same
 //! bits, and each is tested equal to the engine:
-//! * sources of at most 16 bits go through a lookup table filled by the engine;
+//! * sources of at most 16 bits go through a lookup table filled by the
+//!   engine (`table.rs`: the tables, their builder and the gather loop);
 //! * float32 → narrower float (and back, for `round` and `decode`) runs the
 //!   branch-free [`Fp32Narrowing`] kernel of `fp32.rs` (float64 inputs through `fp64_front.rs`);
 //! * float32 → IEEE binary16 under the IEEE defaults runs the F16C
@@ -24,6 +25,7 @@ use crate::fast::fp16_hw;
 use crate::fast::fp32::Fp32Narrowing;
 use crate::fast::fp32_widen::Fp32ToFp64;
 use crate::fast::fp64_front::Fp64Front;
+use crate::fast::table::{self, par_lookup};
 use crate::fast::words::{par_chunks, par_map, Bits, IntWord};
 use crate::format::{float_layout, FloatFormat};
 
@@ -247,11 +249,7 @@ impl<'a, D: Bits> Conversion<'a, D> {
         let (src_fmt, fmt, opts) = (self.src_fmt, self.fmt, self.opts);
         let fp32 = float_layout("fp32");
         if src_fmt.bits() <= 16 && opts.rounding != RoundingMode::Stochastic {
-            return Route::Table(
-                (0..1u64 << src_fmt.bits())
-                    .map(|b| D::from_u64(self.one(b, 0)))
-                    .collect(),
-            );
+            return Route::Table(table::build(src_fmt.bits(), |b| self.one(b, 0)));
         }
         if *src_fmt == *fp32 {
             if let Some(k) = Fp32Narrowing::new(fmt, opts) {
@@ -306,7 +304,7 @@ impl<'a, D: Bits> Conversion<'a, D> {
         draws: &impl Draws,
     ) -> bool {
         match &self.route {
-            Route::Table(t) => return lookup_chunk(t, src, dst),
+            Route::Table(t) => return table::lookup_chunk(t, src, dst),
             Route::Fp16Hardware(_) if fp16_hw::convert_chunk(src, dst, self.round_trip) => {}
             Route::Fp32(k) | Route::Fp16Hardware(k) if self.round_trip => {
                 k.round_chunk(base, src, dst, draws)
@@ -356,49 +354,6 @@ pub fn encode_ints_slice<I: IntWord, D: Bits>(
     Ok(())
 }
 
-/// `dst[i] = table[src[i]]` over fixed chunks in parallel, for a table of
-/// `2^bits` entries. The index is masked to the table, so the loop has no
-/// bounds check and vectorises (gathers); a pattern wider than the table
-/// is still caught, by an OR of the high bits in the same pass.
-pub fn par_lookup<S: Bits, D: Bits>(table: &[D], src: &[S], dst: &mut [D]) -> Result<(), Error> {
-    debug_assert!(table.len().is_power_of_two());
-    let wide_pattern = std::sync::atomic::AtomicBool::new(false);
-    par_chunks(src, dst, |_, s, d| {
-        if !lookup_chunk(table, s, d) {
-            wide_pattern.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-    });
-    if wide_pattern.into_inner() {
-        return Err(Error::invalid(format!(
-            "bit patterns must be below 2^{}",
-            table.len().trailing_zeros()
-        )));
-    }
-    Ok(())
-}
-
-/// `dst[i] = table[src[i]]` over one chunk; false if a pattern was wider
-/// than the table (the index is masked, so the loop has no bounds check
-/// and vectorises, and the OR of the high bits catches such a pattern).
-#[inline]
-fn lookup_chunk<S: Bits, D: Bits>(table: &[D], src: &[S], dst: &mut [D]) -> bool {
-    let mask = table.len() - 1;
-    let t = &table[..=mask];
-    let high = crate::fast::simd::wide(
-        #[inline(always)]
-        || {
-            let mut high = 0u64;
-            for (o, &x) in dst.iter_mut().zip(src) {
-                let i = x.to_u64();
-                high |= i;
-                *o = t[i as usize & mask];
-            }
-            high
-        },
-    );
-    high & !(mask as u64) == 0
-}
-
 /// Widen every pattern of `fmt` into `out_fmt` (fp32 or fp64), exactly; NaN
 /// payloads are carried over left-aligned with their sign.
 pub fn decode_slice<S: Bits, D: Bits>(
@@ -410,11 +365,6 @@ pub fn decode_slice<S: Bits, D: Bits>(
     if src.len() != dst.len() {
         return Err(Error::invalid("input and output lengths differ"));
     }
-    // Widening is exact; NaNs keep sign and payload bit for bit (no quieting).
-    let opts = EncodeOptions {
-        nan: NanPolicy::Preserve,
-        ..EncodeOptions::nearest_even()
-    };
     if *out_fmt == *float_layout("fp32") {
         if let Some(k) = Fp32Narrowing::new(fmt, &EncodeOptions::default()) {
             par_chunks(src, dst, |_, s, d| k.widen_chunk(s, d));
@@ -422,11 +372,13 @@ pub fn decode_slice<S: Bits, D: Bits>(
         }
     }
     if fmt.bits() <= 16 {
-        let table: Vec<D> = (0..1u64 << fmt.bits())
-            .map(|b| D::from_u64(out_fmt.encode(fmt.unpack(b), &opts, 0)))
-            .collect();
-        par_lookup(&table, src, dst)?;
+        par_lookup(&table::decode_table(fmt, out_fmt), src, dst)?;
     } else {
+        // Widening is exact; NaNs keep sign and payload bit for bit (no quieting).
+        let opts = EncodeOptions {
+            nan: NanPolicy::Preserve,
+            ..EncodeOptions::nearest_even()
+        };
         par_map(src, dst, |_, s| {
             D::from_u64(out_fmt.encode(fmt.unpack(s.to_u64()), &opts, 0))
         });

@@ -16,6 +16,7 @@ use crate::error::Error;
 use crate::fast::fp32::Fp32Narrowing;
 use crate::fast::simd::wide;
 use crate::fast::slices::Conversion;
+use crate::fast::table::decode_table;
 use crate::fast::words::{Bits, CHUNK};
 use crate::format::{float_layout, FloatFormat};
 
@@ -85,9 +86,8 @@ impl<'a> Values<'a> {
 
 /// Every value of a narrow format, by the engine.
 fn table(fmt: &FloatFormat) -> Vec<f64> {
-    (0..1u64 << fmt.bits())
-        .map(|b| engine_value(fmt, b))
-        .collect()
+    let words: Vec<u64> = decode_table(fmt, float_layout("fp64"));
+    words.into_iter().map(f64::from_bits).collect()
 }
 
 /// A pattern's exact value through the engine (NaN stays NaN).

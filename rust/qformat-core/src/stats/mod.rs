@@ -8,11 +8,15 @@
 //!   and its converted (dequantized) values;
 //! * [`convert`] — a float conversion that takes the same sums from its own
 //!   pass, chunk by chunk while the chunk is in cache, so a checkpoint
-//!   conversion reads its input once.
+//!   conversion reads its input once;
+//! * [`quantized`] — the same sums for a quantization (integer codes with
+//!   scales and zero points, or float element codes with scales), taken
+//!   from the codes and the input in one pass, with no dequantized copy.
 
 use rayon::prelude::*;
 
 pub mod convert;
+pub mod quantized;
 
 /// Elements per parallel task: sums are formed per chunk and then added in
 /// chunk order, so the result does not depend on the thread count.
@@ -68,6 +72,14 @@ impl ErrorStats {
         self.flushed += o.flushed;
     }
 
+    /// Add pairs one by one, in order (the scalar pass that counts NaN and
+    /// inf exactly).
+    pub(crate) fn add_pairs<A: StatFloat, B: StatFloat>(&mut self, r: &[A], a: &[B], limit: f64) {
+        for (x, y) in r.iter().zip(a) {
+            self.add(x.wide(), y.wide(), limit);
+        }
+    }
+
     /// Add one pair, counting NaN and inf (the scalar path, for chunks
     /// that hold a non-finite value).
     fn add(&mut self, x: f64, y: f64, limit: f64) {
@@ -101,53 +113,99 @@ const LANES: usize = 8;
 /// inputs above it in magnitude count as overflow.
 #[inline(always)]
 pub(crate) fn chunk_stats<A: StatFloat, B: StatFloat>(r: &[A], a: &[B], limit: f64) -> ErrorStats {
-    let (mut mx, mut sa, mut no, mut si) =
-        ([0f64; LANES], [0f64; LANES], [0f64; LANES], [0f64; LANES]);
-    let mut fin = [0u64; LANES];
-    let (mut amx, mut over, mut flush) = ([0f64; LANES], [0u64; LANES], [0u64; LANES]);
-    let (rb, ab) = (r.chunks_exact(LANES), a.chunks_exact(LANES));
-    let (rt, at) = (rb.remainder(), ab.remainder());
-    for (xs, ys) in rb.zip(ab) {
-        for i in 0..LANES {
-            let (x, y) = (xs[i].wide(), ys[i].wide());
-            let ok = x.is_finite() & y.is_finite(); // |v| < inf: no branch
-            let e = if ok { (y - x).abs() } else { 0.0 };
-            let xv = if ok { x } else { 0.0 };
-            mx[i] = mx[i].max(e);
-            sa[i] += e;
-            no[i] += e * e;
-            si[i] += xv * xv;
-            fin[i] += ok as u64;
-            // Over the finite pairs only: a chunk with a non-finite value is recounted below.
-            amx[i] = amx[i].max(xv.abs());
-            over[i] += (xv.abs() > limit) as u64;
-            flush[i] += (ok & (xv != 0.0) & (y == 0.0)) as u64;
-        }
-    }
-    let mut s = ErrorStats {
-        n: (r.len() - rt.len()) as u64,
-        finite: fin.iter().sum(),
-        max_abs: mx.iter().fold(0.0, |m, &v| m.max(v)),
-        sum_abs: sa.iter().sum(),
-        noise: no.iter().sum(),
-        signal: si.iter().sum(),
-        amax: amx.iter().fold(0.0, |m, &v| m.max(v)),
-        overflow: over.iter().sum(),
-        flushed: flush.iter().sum(),
-        ..ErrorStats::default()
-    };
-    for (x, y) in rt.iter().zip(at) {
-        s.add(x.wide(), y.wide(), limit);
-    }
+    let mut lanes = Lanes::default();
+    lanes.feed(r, a, limit);
+    let s = lanes.finish(limit);
     if s.finite < s.n {
         // Some pair is not finite: count NaN and inf exactly, the slow way.
         let mut exact = ErrorStats::default();
-        for (x, y) in r.iter().zip(a) {
-            exact.add(x.wide(), y.wide(), limit);
-        }
+        exact.add_pairs(r, a, limit);
         return exact;
     }
     s
+}
+
+/// The partial sums of [`chunk_stats`], fed block by block: a caller that
+/// makes the results of a chunk a block at a time (the statistics of a
+/// quantization, from its codes) gets the same sums, bit for bit, as one
+/// call over the whole chunk, because every element lands in the same
+/// lane in the same order. Only the last block fed may have a length that
+/// is not a multiple of [`LANES`]; its tail is added after the lanes, as
+/// [`chunk_stats`] adds it.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Lanes {
+    mx: [f64; LANES],
+    sa: [f64; LANES],
+    no: [f64; LANES],
+    si: [f64; LANES],
+    fin: [u64; LANES],
+    amx: [f64; LANES],
+    over: [u64; LANES],
+    flush: [u64; LANES],
+    /// Pairs through the lanes.
+    n: u64,
+    /// The pairs after the last whole group of [`LANES`] (fewer than it).
+    tail: [(f64, f64); LANES],
+    tail_len: usize,
+}
+
+impl Lanes {
+    /// Add a block of pairs. The lanes are copied into locals for the
+    /// loop, so that they stay in vector registers.
+    #[inline(always)]
+    pub(crate) fn feed<A: StatFloat, B: StatFloat>(&mut self, r: &[A], a: &[B], limit: f64) {
+        debug_assert_eq!(self.tail_len, 0, "only the last block may have a tail");
+        let (mut mx, mut sa, mut no, mut si) = (self.mx, self.sa, self.no, self.si);
+        let (mut fin, mut amx, mut over, mut flush) = (self.fin, self.amx, self.over, self.flush);
+        let n = r.len().min(a.len());
+        let (rb, ab) = (r[..n].chunks_exact(LANES), a[..n].chunks_exact(LANES));
+        let (rt, at) = (rb.remainder(), ab.remainder());
+        for (xs, ys) in rb.zip(ab) {
+            for i in 0..LANES {
+                let (x, y) = (xs[i].wide(), ys[i].wide());
+                let ok = x.is_finite() & y.is_finite(); // |v| < inf: no branch
+                let e = if ok { (y - x).abs() } else { 0.0 };
+                let xv = if ok { x } else { 0.0 };
+                mx[i] = mx[i].max(e);
+                sa[i] += e;
+                no[i] += e * e;
+                si[i] += xv * xv;
+                fin[i] += ok as u64;
+                // Over the finite pairs only: a chunk with a non-finite value is recounted.
+                amx[i] = amx[i].max(xv.abs());
+                over[i] += (xv.abs() > limit) as u64;
+                flush[i] += (ok & (xv != 0.0) & (y == 0.0)) as u64;
+            }
+        }
+        (self.mx, self.sa, self.no, self.si) = (mx, sa, no, si);
+        (self.fin, self.amx, self.over, self.flush) = (fin, amx, over, flush);
+        self.n += (n - rt.len()) as u64;
+        for (k, (x, y)) in rt.iter().zip(at).enumerate() {
+            self.tail[k] = (x.wide(), y.wide());
+        }
+        self.tail_len = rt.len();
+    }
+
+    /// The sums: the lanes added up, then the tail pair by pair. Counts
+    /// NaN and inf only in the tail; a caller whose `finite < n` recounts.
+    pub(crate) fn finish(&self, limit: f64) -> ErrorStats {
+        let mut s = ErrorStats {
+            n: self.n,
+            finite: self.fin.iter().sum(),
+            max_abs: self.mx.iter().fold(0.0, |m, &v| m.max(v)),
+            sum_abs: self.sa.iter().sum(),
+            noise: self.no.iter().sum(),
+            signal: self.si.iter().sum(),
+            amax: self.amx.iter().fold(0.0, |m, &v| m.max(v)),
+            overflow: self.over.iter().sum(),
+            flushed: self.flush.iter().sum(),
+            ..ErrorStats::default()
+        };
+        for &(x, y) in &self.tail[..self.tail_len] {
+            s.add(x, y, limit);
+        }
+        s
+    }
 }
 
 /// A float element type the statistics read (f32 or f64), widened exactly.
