@@ -10,12 +10,10 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import qformat as qf
+from _exact import MODES
 from _optional import lazy, resolve
 
 torch = lazy("torch")
-
-
-MODES = ["nearest_even", "nearest_away", "toward_zero", "up", "down", "odd"]
 
 
 def ref_round(x: float, mode: str) -> int:

@@ -36,6 +36,14 @@ FORMATS = {
 SOURCES = {"f64": np.float64, "f32": np.float32}
 
 
+def test_reference_knows_every_deterministic_mode():
+    """The reference's mode list is every mode qformat accepts but
+    stochastic: a mode added to qformat fails here until the reference
+    (and with it every test iterating ``MODES``) learns it."""
+    from qformat._args import ROUNDINGS
+    assert MODES == tuple(m for m in ROUNDINGS if m != "stochastic")
+
+
 def _grid_unit(L: Layout, code: int) -> Fraction:
     """Spacing between the value of ``code`` and the next one on the grid."""
     e = max((code >> L.m) - (1 if L.has_zero else 0), 0) + L.emin

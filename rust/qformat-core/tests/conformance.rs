@@ -329,6 +329,7 @@ fn every_fast_path_equals_the_engine() {
         }
         cases += check_int_casts(&x32, &x64);
         cases += check_quantizers(&x32);
+        cases += check_quantizers_at_boundaries();
         cases += check_float_quantizers(&x32);
         cases += check_float_quotients_at_boundaries(&[
             "fp8_e4m3fn",
@@ -486,6 +487,68 @@ fn check_quantizers(x32: &[u32]) -> usize {
                     );
                 }
                 cases += 1;
+            }
+        }
+    }
+    cases
+}
+
+/// float32 data on and three ulps around every integer and half-integer
+/// multiple of the scale across the code range (where some mode's code
+/// changes), for float32-valued scales (the float32 loops) and one that is
+/// not (the f64 loops); every mode, both arithmetics, codes and fused
+/// values, in pools of 1, 2 and 3 threads over several parallel chunks,
+/// against the exact quotient rounded once. A fast loop whose doubt margin
+/// is too thin, or a split that moves a stochastic draw, fails here.
+fn check_quantizers_at_boundaries() -> usize {
+    let mut cases = 0;
+    for scale in [0.0375f32 as f64, 2.5e-3f32 as f64, 0.7f32 as f64, 1.0 / 3.0] {
+        let mut pattern: Vec<f32> = Vec::new();
+        for k in -262i32..=262 {
+            let x0 = (k as f64 * 0.5 * scale) as f32;
+            for d in -3i32..=3 {
+                pattern.push(f32::from_bits(x0.to_bits().wrapping_add_signed(d)));
+            }
+        }
+        pattern.retain(|v| v.is_finite());
+        let n = 2 * qformat_core::fast::words::CHUNK + 1001;
+        let xs: Vec<f32> = pattern.iter().copied().cycle().take(n).collect();
+        let l = Layout::new(&[n], None, None).unwrap();
+        for arithmetic in [Arithmetic::Exact, Arithmetic::Torch] {
+            for rounding in MODES {
+                let o = QuantOptions {
+                    rounding,
+                    seed: 5,
+                    arithmetic,
+                    qmin: -128,
+                    qmax: 127,
+                    nan: None,
+                };
+                let want: Vec<i64> = (0..n)
+                    .map(|i| quant_reference(xs[i], scale, 3, &o, i))
+                    .collect();
+                for threads in [1, 2, 3] {
+                    let pool = rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .build()
+                        .unwrap();
+                    let mut codes = vec![0u8; n];
+                    let mut fake = vec![0f32; n];
+                    pool.install(|| {
+                        quant::quantize(&xs, &l, &[scale], &[3], &o, &mut codes).unwrap();
+                        quant::fake_quantize(&xs, &l, &[scale], &[3], &o, &mut fake).unwrap();
+                    });
+                    for i in 0..n {
+                        let msg = format!(
+                            "{arithmetic:?} {rounding:?} s={scale} x={:e} {threads} threads",
+                            xs[i]
+                        );
+                        assert_eq!(codes[i] as i8 as i64, want[i], "{msg}");
+                        let value = ((want[i] - 3) as f64 * scale) as f32;
+                        assert_eq!(fake[i].to_bits(), value.to_bits(), "fused {msg}");
+                    }
+                    cases += 1;
+                }
             }
         }
     }

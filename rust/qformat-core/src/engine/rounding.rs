@@ -29,6 +29,24 @@ impl RoundingMode {
         RoundingMode::Stochastic,
     ];
 
+    /// Every mode whose result depends on the value alone: [`Self::ALL`]
+    /// without stochastic rounding, in the same order. Derived, so a mode
+    /// added to `ALL` reaches every test that iterates this list; a second
+    /// mode that needs random bits stops the build here until it is sorted.
+    pub const DETERMINISTIC: [RoundingMode; Self::ALL.len() - 1] = {
+        let mut out = [RoundingMode::NearestEven; Self::ALL.len() - 1];
+        let (mut i, mut n) = (0, 0);
+        while i < Self::ALL.len() {
+            if !matches!(Self::ALL[i], RoundingMode::Stochastic) {
+                out[n] = Self::ALL[i];
+                n += 1;
+            }
+            i += 1;
+        }
+        assert!(n == out.len(), "ALL must hold exactly one stochastic mode");
+        out
+    };
+
     /// This mode, checked against the seed it comes with: stochastic
     /// rounding needs a seed so that results are reproducible. Every option
     /// reader (conversions, exact queries, quantizers) checks through here.
@@ -170,6 +188,15 @@ pub fn stochastic_carry(frac: u64, addend: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deterministic_is_all_but_stochastic_in_order() {
+        let want: Vec<RoundingMode> = RoundingMode::ALL
+            .into_iter()
+            .filter(|&m| m != RoundingMode::Stochastic)
+            .collect();
+        assert_eq!(RoundingMode::DETERMINISTIC.to_vec(), want);
+    }
 
     #[test]
     fn split_all_shifts() {

@@ -150,23 +150,16 @@ fn fast_nearest_even<S: Bits, D: Bits>(
     dst: &mut [D],
     opts: &IntCastOptions,
 ) -> Option<Result<(), Error>> {
-    let wide = *src_fmt == *float_layout("fp64");
-    let ieee = wide || *src_fmt == *float_layout("fp32");
-    if !ieee
-        || opts.rounding != RoundingMode::NearestEven
+    if opts.rounding != RoundingMode::NearestEven
         || opts.overflow != IntOverflow::Saturate
         || fmt.bits > 32
         || src.len() != dst.len()
     {
         return None;
     }
-    let as_f64 = |s: S| {
-        if wide {
-            f64::from_bits(s.to_u64())
-        } else {
-            f32::from_bits(s.to_u64() as u32) as f64
-        }
-    };
+    // DAZ changes no nearest-even result (a subnormal rounds to 0 either
+    // way), so the reader skips its test.
+    let as_f64 = ieee_source::<S>(src_fmt, false)?;
     if let Some(index) = src.par_iter().position_first(|&s| as_f64(s).is_nan()) {
         match opts.nan {
             IntNan::Value(_) => return None,
@@ -193,8 +186,6 @@ fn fast_c_cast<S: Bits, D: Bits>(
     dst: &mut [D],
     opts: &IntCastOptions,
 ) -> Option<Result<(), Error>> {
-    let wide = *src_fmt == *float_layout("fp64");
-    let ieee = wide || *src_fmt == *float_layout("fp32");
     let round: fn(f64) -> f64 = match opts.rounding {
         RoundingMode::NearestEven => f64::round_ties_even,
         RoundingMode::NearestAway => f64::round,
@@ -204,25 +195,10 @@ fn fast_c_cast<S: Bits, D: Bits>(
         _ => return None,
     };
     let through = opts.overflow == IntOverflow::Through { bits: fmt.bits };
-    if !ieee || !through || !fmt.signed || opts.nan != IntNan::Through || src.len() != dst.len() {
+    if !through || !fmt.signed || opts.nan != IntNan::Through || src.len() != dst.len() {
         return None;
     }
-    let exp_mask = if wide {
-        0x7ff0_0000_0000_0000u64
-    } else {
-        0x7f80_0000
-    };
-    let daz = opts.daz;
-    let as_f64 = |s: S| {
-        let b = s.to_u64();
-        if daz && b & exp_mask == 0 {
-            0.0
-        } else if wide {
-            f64::from_bits(b)
-        } else {
-            f32::from_bits(b as u32) as f64
-        }
-    };
+    let as_f64 = ieee_source::<S>(src_fmt, opts.daz)?;
     let lim = (fmt.bits - 1) as i32;
     let (lo, hi) = (-(2f64.powi(lim)), 2f64.powi(lim));
     let sentinel = through_sentinel(fmt.bits);
@@ -237,6 +213,32 @@ fn fast_c_cast<S: Bits, D: Bits>(
         D::from_u64(v)
     });
     Some(Ok(()))
+}
+
+/// The reader of a float32 or float64 source as f64 (an exact widening;
+/// under `daz` a subnormal reads as +0, which every mode rounds to the
+/// same integer as -0), or None for any other source format: the fast
+/// loops use the hardware's IEEE arithmetic, which only these layouts match.
+fn ieee_source<S: Bits>(src_fmt: &FloatFormat, daz: bool) -> Option<impl Fn(S) -> f64 + Sync> {
+    let wide = *src_fmt == *float_layout("fp64");
+    if !wide && *src_fmt != *float_layout("fp32") {
+        return None;
+    }
+    let exp_mask = if wide {
+        0x7ff0_0000_0000_0000u64
+    } else {
+        0x7f80_0000
+    };
+    Some(move |s: S| {
+        let b = s.to_u64();
+        if daz && b & exp_mask == 0 {
+            0.0
+        } else if wide {
+            f64::from_bits(b)
+        } else {
+            f32::from_bits(b as u32) as f64
+        }
+    })
 }
 
 /// Round to nearest even for |x| < 2^51 with plain adds (no SSE4.1

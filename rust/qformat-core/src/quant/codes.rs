@@ -5,12 +5,14 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 use super::constants::{Params, Run};
+use super::directed::{fast_directed, Directed, Lane};
+use super::emit::{Codes, Dequant, Emit};
 use super::exact::round_int_exact;
 use super::layout::Layout;
 use super::options::{Arithmetic, QuantOptions};
 use super::real::Real;
 use super::walk::{drive, Kernel};
-use crate::engine::random::{draw_keyed, seeded_addend, stream_key};
+use crate::engine::random::seeded_addend;
 use crate::engine::rounding::RoundingMode;
 use crate::engine::value::Value;
 use crate::error::Error;
@@ -21,44 +23,6 @@ use crate::fast::words::Bits;
 /// Elements per block of the fast loop: a doubtful element sends its whole
 /// block to the exact path.
 pub(super) const BLOCK: usize = 256;
-
-/// `code` is always clamped to the code range (never NaN), which makes
-/// the unchecked float → int conversions sound; they vectorise where the
-/// saturating `as` casts do not.
-pub(super) trait Emit<O>: Sync {
-    fn emit(&self, code: f64, zp: f64, scale: f64) -> O;
-    /// The same from the float32 loop (scale is then a float32 value).
-    fn emit32(&self, code: f32, zp: f32, scale: f32) -> O;
-}
-
-/// Integer codes in two's-complement words.
-pub(super) struct Codes;
-impl<D: Bits> Emit<D> for Codes {
-    #[inline(always)]
-    fn emit(&self, code: f64, _: f64, _: f64) -> D {
-        // SAFETY: `code` is clamped to [qmin, qmax] within the int32 range.
-        D::from_u64(unsafe { code.to_int_unchecked::<i32>() } as i64 as u64)
-    }
-    #[inline(always)]
-    fn emit32(&self, code: f32, _: f32, _: f32) -> D {
-        // SAFETY: as above.
-        D::from_u64(unsafe { code.to_int_unchecked::<i32>() } as i64 as u64)
-    }
-}
-
-/// `(code - zp) * scale` in the data's own float type (fake quantization).
-pub(super) struct Dequant;
-impl<T: Real> Emit<T> for Dequant {
-    #[inline(always)]
-    fn emit(&self, code: f64, zp: f64, scale: f64) -> T {
-        T::from_f64((code - zp) * scale)
-    }
-    #[inline(always)]
-    fn emit32(&self, code: f32, zp: f32, scale: f32) -> T {
-        // `code - zp` is exact; one float32 rounding of the product, as in f64 then f32.
-        T::from_f64(((code - zp) * scale) as f64)
-    }
-}
 
 /// The integer code pass.
 pub(super) struct IntKernel<'a, E> {
@@ -152,10 +116,10 @@ impl<E> IntKernel<'_, E> {
     }
 
     /// A run in the directed, odd and stochastic modes (and nearest-away
-    /// under PyTorch's arithmetic): blocks through [`fast_directed`], then
-    /// the doubtful elements of a block exactly.
+    /// under PyTorch's arithmetic): blocks through [`fast_directed`] in lane
+    /// type `L`, then the doubtful elements of a block exactly.
     #[inline(always)]
-    fn directed_run<T: Real, O, R: Run>(
+    fn directed_run<L: Lane, T: Real, O, R: Run, const STOCHASTIC: bool>(
         &self,
         xs: &[T],
         out: &mut [O],
@@ -166,22 +130,75 @@ impl<E> IntKernel<'_, E> {
     where
         E: Emit<O>,
     {
-        let mut flags = [false; BLOCK];
         for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
             let off = b * BLOCK;
             let rb = r.sub(off, xb.len());
             let first = (base + off) as u64;
-            if fast_directed(xb, ob, rb, d, first, &mut flags, &self.emit) {
-                for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
-                    if flags[j] {
-                        let c =
-                            self.exact_code(x, rb.scale(j), rb.inv32(j), rb.zp(j), base + off + j)?;
-                        *y = self.emit.emit(c, rb.zp(j), rb.scale(j));
-                    }
-                }
+            if fast_directed::<L, _, _, _, _, STOCHASTIC>(xb, ob, rb, d, first, &self.emit) {
+                self.redo_directed::<L, _, _, _, STOCHASTIC>(xb, ob, rb, d, base + off)?;
             }
         }
         Ok(())
+    }
+
+    /// Redo exactly the elements of a block that [`fast_directed`] doubts
+    /// (its own verdict, recomputed: cheaper than storing a flag for every
+    /// element of every block). Out of line, as such blocks are rare.
+    #[inline(never)]
+    fn redo_directed<L: Lane, T: Real, O, R: Run, const STOCHASTIC: bool>(
+        &self,
+        xb: &[T],
+        ob: &mut [O],
+        r: R,
+        d: &Directed,
+        base: usize,
+    ) -> Result<(), Error>
+    where
+        E: Emit<O>,
+    {
+        for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
+            if d.candidate::<L, _, _, STOCHASTIC>(x, r, j, base as u64).1 {
+                let c = self.exact_code(x, r.scale(j), r.inv32(j), r.zp(j), base + j)?;
+                *y = self.emit.emit(c, r.zp(j), r.scale(j));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::directed_run`] compiled for the widest instruction set, in
+    /// float32 lanes where the float32 loops apply (twice as many per
+    /// vector), each mode family in its own loop.
+    #[inline(always)]
+    fn directed<T: Real, O, R: Run>(
+        &self,
+        xs: &[T],
+        out: &mut [O],
+        r: R,
+        base: usize,
+        d: &Directed,
+    ) -> Result<(), Error>
+    where
+        E: Emit<O>,
+    {
+        let f32_loop = self.f32_ok && std::mem::size_of::<T>() == 4;
+        match (f32_loop, d.stochastic) {
+            (true, true) => wide(
+                #[inline(always)]
+                || self.directed_run::<f32, _, _, _, true>(xs, out, r, base, d),
+            ),
+            (true, false) => wide(
+                #[inline(always)]
+                || self.directed_run::<f32, _, _, _, false>(xs, out, r, base, d),
+            ),
+            (false, true) => wide(
+                #[inline(always)]
+                || self.directed_run::<f64, _, _, _, true>(xs, out, r, base, d),
+            ),
+            (false, false) => wide(
+                #[inline(always)]
+                || self.directed_run::<f64, _, _, _, false>(xs, out, r, base, d),
+            ),
+        }
     }
 
     /// The exact code of one element (NaN policy, exact quotient, rounding,
@@ -235,10 +252,7 @@ impl<T: Real, O: Copy, E: Emit<O>> Kernel<T, O> for IntKernel<'_, E> {
             );
         }
         if let Some(d) = Directed::new(self.o) {
-            return wide(
-                #[inline(always)]
-                || self.directed_run(xs, out, r, base, &d),
-            );
+            return self.directed(xs, out, r, base, &d);
         }
         for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
             let off = b * BLOCK;
@@ -246,131 +260,6 @@ impl<T: Real, O: Copy, E: Emit<O>> Kernel<T, O> for IntKernel<'_, E> {
         }
         Ok(())
     }
-}
-
-/// The loop-invariant choices of [`fast_directed`]: which increment of the
-/// magnitude applies (as masks, so the loop has no per-element branch).
-#[derive(Clone, Copy, Debug)]
-pub(super) struct Directed {
-    up: bool,
-    down: bool,
-    odd: bool,
-    stochastic: bool,
-    away: bool,
-    /// PyTorch's arithmetic: `q` is exact by definition (no doubt but the draw's).
-    torch: bool,
-    key: u64,
-    qmin: f64,
-    qmax: f64,
-}
-
-/// |q| at and above which every mode gives the same clamped code
-/// (codes and zero points lie within int32).
-const BIG: f64 = (1u64 << 33) as f64;
-
-impl Directed {
-    /// The loop for `o`, or None for the modes the nearest-even loops serve.
-    fn new(o: &QuantOptions) -> Option<Self> {
-        use RoundingMode as M;
-        let torch = o.arithmetic == Arithmetic::Torch;
-        let served = match o.rounding {
-            M::NearestEven => false,
-            M::NearestAway => torch,
-            _ => true,
-        };
-        served.then_some(Directed {
-            up: o.rounding == M::Up,
-            down: o.rounding == M::Down,
-            odd: o.rounding == M::Odd,
-            stochastic: o.rounding == M::Stochastic,
-            away: o.rounding == M::NearestAway,
-            torch,
-            key: stream_key(o.seed),
-            qmin: o.qmin as f64,
-            qmax: o.qmax as f64,
-        })
-    }
-
-    /// The unclamped code of quotient `q` (of a zero `x` when `zero`) whose
-    /// element's draw is `random`, and whether the exact quotient could
-    /// round differently.
-    ///
-    /// |q| = t + f (integer part, fraction; both exact in f64 below 2^33).
-    /// With exact arithmetic `q = x * (1/s)` is within `err` = |q|·2^-49 +
-    /// 2^-60 of the exact quotient's fraction as `round_to_integer` sees it
-    /// (product and inverse each err by 2^-53 relative; the quotient's 64-bit
-    /// significand truncates below 2^-63 |q| and 2^-64), so every decision
-    /// is sure unless f is within `err` of 0, of 1, of a half (nearest-away)
-    /// or of the draw (stochastic: away when `random < frac · 2^64`; the
-    /// draw's top 53 bits `u` satisfy u ≤ random/2^64 < u + 2^-53).
-    #[inline(always)]
-    fn code(&self, q: f64, zero: bool, random: u64) -> (f64, bool) {
-        let neg = q < 0.0;
-        let a = at_most(q.abs(), BIG);
-        let t = a.floor();
-        let f = a - t;
-        let err = if self.torch {
-            0.0
-        } else {
-            a * (1.0 / (1u64 << 49) as f64) + 1.0 / (1u64 << 60) as f64
-        };
-        let u = (random >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-        let inexact = f > 0.0;
-        // SAFETY: 0 <= t <= 2^33 (a NaN q gives a = BIG).
-        let even = unsafe { t.to_int_unchecked::<i64>() } & 1 == 0;
-        let inc = (self.up & inexact & !neg)
-            | (self.down & inexact & neg)
-            | (self.odd & inexact & even)
-            | (self.away & (f >= 0.5))
-            | (self.stochastic & (u < f));
-        let mag = t + inc as u8 as f64;
-        let signed = if neg { -mag } else { mag };
-        // A zero x is exact; a q that underflowed to 0 from a non-zero x is not.
-        let near_int = (f <= err && !zero) || f >= 1.0 - err;
-        let near_half = self.away & ((f - 0.5).abs() <= err);
-        let near_draw = self.stochastic & ((u - f).abs() <= err + 1.0 / (1u64 << 52) as f64);
-        let doubt = q.is_nan() | (a < BIG) & ((!self.torch & near_int) | near_half | near_draw);
-        (signed, doubt)
-    }
-}
-
-/// The fast loop of [`Directed`]'s modes, in f64 for both arithmetics and
-/// every data type: `q = x * (1/s)`, or PyTorch's `f32(x * inv32)`. Writes
-/// every element's candidate and doubt flag; returns true when some
-/// element of the block is doubtful (the caller redoes those exactly).
-#[inline(always)]
-pub(super) fn fast_directed<T: Real, O, R: Run, E: Emit<O>>(
-    xb: &[T],
-    ob: &mut [O],
-    r: R,
-    d: &Directed,
-    first: u64,
-    flags: &mut [bool; BLOCK],
-    emit: &E,
-) -> bool {
-    let n = xb.len().min(ob.len()).min(BLOCK);
-    let (xb, ob, flags) = (&xb[..n], &mut ob[..n], &mut flags[..n]);
-    let mut any = false;
-    for i in 0..n {
-        let x = xb[i].to_f64();
-        let q = if d.torch {
-            (xb[i].to_f32() * r.inv32(i)) as f64
-        } else {
-            x * r.inv(i)
-        };
-        let random = if d.stochastic {
-            draw_keyed(d.key, first + i as u64)
-        } else {
-            0
-        };
-        let (c, doubt) = d.code(q, x == 0.0, random);
-        let zp = r.zp(i);
-        let c = at_most(at_least(c + zp, d.qmin), d.qmax);
-        flags[i] = doubt;
-        any |= doubt;
-        ob[i] = emit.emit(c, zp, r.scale(i));
-    }
-    any
 }
 
 /// The fast exact loop: `q = x * (1/s)` in f64, nearest even. Returns true

@@ -19,7 +19,8 @@
 //! modes). The loop also reports whether its block of 256 elements holds
 //! such a "doubtful" element (or NaN/inf); for the rare block that does,
 //! a vectorised pass flags the elements and only those are redone by the
-//! exact path, as are all elements in the directed and stochastic modes:
+//! exact path (the directed and stochastic modes' loop judges its own
+//! boundaries, the integers and the draw, the same way):
 //! [`div_value`] divides the significands as integers (quotient plus
 //! sticky remainder) and `round_to_integer` makes the one rounding
 //! decision shared with every other conversion. `arithmetic = Torch`
@@ -30,7 +31,9 @@
 //! `[outer, len, inner]` view; [`walk`] the parallel walk; [`range`] range
 //! statistics; [`params`] scales and zero points; [`exact`] exact
 //! quotients; [`options`] the code pass's options; [`constants`] the
-//! per-scale constants a kernel reads; [`codes`] the integer code pass;
+//! per-scale constants a kernel reads; [`codes`] the integer code pass,
+//! with [`emit`] (what a code becomes) and [`directed`] (the loop of the
+//! directed and stochastic modes);
 //! [`mx`] float elements; [`gguf`] llama.cpp's GGUF block types, a recipe
 //! of their own (gguf-py's float32 arithmetic, byte for byte), with
 //! [`gguf_kquants`] (the K-quants, llama.cpp's reference quantizer) and
@@ -41,6 +44,8 @@
 
 mod codes;
 mod constants;
+mod directed;
+mod emit;
 mod exact;
 #[cfg(test)]
 mod fast_equals_exact;

@@ -1,0 +1,290 @@
+//! The integer code loop of the directed, odd and stochastic modes (and of
+//! nearest-away under PyTorch's arithmetic): every element's code from a
+//! float quotient, with a verdict on whether the exact quotient could round
+//! otherwise. It computes in f64 for any data and scale, or in float32
+//! (twice the lanes per vector) for float32 data with float32 scales, and
+//! each mode family gets its own compiled loop: a stochastic draw is two
+//! 64-bit multiplies per element, which a shared vectorised loop would
+//! compute and discard in every other mode.
+
+use std::ops::{Add, Mul, Neg, Sub};
+
+use super::constants::Run;
+use super::emit::Emit;
+use super::options::{Arithmetic, QuantOptions};
+use super::real::Real;
+use crate::engine::random::{draw_keyed, stream_key};
+use crate::engine::rounding::RoundingMode;
+use crate::fast::simd::{at_least, at_most};
+
+/// The loop-invariant choices of [`fast_directed`]: which increment of the
+/// magnitude applies (as masks, so the loop has no per-element branch).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Directed {
+    up: bool,
+    down: bool,
+    odd: bool,
+    pub(super) stochastic: bool,
+    away: bool,
+    /// PyTorch's arithmetic: `q` is exact by definition (no doubt but the draw's).
+    torch: bool,
+    key: u64,
+    qmin: f64,
+    qmax: f64,
+}
+
+/// The float type a directed loop computes in, with the bounds that make
+/// its verdict safe. `f64` serves every data type and scale; `f32` only
+/// float32 data whose scales, inverses, codes and zero points pass
+/// `Params::fits_f32` (float32 scales with normal inverses, |codes| and
+/// |zero points| below 2^20), which its bounds assume.
+pub(super) trait Lane:
+    Copy
+    + PartialOrd
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Neg<Output = Self>
+{
+    const ZERO: Self;
+    const HALF: Self;
+    const ONE: Self;
+    /// |q| at and above which every mode gives the same clamped code.
+    const BIG: Self;
+    /// With exact arithmetic the quotient `q` is within `|q|·REL + ABS` of
+    /// the exact one.
+    const REL: Self;
+    const ABS: Self;
+    /// Twice the resolution of [`Lane::unit`]: a safe margin around the draw.
+    const DRAW_MARGIN: Self;
+    fn abs(self) -> Self;
+    fn floor(self) -> Self;
+    fn is_nan(self) -> bool;
+    /// Whether the integer `t` (0 ≤ t ≤ BIG) is even.
+    fn even(self) -> bool;
+    /// The top bits of a draw as a fraction `u`: u ≤ random/2^64 < u + DRAW_MARGIN/2.
+    fn unit(random: u64) -> Self;
+    fn from_f64(x: f64) -> Self;
+    /// Element `i`'s quotient: `x * inv` in this type (PyTorch's float32
+    /// `x * inv32` when `torch`).
+    fn quotient<T: Real, R: Run>(x: T, r: R, i: usize, torch: bool) -> Self;
+    /// Element `i`'s clamped code as an output word or value.
+    fn emit<O, E: Emit<O>, R: Run>(e: &E, code: Self, r: R, i: usize) -> O;
+    fn zp<R: Run>(r: R, i: usize) -> Self;
+}
+
+impl Lane for f64 {
+    const ZERO: Self = 0.0;
+    const HALF: Self = 0.5;
+    const ONE: Self = 1.0;
+    // Codes and zero points lie within int32.
+    const BIG: Self = (1u64 << 33) as f64;
+    // Product and inverse each err by 2^-53 relative; the exact quotient's
+    // 64-bit significand truncates below 2^-63 |q| and 2^-64.
+    const REL: Self = 1.0 / (1u64 << 49) as f64;
+    const ABS: Self = 1.0 / (1u64 << 60) as f64;
+    const DRAW_MARGIN: Self = 1.0 / (1u64 << 52) as f64;
+    #[inline(always)]
+    fn abs(self) -> Self {
+        f64::abs(self)
+    }
+    #[inline(always)]
+    fn floor(self) -> Self {
+        f64::floor(self)
+    }
+    #[inline(always)]
+    fn is_nan(self) -> bool {
+        f64::is_nan(self)
+    }
+    #[inline(always)]
+    fn even(self) -> bool {
+        // SAFETY: 0 <= self <= 2^33 (a NaN quotient was replaced by BIG).
+        let t = unsafe { self.to_int_unchecked::<i64>() };
+        t & 1 == 0
+    }
+    #[inline(always)]
+    fn unit(random: u64) -> Self {
+        (random >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    }
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn quotient<T: Real, R: Run>(x: T, r: R, i: usize, torch: bool) -> Self {
+        if torch {
+            (x.to_f32() * r.inv32(i)) as f64
+        } else {
+            x.to_f64() * r.inv(i)
+        }
+    }
+    #[inline(always)]
+    fn emit<O, E: Emit<O>, R: Run>(e: &E, code: Self, r: R, i: usize) -> O {
+        e.emit(code, r.zp(i), r.scale(i))
+    }
+    #[inline(always)]
+    fn zp<R: Run>(r: R, i: usize) -> Self {
+        r.zp(i)
+    }
+}
+
+impl Lane for f32 {
+    const ZERO: Self = 0.0;
+    const HALF: Self = 0.5;
+    const ONE: Self = 1.0;
+    // Past 2^22, |q + zp| > 2^21 exceeds every code range `fits_f32` allows.
+    const BIG: Self = (1u32 << 22) as f32;
+    // The inverse (1/s rounded to f64, then to f32) and the product each
+    // err by at most 2^-24 (1 + 2^-28) relative, so |q| 2^-22 bounds the
+    // total with room to spare; a product below 2^-126 errs by 2^-150
+    // absolute instead.
+    const REL: Self = 1.0 / (1u32 << 21) as f32;
+    const ABS: Self = f32::MIN_POSITIVE;
+    const DRAW_MARGIN: Self = 1.0 / (1u32 << 23) as f32;
+    #[inline(always)]
+    fn abs(self) -> Self {
+        f32::abs(self)
+    }
+    #[inline(always)]
+    fn floor(self) -> Self {
+        f32::floor(self)
+    }
+    #[inline(always)]
+    fn is_nan(self) -> bool {
+        f32::is_nan(self)
+    }
+    #[inline(always)]
+    fn even(self) -> bool {
+        // SAFETY: 0 <= self <= 2^22 (a NaN quotient was replaced by BIG).
+        let t = unsafe { self.to_int_unchecked::<i32>() };
+        t & 1 == 0
+    }
+    #[inline(always)]
+    fn unit(random: u64) -> Self {
+        // 24 bits: exact in float32.
+        (random >> 40) as f32 * (1.0 / (1u32 << 24) as f32)
+    }
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        x as f32
+    }
+    #[inline(always)]
+    fn quotient<T: Real, R: Run>(x: T, r: R, i: usize, _torch: bool) -> Self {
+        // The same product for both arithmetics; only the inverse differs.
+        x.to_f32() * r.inv32(i)
+    }
+    #[inline(always)]
+    fn emit<O, E: Emit<O>, R: Run>(e: &E, code: Self, r: R, i: usize) -> O {
+        e.emit32(code, r.zp32(i), r.scale32(i))
+    }
+    #[inline(always)]
+    fn zp<R: Run>(r: R, i: usize) -> Self {
+        r.zp32(i)
+    }
+}
+
+impl Directed {
+    /// The loop for `o`, or None for the modes the nearest-even loops serve.
+    pub(super) fn new(o: &QuantOptions) -> Option<Self> {
+        use RoundingMode as M;
+        let torch = o.arithmetic == Arithmetic::Torch;
+        let served = match o.rounding {
+            M::NearestEven => false,
+            M::NearestAway => torch,
+            _ => true,
+        };
+        served.then_some(Directed {
+            up: o.rounding == M::Up,
+            down: o.rounding == M::Down,
+            odd: o.rounding == M::Odd,
+            stochastic: o.rounding == M::Stochastic,
+            away: o.rounding == M::NearestAway,
+            torch,
+            key: stream_key(o.seed),
+            qmin: o.qmin as f64,
+            qmax: o.qmax as f64,
+        })
+    }
+
+    /// The unclamped code of quotient `q` (of a zero `x` when `zero`) whose
+    /// element's draw is `random`, and whether the exact quotient could
+    /// round differently.
+    ///
+    /// |q| = t + f (integer part and fraction, both exact below `L::BIG`).
+    /// With exact arithmetic `q` is within `err` = |q|·REL + ABS of the
+    /// exact quotient, so every decision is sure unless f is within `err`
+    /// of 0, of 1, of a half (nearest-away) or of the draw (stochastic:
+    /// away when `random < frac · 2^64`, judged from [`Lane::unit`]).
+    /// `STOCHASTIC` is `self.stochastic`, fixed at compile time.
+    #[inline(always)]
+    fn code<L: Lane, const STOCHASTIC: bool>(&self, q: L, zero: bool, random: u64) -> (L, bool) {
+        let neg = q < L::ZERO;
+        let a = at_most(q.abs(), L::BIG);
+        let t = a.floor();
+        let f = a - t;
+        let err = if self.torch {
+            L::ZERO
+        } else {
+            a * L::REL + L::ABS
+        };
+        let u = L::unit(random);
+        let inexact = f > L::ZERO;
+        let inc = (self.up & inexact & !neg)
+            | (self.down & inexact & neg)
+            | (self.odd & inexact & t.even())
+            | (self.away & (f >= L::HALF))
+            | (STOCHASTIC & (u < f));
+        let mag = if inc { t + L::ONE } else { t };
+        let signed = if neg { -mag } else { mag };
+        // A zero x is exact; a q that underflowed to 0 from a non-zero x is not.
+        let near_int = (f <= err && !zero) || f >= L::ONE - err;
+        let near_half = self.away & ((f - L::HALF).abs() <= err);
+        let near_draw = STOCHASTIC & ((u - f).abs() <= err + L::DRAW_MARGIN);
+        let doubt = q.is_nan() | (a < L::BIG) & ((!self.torch & near_int) | near_half | near_draw);
+        (signed, doubt)
+    }
+
+    /// Element `i` of a block whose first flat index is `first`: its
+    /// unclamped code and whether the exact quotient could round otherwise.
+    #[inline(always)]
+    pub(super) fn candidate<L: Lane, T: Real, R: Run, const STOCHASTIC: bool>(
+        &self,
+        x: T,
+        r: R,
+        i: usize,
+        first: u64,
+    ) -> (L, bool) {
+        let q = L::quotient(x, r, i, self.torch);
+        let random = if STOCHASTIC {
+            draw_keyed(self.key, first + i as u64)
+        } else {
+            0
+        };
+        self.code::<L, STOCHASTIC>(q, x.to_f64() == 0.0, random)
+    }
+}
+
+/// The fast loop of [`Directed`]'s modes in lane type `L`. Writes every
+/// element's candidate; returns true when some element of the block is
+/// doubtful (the caller redoes those exactly).
+#[inline(always)]
+pub(super) fn fast_directed<L: Lane, T: Real, O, R: Run, E: Emit<O>, const STOCHASTIC: bool>(
+    xb: &[T],
+    ob: &mut [O],
+    r: R,
+    d: &Directed,
+    first: u64,
+    emit: &E,
+) -> bool {
+    let n = xb.len().min(ob.len());
+    let (xb, ob) = (&xb[..n], &mut ob[..n]);
+    let (qmin, qmax) = (L::from_f64(d.qmin), L::from_f64(d.qmax));
+    let mut any = false;
+    for i in 0..n {
+        let (c, doubt) = d.candidate::<L, _, _, STOCHASTIC>(xb[i], r, i, first);
+        let c = at_most(at_least(c + L::zp(r, i), qmin), qmax);
+        any |= doubt;
+        ob[i] = L::emit(emit, c, r, i);
+    }
+    any
+}
