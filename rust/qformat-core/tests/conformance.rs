@@ -329,7 +329,6 @@ fn every_fast_path_equals_the_engine() {
         }
         cases += check_int_casts(&x32, &x64);
         cases += check_quantizers(&x32);
-        cases += check_quantizers_at_boundaries();
         cases += check_float_quantizers(&x32);
         cases += check_float_quotients_at_boundaries(&[
             "fp8_e4m3fn",
@@ -493,6 +492,31 @@ fn check_quantizers(x32: &[u32]) -> usize {
     cases
 }
 
+/// Float32 scales spread over [0.01, 0.02), from a fixed LCG. The float32
+/// lanes' error margin matters only where the rounded inverse lands a
+/// product on the wrong side of an integer, which a given scale does for
+/// some multiples and not others: with the margin set to zero, the three
+/// hand-picked float32 scales of the check below passed, and these fail (the third
+/// already, at -2.1788392 toward zero).
+fn lcg_f32_scales(n: usize) -> Vec<f64> {
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((1.0 + (s >> 40) as f64 / (1u64 << 24) as f64) * 0.01) as f32 as f64
+        })
+        .collect()
+}
+
+/// The integer quantizers' fast loops near every multiple of half a scale,
+/// against the exact quotient (its own test, so it can run alone).
+#[test]
+fn integer_quantizers_at_boundaries_equal_the_exact_quotient() {
+    assert!(check_quantizers_at_boundaries() > 0);
+}
+
 /// float32 data on and three ulps around every integer and half-integer
 /// multiple of the scale across the code range (where some mode's code
 /// changes), for float32-valued scales (the float32 loops) and one that is
@@ -502,7 +526,9 @@ fn check_quantizers(x32: &[u32]) -> usize {
 /// is too thin, or a split that moves a stochastic draw, fails here.
 fn check_quantizers_at_boundaries() -> usize {
     let mut cases = 0;
-    for scale in [0.0375f32 as f64, 2.5e-3f32 as f64, 0.7f32 as f64, 1.0 / 3.0] {
+    let mut scales = vec![0.0375f32 as f64, 2.5e-3f32 as f64, 0.7f32 as f64, 1.0 / 3.0];
+    scales.extend(lcg_f32_scales(8));
+    for scale in scales {
         let mut pattern: Vec<f32> = Vec::new();
         for k in -262i32..=262 {
             let x0 = (k as f64 * 0.5 * scale) as f32;
