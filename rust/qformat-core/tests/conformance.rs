@@ -1005,13 +1005,15 @@ fn nearest_loop_equals_the_engine_at_every_boundary() {
 
 /// Every one of the 2^32 float32 inputs, under the defaults, at every
 /// level: the lean nearest-even loop's codes and round trips equal the
-/// engine's for each format [`nearest_loop_equals_the_engine_at_every_boundary`]
-/// requires. Minutes of work, so opt-in:
+/// general branch-free kernel's (`fp32.rs`, held to the engine by the tests
+/// above), for each format [`nearest_loop_equals_the_engine_at_every_boundary`]
+/// requires. About a minute per format on two cores, so opt-in:
 /// `cargo test -p qformat-core --release --test conformance -- --ignored`.
 #[test]
 #[ignore = "every float32 input (minutes): run with --ignored"]
-fn every_float32_input_equals_the_engine_in_the_nearest_loop() {
-    use rayon::prelude::*;
+fn every_float32_input_equals_the_general_kernel_in_the_nearest_loop() {
+    use qformat_core::fast::fp32::Fp32Narrowing;
+    use qformat_core::fast::words::par_chunks;
     let fp32 = float_builtin("fp32");
     let o = EncodeOptions::default();
     let names = [
@@ -1023,37 +1025,41 @@ fn every_float32_input_equals_the_engine_in_the_nearest_loop() {
         "fp6_e3m2fn",
         "fp4_e2m1fn",
     ];
-    const CHUNK: u64 = 1 << 22;
+    const CHUNK: u64 = 1 << 24;
+    let draws = o.seeded();
     for name in names {
         let dst = float_builtin(name);
         let c = Conversion::<u8>::new(&fp32, &dst, &o, false).unwrap();
+        let r = Conversion::<u32>::new(&fp32, &dst, &o, true).unwrap();
         assert_eq!(c.route_name(), "fp32-nearest", "{name}");
+        assert_eq!(r.route_name(), "fp32-nearest", "{name}");
+        let general = Fp32Narrowing::new(&dst, &o).unwrap();
         let start = std::time::Instant::now();
+        let mut want = vec![0u8; CHUNK as usize];
+        let mut back = vec![0u32; CHUNK as usize];
+        let mut codes = vec![0u8; CHUNK as usize];
+        let mut rounded = vec![0u32; CHUNK as usize];
         for first in (0..1u64 << 32).step_by(CHUNK as usize) {
-            // A format without NaN refuses NaN inputs (tested elsewhere).
-            let xs: Vec<u32> = (first..first + CHUNK)
-                .map(|x| x as u32)
-                .filter(|x| dst.nan != NanEncoding::None || x & 0x7fff_ffff <= 0x7f80_0000)
-                .collect();
-            let want: Vec<u8> = xs
-                .par_iter()
-                .map(|&x| dst.encode(fp32.unpack(x as u64), &o, 0) as u8)
-                .collect();
-            let back: Vec<u32> = want
-                .par_iter()
-                .map(|&c| widen(&dst, &fp32, c as u64) as u32)
-                .collect();
-            let mut codes = vec![0u8; xs.len()];
-            let mut rounded = vec![0u32; xs.len()];
+            let xs: Vec<u32> = (first..first + CHUNK).map(|x| x as u32).collect();
+            force_level(None);
+            par_chunks(&xs, &mut want, |b, s, d| {
+                general.convert_chunk(b, s, d, &draws)
+            });
+            par_chunks(&xs, &mut back, |b, s, d| {
+                general.round_chunk(b, s, d, &draws)
+            });
             for level in levels() {
                 force_level(Some(level));
-                encode_slice(&fp32, &xs, &dst, &mut codes, &o).unwrap();
-                round_slice(&fp32, &xs, &dst, &mut rounded, &o).unwrap();
-                if let Some(i) =
-                    (0..xs.len()).find(|&i| codes[i] != want[i] || rounded[i] != back[i])
-                {
+                par_chunks(&xs, &mut codes, |_, s, d| {
+                    assert!(c.run_chunk(0, s, d, &draws))
+                });
+                par_chunks(&xs, &mut rounded, |_, s, d| {
+                    assert!(r.run_chunk(0, s, d, &draws))
+                });
+                let bad = (0..xs.len()).find(|&i| codes[i] != want[i] || rounded[i] != back[i]);
+                if let Some(i) = bad {
                     panic!(
-                        "{name} {level:?} x={:#x}: code {:#x} (engine {:#x}), round {:#x} (engine {:#x})",
+                        "{name} {level:?} x={:#x}: code {:#x} (general {:#x}), round {:#x} (general {:#x})",
                         xs[i], codes[i], want[i], rounded[i], back[i]
                     );
                 }
@@ -1061,7 +1067,7 @@ fn every_float32_input_equals_the_engine_in_the_nearest_loop() {
         }
         force_level(None);
         println!(
-            "{name}: all 2^32 float32 inputs equal the engine at {:?} ({:.0?})",
+            "{name}: all 2^32 float32 inputs equal the general kernel at {:?} ({:.0?})",
             levels(),
             start.elapsed()
         );
