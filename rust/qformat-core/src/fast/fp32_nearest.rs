@@ -24,7 +24,8 @@
 //! one positive pattern with the sign bit added, so that a single OR places
 //! the sign, and a NaN one pattern per sign (with the payload's leading bits
 //! where NaNs are quieted IEEE-style). Whatever does not fit keeps the
-//! general kernel. The tests hold this kernel to the engine at every instruction-set level.
+//! general kernel. The tests hold this kernel to the engine at every
+//! instruction-set level.
 //!
 //! `round` takes the same steps in float32's own layout: the rounding add
 //! clears the cut bits instead of shifting, the subnormal add is undone by a
@@ -324,6 +325,11 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The general kernel of the same format, under the defaults.
+    fn general(f: &FloatFormat) -> Fp32Narrowing {
+        Fp32Narrowing::new(f, &EncodeOptions::default()).unwrap()
     }
 
     #[test]
