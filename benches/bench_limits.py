@@ -280,6 +280,11 @@ def quant_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL]) -> None:
               lambda m=mode, s=seed: qf.fake_quantize(w, "fp8_e4m3fn", rounding=m, seed=s),
               [(f"qf.round fp8_e4m3fn {mode}",
                 lambda m=mode, s=seed: qf.round(w, "fp8_e4m3fn", rounding=m, seed=s))])
+    for fmt in ("mxfp8", "mxfp4"):
+        for mode, seed in (("toward_zero", None), ("stochastic", 1)):
+            t.add(f"fake_quantize {fmt} (groups of 32) {mode}",
+                  lambda f=fmt, m=mode, s=seed: qf.fake_quantize(w, f, rounding=m, seed=s),
+                  [(f"qformat {fmt} nearest_even", lambda f=fmt: qf.fake_quantize(w, f))])
 
 
 SCALING_CASES = ("memcpy", "encode bf16", "round bf16", "round bf16 stochastic",
