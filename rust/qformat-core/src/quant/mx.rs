@@ -13,6 +13,7 @@ use crate::engine::rounding::RoundingMode;
 use crate::engine::value::Value;
 use crate::error::Error;
 use crate::fast::fp32::Fp32Narrowing;
+use crate::fast::fp32_nearest::NearestNarrowing;
 use crate::fast::fp64_front::Fp64Front;
 use crate::fast::words::Bits;
 use crate::format::FloatFormat;
@@ -35,6 +36,10 @@ pub(super) struct FloatKernel<'a, E> {
     /// Fast float32 path for power-of-two scales, in every mode: see
     /// [`FloatKernel::fast_block`].
     fast: Option<Fp32Narrowing>,
+    /// The lean nearest-even loop, where it applies to the element format
+    /// under the quantizer's options: it gives the general kernel's codes
+    /// for every float32 input (tested over all 2^32), in fewer instructions.
+    nearest: Option<NearestNarrowing>,
     /// Stochastic rounding: the seed's [`stream_key`]; None in the other modes.
     key: Option<u64>,
     /// Any other scale, any mode but stochastic, float32 data: see
@@ -137,6 +142,8 @@ impl<T: Real> FloatEmit<T> for ElemDequant {
 #[derive(Clone, Copy, Debug)]
 struct Point {
     k: Fp32Narrowing,
+    /// [`FloatKernel::nearest`], for the nearest-even quotients.
+    nearest: Option<NearestNarrowing>,
     /// `2^L - 1` for the `L = 22 - m` fraction bits below the half-ulp of
     /// an element of `m` fraction bits.
     below_half_ulp: u32,
@@ -166,6 +173,7 @@ impl Point {
         let sub_base = u32::try_from(elem.emin() - elem.man_bits as i64 + 150).ok()?;
         (bits >= 6).then_some(Point {
             k,
+            nearest: NearestNarrowing::new(elem, enc),
             below_half_ulp: (1 << bits) - 1,
             shift: bits + 1,
             sub_base,
@@ -387,7 +395,7 @@ impl<E> FloatKernel<'_, E> {
             if nan {
                 flag_nans(xs, &mut s.flags[..n]);
             }
-            k.convert_chunk_portable(0, q, codes, &BlockAddends(&[]));
+            narrow_nearest(k, self.nearest, q, codes);
             nan
         } else {
             let flags = &mut s.flags[..n];
@@ -469,7 +477,7 @@ impl<E> FloatKernel<'_, E> {
                 flags[i] = doubt;
                 any |= doubt;
             }
-            p.k.convert_chunk_portable(0, q, codes, &BlockAddends(&[]));
+            narrow_nearest(&p.k, p.nearest, q, codes);
         }
         let (scale, scale32) = (|i| r.scale(i), |i| r.scale32(i));
         let values = &mut s.values;
@@ -671,6 +679,17 @@ impl<T: Real, O: Copy, E: FloatEmit<O>> Kernel<T, O> for FloatKernel<'_, E> {
 
 /// Flag the NaN elements of a block (cold: nearest even's only doubt).
 #[cold]
+/// Codes of float32 quotients `q` in a mode without draws: the lean
+/// nearest-even loop where it applies (`lean`, built only for nearest
+/// even), else the general kernel `k`.
+#[inline(always)]
+fn narrow_nearest(k: &Fp32Narrowing, lean: Option<NearestNarrowing>, q: &[u32], codes: &mut [u32]) {
+    match lean {
+        Some(n) => n.convert_chunk_portable(q, codes),
+        None => k.convert_chunk_portable(0, q, codes, &BlockAddends(&[])),
+    }
+}
+
 fn flag_nans<T: Real>(xs: &[T], flags: &mut [bool]) {
     for (f, x) in flags.iter_mut().zip(xs) {
         *f = x.to_f64().is_nan();
@@ -731,6 +750,7 @@ impl<'a, E> FloatKernel<'a, E> {
                 && (1.0 / s as f32).is_normal()
         });
         let fast = Fp32Narrowing::new(elem, &enc);
+        let nearest = NearestNarrowing::new(elem, &enc);
         let key = (o.rounding == RoundingMode::Stochastic).then(|| stream_key(o.seed));
         let interval = if o.rounding == RoundingMode::Stochastic {
             None
@@ -745,6 +765,7 @@ impl<'a, E> FloatKernel<'a, E> {
             enc,
             o,
             fast,
+            nearest,
             key,
             point,
             inverses_normal32,
