@@ -526,9 +526,7 @@ fn integer_quantizers_at_boundaries_equal_the_exact_quotient() {
 /// is too thin, or a split that moves a stochastic draw, fails here.
 fn check_quantizers_at_boundaries() -> usize {
     let mut cases = 0;
-    let mut scales = vec![0.0375f32 as f64, 2.5e-3f32 as f64, 0.7f32 as f64, 1.0 / 3.0];
-    scales.extend(lcg_f32_scales(8));
-    for scale in scales {
+    for scale in boundary_scales() {
         let mut pattern: Vec<f32> = Vec::new();
         for k in -262i32..=262 {
             let x0 = (k as f64 * 0.5 * scale) as f32;
@@ -542,43 +540,98 @@ fn check_quantizers_at_boundaries() -> usize {
         let l = Layout::new(&[n], None, None).unwrap();
         for arithmetic in [Arithmetic::Exact, Arithmetic::Torch] {
             for rounding in MODES {
-                let o = QuantOptions {
-                    rounding,
-                    seed: 5,
-                    arithmetic,
-                    qmin: -128,
-                    qmax: 127,
-                    nan: None,
-                };
-                let want: Vec<i64> = (0..n)
-                    .map(|i| quant_reference(xs[i], scale, 3, &o, i))
-                    .collect();
-                for threads in [1, 2, 3] {
-                    let pool = rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads)
-                        .build()
-                        .unwrap();
-                    let mut codes = vec![0u8; n];
-                    let mut fake = vec![0f32; n];
-                    pool.install(|| {
-                        quant::quantize(&xs, &l, &[scale], &[3], &o, &mut codes).unwrap();
-                        quant::fake_quantize(&xs, &l, &[scale], &[3], &o, &mut fake).unwrap();
-                    });
-                    for i in 0..n {
-                        let msg = format!(
-                            "{arithmetic:?} {rounding:?} s={scale} x={:e} {threads} threads",
-                            xs[i]
-                        );
-                        assert_eq!(codes[i] as i8 as i64, want[i], "{msg}");
-                        let value = ((want[i] - 3) as f64 * scale) as f32;
-                        assert_eq!(fake[i].to_bits(), value.to_bits(), "fused {msg}");
-                    }
-                    cases += 1;
-                }
+                cases += check_int8_run(&xs, &l, scale, rounding, 5, arithmetic);
             }
         }
     }
     cases
+}
+
+/// The scales of the integer boundary checks: float32-valued ones (the
+/// float32 loops), pseudo-random float32 ones, and one that is not (the f64 loops).
+fn boundary_scales() -> Vec<f64> {
+    let mut scales = vec![0.0375f32 as f64, 2.5e-3f32 as f64, 0.7f32 as f64, 1.0 / 3.0];
+    scales.extend(lcg_f32_scales(8));
+    scales
+}
+
+/// int8 codes (zero point 3) and fused values of `xs` in pools of 1, 2
+/// and 3 threads against the exact quotient rounded once.
+fn check_int8_run(
+    xs: &[f32],
+    l: &Layout,
+    scale: f64,
+    rounding: RoundingMode,
+    seed: u64,
+    arithmetic: Arithmetic,
+) -> usize {
+    let n = xs.len();
+    let o = QuantOptions {
+        rounding,
+        seed,
+        arithmetic,
+        qmin: -128,
+        qmax: 127,
+        nan: None,
+    };
+    let want: Vec<i64> = (0..n)
+        .map(|i| quant_reference(xs[i], scale, 3, &o, i))
+        .collect();
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut codes = vec![0u8; n];
+        let mut fake = vec![0f32; n];
+        pool.install(|| {
+            quant::quantize(xs, l, &[scale], &[3], &o, &mut codes).unwrap();
+            quant::fake_quantize(xs, l, &[scale], &[3], &o, &mut fake).unwrap();
+        });
+        for i in 0..n {
+            let msg = format!(
+                "{arithmetic:?} {rounding:?} seed={seed} s={scale} x={:e} i={i} {threads} threads",
+                xs[i]
+            );
+            assert_eq!(codes[i] as i8 as i64, want[i], "{msg}");
+            let value = ((want[i] - 3) as f64 * scale) as f32;
+            assert_eq!(fake[i].to_bits(), value.to_bits(), "fused {msg}");
+        }
+    }
+    3
+}
+
+/// float32 data whose quotients' fractions land on and three ulps around
+/// each element's own draw (`draw / 2^64`: where the stochastic carry
+/// changes), across the code range, for every scale of the boundary check
+/// and two seeds. The boundary check's data sits near integers and
+/// half-integers, where a draw rarely falls; a stochastic verdict that
+/// ignores the draw's neighbourhood, or reads another index's draw, fails here.
+#[test]
+fn integer_stochastic_quantizers_at_their_draws_equal_the_exact_quotient() {
+    let n = 2 * qformat_core::fast::words::CHUNK + 1001;
+    let l = Layout::new(&[n], None, None).unwrap();
+    let mut cases = 0;
+    for seed in [5u64, 77] {
+        for scale in boundary_scales() {
+            let xs: Vec<f32> = (0..n)
+                .map(|i| {
+                    let u =
+                        qformat_core::engine::random::draw(seed, i as u64) as f64 / 2f64.powi(64);
+                    // Magnitude m + u: its fraction is the draw.
+                    let m = (i / 2 % 121) as f64;
+                    let q = if i % 2 == 0 { -(m + u) } else { m + u };
+                    let x0 = (q * scale) as f32;
+                    let d = (i / 242 % 7) as i32 - 3;
+                    f32::from_bits(x0.to_bits().wrapping_add_signed(d))
+                })
+                .collect();
+            for arithmetic in [Arithmetic::Exact, Arithmetic::Torch] {
+                cases += check_int8_run(&xs, &l, scale, RoundingMode::Stochastic, seed, arithmetic);
+            }
+        }
+    }
+    assert!(cases >= 48, "{cases}");
 }
 
 /// `clamp(round(x / s) + zp)` with one rounding of the exact quotient (or
@@ -804,7 +857,11 @@ fn check_float64_stochastic(
         let want = float_elem_reference(elem, x, scale, RoundingMode::Stochastic, seed, i);
         assert_eq!(codes[i] as u64, want, "{msg} x={x:e} i={i}");
         let value = quant::value_to_f64(elem.unpack(want)) * scale;
-        assert_eq!(fake[i].to_bits(), value.to_bits(), "fake {msg} x={x:e} i={i}");
+        assert_eq!(
+            fake[i].to_bits(),
+            value.to_bits(),
+            "fake {msg} x={x:e} i={i}"
+        );
     }
     2
 }
@@ -1003,7 +1060,11 @@ fn check_float64_fake_run(elem: &FloatFormat, xs: &[f64], scale: f64, seed: u64,
     let mut fake = vec![0f64; xs.len()];
     let t = quant::fake_quantize_float_traced(xs, &l, &[scale], elem, &o, &mut fake).unwrap();
     assert_eq!(t.route, FloatRoute::OneQuotient, "float64 {msg}");
-    assert!(t.exact <= xs.len() / 1000, "float64 {msg}: {} exact", t.exact);
+    assert!(
+        t.exact <= xs.len() / 1000,
+        "float64 {msg}: {} exact",
+        t.exact
+    );
     for (i, &x) in xs.iter().enumerate() {
         let want = float_elem_reference(elem, x, scale, RoundingMode::Stochastic, seed, i);
         let value = quant::value_to_f64(elem.unpack(want)) * scale;
