@@ -22,11 +22,11 @@ use crate::fast::simd::{at_least, at_most};
 /// The mode families [`fast_directed`] is compiled for (its `FAMILY`).
 pub(super) mod family {
     /// Up, down, odd and nearest-away: the increment chosen by masks.
-    pub(in crate::quant) const MASKED: u8 = 0;
+    pub(crate) const MASKED: u8 = 0;
     /// Toward zero: never an increment.
-    pub(in crate::quant) const TOWARD_ZERO: u8 = 1;
+    pub(crate) const TOWARD_ZERO: u8 = 1;
     /// Stochastic: an increment when the element's draw is below its fraction.
-    pub(in crate::quant) const STOCHASTIC: u8 = 2;
+    pub(crate) const STOCHASTIC: u8 = 2;
 }
 
 /// The loop-invariant choices of [`fast_directed`]: which increment of the
