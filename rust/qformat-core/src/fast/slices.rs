@@ -7,6 +7,9 @@
 //!   engine (`table.rs`: the tables, their builder and the gather loop);
 //! * float32 → narrower float (and back, for `round` and `decode`) runs the
 //!   branch-free [`Fp32Narrowing`] kernel of `fp32.rs` (float64 inputs through `fp64_front.rs`);
+//! * float32 → a narrower-range float (fp8, fp6, fp4, ...) under
+//!   nearest-even with the format's own rules runs the lean loop of
+//!   `fp32_nearest.rs`;
 //! * float32 → IEEE binary16 under the IEEE defaults runs the F16C
 //!   instruction where the CPU has it (`fp16_hw.rs`);
 //! * float32 → float64 runs the exact bit formula of `fp32_widen.rs`;
@@ -23,6 +26,7 @@ use crate::engine::rounding::RoundingMode;
 use crate::error::Error;
 use crate::fast::fp16_hw;
 use crate::fast::fp32::Fp32Narrowing;
+use crate::fast::fp32_nearest::NearestNarrowing;
 use crate::fast::fp32_widen::Fp32ToFp64;
 use crate::fast::fp64_front::Fp64Front;
 use crate::fast::table::{self, par_lookup};
@@ -200,6 +204,9 @@ enum Route<D> {
     Table(Vec<D>),
     /// float32 sources through the branch-free kernel.
     Fp32(Fp32Narrowing),
+    /// float32 sources, nearest even with the format's own rules: the
+    /// lean loop.
+    Nearest(NearestNarrowing),
     /// float32 → binary16 under the IEEE defaults: the F16C instruction
     /// where this level and thread run it, else the kernel.
     Fp16Hardware(Fp32Narrowing),
@@ -256,6 +263,9 @@ impl<'a, D: Bits> Conversion<'a, D> {
                 if fp16_hw::applies(fmt, opts) {
                     return Route::Fp16Hardware(k);
                 }
+                if let Some(n) = NearestNarrowing::new(fmt, opts) {
+                    return Route::Nearest(n);
+                }
                 return Route::Fp32(k);
             }
             if *fmt == *float_layout("fp64") && !self.round_trip {
@@ -270,6 +280,20 @@ impl<'a, D: Bits> Conversion<'a, D> {
             }
         }
         Route::Engine
+    }
+
+    /// Which route this conversion runs (for tests and traces): "table",
+    /// "fp32", "fp32-nearest", "fp16-hardware", "widen", "fp64" or "engine".
+    pub fn route_name(&self) -> &'static str {
+        match self.route {
+            Route::Table(_) => "table",
+            Route::Fp32(_) => "fp32",
+            Route::Nearest(_) => "fp32-nearest",
+            Route::Fp16Hardware(_) => "fp16-hardware",
+            Route::Widen(_) => "widen",
+            Route::Fp64(_) => "fp64",
+            Route::Engine => "engine",
+        }
     }
 
     /// One element through the engine (and back into the source format
@@ -310,6 +334,8 @@ impl<'a, D: Bits> Conversion<'a, D> {
                 k.round_chunk(base, src, dst, draws)
             }
             Route::Fp32(k) | Route::Fp16Hardware(k) => k.convert_chunk(base, src, dst, draws),
+            Route::Nearest(n) if self.round_trip => n.round_chunk(src, dst),
+            Route::Nearest(n) => n.convert_chunk(src, dst),
             Route::Fp64(f) if self.round_trip => f.round_chunk(base, src, dst, draws),
             Route::Fp64(f) => f.convert_chunk(base, src, dst, draws),
             Route::Widen(w) => {

@@ -32,8 +32,11 @@ pub(super) struct FloatKernel<'a, E> {
     elem: &'a FloatFormat,
     enc: EncodeOptions,
     o: &'a FloatQuantOptions,
-    /// Fast float32 path for nearest even with power-of-two scales.
+    /// Fast float32 path for power-of-two scales, in every mode: see
+    /// [`FloatKernel::fast_block`].
     fast: Option<Fp32Narrowing>,
+    /// Stochastic rounding: the seed's [`stream_key`]; None in the other modes.
+    key: Option<u64>,
     /// Any other scale: float32 data in any mode, float64 data in
     /// stochastic mode; see [`FloatKernel::point_loop`].
     point: Option<Point>,
@@ -277,7 +280,8 @@ impl Draws for BlockAddends<'_> {
 /// tests that prove each fast route runs and equals the engine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FloatRoute {
-    /// Nearest even with power-of-two scales: `x * (1/s)` is exact in float32.
+    /// Power-of-two scales, float32 data, any mode: `x * (1/s)` is exact
+    /// in float32 wherever it is a normal number.
     Pow2Float32,
     /// One float32 quotient per element (float32 data, any scale and mode;
     /// float64 data in stochastic mode).
@@ -342,9 +346,8 @@ impl<E> FloatKernel<'_, E> {
 
 impl<E> FloatKernel<'_, E> {
     /// The float32 narrowing kernel when it applies to data of type `T`:
-    /// nearest even, power-of-two scales (so `x * (1/scale)` is exact in
-    /// float32, down to its subnormals, far below every element format's
-    /// smallest value), float32 data.
+    /// power-of-two scales (so `x * (1/scale)` is exact in float32 wherever
+    /// the product is a normal number), float32 data, any mode.
     #[inline(always)]
     fn fast_for<T: Real>(&self) -> Option<&Fp32Narrowing> {
         self.fast
@@ -366,12 +369,23 @@ impl<E> FloatKernel<'_, E> {
         self.point.as_ref().filter(|_| fits)
     }
 
-    /// The branch-free loops over a block of at most [`BLOCK`] elements:
-    /// element codes of `x * inv(i)` (exact: a power-of-two scale) by the
-    /// float32 kernel, bit-equal to the engine, then their outputs with
-    /// scale `scale(i)`. Returns true when a NaN was seen: the NaN policy
-    /// needs the exact loop.
+    /// The branch-free loops over a block of at most [`BLOCK`] elements
+    /// (element `i` has flat index `index + i`): element codes of
+    /// `q = x * inv(i)` by the float32 kernel, then their outputs with scale
+    /// `scale(i)`. `inv(i)` is a power of two, so `q` is the exact quotient
+    /// unless it falls below float32's normal range (its low bits are
+    /// lost, or all of it) or past it (infinity); on an exact `q` the
+    /// kernel equals the engine in every mode, stochastic included given
+    /// the same draw (element `index + i`'s seeded addend). So an element
+    /// is doubtful only when `x` is not zero and `q` is not a normal number
+    /// (NaN included). In nearest even a lost low part cannot matter
+    /// either: such a `q` is far below half the smallest subnormal of
+    /// every element format (2^-17 for fp8_e5m2), and both the exact and
+    /// the float32 quotient round to a zero of its sign or saturate; only
+    /// a NaN needs the engine (the NaN policy). Flags the elements to redo
+    /// in `s.flags` and returns true when there is one.
     #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
     fn fast_block<T: Real, O>(
         &self,
         k: &Fp32Narrowing,
@@ -379,6 +393,7 @@ impl<E> FloatKernel<'_, E> {
         out: &mut [O],
         inv: impl Fn(usize) -> f32,
         scale: impl Fn(usize) -> f64,
+        index: usize,
         s: &mut Scratch,
     ) -> bool
     where
@@ -386,19 +401,45 @@ impl<E> FloatKernel<'_, E> {
     {
         let n = xs.len().min(out.len()).min(BLOCK);
         let (xs, out, q) = (&xs[..n], &mut out[..n], &mut s.q[..n]);
-        let mut nan = false;
-        for i in 0..n {
-            let v = xs[i].to_f32() * inv(i);
-            nan |= v.is_nan();
-            q[i] = v.to_bits();
-        }
         let codes = &mut s.codes[..n];
-        k.convert_chunk_portable(0, q, codes, &BlockAddends(&[]));
+        let any = if self.o.rounding == RoundingMode::NearestEven {
+            let mut nan = false;
+            for i in 0..n {
+                let v = xs[i].to_f32() * inv(i);
+                nan |= v.is_nan();
+                q[i] = v.to_bits();
+            }
+            if nan {
+                flag_nans(xs, &mut s.flags[..n]);
+            }
+            k.convert_chunk_portable(0, q, codes, &BlockAddends(&[]));
+            nan
+        } else {
+            let flags = &mut s.flags[..n];
+            let mut any = false;
+            for i in 0..n {
+                let x = xs[i].to_f32();
+                q[i] = (x * inv(i)).to_bits();
+                let doubt = (x != 0.0) & Point::not_normal(q[i]);
+                flags[i] = doubt;
+                any |= doubt;
+            }
+            if let Some(key) = self.key {
+                let addends = &mut s.addends[..n];
+                for (i, a) in addends.iter_mut().enumerate() {
+                    *a = !draw_keyed(key, (index + i) as u64);
+                }
+                k.convert_chunk_portable(0, q, codes, &BlockAddends(addends));
+            } else {
+                k.convert_chunk_portable(0, q, codes, &BlockAddends(&[]));
+            }
+            any
+        };
         let scale32 = |i| scale(i) as f32;
         let values = &mut s.values;
         self.emit
             .emit_block(k, codes, out, &scale, scale32, self.scales_f32, values);
-        nan
+        any
     }
 
     /// Element codes of `x / s` for float32 data and any scale, from one
@@ -485,7 +526,7 @@ impl<E> FloatKernel<'_, E> {
             // Already inside `drive`'s `wide`: a nested one per block would
             // pay its level check (an allocation) 2^17 times per 2^25 elements.
             if inner(xb, ob, rb, base + off, &mut s) {
-                self.redo_flagged(xb, ob, rb, base + off, &s.flags)?;
+                self.redo_flagged(xb, ob, |j| rb.scale(j), base + off, &s.flags)?;
             }
         }
         Ok(())
@@ -493,11 +534,11 @@ impl<E> FloatKernel<'_, E> {
 
     /// The flagged elements of a block through the engine.
     #[inline(never)]
-    fn redo_flagged<T: Real, O, R: Run>(
+    fn redo_flagged<T: Real, O>(
         &self,
         xb: &[T],
         ob: &mut [O],
-        rb: R,
+        scale: impl Fn(usize) -> f64,
         base: usize,
         flags: &[bool; BLOCK],
     ) -> Result<(), Error>
@@ -507,9 +548,7 @@ impl<E> FloatKernel<'_, E> {
         let mut n = 0;
         for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
             if flags[j] {
-                *y = self
-                    .emit
-                    .emit(self.code(x, rb.scale(j), base + j)?, rb.scale(j));
+                *y = self.emit.emit(self.code(x, scale(j), base + j)?, scale(j));
                 n += 1;
             }
         }
@@ -592,15 +631,17 @@ impl<T: Real, O: Copy, E: FloatEmit<O>> Kernel<T, O> for FloatKernel<'_, E> {
     #[inline(always)]
     fn run<R: Run>(&self, xs: &[T], out: &mut [O], r: R, base: usize) -> Result<(), Error> {
         if let Some(k) = self.fast_for::<T>() {
-            let (mut s, mut nan) = (Scratch::new(), false);
-            for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
-                let rb = r.sub(b * BLOCK, xb.len());
-                let (inv, scale) = (|i| rb.inv(i) as f32, |i| rb.scale(i));
-                nan |= self.fast_block(k, xb, ob, inv, scale, &mut s);
-            }
-            if !nan {
-                return Ok(());
-            }
+            return self.blocked_run(
+                xs,
+                out,
+                r,
+                base,
+                #[inline(always)]
+                |xb, ob, rb, index, s| {
+                    let (inv, scale) = (|i| rb.inv(i) as f32, |i| rb.scale(i));
+                    self.fast_block(k, xb, ob, inv, scale, index, s)
+                },
+            );
         } else if let Some(p) = self.point_for::<T>() {
             return self.blocked_run(
                 xs,
@@ -644,11 +685,20 @@ impl<T: Real, O: Copy, E: FloatEmit<O>> Kernel<T, O> for FloatKernel<'_, E> {
             let off = b * BLOCK;
             spread(|q| p.one(q).inv32(0), first, g, off, &mut inv[..xb.len()]);
             spread(|q| p.scale[q], first, g, off, &mut scale[..xb.len()]);
-            if self.fast_block(k, xb, ob, |i| inv[i], |i| scale[i], &mut s) {
-                self.exact_loop(xb, ob, |i| scale[i], base + off)?;
+            let (invs, scales) = (|i| inv[i], |i| scale[i]);
+            if self.fast_block(k, xb, ob, invs, scales, base + off, &mut s) {
+                self.redo_flagged(xb, ob, scales, base + off, &s.flags)?;
             }
         }
         Ok(())
+    }
+}
+
+/// Flag the NaN elements of a block (cold: nearest even's only doubt).
+#[cold]
+fn flag_nans<T: Real>(xs: &[T], flags: &mut [bool]) {
+    for (f, x) in flags.iter_mut().zip(xs) {
+        *f = x.to_f64().is_nan();
     }
 }
 
@@ -705,11 +755,8 @@ impl<'a, E> FloatKernel<'a, E> {
                 && (s as f32).is_normal()
                 && (1.0 / s as f32).is_normal()
         });
-        let fast = if o.rounding == RoundingMode::NearestEven {
-            Fp32Narrowing::new(elem, &enc)
-        } else {
-            None
-        };
+        let fast = Fp32Narrowing::new(elem, &enc);
+        let key = (o.rounding == RoundingMode::Stochastic).then(|| stream_key(o.seed));
         let interval = if o.rounding == RoundingMode::Stochastic {
             None
         } else {
@@ -725,6 +772,7 @@ impl<'a, E> FloatKernel<'a, E> {
             enc,
             o,
             fast,
+            key,
             point,
             inverses_normal32,
             stochastic_f64,
