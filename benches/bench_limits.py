@@ -267,12 +267,7 @@ def quant_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL]) -> None:
           [("torch fake_quantize_per_channel",
             lambda: torch.fake_quantize_per_channel_affine(wt, sc1, zp1, 1, -127, 127)),
            ("qformat axis 0", lambda: qf.fake_quantize(w, "int8", axis=0))])
-    t.add("fake_quantize int8 per-tensor toward_zero",
-          lambda: qf.fake_quantize(w, "int8", rounding="toward_zero"),
-          [("qformat nearest_even", lambda: qf.fake_quantize(w, "int8"))])
-    t.add("fake_quantize int8 per-tensor stochastic",
-          lambda: qf.fake_quantize(w, "int8", rounding="stochastic", seed=1),
-          [("qformat nearest_even", lambda: qf.fake_quantize(w, "int8"))])
+    int8_modes(t, w)
     t.add("fake_quantize fp8_e4m3fn per-tensor", lambda: qf.fake_quantize(w, "fp8_e4m3fn"),
           [("qf.round fp8_e4m3fn", lambda: qf.round(w, "fp8_e4m3fn"))])
     for mode, seed in (("toward_zero", None), ("stochastic", 1)):
@@ -285,6 +280,24 @@ def quant_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL]) -> None:
             t.add(f"fake_quantize {fmt} (groups of 32) {mode}",
                   lambda f=fmt, m=mode, s=seed: qf.fake_quantize(w, f, rounding=m, seed=s),
                   [(f"qformat {fmt} nearest_even", lambda f=fmt: qf.fake_quantize(w, f))])
+    w64 = w[: rows // 4].astype(np.float64)
+    t.add("fake_quantize fp8_e4m3fn float64 (2^-2 size) stochastic",
+          lambda: qf.fake_quantize(w64, "fp8_e4m3fn", rounding="stochastic", seed=1),
+          [("qformat float64 nearest_even", lambda: qf.fake_quantize(w64, "fp8_e4m3fn"))])
+
+
+def int8_modes(t: Table, w: np.ndarray) -> None:
+    """int8 toward_zero and stochastic against nearest even in the same run,
+    per tensor and per channel, fused and as codes."""
+    for layout, kw in (("per-tensor", {}), ("per-channel axis 0", {"axis": 0})):
+        for mode, seed in (("toward_zero", None), ("stochastic", 1)):
+            t.add(f"fake_quantize int8 {layout} {mode}",
+                  lambda m=mode, s=seed, k=kw: qf.fake_quantize(w, "int8", rounding=m, seed=s, **k),
+                  [("qformat nearest_even", lambda k=kw: qf.fake_quantize(w, "int8", **k))])
+    for mode, seed in (("toward_zero", None), ("stochastic", 1)):
+        t.add(f"quantize int8 per-tensor {mode}",
+              lambda m=mode, s=seed: qf.quantize(w, "int8", rounding=m, seed=s),
+              [("qformat nearest_even", lambda: qf.quantize(w, "int8"))])
 
 
 SCALING_CASES = ("memcpy", "encode bf16", "round bf16", "round bf16 stochastic",

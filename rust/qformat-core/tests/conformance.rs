@@ -13,7 +13,7 @@ use qformat_core::engine::int_cast::{
     cast_value, round_to_integer, IntCastOptions, IntNan, IntOverflow,
 };
 use qformat_core::engine::options::read_source;
-use qformat_core::engine::random::Draws;
+use qformat_core::engine::random::{seeded_addend, Draws};
 use qformat_core::fast::int::cast_float_slice;
 use qformat_core::fast::simd::{force_level, Level};
 use qformat_core::fast::slices::{decode_slice, encode_slice, round_slice, Conversion};
@@ -526,9 +526,7 @@ fn integer_quantizers_at_boundaries_equal_the_exact_quotient() {
 /// is too thin, or a split that moves a stochastic draw, fails here.
 fn check_quantizers_at_boundaries() -> usize {
     let mut cases = 0;
-    let mut scales = vec![0.0375f32 as f64, 2.5e-3f32 as f64, 0.7f32 as f64, 1.0 / 3.0];
-    scales.extend(lcg_f32_scales(8));
-    for scale in scales {
+    for scale in boundary_scales() {
         let mut pattern: Vec<f32> = Vec::new();
         for k in -262i32..=262 {
             let x0 = (k as f64 * 0.5 * scale) as f32;
@@ -542,43 +540,98 @@ fn check_quantizers_at_boundaries() -> usize {
         let l = Layout::new(&[n], None, None).unwrap();
         for arithmetic in [Arithmetic::Exact, Arithmetic::Torch] {
             for rounding in MODES {
-                let o = QuantOptions {
-                    rounding,
-                    seed: 5,
-                    arithmetic,
-                    qmin: -128,
-                    qmax: 127,
-                    nan: None,
-                };
-                let want: Vec<i64> = (0..n)
-                    .map(|i| quant_reference(xs[i], scale, 3, &o, i))
-                    .collect();
-                for threads in [1, 2, 3] {
-                    let pool = rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads)
-                        .build()
-                        .unwrap();
-                    let mut codes = vec![0u8; n];
-                    let mut fake = vec![0f32; n];
-                    pool.install(|| {
-                        quant::quantize(&xs, &l, &[scale], &[3], &o, &mut codes).unwrap();
-                        quant::fake_quantize(&xs, &l, &[scale], &[3], &o, &mut fake).unwrap();
-                    });
-                    for i in 0..n {
-                        let msg = format!(
-                            "{arithmetic:?} {rounding:?} s={scale} x={:e} {threads} threads",
-                            xs[i]
-                        );
-                        assert_eq!(codes[i] as i8 as i64, want[i], "{msg}");
-                        let value = ((want[i] - 3) as f64 * scale) as f32;
-                        assert_eq!(fake[i].to_bits(), value.to_bits(), "fused {msg}");
-                    }
-                    cases += 1;
-                }
+                cases += check_int8_run(&xs, &l, scale, rounding, 5, arithmetic);
             }
         }
     }
     cases
+}
+
+/// The scales of the integer boundary checks: float32-valued ones (the
+/// float32 loops), pseudo-random float32 ones, and one that is not (the f64 loops).
+fn boundary_scales() -> Vec<f64> {
+    let mut scales = vec![0.0375f32 as f64, 2.5e-3f32 as f64, 0.7f32 as f64, 1.0 / 3.0];
+    scales.extend(lcg_f32_scales(8));
+    scales
+}
+
+/// int8 codes (zero point 3) and fused values of `xs` in pools of 1, 2
+/// and 3 threads against the exact quotient rounded once.
+fn check_int8_run(
+    xs: &[f32],
+    l: &Layout,
+    scale: f64,
+    rounding: RoundingMode,
+    seed: u64,
+    arithmetic: Arithmetic,
+) -> usize {
+    let n = xs.len();
+    let o = QuantOptions {
+        rounding,
+        seed,
+        arithmetic,
+        qmin: -128,
+        qmax: 127,
+        nan: None,
+    };
+    let want: Vec<i64> = (0..n)
+        .map(|i| quant_reference(xs[i], scale, 3, &o, i))
+        .collect();
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let mut codes = vec![0u8; n];
+        let mut fake = vec![0f32; n];
+        pool.install(|| {
+            quant::quantize(xs, l, &[scale], &[3], &o, &mut codes).unwrap();
+            quant::fake_quantize(xs, l, &[scale], &[3], &o, &mut fake).unwrap();
+        });
+        for i in 0..n {
+            let msg = format!(
+                "{arithmetic:?} {rounding:?} seed={seed} s={scale} x={:e} i={i} {threads} threads",
+                xs[i]
+            );
+            assert_eq!(codes[i] as i8 as i64, want[i], "{msg}");
+            let value = ((want[i] - 3) as f64 * scale) as f32;
+            assert_eq!(fake[i].to_bits(), value.to_bits(), "fused {msg}");
+        }
+    }
+    3
+}
+
+/// float32 data whose quotients' fractions land on and three ulps around
+/// each element's own draw (`draw / 2^64`: where the stochastic carry
+/// changes), across the code range, for every scale of the boundary check
+/// and two seeds. The boundary check's data sits near integers and
+/// half-integers, where a draw rarely falls; a stochastic verdict that
+/// ignores the draw's neighbourhood, or reads another index's draw, fails here.
+#[test]
+fn integer_stochastic_quantizers_at_their_draws_equal_the_exact_quotient() {
+    let n = 2 * qformat_core::fast::words::CHUNK + 1001;
+    let l = Layout::new(&[n], None, None).unwrap();
+    let mut cases = 0;
+    for seed in [5u64, 77] {
+        for scale in boundary_scales() {
+            let xs: Vec<f32> = (0..n)
+                .map(|i| {
+                    let u =
+                        qformat_core::engine::random::draw(seed, i as u64) as f64 / 2f64.powi(64);
+                    // Magnitude m + u: its fraction is the draw.
+                    let m = (i / 2 % 121) as f64;
+                    let q = if i % 2 == 0 { -(m + u) } else { m + u };
+                    let x0 = (q * scale) as f32;
+                    let d = (i / 242 % 7) as i32 - 3;
+                    f32::from_bits(x0.to_bits().wrapping_add_signed(d))
+                })
+                .collect();
+            for arithmetic in [Arithmetic::Exact, Arithmetic::Torch] {
+                cases += check_int8_run(&xs, &l, scale, RoundingMode::Stochastic, seed, arithmetic);
+            }
+        }
+    }
+    assert!(cases >= 48, "{cases}");
 }
 
 /// `clamp(round(x / s) + zp)` with one rounding of the exact quotient (or
@@ -681,7 +734,7 @@ fn seeds_of(rounding: RoundingMode) -> &'static [u64] {
 /// of index `i` in stochastic mode.
 fn float_elem_reference(
     elem: &FloatFormat,
-    x: f32,
+    x: f64,
     s: f64,
     rounding: RoundingMode,
     seed: u64,
@@ -694,7 +747,7 @@ fn float_elem_reference(
         seed,
         ..EncodeOptions::default()
     };
-    let q = div_value(Value::from_f64(x as f64), Value::from_f64(s));
+    let q = div_value(Value::from_f64(x), Value::from_f64(s));
     let r = if rounding == RoundingMode::Stochastic {
         qformat_core::engine::random::seeded_addend(seed, i as u64)
     } else {
@@ -724,14 +777,18 @@ fn check_float_quotients_at_boundaries(names: &[&str]) -> usize {
         let mids = sorted.windows(2).map(|w| (w[0] + w[1]) / 2.0);
         let points: Vec<f64> = values.iter().copied().chain(mids).collect();
         for scale in [3.0e-3f64, 1.0 / 448.0, 0.7, 1.3e5, 1.0 / 3.0] {
-            let mut xs: Vec<f32> = Vec::new();
+            let (mut xs, mut x64): (Vec<f32>, Vec<f64>) = (Vec::new(), Vec::new());
             for &b in &points {
                 let x0 = (b * scale) as f32;
+                // Half float32 ulps either side of the unrounded product.
+                let half_ulp = (x0.abs().max(f32::MIN_POSITIVE) as f64) * 2f64.powi(-24);
                 for k in -4i32..=4 {
                     xs.push(f32::from_bits(x0.to_bits().wrapping_add_signed(k)));
+                    x64.push(b * scale + k as f64 * half_ulp);
                 }
             }
             xs.retain(|v| v.is_finite());
+            x64.retain(|v| v.is_finite());
             let l = Layout::new(&[xs.len()], None, None).unwrap();
             for (rounding, &seed) in MODES
                 .iter()
@@ -757,17 +814,96 @@ fn check_float_quotients_at_boundaries(names: &[&str]) -> usize {
                 let mut fake = vec![0f32; xs.len()];
                 quant::fake_quantize_float(&xs, &l, &[scale], &elem, &o, &mut fake).unwrap();
                 for (i, &x) in xs.iter().enumerate() {
-                    let want = float_elem_reference(&elem, x, scale, rounding, seed, i);
+                    let want = float_elem_reference(&elem, x as f64, scale, rounding, seed, i);
                     let msg = format!("{name} {rounding:?} seed={seed} s={scale} x={x:e} i={i}");
                     assert_eq!(codes[i] as u64, want, "{msg}");
                     let value = quant::value_to_f64(elem.unpack(want)) * scale;
                     assert_eq!(fake[i].to_bits(), (value as f32).to_bits(), "fake {msg}");
                 }
                 cases += 2;
+                if rounding == RoundingMode::Stochastic {
+                    cases += check_float64_stochastic(&elem, &x64, scale, seed, name);
+                }
             }
         }
     }
     cases
+}
+
+/// float64 data in stochastic mode against the engine, element by element,
+/// through the one-quotient route (float64 quotients rounded to float32),
+/// which must run and vouch for some elements itself.
+fn check_float64_stochastic(
+    elem: &FloatFormat,
+    xs: &[f64],
+    scale: f64,
+    seed: u64,
+    name: &str,
+) -> usize {
+    let l = Layout::new(&[xs.len()], None, None).unwrap();
+    let o = FloatQuantOptions {
+        rounding: RoundingMode::Stochastic,
+        seed,
+        nan: None,
+    };
+    let mut codes = vec![0u16; xs.len()];
+    let t = quant::quantize_float_traced(xs, &l, &[scale], elem, &o, &mut codes).unwrap();
+    let msg = format!("{name} float64 stochastic seed={seed} s={scale}");
+    assert_eq!(t.route, FloatRoute::OneQuotient, "{msg}");
+    assert!(t.exact < xs.len(), "{msg}: every element exact");
+    let mut fake = vec![0f64; xs.len()];
+    quant::fake_quantize_float(xs, &l, &[scale], elem, &o, &mut fake).unwrap();
+    for (i, &x) in xs.iter().enumerate() {
+        let want = float_elem_reference(elem, x, scale, RoundingMode::Stochastic, seed, i);
+        assert_eq!(codes[i] as u64, want, "{msg} x={x:e} i={i}");
+        let value = quant::value_to_f64(elem.unpack(want)) * scale;
+        assert_eq!(
+            fake[i].to_bits(),
+            value.to_bits(),
+            "fake {msg} x={x:e} i={i}"
+        );
+    }
+    2
+}
+
+/// float64 data whose quotients land on and around the point where each
+/// element's own seeded draw starts to carry: `q = v + (L + φ)·u` with `v`
+/// a normal element value, `u` the float32 ulp of its binade, `2^sh·u`
+/// the element's ulp there, `L = 2^sh - top + k` for the draw's top `sh`
+/// bits `top`, `k` a few ulps either side and `φ` a fraction of an ulp.
+/// The rounded float32 quotient carries exactly when `k >= 0`, the exact
+/// one when `k + φ + ρ >= 0` (ρ: the draw's lower bits): they differ at
+/// `k = -1` or `0`, so a carry margin below one ulp fails here, where
+/// random data would need millions of elements to meet such a draw.
+#[test]
+fn float64_stochastic_quantizers_at_carry_points_equal_the_engine() {
+    let mut cases = 0;
+    for name in ["fp8_e4m3fn", "fp8_e5m2", "fp4_e2m1fn", "bf16"] {
+        let elem = float_builtin(name);
+        let sh = 23 - elem.man_bits;
+        let min_normal = 2f64.powi(elem.emin() as i32);
+        let normals: Vec<f64> = (0..1u64 << elem.bits())
+            .map(|c| quant::value_to_f64(elem.unpack(c)))
+            .filter(|v| v.is_finite() && v.abs() >= min_normal)
+            .collect();
+        for scale in [3.0e-3f64, 0.7, 1.0 / 3.0] {
+            for &seed in seeds_of(RoundingMode::Stochastic) {
+                let xs: Vec<f64> = (0..normals.len() * 32)
+                    .map(|i| {
+                        let v = normals[i % normals.len()];
+                        let top = seeded_addend(seed, i as u64) >> (64 - sh);
+                        let k = [-3i64, -2, -1, 0, 1, 2, 100, -100][i % 8];
+                        let phi = [-0.375, -0.125, 0.125, 0.375][i / 8 % 4];
+                        let low = ((1i64 << sh) - top as i64 + k).rem_euclid(1 << sh);
+                        let u = 2f64.powi(v.abs().log2().floor() as i32 - 23);
+                        (v + v.signum() * (low as f64 + phi) * u) * scale
+                    })
+                    .collect();
+                cases += check_float64_stochastic(&elem, &xs, scale, seed, name);
+            }
+        }
+    }
+    assert!(cases >= 72, "{cases}");
 }
 
 /// float32 → binary16 in the word types the hardware path takes (u16
@@ -843,7 +979,8 @@ fn float16_hardware_conversion_equals_the_engine() {
 /// normally distributed data scaled as `qf.fake_quantize` scales it, each
 /// mode (stochastic under several seeds) must take the one-quotient route
 /// with at most 1 element in 1,000 left to the engine, so a disabled or
-/// always-doubting fast path fails here as surely as a wrong one.
+/// always-doubting fast path fails here as surely as a wrong one; float64
+/// data in stochastic mode must do the same.
 #[test]
 fn float_quantizers_equal_the_engine_on_any_thread_count() {
     let mut rng = Rng(0x5851_f42d_4c95_7f2d);
@@ -861,6 +998,12 @@ fn float_quantizers_equal_the_engine_on_any_thread_count() {
         })
         .collect();
     let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+    // The same data as float64 values off float32's grid.
+    let x64: Vec<f64> = xs
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| x as f64 * (1.0 + (i % 7) as f64 * 2f64.powi(-30)))
+        .collect();
     let l = Layout::new(&[xs.len()], None, None).unwrap();
     for threads in [1, 2, 3] {
         let pool = rayon::ThreadPoolBuilder::new()
@@ -891,13 +1034,41 @@ fn float_quantizers_equal_the_engine_on_any_thread_count() {
                     assert_eq!(t.route, FloatRoute::OneQuotient, "{msg}");
                     assert!(t.exact <= xs.len() / 1000, "{msg}: {} exact", t.exact);
                     for (i, &x) in xs.iter().enumerate() {
-                        let want = float_elem_reference(&elem, x, scale, rounding, seed, i);
+                        let want = float_elem_reference(&elem, x as f64, scale, rounding, seed, i);
                         let value = quant::value_to_f64(elem.unpack(want)) * scale;
                         assert_eq!(fake[i].to_bits(), (value as f32).to_bits(), "{msg} i={i}");
+                    }
+                    if rounding == RoundingMode::Stochastic {
+                        check_float64_fake_run(&elem, &x64, amax as f64 / max, seed, &msg);
                     }
                 }
             }
         });
+    }
+}
+
+/// float64 data in stochastic mode, as in the test above: the one-quotient
+/// route, at most 1 element in 1,000 left to the engine, and the engine's
+/// value for every element.
+fn check_float64_fake_run(elem: &FloatFormat, xs: &[f64], scale: f64, seed: u64, msg: &str) {
+    let l = Layout::new(&[xs.len()], None, None).unwrap();
+    let o = FloatQuantOptions {
+        rounding: RoundingMode::Stochastic,
+        seed,
+        nan: None,
+    };
+    let mut fake = vec![0f64; xs.len()];
+    let t = quant::fake_quantize_float_traced(xs, &l, &[scale], elem, &o, &mut fake).unwrap();
+    assert_eq!(t.route, FloatRoute::OneQuotient, "float64 {msg}");
+    assert!(
+        t.exact <= xs.len() / 1000,
+        "float64 {msg}: {} exact",
+        t.exact
+    );
+    for (i, &x) in xs.iter().enumerate() {
+        let want = float_elem_reference(elem, x, scale, RoundingMode::Stochastic, seed, i);
+        let value = quant::value_to_f64(elem.unpack(want)) * scale;
+        assert_eq!(fake[i].to_bits(), value.to_bits(), "float64 {msg} i={i}");
     }
 }
 
@@ -1174,9 +1345,14 @@ fn mx_blocks_with_power_of_two_scales_equal_the_engine() {
                 let want: Vec<u64> = (0..c.xs.len())
                     .map(|i| match c.xs[i].is_nan() {
                         true => 0,
-                        false => {
-                            float_elem_reference(&elem, c.xs[i], c.scale_of[i], rounding, seed, i)
-                        }
+                        false => float_elem_reference(
+                            &elem,
+                            c.xs[i] as f64,
+                            c.scale_of[i],
+                            rounding,
+                            seed,
+                            i,
+                        ),
                     })
                     .collect();
                 let o = FloatQuantOptions {

@@ -43,7 +43,25 @@ pub fn stream_key(seed: u64) -> u64 {
 /// Element `index`'s draw given its seed's [`stream_key`].
 #[inline(always)]
 pub fn draw_keyed(key: u64, index: u64) -> u64 {
-    mix64(key.wrapping_add(index.wrapping_mul(GAMMA)))
+    draw_of_state(state_at(key, index))
+}
+
+/// The generator state of element `index` under its seed's [`stream_key`].
+/// Element `index + 1`'s state is this plus [`STATE_STEP`] (wrapping), so a
+/// loop over consecutive elements keeps a running sum rather than a 64-bit
+/// multiply per element, and gets the same draws.
+#[inline(always)]
+pub fn state_at(key: u64, index: u64) -> u64 {
+    key.wrapping_add(index.wrapping_mul(GAMMA))
+}
+
+/// What [`state_at`] adds from one element to the next.
+pub const STATE_STEP: u64 = GAMMA;
+
+/// The draw of the element whose generator state is `state`.
+#[inline(always)]
+pub fn draw_of_state(state: u64) -> u64 {
+    mix64(state)
 }
 
 /// Uniform 64-bit draw for element `index` under `seed`.
@@ -160,6 +178,18 @@ mod tests {
         );
         // SplitMix64's published first output from state 0 (state += γ first).
         assert_eq!(mix64(GAMMA), 0xe220_a839_7b1d_cdaf);
+    }
+
+    /// A running state gives the indexed draws, across the wrap of u64.
+    #[test]
+    fn running_states_give_the_indexed_draws() {
+        let key = stream_key(11);
+        let first = u64::MAX - 3;
+        let mut state = state_at(key, first);
+        for k in 0..8 {
+            assert_eq!(draw_of_state(state), draw_keyed(key, first.wrapping_add(k)));
+            state = state.wrapping_add(STATE_STEP);
+        }
     }
 
     #[test]

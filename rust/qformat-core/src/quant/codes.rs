@@ -5,7 +5,7 @@
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
 use super::constants::{Params, Run};
-use super::directed::{fast_directed, Directed, Lane};
+use super::directed::{family, fast_directed, Directed, Lane};
 use super::emit::{Codes, Dequant, Emit};
 use super::exact::round_int_exact;
 use super::layout::Layout;
@@ -119,7 +119,7 @@ impl<E> IntKernel<'_, E> {
     /// under PyTorch's arithmetic): blocks through [`fast_directed`] in lane
     /// type `L`, then the doubtful elements of a block exactly.
     #[inline(always)]
-    fn directed_run<L: Lane, T: Real, O, R: Run, const STOCHASTIC: bool>(
+    fn directed_run<L: Lane, T: Real, O, R: Run, const FAMILY: u8>(
         &self,
         xs: &[T],
         out: &mut [O],
@@ -134,8 +134,8 @@ impl<E> IntKernel<'_, E> {
             let off = b * BLOCK;
             let rb = r.sub(off, xb.len());
             let first = (base + off) as u64;
-            if fast_directed::<L, _, _, _, _, STOCHASTIC>(xb, ob, rb, d, first, &self.emit) {
-                self.redo_directed::<L, _, _, _, STOCHASTIC>(xb, ob, rb, d, base + off)?;
+            if fast_directed::<L, _, _, _, _, FAMILY>(xb, ob, rb, d, first, &self.emit) {
+                self.redo_directed::<L, _, _, _, FAMILY>(xb, ob, rb, d, base + off)?;
             }
         }
         Ok(())
@@ -145,7 +145,7 @@ impl<E> IntKernel<'_, E> {
     /// (its own verdict, recomputed: cheaper than storing a flag for every
     /// element of every block). Out of line, as such blocks are rare.
     #[inline(never)]
-    fn redo_directed<L: Lane, T: Real, O, R: Run, const STOCHASTIC: bool>(
+    fn redo_directed<L: Lane, T: Real, O, R: Run, const FAMILY: u8>(
         &self,
         xb: &[T],
         ob: &mut [O],
@@ -157,7 +157,7 @@ impl<E> IntKernel<'_, E> {
         E: Emit<O>,
     {
         for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
-            if d.candidate::<L, _, _, STOCHASTIC>(x, r, j, base as u64).1 {
+            if d.doubts::<L, _, _, FAMILY>(x, r, j, base as u64) {
                 let c = self.exact_code(x, r.scale(j), r.inv32(j), r.zp(j), base + j)?;
                 *y = self.emit.emit(c, r.zp(j), r.scale(j));
             }
@@ -167,7 +167,7 @@ impl<E> IntKernel<'_, E> {
 
     /// [`Self::directed_run`] compiled for the widest instruction set, in
     /// float32 lanes where the float32 loops apply (twice as many per
-    /// vector), each mode family in its own loop.
+    /// vector), each mode [`family`] in its own loop.
     #[inline(always)]
     fn directed<T: Real, O, R: Run>(
         &self,
@@ -180,23 +180,32 @@ impl<E> IntKernel<'_, E> {
     where
         E: Emit<O>,
     {
+        use family::{MASKED, STOCHASTIC, TOWARD_ZERO};
         let f32_loop = self.f32_ok && std::mem::size_of::<T>() == 4;
-        match (f32_loop, d.stochastic) {
-            (true, true) => wide(
+        match (f32_loop, d.family()) {
+            (true, STOCHASTIC) => wide(
                 #[inline(always)]
-                || self.directed_run::<f32, _, _, _, true>(xs, out, r, base, d),
+                || self.directed_run::<f32, _, _, _, STOCHASTIC>(xs, out, r, base, d),
             ),
-            (true, false) => wide(
+            (true, TOWARD_ZERO) => wide(
                 #[inline(always)]
-                || self.directed_run::<f32, _, _, _, false>(xs, out, r, base, d),
+                || self.directed_run::<f32, _, _, _, TOWARD_ZERO>(xs, out, r, base, d),
             ),
-            (false, true) => wide(
+            (true, _) => wide(
                 #[inline(always)]
-                || self.directed_run::<f64, _, _, _, true>(xs, out, r, base, d),
+                || self.directed_run::<f32, _, _, _, MASKED>(xs, out, r, base, d),
             ),
-            (false, false) => wide(
+            (false, STOCHASTIC) => wide(
                 #[inline(always)]
-                || self.directed_run::<f64, _, _, _, false>(xs, out, r, base, d),
+                || self.directed_run::<f64, _, _, _, STOCHASTIC>(xs, out, r, base, d),
+            ),
+            (false, TOWARD_ZERO) => wide(
+                #[inline(always)]
+                || self.directed_run::<f64, _, _, _, TOWARD_ZERO>(xs, out, r, base, d),
+            ),
+            (false, _) => wide(
+                #[inline(always)]
+                || self.directed_run::<f64, _, _, _, MASKED>(xs, out, r, base, d),
             ),
         }
     }

@@ -3,9 +3,11 @@
 //! float quotient, with a verdict on whether the exact quotient could round
 //! otherwise. It computes in f64 for any data and scale, or in float32
 //! (twice the lanes per vector) for float32 data with float32 scales, and
-//! each mode family gets its own compiled loop: a stochastic draw is two
-//! 64-bit multiplies per element, which a shared vectorised loop would
-//! compute and discard in every other mode.
+//! each mode family ([`family`]) gets its own compiled loop: a stochastic
+//! draw is two 64-bit multiplies per element, which a shared vectorised
+//! loop would compute and discard in every other mode, and the masks that
+//! pick the other modes' increments would cost the stochastic and
+//! toward-zero loops a third of their instructions (`perf annotate`).
 
 use std::ops::{Add, Mul, Neg, Sub};
 
@@ -13,9 +15,19 @@ use super::constants::Run;
 use super::emit::Emit;
 use super::options::{Arithmetic, QuantOptions};
 use super::real::Real;
-use crate::engine::random::{draw_keyed, stream_key};
+use crate::engine::random::{draw_keyed, draw_of_state, state_at, stream_key, STATE_STEP};
 use crate::engine::rounding::RoundingMode;
 use crate::fast::simd::{at_least, at_most};
+
+/// The mode families [`fast_directed`] is compiled for (its `FAMILY`).
+pub(super) mod family {
+    /// Up, down, odd and nearest-away: the increment chosen by masks.
+    pub(crate) const MASKED: u8 = 0;
+    /// Toward zero: never an increment.
+    pub(crate) const TOWARD_ZERO: u8 = 1;
+    /// Stochastic: an increment when the element's draw is below its fraction.
+    pub(crate) const STOCHASTIC: u8 = 2;
+}
 
 /// The loop-invariant choices of [`fast_directed`]: which increment of the
 /// magnitude applies (as masks, so the loop has no per-element branch).
@@ -24,7 +36,7 @@ pub(super) struct Directed {
     up: bool,
     down: bool,
     odd: bool,
-    pub(super) stochastic: bool,
+    stochastic: bool,
     away: bool,
     /// PyTorch's arithmetic: `q` is exact by definition (no doubt but the draw's).
     torch: bool,
@@ -206,6 +218,17 @@ impl Directed {
         })
     }
 
+    /// The [`family`] of loop these modes take.
+    pub(super) fn family(&self) -> u8 {
+        if self.stochastic {
+            family::STOCHASTIC
+        } else if self.up | self.down | self.odd | self.away {
+            family::MASKED
+        } else {
+            family::TOWARD_ZERO
+        }
+    }
+
     /// The unclamped code of quotient `q` (of a zero `x` when `zero`) whose
     /// element's draw is `random`, and whether the exact quotient could
     /// round differently.
@@ -215,9 +238,10 @@ impl Directed {
     /// exact quotient, so every decision is sure unless f is within `err`
     /// of 0, of 1, of a half (nearest-away) or of the draw (stochastic:
     /// away when `random < frac · 2^64`, judged from [`Lane::unit`]).
-    /// `STOCHASTIC` is `self.stochastic`, fixed at compile time.
+    /// `FAMILY` is [`Self::family`], fixed at compile time, so each loop
+    /// computes only its own modes' increment and verdict.
     #[inline(always)]
-    fn code<L: Lane, const STOCHASTIC: bool>(&self, q: L, zero: bool, random: u64) -> (L, bool) {
+    fn code<L: Lane, const FAMILY: u8>(&self, q: L, zero: bool, random: u64) -> (L, bool) {
         let neg = q < L::ZERO;
         let a = at_most(q.abs(), L::BIG);
         let t = a.floor();
@@ -227,48 +251,70 @@ impl Directed {
         } else {
             a * L::REL + L::ABS
         };
-        let u = L::unit(random);
-        let inexact = f > L::ZERO;
-        let inc = (self.up & inexact & !neg)
-            | (self.down & inexact & neg)
-            | (self.odd & inexact & t.even())
-            | (self.away & (f >= L::HALF))
-            | (STOCHASTIC & (u < f));
+        let (inc, near_other) = match FAMILY {
+            family::TOWARD_ZERO => (false, false),
+            family::STOCHASTIC => {
+                let u = L::unit(random);
+                (u < f, (u - f).abs() <= err + L::DRAW_MARGIN)
+            }
+            _ => {
+                let inexact = f > L::ZERO;
+                let inc = (self.up & inexact & !neg)
+                    | (self.down & inexact & neg)
+                    | (self.odd & inexact & t.even())
+                    | (self.away & (f >= L::HALF));
+                (inc, self.away & ((f - L::HALF).abs() <= err))
+            }
+        };
         let mag = if inc { t + L::ONE } else { t };
         let signed = if neg { -mag } else { mag };
         // A zero x is exact; a q that underflowed to 0 from a non-zero x is not.
         let near_int = (f <= err && !zero) || f >= L::ONE - err;
-        let near_half = self.away & ((f - L::HALF).abs() <= err);
-        let near_draw = STOCHASTIC & ((u - f).abs() <= err + L::DRAW_MARGIN);
-        let doubt = q.is_nan() | (a < L::BIG) & ((!self.torch & near_int) | near_half | near_draw);
+        let doubt = q.is_nan() | (a < L::BIG) & ((!self.torch & near_int) | near_other);
         (signed, doubt)
     }
 
-    /// Element `i` of a block whose first flat index is `first`: its
-    /// unclamped code and whether the exact quotient could round otherwise.
+    /// Element `i` of a block, whose draw is `random` (read by the
+    /// stochastic family only): its unclamped code and whether the exact
+    /// quotient could round otherwise.
     #[inline(always)]
-    pub(super) fn candidate<L: Lane, T: Real, R: Run, const STOCHASTIC: bool>(
+    fn candidate<L: Lane, T: Real, R: Run, const FAMILY: u8>(
+        &self,
+        x: T,
+        r: R,
+        i: usize,
+        random: u64,
+    ) -> (L, bool) {
+        let q = L::quotient(x, r, i, self.torch);
+        self.code::<L, FAMILY>(q, x.to_f64() == 0.0, random)
+    }
+
+    /// Whether [`fast_directed`] doubts element `i` of a block whose first
+    /// flat index is `first` (its own verdict, recomputed one element at a time).
+    #[inline(always)]
+    pub(super) fn doubts<L: Lane, T: Real, R: Run, const FAMILY: u8>(
         &self,
         x: T,
         r: R,
         i: usize,
         first: u64,
-    ) -> (L, bool) {
-        let q = L::quotient(x, r, i, self.torch);
-        let random = if STOCHASTIC {
+    ) -> bool {
+        let random = if FAMILY == family::STOCHASTIC {
             draw_keyed(self.key, first + i as u64)
         } else {
             0
         };
-        self.code::<L, STOCHASTIC>(q, x.to_f64() == 0.0, random)
+        self.candidate::<L, T, R, FAMILY>(x, r, i, random).1
     }
 }
 
-/// The fast loop of [`Directed`]'s modes in lane type `L`. Writes every
-/// element's candidate; returns true when some element of the block is
-/// doubtful (the caller redoes those exactly).
+/// The fast loop of [`Directed`]'s modes of family `FAMILY` in lane type
+/// `L`. Writes every element's candidate; returns true when some element of
+/// the block is doubtful (the caller redoes those exactly). The draws come
+/// from a running generator state (see [`state_at`]): the same bits as
+/// [`draw_keyed`] without a 64-bit multiply per element.
 #[inline(always)]
-pub(super) fn fast_directed<L: Lane, T: Real, O, R: Run, E: Emit<O>, const STOCHASTIC: bool>(
+pub(super) fn fast_directed<L: Lane, T: Real, O, R: Run, E: Emit<O>, const FAMILY: u8>(
     xb: &[T],
     ob: &mut [O],
     r: R,
@@ -280,8 +326,15 @@ pub(super) fn fast_directed<L: Lane, T: Real, O, R: Run, E: Emit<O>, const STOCH
     let (xb, ob) = (&xb[..n], &mut ob[..n]);
     let (qmin, qmax) = (L::from_f64(d.qmin), L::from_f64(d.qmax));
     let mut any = false;
+    let mut state = state_at(d.key, first);
     for i in 0..n {
-        let (c, doubt) = d.candidate::<L, _, _, STOCHASTIC>(xb[i], r, i, first);
+        let random = if FAMILY == family::STOCHASTIC {
+            draw_of_state(state)
+        } else {
+            0
+        };
+        state = state.wrapping_add(STATE_STEP);
+        let (c, doubt) = d.candidate::<L, _, _, FAMILY>(xb[i], r, i, random);
         let c = at_most(at_least(c + L::zp(r, i), qmin), qmax);
         any |= doubt;
         ob[i] = L::emit(emit, c, r, i);

@@ -42,14 +42,17 @@ pub(super) struct FloatKernel<'a, E> {
     nearest: Option<NearestNarrowing>,
     /// Stochastic rounding: the seed's [`stream_key`]; None in the other modes.
     key: Option<u64>,
-    /// Any other scale, any mode but stochastic, float32 data: see
-    /// [`FloatKernel::point_loop`].
+    /// Any other scale: float32 data in any mode, float64 data in
+    /// stochastic mode; see [`FloatKernel::point_loop`].
     point: Option<Point>,
     /// Any other scale, any mode but stochastic: see [`FloatKernel::interval_loop`].
     interval: Option<Fp64Front>,
     /// Every scale's float32 inverse is a normal number (the point loop's
-    /// error bound needs it).
+    /// error bound for float32 data needs it).
     inverses_normal32: bool,
+    /// Stochastic rounding, and every scale's float64 inverse is a normal
+    /// number: float64 data takes the point loop too (see [`Point::quotient`]).
+    stochastic_f64: bool,
     /// Every scale is a float32 value (see [`FloatEmit::emit_block`]).
     scales_f32: bool,
     pow2: bool,
@@ -181,6 +184,23 @@ impl Point {
         })
     }
 
+    /// Element `i`'s float32 quotient `x / s` as a bit pattern: `x * inv32`
+    /// for float32 data; for float64 data, `x * inv` in f64 rounded to
+    /// float32. The f64 product is within `|Q|·2^-51.9` of the exact
+    /// quotient Q (the inverse's and the product's roundings), under
+    /// 2^-28 of a float32 ulp, and the one rounding to float32 adds at
+    /// most half an ulp, so q errs by under 0.6 ulps: inside the 2.1 ulps
+    /// [`Self::NEAR`] is sized for. A product outside float32's normal
+    /// range becomes zero, subnormal or infinite, which is doubtful.
+    #[inline(always)]
+    fn quotient<T: Real>(x: T, r: impl Run, i: usize) -> u32 {
+        if std::mem::size_of::<T>() == 4 {
+            (x.to_f32() * r.inv32(i)).to_bits()
+        } else {
+            ((x.to_f64() * r.inv(i)) as f32).to_bits()
+        }
+    }
+
     /// True when `q` is zero, subnormal, infinite or NaN.
     #[inline(always)]
     fn not_normal(q: u32) -> bool {
@@ -271,7 +291,8 @@ pub enum FloatRoute {
     /// Power-of-two scales, float32 data, any mode: `x * (1/s)` is exact
     /// in float32 wherever it is a normal number.
     Pow2Float32,
-    /// One float32 quotient per element (float32 data, any scale and mode).
+    /// One float32 quotient per element (float32 data, any scale and mode;
+    /// float64 data in stochastic mode).
     OneQuotient,
     /// Two float64 ends per element (float64 data, any mode but stochastic).
     Interval,
@@ -342,14 +363,18 @@ impl<E> FloatKernel<'_, E> {
             .filter(|_| self.pow2 && std::mem::size_of::<T>() == 4)
     }
 
-    /// The one-quotient loop when it applies: float32 data, and float32
-    /// inverses of the run's scales that are normal numbers.
+    /// The one-quotient loop when it applies: float32 data whose scales'
+    /// float32 inverses are normal numbers, or float64 data in stochastic
+    /// mode whose scales' float64 inverses are (the other modes take the
+    /// interval loop, which doubts fewer elements).
     #[inline(always)]
     fn point_for<T: Real>(&self) -> Option<&Point> {
-        let f32_data = std::mem::size_of::<T>() == 4;
-        self.point
-            .as_ref()
-            .filter(|_| f32_data && self.inverses_normal32)
+        let fits = if std::mem::size_of::<T>() == 4 {
+            self.inverses_normal32
+        } else {
+            self.stochastic_f64
+        };
+        self.point.as_ref().filter(|_| fits)
     }
 
     /// The branch-free loops over a block of at most [`BLOCK`] elements
@@ -441,6 +466,8 @@ impl<E> FloatKernel<'_, E> {
     /// `index + i`'s seeded draw, the one the engine takes. Doubtful
     /// elements are flagged for the exact loop; returns true when there is
     /// one. One pass where [`Self::interval_loop`] converts two ends.
+    /// float64 data in stochastic mode takes this loop too, with the
+    /// quotient of [`Point::quotient`], which errs by less still.
     #[inline(always)]
     fn point_loop<T: Real, O>(
         &self,
@@ -461,19 +488,17 @@ impl<E> FloatKernel<'_, E> {
         if let Some(key) = p.stochastic {
             let addends = &mut s.addends[..n];
             for i in 0..n {
-                let x = xs[i].to_f32();
-                q[i] = (x * r.inv32(i)).to_bits();
+                q[i] = Point::quotient(xs[i], r, i);
                 addends[i] = !draw_keyed(key, (index + i) as u64);
-                let doubt = p.doubtful_stochastic(x != 0.0, q[i], addends[i]);
+                let doubt = p.doubtful_stochastic(xs[i].to_f64() != 0.0, q[i], addends[i]);
                 flags[i] = doubt;
                 any |= doubt;
             }
             p.k.convert_chunk_portable(0, q, codes, &BlockAddends(addends));
         } else {
             for i in 0..n {
-                let x = xs[i].to_f32();
-                q[i] = (x * r.inv32(i)).to_bits();
-                let doubt = p.doubtful(x != 0.0, q[i]);
+                q[i] = Point::quotient(xs[i], r, i);
+                let doubt = p.doubtful(xs[i].to_f64() != 0.0, q[i]);
                 flags[i] = doubt;
                 any |= doubt;
             }
@@ -759,6 +784,8 @@ impl<'a, E> FloatKernel<'a, E> {
         };
         let point = Point::new(elem, &enc);
         let inverses_normal32 = scales.iter().all(|&s| ((1.0 / s) as f32).is_normal());
+        let stochastic_f64 =
+            o.rounding == RoundingMode::Stochastic && scales.iter().all(|&s| (1.0 / s).is_normal());
         let scales_f32 = scales.iter().all(|&s| s as f32 as f64 == s);
         Ok(FloatKernel {
             elem,
@@ -769,6 +796,7 @@ impl<'a, E> FloatKernel<'a, E> {
             key,
             point,
             inverses_normal32,
+            stochastic_f64,
             scales_f32,
             interval,
             pow2,
