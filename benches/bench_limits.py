@@ -275,11 +275,14 @@ def quant_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL]) -> None:
               lambda m=mode, s=seed: qf.fake_quantize(w, "fp8_e4m3fn", rounding=m, seed=s),
               [(f"qf.round fp8_e4m3fn {mode}",
                 lambda m=mode, s=seed: qf.round(w, "fp8_e4m3fn", rounding=m, seed=s))])
-    for fmt in ("mxfp8", "mxfp4"):
+    # The mxfp8/mxfp4 recipes fix their rounding, so the modes go through
+    # the same layout spelled out: groups of 32 with e8m0 scales.
+    mx = {"scale_format": "fp8_e8m0fnu", "group_size": 32}
+    for fmt, elem in (("mxfp8", "fp8_e4m3fn"), ("mxfp4", "fp4_e2m1fn")):
         for mode, seed in (("toward_zero", None), ("stochastic", 1)):
             t.add(f"fake_quantize {fmt} (groups of 32) {mode}",
-                  lambda f=fmt, m=mode, s=seed: qf.fake_quantize(w, f, rounding=m, seed=s),
-                  [(f"qformat {fmt} nearest_even", lambda f=fmt: qf.fake_quantize(w, f))])
+                  lambda e=elem, m=mode, s=seed: qf.fake_quantize(w, e, rounding=m, seed=s, **mx),
+                  [(f"qformat {fmt} nearest_even", lambda e=elem: qf.fake_quantize(w, e, **mx))])
     w64 = w[: rows // 4].astype(np.float64)
     t.add("fake_quantize fp8_e4m3fn float64 (2^-2 size) stochastic",
           lambda: qf.fake_quantize(w64, "fp8_e4m3fn", rounding="stochastic", seed=1),
