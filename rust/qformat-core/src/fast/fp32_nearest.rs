@@ -42,6 +42,19 @@ use crate::format::{low_mask, FloatFormat, NanEncoding};
 
 const INF: u32 = 0x7f80_0000;
 
+/// `$go!(nan_own, neg_zero)` with the kernel's runtime (NaN blend, −0)
+/// variant as literals, so each variant is compiled as its own straight loop.
+macro_rules! by_variant {
+    ($k:expr, $go:ident) => {
+        match ($k.nan_own, $k.neg_zero) {
+            (true, true) => $go!(true, true),
+            (true, false) => $go!(true, false),
+            (false, true) => $go!(false, true),
+            (false, false) => $go!(false, false),
+        }
+    };
+}
+
 /// Precomputed constants of one (format, options) pair for the nearest-even
 /// loops; see the module docs.
 #[derive(Clone, Copy, Debug)]
@@ -187,60 +200,61 @@ impl NearestNarrowing {
         )
     }
 
-    /// The conversion loop, compiled for the caller's instruction set: one
-    /// straight loop per (NaN blend, −0) variant, chosen once per chunk.
+    /// The conversion loop, compiled for the caller's instruction set.
     #[inline(always)]
     pub fn convert_chunk_portable<S: Bits, D: Bits>(self, src: &[S], dst: &mut [D]) {
-        macro_rules! run {
-            ($nan:literal, $neg0:literal) => {
-                for (o, &x) in dst.iter_mut().zip(src) {
-                    *o = D::from_u64(self.code::<$nan, $neg0>(x.to_u64() as u32) as u64);
-                }
-            };
-        }
-        match (self.nan_own, self.neg_zero) {
-            (true, true) => run!(true, true),
-            (true, false) => run!(true, false),
-            (false, true) => run!(false, true),
-            (false, false) => run!(false, false),
-        }
+        self.chunk_loop::<false, S, D>(src, dst)
     }
 
     /// The round-trip loop, compiled for the caller's instruction set.
     #[inline(always)]
     pub fn round_chunk_portable<S: Bits, D: Bits>(self, src: &[S], dst: &mut [D]) {
-        macro_rules! run {
-            ($nan:literal, $neg0:literal) => {
-                for (o, &x) in dst.iter_mut().zip(src) {
-                    *o = D::from_u64(self.rounded::<$nan, $neg0>(x.to_u64() as u32) as u64);
-                }
-            };
-        }
-        match (self.nan_own, self.neg_zero) {
-            (true, true) => run!(true, true),
-            (true, false) => run!(true, false),
-            (false, true) => run!(false, true),
-            (false, false) => run!(false, false),
-        }
+        self.chunk_loop::<true, S, D>(src, dst)
     }
 
     /// The code of one float32 pattern (the scalar reference of the loops).
     pub fn convert(&self, bits: u32) -> u32 {
-        match (self.nan_own, self.neg_zero) {
-            (true, true) => self.code::<true, true>(bits),
-            (true, false) => self.code::<true, false>(bits),
-            (false, true) => self.code::<false, true>(bits),
-            (false, false) => self.code::<false, false>(bits),
-        }
+        self.scalar::<false>(bits)
     }
 
     /// One float32 pattern rounded to the format and widened back.
     pub fn round(&self, bits: u32) -> u32 {
-        match (self.nan_own, self.neg_zero) {
-            (true, true) => self.rounded::<true, true>(bits),
-            (true, false) => self.rounded::<true, false>(bits),
-            (false, true) => self.rounded::<false, true>(bits),
-            (false, false) => self.rounded::<false, false>(bits),
+        self.scalar::<true>(bits)
+    }
+
+    /// One straight loop per (NaN blend, −0) variant, chosen once per
+    /// chunk: `ROUND` picks [`Self::rounded`] over [`Self::code`].
+    #[inline(always)]
+    fn chunk_loop<const ROUND: bool, S: Bits, D: Bits>(self, src: &[S], dst: &mut [D]) {
+        macro_rules! run {
+            ($nan:literal, $neg0:literal) => {
+                for (o, &x) in dst.iter_mut().zip(src) {
+                    *o = D::from_u64(self.element::<ROUND, $nan, $neg0>(x.to_u64() as u32) as u64);
+                }
+            };
+        }
+        by_variant!(self, run)
+    }
+
+    fn scalar<const ROUND: bool>(&self, bits: u32) -> u32 {
+        macro_rules! one {
+            ($nan:literal, $neg0:literal) => {
+                self.element::<ROUND, $nan, $neg0>(bits)
+            };
+        }
+        by_variant!(self, one)
+    }
+
+    /// [`Self::rounded`] or [`Self::code`] (`ROUND` is known at compile time).
+    #[inline(always)]
+    fn element<const ROUND: bool, const NAN_OWN: bool, const NEG_ZERO: bool>(
+        &self,
+        bits: u32,
+    ) -> u32 {
+        if ROUND {
+            self.rounded::<NAN_OWN, NEG_ZERO>(bits)
+        } else {
+            self.code::<NAN_OWN, NEG_ZERO>(bits)
         }
     }
 
