@@ -702,8 +702,6 @@ impl<T: Real, O: Copy, E: FloatEmit<O>> Kernel<T, O> for FloatKernel<'_, E> {
     }
 }
 
-/// Flag the NaN elements of a block (cold: nearest even's only doubt).
-#[cold]
 /// Codes of float32 quotients `q` in a mode without draws: the lean
 /// nearest-even loop where it applies (`lean`, built only for nearest
 /// even), else the general kernel `k`.
@@ -715,6 +713,8 @@ fn narrow_nearest(k: &Fp32Narrowing, lean: Option<NearestNarrowing>, q: &[u32], 
     }
 }
 
+/// Flag the NaN elements of a block (cold: nearest even's only doubt).
+#[cold]
 fn flag_nans<T: Real>(xs: &[T], flags: &mut [bool]) {
     for (f, x) in flags.iter_mut().zip(xs) {
         *f = x.to_f64().is_nan();
