@@ -212,6 +212,21 @@ impl NearestNarrowing {
         self.chunk_loop::<true, S, D>(src, dst)
     }
 
+    /// `body.run(element)` with this kernel's (NaN blend, −0) variant fixed
+    /// at compile time, so that a caller's own loop around
+    /// [`NearestElement::code`] or [`NearestElement::rounded`] is compiled
+    /// as one straight loop per variant, as [`Self::convert_chunk_portable`]
+    /// is (fusing the conversion into a loop that does more per element).
+    #[inline(always)]
+    pub fn with_element<B: NearestBody>(self, body: B) -> B::Out {
+        macro_rules! go {
+            ($nan:literal, $neg0:literal) => {
+                body.run(Variant::<$nan, $neg0>(self))
+            };
+        }
+        by_variant!(self, go)
+    }
+
     /// The code of one float32 pattern (the scalar reference of the loops).
     pub fn convert(&self, bits: u32) -> u32 {
         self.scalar::<false>(bits)
@@ -319,6 +334,38 @@ impl NearestNarrowing {
         } else {
             r
         }
+    }
+}
+
+/// One element of [`NearestNarrowing`] with its (NaN blend, −0) variant
+/// fixed at compile time; see [`NearestNarrowing::with_element`].
+pub trait NearestElement: Copy {
+    /// The code of one float32 pattern ([`NearestNarrowing::convert`]).
+    fn code(&self, bits: u32) -> u32;
+    /// The pattern rounded to the format in float32's layout
+    /// ([`NearestNarrowing::round`]): the code's exact widening.
+    fn rounded(&self, bits: u32) -> u32;
+}
+
+/// A loop body generic over the [`NearestElement`] variant it is given.
+pub trait NearestBody {
+    type Out;
+    fn run<V: NearestElement>(self, element: V) -> Self::Out;
+}
+
+/// [`NearestNarrowing`] with its variant as const parameters.
+#[derive(Clone, Copy)]
+struct Variant<const NAN_OWN: bool, const NEG_ZERO: bool>(NearestNarrowing);
+
+impl<const NAN_OWN: bool, const NEG_ZERO: bool> NearestElement for Variant<NAN_OWN, NEG_ZERO> {
+    #[inline(always)]
+    fn code(&self, bits: u32) -> u32 {
+        self.0.code::<NAN_OWN, NEG_ZERO>(bits)
+    }
+
+    #[inline(always)]
+    fn rounded(&self, bits: u32) -> u32 {
+        self.0.rounded::<NAN_OWN, NEG_ZERO>(bits)
     }
 }
 

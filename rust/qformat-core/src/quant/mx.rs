@@ -8,12 +8,14 @@ use super::options::Arithmetic;
 use super::real::Real;
 use super::walk::{default_run_groups, drive, Kernel};
 use crate::engine::options::{EncodeOptions, NanPolicy, Overflow};
-use crate::engine::random::{draw_keyed, seeded_addend, stream_key, Draws};
+use crate::engine::random::{
+    draw_of_state, seeded_addend, state_at, stream_key, Draws, STATE_STEP,
+};
 use crate::engine::rounding::RoundingMode;
 use crate::engine::value::Value;
 use crate::error::Error;
 use crate::fast::fp32::Fp32Narrowing;
-use crate::fast::fp32_nearest::NearestNarrowing;
+use crate::fast::fp32_nearest::{NearestBody, NearestElement, NearestNarrowing};
 use crate::fast::fp64_front::Fp64Front;
 use crate::fast::words::Bits;
 use crate::format::FloatFormat;
@@ -86,6 +88,37 @@ pub(super) trait FloatEmit<O>: Sync {
             *o = self.emit(c as u64, scale(i));
         }
     }
+
+    /// The outputs of float32 quotients `q` converted by the general
+    /// float32 kernel `k` with the addends `draws` (element `i`'s is
+    /// `draws.addend(i)`), as loops that vectorise; otherwise as
+    /// [`Self::emit_block`] (a NaN code may get another NaN); `work` is
+    /// working space.
+    #[allow(clippy::too_many_arguments)]
+    fn emit_general(
+        &self,
+        k: &Fp32Narrowing,
+        q: &[u32],
+        draws: &impl Draws,
+        out: &mut [O],
+        scale: impl Fn(usize) -> f64,
+        scale32: impl Fn(usize) -> f32,
+        scales_f32: bool,
+        work: &mut [u32; BLOCK],
+    );
+
+    /// The output of the float32 quotient `q` converted by the lean
+    /// nearest-even element `v`, with scale `scale` (`scale32` in float32;
+    /// `product32`: that is the scale's exact value and the output is
+    /// float32). One element of a fused loop; a NaN code may get another NaN.
+    fn emit_nearest<V: NearestElement>(
+        &self,
+        v: &V,
+        q: u32,
+        scale: f64,
+        scale32: f32,
+        product32: bool,
+    ) -> O;
 }
 
 pub(super) struct ElemCodes;
@@ -93,6 +126,28 @@ impl<D: Bits> FloatEmit<D> for ElemCodes {
     #[inline(always)]
     fn emit(&self, code: u64, _: f64) -> D {
         D::from_u64(code)
+    }
+
+    /// The codes straight into the output words, no working space.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn emit_general(
+        &self,
+        k: &Fp32Narrowing,
+        q: &[u32],
+        draws: &impl Draws,
+        out: &mut [D],
+        _scale: impl Fn(usize) -> f64,
+        _scale32: impl Fn(usize) -> f32,
+        _scales_f32: bool,
+        _work: &mut [u32; BLOCK],
+    ) {
+        k.convert_chunk_portable(0, q, out, draws);
+    }
+
+    #[inline(always)]
+    fn emit_nearest<V: NearestElement>(&self, v: &V, q: u32, _: f64, _: f32, _: bool) -> D {
+        D::from_u64(v.code(q) as u64)
     }
 }
 
@@ -128,14 +183,67 @@ impl<T: Real> FloatEmit<T> for ElemDequant {
         let n = codes.len().min(out.len()).min(BLOCK);
         let (values, out) = (&mut values[..n], &mut out[..n]);
         k.widen_chunk_portable(&codes[..n], values);
-        if scales_f32 && std::mem::size_of::<T>() == 4 {
-            for (i, (o, &v)) in out.iter_mut().zip(values.iter()).enumerate() {
-                *o = T::from_f64((f32::from_bits(v) * scale32(i)) as f64);
-            }
+        scale_values(values, out, scale, scale32, scales_f32);
+    }
+
+    /// The kernel's round trip (code and exact widening in one loop), then
+    /// the products of [`Self::emit_block`].
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn emit_general(
+        &self,
+        k: &Fp32Narrowing,
+        q: &[u32],
+        draws: &impl Draws,
+        out: &mut [T],
+        scale: impl Fn(usize) -> f64,
+        scale32: impl Fn(usize) -> f32,
+        scales_f32: bool,
+        work: &mut [u32; BLOCK],
+    ) {
+        let n = q.len().min(out.len()).min(BLOCK);
+        let (values, out) = (&mut work[..n], &mut out[..n]);
+        k.round_chunk_portable(0, &q[..n], values, draws);
+        scale_values(values, out, scale, scale32, scales_f32);
+    }
+
+    /// The lean round trip ([`NearestElement::rounded`]: the code's exact
+    /// widening, as [`Self::emit_block`] takes it) times the scale.
+    #[inline(always)]
+    fn emit_nearest<V: NearestElement>(
+        &self,
+        v: &V,
+        q: u32,
+        scale: f64,
+        scale32: f32,
+        product32: bool,
+    ) -> T {
+        let w = f32::from_bits(v.rounded(q));
+        if product32 {
+            T::from_f64((w * scale32) as f64)
         } else {
-            for (i, (o, &v)) in out.iter_mut().zip(values.iter()).enumerate() {
-                *o = T::from_f64(f32::from_bits(v) as f64 * scale(i));
-            }
+            T::from_f64(w as f64 * scale)
+        }
+    }
+}
+
+/// `out[i] = values[i] · scale(i)` for float32 `values` (patterns), as
+/// [`ElemDequant::emit_block`] forms the products.
+#[inline(always)]
+fn scale_values<T: Real>(
+    values: &[u32],
+    out: &mut [T],
+    scale: impl Fn(usize) -> f64,
+    scale32: impl Fn(usize) -> f32,
+    scales_f32: bool,
+) {
+    if scales_f32 && std::mem::size_of::<T>() == 4 {
+        for (i, (o, &v)) in out.iter_mut().zip(values).enumerate() {
+            *o = T::from_f64((f32::from_bits(v) * scale32(i)) as f64);
+        }
+    } else {
+        for (i, (o, &v)) in out.iter_mut().zip(values).enumerate() {
+            *o = T::from_f64(f32::from_bits(v) as f64 * scale(i));
         }
     }
 }
@@ -409,8 +517,8 @@ impl<E> FloatKernel<'_, E> {
     {
         let n = xs.len().min(out.len()).min(BLOCK);
         let (xs, out, q) = (&xs[..n], &mut out[..n], &mut s.q[..n]);
-        let codes = &mut s.codes[..n];
-        let any = if self.o.rounding == RoundingMode::NearestEven {
+        let scale32 = |i| scale(i) as f32;
+        if self.o.rounding == RoundingMode::NearestEven {
             let mut nan = false;
             for i in 0..n {
                 let v = xs[i].to_f32() * inv(i);
@@ -420,33 +528,29 @@ impl<E> FloatKernel<'_, E> {
             if nan {
                 flag_nans(xs, &mut s.flags[..n]);
             }
+            let codes = &mut s.codes[..n];
             narrow_nearest(k, self.nearest, q, codes);
-            nan
-        } else {
-            let flags = &mut s.flags[..n];
-            let mut any = false;
-            for i in 0..n {
-                let x = xs[i].to_f32();
-                q[i] = (x * inv(i)).to_bits();
-                let doubt = (x != 0.0) & Point::not_normal(q[i]);
-                flags[i] = doubt;
-                any |= doubt;
-            }
-            if let Some(key) = self.key {
-                let addends = &mut s.addends[..n];
-                for (i, a) in addends.iter_mut().enumerate() {
-                    *a = !draw_keyed(key, (index + i) as u64);
-                }
-                k.convert_chunk_portable(0, q, codes, &BlockAddends(addends));
-            } else {
-                k.convert_chunk_portable(0, q, codes, &BlockAddends(&[]));
-            }
-            any
+            let values = &mut s.values;
+            self.emit
+                .emit_block(k, codes, out, &scale, scale32, self.scales_f32, values);
+            return nan;
+        }
+        let flags = &mut s.flags[..n];
+        let mut any = false;
+        for i in 0..n {
+            let x = xs[i].to_f32();
+            q[i] = (x * inv(i)).to_bits();
+            let doubt = (x != 0.0) & Point::not_normal(q[i]);
+            flags[i] = doubt;
+            any |= doubt;
+        }
+        let addends = match self.key {
+            Some(key) => fill_addends(key, index as u64, &mut s.addends[..n]),
+            None => &[][..],
         };
-        let scale32 = |i| scale(i) as f32;
-        let values = &mut s.values;
+        let (draws, values) = (&BlockAddends(addends), &mut s.values);
         self.emit
-            .emit_block(k, codes, out, &scale, scale32, self.scales_f32, values);
+            .emit_general(k, q, draws, out, &scale, scale32, self.scales_f32, values);
         any
     }
 
@@ -465,7 +569,11 @@ impl<E> FloatKernel<'_, E> {
     /// changes ([`Point::doubtful_stochastic`]); the addend is element
     /// `index + i`'s seeded draw, the one the engine takes. Doubtful
     /// elements are flagged for the exact loop; returns true when there is
-    /// one. One pass where [`Self::interval_loop`] converts two ends.
+    /// one. One pass where [`Self::interval_loop`] converts two ends: in
+    /// nearest even with the lean kernel, quotient, doubt, conversion and
+    /// output are one fused loop ([`FusedNearest`]), with no working arrays
+    /// between them; the other modes keep the quotients and addends of the
+    /// block for the general kernel's round trip ([`FloatEmit::emit_general`]).
     /// float64 data in stochastic mode takes this loop too, with the
     /// quotient of [`Point::quotient`], which errs by less still.
     #[inline(always)]
@@ -483,18 +591,30 @@ impl<E> FloatKernel<'_, E> {
     {
         let n = xs.len().min(out.len()).min(BLOCK);
         let (xs, out) = (&xs[..n], &mut out[..n]);
-        let (flags, q, codes) = (&mut s.flags[..n], &mut s.q[..n], &mut s.codes[..n]);
+        let (flags, q) = (&mut s.flags[..n], &mut s.q[..n]);
+        if let Some(lean) = p.nearest {
+            let product32 = self.scales_f32 && std::mem::size_of::<T>() == 4;
+            let emit = &self.emit;
+            return lean.with_element(FusedNearest {
+                p,
+                xs,
+                out,
+                flags,
+                r,
+                emit,
+                product32,
+            });
+        }
         let mut any = false;
-        if let Some(key) = p.stochastic {
-            let addends = &mut s.addends[..n];
+        let addends = if let Some(key) = p.stochastic {
+            let addends = fill_addends(key, index as u64, &mut s.addends[..n]);
             for i in 0..n {
                 q[i] = Point::quotient(xs[i], r, i);
-                addends[i] = !draw_keyed(key, (index + i) as u64);
                 let doubt = p.doubtful_stochastic(xs[i].to_f64() != 0.0, q[i], addends[i]);
                 flags[i] = doubt;
                 any |= doubt;
             }
-            p.k.convert_chunk_portable(0, q, codes, &BlockAddends(addends));
+            &*addends
         } else {
             for i in 0..n {
                 q[i] = Point::quotient(xs[i], r, i);
@@ -502,12 +622,12 @@ impl<E> FloatKernel<'_, E> {
                 flags[i] = doubt;
                 any |= doubt;
             }
-            narrow_nearest(&p.k, p.nearest, q, codes);
-        }
+            &[][..]
+        };
         let (scale, scale32) = (|i| r.scale(i), |i| r.scale32(i));
-        let values = &mut s.values;
+        let (draws, values) = (&BlockAddends(addends), &mut s.values);
         self.emit
-            .emit_block(&p.k, codes, out, scale, scale32, self.scales_f32, values);
+            .emit_general(&p.k, q, draws, out, scale, scale32, self.scales_f32, values);
         any
     }
 
@@ -721,6 +841,69 @@ fn flag_nans<T: Real>(xs: &[T], flags: &mut [bool]) {
     }
 }
 
+/// Element `first + i`'s stochastic addend (the complement of its draw,
+/// as [`seeded_addend`] forms it) into `addends[i]`, from a running
+/// generator state (see [`state_at`]): the bits of `draw_keyed` without
+/// its 64-bit multiply per element. Returns `addends`.
+#[inline(always)]
+fn fill_addends(key: u64, first: u64, addends: &mut [u64]) -> &[u64] {
+    let mut state = state_at(key, first);
+    for a in addends.iter_mut() {
+        *a = !draw_of_state(state);
+        state = state.wrapping_add(STATE_STEP);
+    }
+    addends
+}
+
+/// [`FloatKernel::point_loop`] in nearest even with the lean kernel: one
+/// fused loop per block (quotient, doubt, conversion, output), with the
+/// lean kernel's variant fixed at compile time.
+struct FusedNearest<'a, T, O, R, E> {
+    p: &'a Point,
+    xs: &'a [T],
+    out: &'a mut [O],
+    flags: &'a mut [bool],
+    r: R,
+    emit: &'a E,
+    /// See [`FloatEmit::emit_nearest`].
+    product32: bool,
+}
+
+impl<T: Real, O, R: Run, E: FloatEmit<O>> NearestBody for FusedNearest<'_, T, O, R, E> {
+    /// Whether some element is doubtful (flagged).
+    type Out = bool;
+
+    #[inline(always)]
+    fn run<V: NearestElement>(self, v: V) -> bool {
+        if self.product32 {
+            self.fused::<V, true>(v)
+        } else {
+            self.fused::<V, false>(v)
+        }
+    }
+}
+
+impl<T: Real, O, R: Run, E: FloatEmit<O>> FusedNearest<'_, T, O, R, E> {
+    /// The loop, with [`FloatEmit::emit_nearest`]'s `product32` constant.
+    #[inline(always)]
+    fn fused<V: NearestElement, const PRODUCT32: bool>(self, v: V) -> bool {
+        let n = self.xs.len().min(self.out.len()).min(self.flags.len());
+        let (xs, out, flags) = (&self.xs[..n], &mut self.out[..n], &mut self.flags[..n]);
+        let (p, r) = (self.p, self.r);
+        let mut any = false;
+        for i in 0..n {
+            let q = Point::quotient(xs[i], r, i);
+            let doubt = p.doubtful(xs[i].to_f64() != 0.0, q);
+            flags[i] = doubt;
+            any |= doubt;
+            out[i] = self
+                .emit
+                .emit_nearest(&v, q, r.scale(i), r.scale32(i), PRODUCT32);
+        }
+        any
+    }
+}
+
 /// Elements per block of [`FloatKernel::run_groups`].
 const BLOCK: usize = 256;
 
@@ -867,4 +1050,28 @@ pub fn fake_quantize_float_traced<T: Real>(
     let k = FloatKernel::new(elem, o, scales, ElemDequant(table))?;
     drive(x, out, l, &p, &k)?;
     Ok(k.trace::<T>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::random::draw_keyed;
+
+    /// The running state gives every element its indexed addend, also
+    /// where the flat index (and the state with it) wraps past u64::MAX.
+    #[test]
+    fn block_addends_are_the_indexed_draws_across_the_wrap() {
+        for seed in [0, 1, u64::MAX] {
+            let key = stream_key(seed);
+            for first in [0, 12_345, u64::MAX - 100] {
+                let mut addends = [0u64; BLOCK];
+                fill_addends(key, first, &mut addends);
+                for (i, &a) in addends.iter().enumerate() {
+                    let index = first.wrapping_add(i as u64);
+                    assert_eq!(a, !draw_keyed(key, index), "seed {seed} index {index}");
+                    assert_eq!(a, seeded_addend(seed, index));
+                }
+            }
+        }
+    }
 }
