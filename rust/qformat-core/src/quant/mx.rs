@@ -614,7 +614,7 @@ impl<E> FloatKernel<'_, E> {
                 flags[i] = doubt;
                 any |= doubt;
             }
-            &*addends
+            addends
         } else {
             for i in 0..n {
                 q[i] = Point::quotient(xs[i], r, i);
