@@ -20,7 +20,8 @@ process allocated and freed before (the allocator may hand back pages already
 touched). So each allocating row runs in a fresh child process, where
 qformat, torch and NumPy/ml_dtypes are called in turn, the order rotated each
 round (``--alloc-rounds``); the row prints each one's median with its spread
-(min-max) and the ratio of the medians.
+(min-max), the ratio of the medians and the range of the per-round ratios
+(``--alloc-only`` prints these rows alone).
 
 Threads: qformat's pool (rayon) reads ``RAYON_NUM_THREADS`` when it starts,
 so the thread count is fixed per process; ``--threads`` sets it (and torch's
@@ -67,13 +68,15 @@ def parse() -> argparse.Namespace:
                     help="also write the scaling table as an SVG figure")
     ap.add_argument("--only-scaling-row", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--only-alloc-row", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--alloc-rounds", type=int, default=9,
+    ap.add_argument("--alloc-rounds", type=int, default=11,
                     help="calls of each contender per allocating row (order rotated "
                          "each round; median and spread printed)")
     ap.add_argument("--scaling-only", action="store_true",
                     help="only the scaling table (and its --svg figure)")
     ap.add_argument("--quick", action="store_true",
                     help="the main table only (no quantizers, no scaling)")
+    ap.add_argument("--alloc-only", action="store_true",
+                    help="only the allocating rows (each in a fresh process)")
     return ap.parse_args()
 
 
@@ -334,10 +337,20 @@ def alloc_row(x: np.ndarray, case: str) -> None:
     """One allocating row, in this fresh process: every call's time in ms,
     by contender (printed for the parent as ``ALLOC name=t1,t2,...;...``)."""
     contenders = alloc_cases(x)[case]
-    rounds = ARGS.alloc_rounds if ARGS else 9
+    rounds = ARGS.alloc_rounds if ARGS else 11
     times = rotated_rounds_ms([fn for _, fn in contenders], rounds)
     print("ALLOC " + ";".join(f"{name}=" + ",".join(f"{m:.3f}" for m in ms)
                               for (name, _), ms in zip(contenders, times)))
+
+
+def alloc_cell(name: str, ms: list[float], ours: list[float]) -> str:
+    """A reference's median [min-max], then the ratio of the medians and the
+    range of the per-round ratios (its call against qformat's in the same
+    round, which a load that comes and goes touches alike)."""
+    rounds = [r / q for r, q in zip(ms, ours)]
+    return (f"{name} {statistics.median(ms):.2f} [{min(ms):.2f}-{max(ms):.2f}] "
+            f"({statistics.median(ms) / statistics.median(ours):.2f}x; per round "
+            f"{min(rounds):.2f}-{max(rounds):.2f}x)")
 
 
 def alloc_table(t: Table) -> None:
@@ -357,8 +370,7 @@ def alloc_table(t: Table) -> None:
                 for name, ms in (c.split("=") for c in line[6:].split(";"))]
         (_, ours), refs = runs[0], runs[1:]
         mine = statistics.median(ours)
-        cells = "; ".join(f"{name} {statistics.median(ms):.2f} [{min(ms):.2f}-{max(ms):.2f}] "
-                          f"({statistics.median(ms) / mine:.2f}x)" for name, ms in refs)
+        cells = "; ".join(alloc_cell(name, ms, ours) for name, ms in refs)
         print(f"{case:42s} {mine:8.2f} ms [{min(ours):.2f}-{max(ours):.2f}] | {cells}",
               flush=True)
         t.rows.append((case, mine, [(name, statistics.median(ms)) for name, ms in refs]))
@@ -463,6 +475,9 @@ def main() -> None:
           f"{torch.__version__}, ml_dtypes {ml_dtypes.__version__}")
     print("case, qformat time | reference time (reference/qformat: >1 means qformat is faster)")
     t = Table(ARGS.repeat)
+    if ARGS.alloc_only:
+        alloc_table(t)
+        return
     if not ARGS.scaling_only:
         main_table(t, x, lim, cpf)
         alloc_table(t)
