@@ -14,6 +14,15 @@ limit). The hand loops are skipped when gcc is missing, CPFloat unless
 ``CPFLOAT_LIB`` names its shared library (build it outside this repository:
 ``make lib`` in a CPFloat checkout gives ``build/lib/libcpfloat.so``).
 
+Allocating rows (a call that returns a fresh array) pay the operating
+system's first touch of the result's pages, and how much depends on what the
+process allocated and freed before (the allocator may hand back pages already
+touched). So each allocating row runs in a fresh child process, where
+qformat, torch and NumPy/ml_dtypes are called in turn, the order rotated each
+round (``--alloc-rounds``); the row prints each one's median with its spread
+(min-max), the ratio of the medians and the range of the per-round ratios
+(``--alloc-only`` prints these rows alone).
+
 Threads: qformat's pool (rayon) reads ``RAYON_NUM_THREADS`` when it starts,
 so the thread count is fixed per process; ``--threads`` sets it (and torch's
 and OpenMP's) before anything starts. The scaling table re-runs this script
@@ -28,6 +37,7 @@ import argparse
 import ctypes
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -57,10 +67,16 @@ def parse() -> argparse.Namespace:
     ap.add_argument("--svg", default=None, metavar="PATH",
                     help="also write the scaling table as an SVG figure")
     ap.add_argument("--only-scaling-row", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--only-alloc-row", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--alloc-rounds", type=int, default=11,
+                    help="calls of each contender per allocating row (order rotated "
+                         "each round; median and spread printed)")
     ap.add_argument("--scaling-only", action="store_true",
                     help="only the scaling table (and its --svg figure)")
     ap.add_argument("--quick", action="store_true",
                     help="the main table only (no quantizers, no scaling)")
+    ap.add_argument("--alloc-only", action="store_true",
+                    help="only the allocating rows (each in a fresh process)")
     return ap.parse_args()
 
 
@@ -73,7 +89,7 @@ import numpy as np  # noqa: E402
 import qformat as qf  # noqa: E402
 import torch  # noqa: E402
 from _svg import line_chart  # noqa: E402
-from _timing import best_ms  # noqa: E402
+from _timing import best_ms, rotated_rounds_ms  # noqa: E402
 
 
 def build_limits() -> Optional[ctypes.CDLL]:
@@ -214,13 +230,6 @@ def main_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL],
             hand("lim_bf16_round_stochastic", ptr(r32), ptr(w32), nb, ctypes.c_uint64(1))),
            ("CPFloat (PCG)", cp(8, -126, 127, CPFloat.STOCHASTIC)),
            ("OpenMP memcpy", memcpy)])
-    for name, fmt, tdt in (("bf16", "bf16", torch.bfloat16), ("fp16", "fp16", torch.float16),
-                           ("fp8_e4m3fn", "fp8_e4m3fn", torch.float8_e4m3fn)):
-        t.add(f"allocating encode {name}", lambda fmt=fmt: qf.encode(x, fmt),
-              [("torch .to()", lambda tdt=tdt: xt.to(tdt)),
-               ("numpy/ml_dtypes astype", lambda name=name: x.astype(
-                   np.float16 if name == "fp16" else getattr(ml_dtypes, name.replace(
-                       "fp8_", "float8_").replace("bf16", "bfloat16"))))])
     codes8 = qf.encode(x, "fp8_e4m3fn")
     table8 = qf.decode(np.arange(256, dtype=np.uint8), "fp8_e4m3fn",
                        dtype=np.float32).view(np.uint32).copy()
@@ -301,6 +310,70 @@ def int8_modes(t: Table, w: np.ndarray) -> None:
         t.add(f"quantize int8 per-tensor {mode}",
               lambda m=mode, s=seed: qf.quantize(w, "int8", rounding=m, seed=s),
               [("qformat nearest_even", lambda: qf.quantize(w, "int8"))])
+
+
+def alloc_cases(x: np.ndarray) -> dict[str, list[tuple[str, Callable[[], object]]]]:
+    """The allocating rows: qformat first, then its references, each a call
+    that returns a fresh array (encode: the storage words; round: float32)."""
+    xt = torch.from_numpy(x)
+    cases: dict[str, list[tuple[str, Callable[[], object]]]] = {}
+    for name, tdt, ndt in (("bf16", torch.bfloat16, ml_dtypes.bfloat16),
+                           ("fp16", torch.float16, np.float16),
+                           ("fp8_e4m3fn", torch.float8_e4m3fn, ml_dtypes.float8_e4m3fn)):
+        cases[f"allocating encode {name}"] = [
+            ("qformat", lambda f=name: qf.encode(x, f)),
+            ("torch .to()", lambda d=tdt: xt.to(d)),
+            ("numpy/ml_dtypes astype", lambda d=ndt: x.astype(d))]
+    for name, tdt, ndt in (("bf16", torch.bfloat16, ml_dtypes.bfloat16),
+                           ("fp8_e4m3fn", torch.float8_e4m3fn, ml_dtypes.float8_e4m3fn)):
+        cases[f"allocating round {name} (f32 out)"] = [
+            ("qformat", lambda f=name: qf.round(x, f)),
+            ("torch .to().float()", lambda d=tdt: xt.to(d).float()),
+            ("numpy/ml_dtypes astype twice", lambda d=ndt: x.astype(d).astype(np.float32))]
+    return cases
+
+
+def alloc_row(x: np.ndarray, case: str) -> None:
+    """One allocating row, in this fresh process: every call's time in ms,
+    by contender (printed for the parent as ``ALLOC name=t1,t2,...;...``)."""
+    contenders = alloc_cases(x)[case]
+    rounds = ARGS.alloc_rounds if ARGS else 11
+    times = rotated_rounds_ms([fn for _, fn in contenders], rounds)
+    print("ALLOC " + ";".join(f"{name}=" + ",".join(f"{m:.3f}" for m in ms)
+                              for (name, _), ms in zip(contenders, times)))
+
+
+def alloc_cell(name: str, ms: list[float], ours: list[float]) -> str:
+    """A reference's median [min-max], then the ratio of the medians and the
+    range of the per-round ratios (its call against qformat's in the same
+    round, which a load that comes and goes touches alike)."""
+    rounds = [r / q for r, q in zip(ms, ours)]
+    return (f"{name} {statistics.median(ms):.2f} [{min(ms):.2f}-{max(ms):.2f}] "
+            f"({statistics.median(ms) / statistics.median(ours):.2f}x; per round "
+            f"{min(rounds):.2f}-{max(rounds):.2f}x)")
+
+
+def alloc_table(t: Table) -> None:
+    """The allocating rows, each measured in a fresh child process (see the
+    module's docstring): median [min-max] of each contender, ratio of the
+    medians (reference/qformat), in ``t``'s rows with qformat's median."""
+    assert ARGS is not None
+    print(f"allocating rows: a fresh process each, {ARGS.alloc_rounds} rounds in rotated "
+          "order, median [min-max]")
+    for case in alloc_cases(np.zeros(1, np.float32)):
+        cmd = [sys.executable, __file__, "--threads", str(ARGS.threads), "--log2n",
+               str(ARGS.log2n), "--alloc-rounds", str(ARGS.alloc_rounds),
+               "--only-alloc-row", case]
+        r = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        line = next(s for s in r.stdout.splitlines() if s.startswith("ALLOC "))
+        runs = [(name, [float(m) for m in ms.split(",")])
+                for name, ms in (c.split("=") for c in line[6:].split(";"))]
+        (_, ours), refs = runs[0], runs[1:]
+        mine = statistics.median(ours)
+        cells = "; ".join(alloc_cell(name, ms, ours) for name, ms in refs)
+        print(f"{case:42s} {mine:8.2f} ms [{min(ours):.2f}-{max(ours):.2f}] | {cells}",
+              flush=True)
+        t.rows.append((case, mine, [(name, statistics.median(ms)) for name, ms in refs]))
 
 
 SCALING_CASES = ("memcpy", "encode bf16", "round bf16", "round bf16 stochastic",
@@ -384,6 +457,9 @@ def main() -> None:
     if ARGS.only_scaling_row:
         scaling_row(x, ARGS.threads)
         return
+    if ARGS.only_alloc_row:
+        alloc_row(x, ARGS.only_alloc_row)
+        return
     torch.set_num_threads(ARGS.threads)
     lim = build_limits()
     if lim is not None:
@@ -399,8 +475,12 @@ def main() -> None:
           f"{torch.__version__}, ml_dtypes {ml_dtypes.__version__}")
     print("case, qformat time | reference time (reference/qformat: >1 means qformat is faster)")
     t = Table(ARGS.repeat)
+    if ARGS.alloc_only:
+        alloc_table(t)
+        return
     if not ARGS.scaling_only:
         main_table(t, x, lim, cpf)
+        alloc_table(t)
         if ARGS.quick:
             return
         quant_table(t, x, lim)

@@ -4,6 +4,7 @@ arithmetic="exact", properties (hypothesis) and the defined edge cases."""
 
 from __future__ import annotations
 
+import inspect
 import math
 from fractions import Fraction
 
@@ -14,6 +15,7 @@ from _optional import lazy, resolve
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
+from qformat._quant import OPTION_DEFAULTS
 
 torch = lazy("torch")
 
@@ -407,3 +409,14 @@ def test_other_input_dtypes_and_zero_copy_result_shapes():
     np.testing.assert_array_equal(
         qf.quantize(xs).values, qf.quantize(np.ascontiguousarray(xs)).values
     )
+
+
+@pytest.mark.parametrize("fn", [qf.quantize, qf.fake_quantize])
+def test_public_quantizers_take_exactly_the_generic_options(fn):
+    """``qf.quantize``/``qf.fake_quantize`` hand their keywords to the
+    generic quantizer by the names of ``OPTION_DEFAULTS``: a keyword added to
+    one list and not the other would be dropped or refused, and a default
+    that differs would make recipes refuse the caller's default."""
+    params = inspect.signature(fn).parameters
+    keywords = {k: p.default for k, p in params.items() if p.kind is p.KEYWORD_ONLY}
+    assert keywords == OPTION_DEFAULTS

@@ -5,6 +5,7 @@ from its fields."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import struct
 import traceback
@@ -201,3 +202,15 @@ def test_nan_error_in_a_later_run_of_rows_gives_the_tensor_index(tmp_path, monke
     with pytest.raises(ValueError, match=r"tensor 'w': NaN at flat index 75\b.*--nan"):
         qf.quantize_file(_npz(tmp_path, w=x), tmp_path / "o.safetensors", "fp4_e2m1fn")
     assert not (tmp_path / "o.safetensors").exists()
+
+
+@pytest.mark.parametrize("fn", [qf.encode, qf.round])
+def test_encode_and_round_hand_on_exactly_their_conversion_options(fn):
+    """``encode``/``round`` pass their options on (to the shared checks and
+    to the dask path) by the names in ``_convert._OPTIONS``: an option added
+    to a signature and not to that list would be dropped on the way."""
+    from qformat import _convert
+
+    params = inspect.signature(fn).parameters
+    keywords = [k for k, p in params.items() if p.kind is p.KEYWORD_ONLY and k != "out"]
+    assert keywords == list(_convert._OPTIONS)

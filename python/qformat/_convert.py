@@ -40,11 +40,22 @@ class _Source:
             raise TypeError(f"cannot convert arrays of dtype {arr.dtype}")
 
 
-def _prepare(x: Any, fmt: FormatSpec, rounding: Optional[str], subnormals: Optional[bool],
+# The conversion options encode and round share, in their signatures' order.
+_OPTIONS = ("rounding", "subnormals", "overflow", "nan", "profile", "seed", "ftz", "daz",
+            "random_bits", "sr_bits")
+
+
+def _options(params: dict) -> dict:
+    """The conversion options among ``encode``'s or ``round``'s parameters
+    (its ``locals()`` on entry): one list for both, for ``_prepare`` and
+    for the dask path alike."""
+    return {k: params[k] for k in _OPTIONS}
+
+
+def _prepare(x: Any, fmt: FormatSpec, *, rounding: Optional[str], subnormals: Optional[bool],
              overflow: Optional[str], nan: NanOption, profile: ProfileSpec,
-             seed: Optional[int], ftz: Optional[bool] = None,
-             daz: Optional[bool] = None, random_bits: Any = None,
-             sr_bits: Optional[int] = None
+             seed: Optional[int], ftz: Optional[bool], daz: Optional[bool],
+             random_bits: Any, sr_bits: Optional[int]
              ) -> tuple[Format, dict, _Source, Optional[np.ndarray]]:
     """What encode and round share: the format, the checked options, the
     input seen as source patterns and the caller's random words (flat
@@ -88,13 +99,10 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
     the "add random bits, then truncate" bfloat16 method round.
     See docs/conversion.md in the repository for every option.
     """
+    options = _options(locals())
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
-        return _dask.elementwise(encode, x, fmt, out, dict(
-            rounding=rounding, subnormals=subnormals, overflow=overflow, nan=nan,
-            profile=profile, seed=seed, ftz=ftz, daz=daz, random_bits=random_bits,
-            sr_bits=sr_bits))
-    f, opts, src, random = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed,
-                                    ftz, daz, random_bits, sr_bits)
+        return _dask.elementwise(encode, x, fmt, out, options)
+    f, opts, src, random = _prepare(x, fmt, **options)
     if isinstance(f, IntFormat):
         return encode_int(src, f, dict(opts, nan=nan), out)
     result = prepare_out(out, src.shape, f.storage_dtype)
@@ -103,7 +111,7 @@ def encode(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,
         return run_into(result, lambda w: _native.encode_int_source(ints, w, f, opts))
     sf = src.fmt
     return run_into(result,
-                    lambda w: _native.encode_float(src.words, sf, w, f, opts, random),
+                    lambda w: _native.convert_float(src.words, sf, w, f, opts, False, random),
                     src.words)
 
 
@@ -188,13 +196,10 @@ def round(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,  # noqa: A
     """``decode(encode(x, fmt))`` in x's own float dtype (float64 for integer
     inputs): the fake-quantize of a float format, fused in one pass. Takes
     every option of :func:`encode`, ``random_bits``/``sr_bits`` included."""
+    options = _options(locals())
     if _dask.is_dask(x):  # lazy and blockwise: _dask.py
-        return _dask.elementwise(round, x, fmt, out, dict(
-            rounding=rounding, subnormals=subnormals, overflow=overflow, nan=nan,
-            profile=profile, seed=seed, ftz=ftz, daz=daz, random_bits=random_bits,
-            sr_bits=sr_bits))
-    f, opts, src, random = _prepare(x, fmt, rounding, subnormals, overflow, nan, profile, seed,
-                                    ftz, daz, random_bits, sr_bits)
+        return _dask.elementwise(round, x, fmt, out, options)
+    f, opts, src, random = _prepare(x, fmt, **options)
     if isinstance(f, IntFormat):
         return round_int(src, f, dict(opts, nan=nan), out)
     if src.fmt is None:
@@ -204,7 +209,7 @@ def round(x: Any, fmt: FormatSpec, *, rounding: Optional[str] = None,  # noqa: A
     result = prepare_out(out, src.shape, src.dtype)
     sf = src.fmt
     return run_into(result,
-                    lambda w: _native.round_float(src.words, sf, w, f, opts, random),
+                    lambda w: _native.convert_float(src.words, sf, w, f, opts, True, random),
                     src.words)
 
 

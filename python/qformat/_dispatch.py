@@ -18,6 +18,13 @@ from ._recipes import is_recipe, quantize_recipe
 __all__ = ["quantize", "fake_quantize"]
 
 
+def _options(params: dict) -> dict:
+    """The quantizer options among a public function's parameters (its
+    ``locals()`` on entry), by the names of ``_quant.OPTION_DEFAULTS``: one
+    list of options for both functions, so neither can drop one."""
+    return {k: params[k] for k in _quant.OPTION_DEFAULTS}
+
+
 def _changed(options: dict) -> dict:
     """The options the caller set to something other than their defaults."""
     return {k: v for k, v in options.items()
@@ -53,10 +60,7 @@ def quantize(
     ("q8_0", "nvfp4", "fp8_block128" with ``pow2_scales``, "mxfp4", …: see
     the quantization page of the documentation). Returns a
     :class:`QuantizedArray`."""
-    options = dict(scheme=scheme, axis=axis, group_size=group_size, clip=clip,
-                   percentile=percentile, narrow_range=narrow_range, rounding=rounding,
-                   seed=seed, arithmetic=arithmetic, nan=nan, scale_format=scale_format,
-                   scale_rule=scale_rule, pow2_scales=pow2_scales)
+    options = _options(locals())
     if is_recipe(fmt):
         return quantize_recipe(x, fmt, _changed(options))
     return _quant.quantize(x, fmt, **options)
@@ -83,10 +87,7 @@ def fake_quantize(
     """``dequantize(quantize(x, ...))`` fused in one pass, in x's float type
     (float32 for float32 and narrower floats, float64 otherwise). A dask
     array gives a lazy dask array with the scales of the whole array."""
-    options = dict(scheme=scheme, axis=axis, group_size=group_size, clip=clip,
-                   percentile=percentile, narrow_range=narrow_range, rounding=rounding,
-                   seed=seed, arithmetic=arithmetic, nan=nan, scale_format=scale_format,
-                   scale_rule=scale_rule, pow2_scales=pow2_scales)
+    options = _options(locals())
     if is_recipe(fmt):
         q = quantize_recipe(x, fmt, _changed(options))
         return q.dequantize(np.float32 if _quant._data(x).dtype == np.float32 else np.float64)

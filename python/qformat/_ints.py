@@ -50,7 +50,7 @@ def encode_int(src: Any, fmt: IntFormat, opts: dict, out: Optional[np.ndarray]) 
     result = prepare_out(out, src.shape, fmt.storage_dtype)
     data, spec = _source_args(src)
     return run_into(
-        result, lambda w: _native.encode_to_int(data, spec, w, fmt, opts, nan_value), data
+        result, lambda w: _native.cast_to_int(data, spec, w, fmt, opts, None, nan_value), data
     )
 
 
@@ -66,6 +66,6 @@ def round_int(src: Any, fmt: IntFormat, opts: dict, out: Optional[np.ndarray]) -
     data, spec = _source_args(src)
     return run_into(
         result,
-        lambda w: _native.round_to_int(data, spec, w, fmt, out_fmt, opts, nan_value),
+        lambda w: _native.cast_to_int(data, spec, w, fmt, opts, out_fmt, nan_value),
         data,
     )

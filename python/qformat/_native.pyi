@@ -124,12 +124,13 @@ class Profile:
     def guessed(self) -> bool: ...
 
 # float conversions over flat unsigned-word arrays
-def encode_float(
+def convert_float(
     src: _Words,
     src_fmt: FloatFormat,
     out: _Words,
-    dst_fmt: FloatFormat,
+    fmt: FloatFormat,
     opts: dict[str, Any],
+    round_trip: bool,
     random: Optional[npt.NDArray[np.uint64]] = ...,
 ) -> None: ...
 def encode_int_source(
@@ -137,14 +138,6 @@ def encode_int_source(
     out: _Words,
     dst_fmt: FloatFormat,
     opts: dict[str, Any],
-) -> None: ...
-def round_float(
-    src: _Words,
-    src_fmt: FloatFormat,
-    out: _Words,
-    fmt: FloatFormat,
-    opts: dict[str, Any],
-    random: Optional[npt.NDArray[np.uint64]] = ...,
 ) -> None: ...
 def decode_float(src: _Words, fmt: FloatFormat, out: _Words, wide: bool) -> None: ...
 
@@ -189,17 +182,13 @@ def shortest_decimal(bits: int, fmt: FloatFormat) -> str: ...
 def shortest_many(bits: npt.NDArray[np.uint64], fmt: FloatFormat) -> list[str]: ...
 
 # integer casts (encode/round to int formats); src_fmt None = int64/uint64 source
-def encode_to_int(
-    src: _Words, src_fmt: Optional[FloatFormat], out: _Words, fmt: IntFormat, opts: dict[str, Any],
-    nan_value: Optional[int] = ...,
-) -> None: ...
-def round_to_int(
+def cast_to_int(
     src: _Words,
     src_fmt: Optional[FloatFormat],
     out: _Words,
     fmt: IntFormat,
-    out_fmt: FloatFormat,
     opts: dict[str, Any],
+    out_fmt: Optional[FloatFormat] = ...,
     nan_value: Optional[int] = ...,
 ) -> None: ...
 
@@ -209,23 +198,15 @@ def quant_params(
     x: _Floats, shape: tuple[int, ...], axis: Optional[int], group: Optional[int],
     spec: dict[str, Any],
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]: ...
-def quant_codes(
+def quant_int(
     x: _Floats, shape: tuple[int, ...], axis: Optional[int], group: Optional[int],
     scales: npt.NDArray[np.float64], zps: npt.NDArray[np.int64], opts: dict[str, Any],
-    out: _Words,
+    out: Union[_Words, _Floats], fused: bool,
 ) -> None: ...
-def quant_fake(
+def quant_float(
     x: _Floats, shape: tuple[int, ...], axis: Optional[int], group: Optional[int],
-    scales: npt.NDArray[np.float64], zps: npt.NDArray[np.int64], opts: dict[str, Any],
-    out: _Floats,
-) -> None: ...
-def quant_float_codes(
-    x: _Floats, shape: tuple[int, ...], axis: Optional[int], group: Optional[int],
-    scales: npt.NDArray[np.float64], elem: FloatFormat, opts: dict[str, Any], out: _Words,
-) -> None: ...
-def quant_float_fake(
-    x: _Floats, shape: tuple[int, ...], axis: Optional[int], group: Optional[int],
-    scales: npt.NDArray[np.float64], elem: FloatFormat, opts: dict[str, Any], out: _Floats,
+    scales: npt.NDArray[np.float64], elem: FloatFormat, opts: dict[str, Any],
+    out: Union[_Words, _Floats], fused: bool,
 ) -> None: ...
 
 # error statistics of a conversion (flat float32/float64 arrays of equal length)

@@ -295,14 +295,9 @@ class _CodePass(NamedTuple):
             self.scales,
         )
         if isinstance(self.f, FloatFormat):
-            if fused:
-                _native.quant_float_fake(x, shape, k, g, s, self.f, self.opts, out)
-            else:
-                _native.quant_float_codes(x, shape, k, g, s, self.f, self.opts, out)
-        elif fused:
-            _native.quant_fake(x, shape, k, g, s, self.zps, self.opts, out)
+            _native.quant_float(x, shape, k, g, s, self.f, self.opts, out, fused)
         else:
-            _native.quant_codes(x, shape, k, g, s, self.zps, self.opts, out)
+            _native.quant_int(x, shape, k, g, s, self.zps, self.opts, out, fused)
 
     def stats(self, codes: np.ndarray) -> dict:
         """``error_stats``' sums of the dequantized ``codes`` (the flat words
@@ -315,45 +310,12 @@ class _CodePass(NamedTuple):
                                          self.f.signed)
 
 
-def quantize(
-    x: Any,
-    fmt: FormatSpec = "int8",
-    *,
-    scheme: str = "symmetric",
-    axis: Optional[int] = None,
-    group_size: Optional[int] = None,
-    clip: Clip = None,
-    percentile: Optional[float] = None,
-    narrow_range: Optional[bool] = None,
-    rounding: str = "nearest_even",
-    seed: Optional[int] = None,
-    arithmetic: str = "exact",
-    nan: Union[str, int] = "error",
-    scale_format: Any = None,
-    scale_rule: str = "floor",
-    pow2_scales: Optional[bool] = None,
-) -> QuantizedArray:
+def quantize(x: Any, fmt: FormatSpec = "int8", **options: Any) -> QuantizedArray:
     """The generic quantizer behind ``qf.quantize`` (which adds recipes by
-    name): one pass for the ranges, one for the codes, both in Rust."""
-    p = _CodePass.plan(
-        x=x, fmt=fmt, scheme=scheme, axis=axis, group_size=group_size, clip=clip,
-        percentile=percentile, narrow_range=narrow_range, rounding=rounding, seed=seed,
-        arithmetic=arithmetic, nan=nan, scale_format=scale_format, scale_rule=scale_rule,
-        pow2_scales=pow2_scales)
-    values = np.empty(p.arr.shape, dtype=p.f.storage_dtype)
-    p.run(words(values), fused=False)
-    pshape = _args.param_shape(p.arr.shape, p.k, group_size)
-    sf = format(scale_format) if scale_format is not None else None
-    return QuantizedArray(
-        values,
-        p.scales.astype(p.arr.dtype).reshape(pshape),
-        p.zps.reshape(pshape),
-        p.f,
-        scheme,
-        p.k,
-        group_size,
-        sf,
-    )
+    name and spells out the options): one pass for the ranges, one for the
+    codes, both in Rust. ``options`` are ``qf.quantize``'s keywords; those
+    left out take their defaults (:data:`OPTION_DEFAULTS`)."""
+    return quantize_with_stats(x, fmt, False, **options)[0]
 
 
 def quantize_with_stats(x: Any, fmt: FormatSpec, report: bool, **options: Any) -> tuple:
@@ -363,44 +325,24 @@ def quantize_with_stats(x: Any, fmt: FormatSpec, report: bool, **options: Any) -
     bit for bit, but taken from the codes in one Rust pass that reads the
     input and the codes (``_native.quant_error_stats``) instead of a second
     code pass that writes the dequantized values."""
-    p = _CodePass.plan(x=x, fmt=fmt, **{**OPTION_DEFAULTS, **options})
+    given = {**OPTION_DEFAULTS, **options}
+    p = _CodePass.plan(x=x, fmt=fmt, **given)
     values = np.empty(p.arr.shape, dtype=p.f.storage_dtype)
     p.run(words(values), fused=False)
     sums = p.stats(words(values)) if report else None
-    g = options.get("group_size")
+    g, sf = given["group_size"], given["scale_format"]
     pshape = _args.param_shape(p.arr.shape, p.k, g)
-    sf = options.get("scale_format")
     q = QuantizedArray(values, p.scales.astype(p.arr.dtype).reshape(pshape),
-                       p.zps.reshape(pshape), p.f, options.get("scheme", "symmetric"), p.k, g,
+                       p.zps.reshape(pshape), p.f, given["scheme"], p.k, g,
                        format(sf) if sf is not None else None)
     return q, sums
 
 
-def fake_quantize(
-    x: Any,
-    fmt: FormatSpec = "int8",
-    *,
-    scheme: str = "symmetric",
-    axis: Optional[int] = None,
-    group_size: Optional[int] = None,
-    clip: Clip = None,
-    percentile: Optional[float] = None,
-    narrow_range: Optional[bool] = None,
-    rounding: str = "nearest_even",
-    seed: Optional[int] = None,
-    arithmetic: str = "exact",
-    nan: Union[str, int] = "error",
-    scale_format: Any = None,
-    scale_rule: str = "floor",
-    pow2_scales: Optional[bool] = None,
-) -> np.ndarray:
+def fake_quantize(x: Any, fmt: FormatSpec = "int8", **options: Any) -> np.ndarray:
     """The generic fused quantize-dequantize behind ``qf.fake_quantize``
-    (which adds recipes by name and dask arrays)."""
-    p = _CodePass.plan(
-        x=x, fmt=fmt, scheme=scheme, axis=axis, group_size=group_size, clip=clip,
-        percentile=percentile, narrow_range=narrow_range, rounding=rounding, seed=seed,
-        arithmetic=arithmetic, nan=nan, scale_format=scale_format, scale_rule=scale_rule,
-        pow2_scales=pow2_scales)
+    (which adds recipes by name and dask arrays); ``options`` as in
+    :func:`quantize`."""
+    p = _CodePass.plan(x=x, fmt=fmt, **{**OPTION_DEFAULTS, **options})
     out = np.empty(p.arr.shape, dtype=p.arr.dtype)
     p.run(out.reshape(-1), fused=True)
     return out
@@ -447,7 +389,8 @@ def quantize_affine(
     qmin, qmax = f.min + int(bool(narrow_range)), f.max
     opts = _code_opts(rounding, seed, arithmetic, qmin, qmax, _args.quant_nan_code(nan))
     values = np.empty(arr.shape, dtype=f.storage_dtype)
-    _native.quant_codes(arr.reshape(-1), arr.shape, k, group_size, s, z, opts, words(values))
+    _native.quant_int(arr.reshape(-1), arr.shape, k, group_size, s, z, opts, words(values),
+                      False)
     return values
 
 

@@ -15,32 +15,34 @@ use crate::formats::FloatArg;
 use crate::specs::OptionArgs;
 use crate::{dispatch_ro, dispatch_rw};
 
-/// Encode `src` (patterns of `src_fmt`) into `out` (patterns of `dst_fmt`).
-/// `random`: the caller's stochastic-rounding words (uint64, one per
-/// element), in place of the seeded draw.
+/// Convert `src` (patterns of `src_fmt`) to `fmt`: `encode` writes the
+/// patterns of `fmt` into `out`; `round` (`round_trip`) rounds to `fmt` and
+/// back, writing patterns of `src_fmt`. `random`: the caller's
+/// stochastic-rounding words (uint64, one per element), in place of the
+/// seeded draw.
 #[pyfunction]
-#[pyo3(signature = (src, src_fmt, out, dst_fmt, opts, random=None))]
-fn encode_float(
+#[pyo3(signature = (src, src_fmt, out, fmt, opts, round_trip, random=None))]
+#[allow(clippy::too_many_arguments)]
+fn convert_float(
     py: Python<'_>,
     src: &Bound<'_, PyAny>,
     src_fmt: FloatArg,
     out: &Bound<'_, PyAny>,
-    dst_fmt: FloatArg,
+    fmt: FloatArg,
     opts: OptionArgs,
+    round_trip: bool,
     random: Option<PyReadonlyArray1<'_, u64>>,
 ) -> PyResult<()> {
     let sf = src_fmt.0.clone();
-    let df = dst_fmt.0.clone();
-    let o = opts.resolve_with_bits(&sf, &df, random.is_some())?;
-    match &random {
-        None => dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, ||
-            encode_slice(&sf, s, &df, d, &o)))),
-        Some(r) => {
-            let r = r.as_slice()?;
-            dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, ||
-                encode_slice_with_bits(&sf, s, &df, d, &o, r))))
-        }
-    }
+    let f = fmt.0.clone();
+    let o = opts.resolve_with_bits(&sf, &f, random.is_some())?;
+    let bits = random.as_ref().map(|r| r.as_slice()).transpose()?;
+    dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || match (round_trip, bits) {
+        (false, None) => encode_slice(&sf, s, &f, d, &o),
+        (false, Some(r)) => encode_slice_with_bits(&sf, s, &f, d, &o, r),
+        (true, None) => round_slice(&sf, s, &f, d, &o),
+        (true, Some(r)) => round_slice_with_bits(&sf, s, &f, d, &o, r),
+    })))
 }
 
 /// Encode exact integers (an int64 or uint64 array) into a float format.
@@ -67,33 +69,6 @@ fn encode_int_source(
     }
 }
 
-/// Round `src` to `fmt` and back into `src_fmt`, writing `out` (same word
-/// type); `random` as in [`encode_float`].
-#[pyfunction]
-#[pyo3(signature = (src, src_fmt, out, fmt, opts, random=None))]
-fn round_float(
-    py: Python<'_>,
-    src: &Bound<'_, PyAny>,
-    src_fmt: FloatArg,
-    out: &Bound<'_, PyAny>,
-    fmt: FloatArg,
-    opts: OptionArgs,
-    random: Option<PyReadonlyArray1<'_, u64>>,
-) -> PyResult<()> {
-    let sf = src_fmt.0.clone();
-    let f = fmt.0.clone();
-    let o = opts.resolve_with_bits(&sf, &f, random.is_some())?;
-    match &random {
-        None => dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, ||
-            round_slice(&sf, s, &f, d, &o)))),
-        Some(r) => {
-            let r = r.as_slice()?;
-            dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, ||
-                round_slice_with_bits(&sf, s, &f, d, &o, r))))
-        }
-    }
-}
-
 /// Decode patterns of `fmt` into float64 (`wide=True`) or float32 words.
 #[pyfunction]
 fn decode_float(
@@ -109,8 +84,7 @@ fn decode_float(
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(encode_float, m)?)?;
-    m.add_function(wrap_pyfunction!(round_float, m)?)?;
+    m.add_function(wrap_pyfunction!(convert_float, m)?)?;
     m.add_function(wrap_pyfunction!(encode_int_source, m)?)?;
     m.add_function(wrap_pyfunction!(decode_float, m)?)?;
     Ok(())

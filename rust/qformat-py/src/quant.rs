@@ -6,6 +6,7 @@ use numpy::{PyArray1, PyArrayMethods};
 use pyo3::prelude::*;
 use qformat_core::engine::int_cast::IntCastOptions;
 use qformat_core::fast::int;
+use qformat_core::fast::words::{Bits, IntWord};
 use qformat_core::format::{float_builtin, FloatFormat, IntFormat};
 use qformat_core::quant::{
     self, Arithmetic, FloatQuantOptions, Layout, ParamSpec, Pow2Rule, QuantOptions, RangeSource,
@@ -36,62 +37,53 @@ fn int_options(
         .map_err(to_py)
 }
 
-/// Encode float patterns (`src_fmt` given) or int64/uint64 integers into
-/// integers of `fmt`, written as words of its storage type.
+/// Cast float patterns (`src_fmt` given) or int64/uint64 integers to
+/// integers of `fmt`: `encode` (no `out_fmt`) writes them as words of its
+/// storage type, `round` (`out_fmt` given) as patterns of `out_fmt`.
 #[pyfunction]
-#[pyo3(signature = (src, src_fmt, out, fmt, opts, nan_value=None))]
+#[pyo3(signature = (src, src_fmt, out, fmt, opts, out_fmt=None, nan_value=None))]
 #[allow(clippy::too_many_arguments)]
-fn encode_to_int(
+fn cast_to_int(
     py: Python<'_>,
     src: &Bound<'_, PyAny>,
     src_fmt: Option<FloatArg>,
     out: &Bound<'_, PyAny>,
     fmt: IntArg,
     opts: OptionArgs,
+    out_fmt: Option<FloatArg>,
     nan_value: Option<i64>,
 ) -> PyResult<()> {
     let f = fmt.0.clone();
+    let of = out_fmt.map(|a| a.0.clone());
     let o = int_options(&opts, nan_value, &f, src_fmt.is_some())?;
     match src_fmt {
         Some(t) => {
             let sf = t.0.clone();
-            dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || int::cast_float_slice(&sf, s, &f, d, &o))))
+            dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || match &of {
+                None => int::cast_float_slice(&sf, s, &f, d, &o),
+                Some(of) => int::round_float_slice(&sf, s, &f, of, d, &o),
+            })))
         }
         None => with_ints(
             src,
-            |s| dispatch_rw!(out, d => detached(py, || int::cast_int_slice(s, &f, d, &o))),
-            |s| dispatch_rw!(out, d => detached(py, || int::cast_int_slice(s, &f, d, &o))),
+            |s| dispatch_rw!(out, d => detached(py, || cast_ints(s, &f, of.as_ref(), d, &o))),
+            |s| dispatch_rw!(out, d => detached(py, || cast_ints(s, &f, of.as_ref(), d, &o))),
         ),
     }
 }
 
-/// `round(x, int_fmt)`: the integer result as patterns of `out_fmt`.
-#[pyfunction]
-#[pyo3(signature = (src, src_fmt, out, fmt, out_fmt, opts, nan_value=None))]
-#[allow(clippy::too_many_arguments)]
-fn round_to_int(
-    py: Python<'_>,
-    src: &Bound<'_, PyAny>,
-    src_fmt: Option<FloatArg>,
-    out: &Bound<'_, PyAny>,
-    fmt: IntArg,
-    out_fmt: FloatArg,
-    opts: OptionArgs,
-    nan_value: Option<i64>,
-) -> PyResult<()> {
-    let f = fmt.0.clone();
-    let of = out_fmt.0.clone();
-    let o = int_options(&opts, nan_value, &f, src_fmt.is_some())?;
-    match src_fmt {
-        Some(t) => {
-            let sf = t.0.clone();
-            dispatch_ro!(src, s => dispatch_rw!(out, d => detached(py, || int::round_float_slice(&sf, s, &f, &of, d, &o))))
-        }
-        None => with_ints(
-            src,
-            |s| dispatch_rw!(out, d => detached(py, || int::round_int_slice(s, &f, &of, d, &o))),
-            |s| dispatch_rw!(out, d => detached(py, || int::round_int_slice(s, &f, &of, d, &o))),
-        ),
+/// [`cast_to_int`] of exact integers: their codes, or with `out_fmt` their
+/// values as patterns of that float format.
+fn cast_ints<I: IntWord, D: Bits>(
+    s: &[I],
+    f: &IntFormat,
+    out_fmt: Option<&FloatFormat>,
+    d: &mut [D],
+    o: &IntCastOptions,
+) -> Result<(), Error> {
+    match out_fmt {
+        None => int::cast_int_slice(s, f, d, o),
+        Some(of) => int::round_int_slice(s, f, of, d, o),
     }
 }
 
@@ -284,11 +276,12 @@ impl CodeArgs {
     }
 }
 
-/// Integer codes into `out` (words of the format's storage type).
+/// The integer code pass into `out`: codes (words of the format's storage
+/// type) or, `fused`, the dequantized values in `x`'s own float type.
 #[pyfunction]
-#[pyo3(signature = (x, shape, axis, group, scales, zps, opts, out))]
+#[pyo3(signature = (x, shape, axis, group, scales, zps, opts, out, fused))]
 #[allow(clippy::too_many_arguments)]
-fn quant_codes(
+fn quant_int(
     py: Python<'_>,
     x: &Bound<'_, PyAny>,
     shape: Vec<usize>,
@@ -298,47 +291,27 @@ fn quant_codes(
     zps: &Bound<'_, PyAny>,
     opts: CodeArgs,
     out: &Bound<'_, PyAny>,
+    fused: bool,
 ) -> PyResult<()> {
     let l = Layout::new(&shape, axis, group).map_err(to_py)?;
     let o = opts.int_options()?;
     with_slice::<f64, _>(scales, |s| {
-        with_slice::<i64, _>(
-            zps,
-            |z| with_floats!(x, xs => dispatch_rw!(out, d => detached(py, || quant::quantize(xs, &l, s, z, &o, d)))),
-        )
+        with_slice::<i64, _>(zps, |z| {
+            if fused {
+                with_float_io!(x, out, xs, d => detached(py, || quant::fake_quantize(xs, &l, s, z, &o, d)))
+            } else {
+                with_floats!(x, xs => dispatch_rw!(out, d => detached(py, || quant::quantize(xs, &l, s, z, &o, d))))
+            }
+        })
     })
 }
 
-/// Fused quantize + dequantize into `out` (same float type as `x`).
+/// The float-element code pass (block-scaled formats) into `out`: element
+/// codes or, `fused`, the dequantized values in `x`'s own float type.
 #[pyfunction]
-#[pyo3(signature = (x, shape, axis, group, scales, zps, opts, out))]
+#[pyo3(signature = (x, shape, axis, group, scales, elem, opts, out, fused))]
 #[allow(clippy::too_many_arguments)]
-fn quant_fake(
-    py: Python<'_>,
-    x: &Bound<'_, PyAny>,
-    shape: Vec<usize>,
-    axis: Option<i64>,
-    group: Option<usize>,
-    scales: &Bound<'_, PyAny>,
-    zps: &Bound<'_, PyAny>,
-    opts: CodeArgs,
-    out: &Bound<'_, PyAny>,
-) -> PyResult<()> {
-    let l = Layout::new(&shape, axis, group).map_err(to_py)?;
-    let o = opts.int_options()?;
-    with_slice::<f64, _>(scales, |s| {
-        with_slice::<i64, _>(
-            zps,
-            |z| with_float_io!(x, out, xs, d => detached(py, || quant::fake_quantize(xs, &l, s, z, &o, d))),
-        )
-    })
-}
-
-/// Float element codes (block-scaled formats) into `out`.
-#[pyfunction]
-#[pyo3(signature = (x, shape, axis, group, scales, elem, opts, out))]
-#[allow(clippy::too_many_arguments)]
-fn quant_float_codes(
+fn quant_float(
     py: Python<'_>,
     x: &Bound<'_, PyAny>,
     shape: Vec<usize>,
@@ -348,47 +321,24 @@ fn quant_float_codes(
     elem: FloatArg,
     opts: CodeArgs,
     out: &Bound<'_, PyAny>,
+    fused: bool,
 ) -> PyResult<()> {
     let l = Layout::new(&shape, axis, group).map_err(to_py)?;
     let e = elem.0.clone();
     let o = opts.float_options()?;
-    with_slice::<f64, _>(
-        scales,
-        |s| with_floats!(x, xs => dispatch_rw!(out, d => detached(py, || quant::quantize_float(xs, &l, s, &e, &o, d)))),
-    )
-}
-
-/// Fused float-element quantize + dequantize into `out`.
-#[pyfunction]
-#[pyo3(signature = (x, shape, axis, group, scales, elem, opts, out))]
-#[allow(clippy::too_many_arguments)]
-fn quant_float_fake(
-    py: Python<'_>,
-    x: &Bound<'_, PyAny>,
-    shape: Vec<usize>,
-    axis: Option<i64>,
-    group: Option<usize>,
-    scales: &Bound<'_, PyAny>,
-    elem: FloatArg,
-    opts: CodeArgs,
-    out: &Bound<'_, PyAny>,
-) -> PyResult<()> {
-    let l = Layout::new(&shape, axis, group).map_err(to_py)?;
-    let e = elem.0.clone();
-    let o = opts.float_options()?;
-    with_slice::<f64, _>(
-        scales,
-        |s| with_float_io!(x, out, xs, d => detached(py, || quant::fake_quantize_float(xs, &l, s, &e, &o, d))),
-    )
+    with_slice::<f64, _>(scales, |s| {
+        if fused {
+            with_float_io!(x, out, xs, d => detached(py, || quant::fake_quantize_float(xs, &l, s, &e, &o, d)))
+        } else {
+            with_floats!(x, xs => dispatch_rw!(out, d => detached(py, || quant::quantize_float(xs, &l, s, &e, &o, d))))
+        }
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    m.add_function(wrap_pyfunction!(encode_to_int, m)?)?;
-    m.add_function(wrap_pyfunction!(round_to_int, m)?)?;
+    m.add_function(wrap_pyfunction!(cast_to_int, m)?)?;
     m.add_function(wrap_pyfunction!(quant_params, m)?)?;
-    m.add_function(wrap_pyfunction!(quant_codes, m)?)?;
-    m.add_function(wrap_pyfunction!(quant_fake, m)?)?;
-    m.add_function(wrap_pyfunction!(quant_float_codes, m)?)?;
-    m.add_function(wrap_pyfunction!(quant_float_fake, m)?)?;
+    m.add_function(wrap_pyfunction!(quant_int, m)?)?;
+    m.add_function(wrap_pyfunction!(quant_float, m)?)?;
     Ok(())
 }
