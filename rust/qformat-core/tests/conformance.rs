@@ -37,6 +37,32 @@ impl Rng {
     }
 }
 
+/// `x` moved `k` float32 ulps along its bit pattern (toward larger
+/// magnitudes for k > 0).
+fn nudge(x: f32, k: i32) -> f32 {
+    f32::from_bits(x.to_bits().wrapping_add_signed(k))
+}
+
+/// `x` and its `ulps` float32 neighbours either side, in bit order: the
+/// data of every boundary check, placed on and around a point where some
+/// result changes.
+fn around(x: f32, ulps: i32) -> impl Iterator<Item = f32> {
+    (-ulps..=ulps).map(move |k| nudge(x, k))
+}
+
+/// The finite values of `elem` and the midpoints between neighbours: the
+/// quotients where a float element's code changes.
+fn values_and_midpoints(elem: &FloatFormat) -> Vec<f64> {
+    let values: Vec<f64> = (0..1u64 << elem.bits())
+        .map(|c| quant::value_to_f64(elem.unpack(c)))
+        .filter(|v| v.is_finite())
+        .collect();
+    let mut sorted = values.clone();
+    sorted.sort_by(f64::total_cmp);
+    let mids = sorted.windows(2).map(|w| (w[0] + w[1]) / 2.0);
+    values.iter().copied().chain(mids).collect()
+}
+
 /// float32 inputs: every exponent and sign with the fraction at and next
 /// to every rounding cut (half, half ± 1, all ones), specials, random.
 fn f32_inputs() -> Vec<u32> {
@@ -527,14 +553,10 @@ fn integer_quantizers_at_boundaries_equal_the_exact_quotient() {
 fn check_quantizers_at_boundaries() -> usize {
     let mut cases = 0;
     for scale in boundary_scales() {
-        let mut pattern: Vec<f32> = Vec::new();
-        for k in -262i32..=262 {
-            let x0 = (k as f64 * 0.5 * scale) as f32;
-            for d in -3i32..=3 {
-                pattern.push(f32::from_bits(x0.to_bits().wrapping_add_signed(d)));
-            }
-        }
-        pattern.retain(|v| v.is_finite());
+        let pattern: Vec<f32> = (-262i32..=262)
+            .flat_map(|k| around((k as f64 * 0.5 * scale) as f32, 3))
+            .filter(|v| v.is_finite())
+            .collect();
         let n = 2 * qformat_core::fast::words::CHUNK + 1001;
         let xs: Vec<f32> = pattern.iter().copied().cycle().take(n).collect();
         let l = Layout::new(&[n], None, None).unwrap();
@@ -621,9 +643,7 @@ fn integer_stochastic_quantizers_at_their_draws_equal_the_exact_quotient() {
                     // Magnitude m + u: its fraction is the draw.
                     let m = (i / 2 % 121) as f64;
                     let q = if i % 2 == 0 { -(m + u) } else { m + u };
-                    let x0 = (q * scale) as f32;
-                    let d = (i / 242 % 7) as i32 - 3;
-                    f32::from_bits(x0.to_bits().wrapping_add_signed(d))
+                    nudge((q * scale) as f32, (i / 242 % 7) as i32 - 3)
                 })
                 .collect();
             for arithmetic in [Arithmetic::Exact, Arithmetic::Torch] {
@@ -768,24 +788,15 @@ fn check_float_quotients_at_boundaries(names: &[&str]) -> usize {
     let mut cases = 0;
     for &name in names {
         let elem = float_builtin(name);
-        let values: Vec<f64> = (0..1u64 << elem.bits())
-            .map(|c| quant::value_to_f64(elem.unpack(c)))
-            .filter(|v| v.is_finite())
-            .collect();
-        let mut sorted = values.clone();
-        sorted.sort_by(f64::total_cmp);
-        let mids = sorted.windows(2).map(|w| (w[0] + w[1]) / 2.0);
-        let points: Vec<f64> = values.iter().copied().chain(mids).collect();
+        let points = values_and_midpoints(&elem);
         for scale in [3.0e-3f64, 1.0 / 448.0, 0.7, 1.3e5, 1.0 / 3.0] {
             let (mut xs, mut x64): (Vec<f32>, Vec<f64>) = (Vec::new(), Vec::new());
             for &b in &points {
                 let x0 = (b * scale) as f32;
                 // Half float32 ulps either side of the unrounded product.
                 let half_ulp = (x0.abs().max(f32::MIN_POSITIVE) as f64) * 2f64.powi(-24);
-                for k in -4i32..=4 {
-                    xs.push(f32::from_bits(x0.to_bits().wrapping_add_signed(k)));
-                    x64.push(b * scale + k as f64 * half_ulp);
-                }
+                xs.extend(around(x0, 4));
+                x64.extend((-4i32..=4).map(|k| b * scale + k as f64 * half_ulp));
             }
             xs.retain(|v| v.is_finite());
             x64.retain(|v| v.is_finite());
@@ -1082,10 +1093,7 @@ fn boundary_inputs(dst: &FloatFormat) -> Vec<u32> {
     let value = |c: u64| f64::from_bits(widen(dst, &fp64, c));
     let max = dst.max_code();
     let mut v = Vec::new();
-    let around = |v: &mut Vec<u32>, x: f64| {
-        let b = (x as f32).to_bits();
-        v.extend((0..9u32).map(|d| b.wrapping_add(d).wrapping_sub(4)));
-    };
+    let near = |v: &mut Vec<u32>, x: f64| v.extend(around(x as f32, 4).map(f32::to_bits));
     let mut c = 0;
     while c <= max {
         let x = value(c);
@@ -1095,8 +1103,8 @@ fn boundary_inputs(dst: &FloatFormat) -> Vec<u32> {
         } else {
             f64::from_bits(x.to_bits() + lsb)
         };
-        around(&mut v, x);
-        around(&mut v, (x + next) / 2.0);
+        near(&mut v, x);
+        near(&mut v, (x + next) / 2.0);
         c += (max >> 12).max(1);
     }
     for e in 0u32..256 {
@@ -1263,14 +1271,7 @@ struct MxCase {
 /// wholly lost below it), which only the engine rounds right in the
 /// directed, odd and stochastic modes.
 fn mx_cases(elem: &FloatFormat, rng: &mut Rng) -> Vec<MxCase> {
-    let values: Vec<f64> = (0..1u64 << elem.bits())
-        .map(|c| quant::value_to_f64(elem.unpack(c)))
-        .filter(|v| v.is_finite())
-        .collect();
-    let mut sorted = values.clone();
-    sorted.sort_by(f64::total_cmp);
-    let mids = sorted.windows(2).map(|w| (w[0] + w[1]) / 2.0);
-    let points: Vec<f64> = values.iter().copied().chain(mids).collect();
+    let points = values_and_midpoints(elem);
     let (rows, cols) = (64usize, 1024usize);
     let mut cases = Vec::new();
     for (axis, shape) in [(-1i64, [rows, cols]), (0, [cols, rows])] {
@@ -1307,9 +1308,7 @@ fn mx_element(points: &[f64], s: f64, rng: &mut Rng) -> f32 {
         3 => sign * f32::from_bits(rng.next() as u32 & 0x7f7f_ffff),
         _ => {
             let b = points[rng.next() as usize % points.len()];
-            let x0 = (sign as f64 * b * s) as f32;
-            let k = (rng.next() % 9) as i32 - 4;
-            f32::from_bits(x0.to_bits().wrapping_add_signed(k))
+            nudge((sign as f64 * b * s) as f32, (rng.next() % 9) as i32 - 4)
         }
     }
 }

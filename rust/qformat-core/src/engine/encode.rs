@@ -216,15 +216,10 @@ impl FloatFormat {
     /// NaN produced by overflow or an invalid operation (not a NaN input):
     /// the default NaN with the value's sign, or the exact bits asked for.
     fn overflow_nan(&self, neg: bool, policy: NanPolicy) -> u64 {
+        if let Some(b) = policy.given(neg) {
+            return b;
+        }
         match policy {
-            NanPolicy::Bits(b) => b,
-            NanPolicy::PerSign { pos, neg: n } => {
-                if neg {
-                    n
-                } else {
-                    pos
-                }
-            }
             NanPolicy::Canonical => self.canonical_nan().unwrap_or(0),
             _ => self.signed_nan(neg),
         }
@@ -241,17 +236,11 @@ impl FloatFormat {
 
     /// Encode a NaN input.
     fn encode_nan(&self, neg: bool, payload: u64, policy: NanPolicy) -> u64 {
+        if let Some(b) = policy.given(neg) {
+            return b;
+        }
         match policy {
-            NanPolicy::Bits(b) => b,
-            NanPolicy::PerSign { pos, neg: n } => {
-                if neg {
-                    n
-                } else {
-                    pos
-                }
-            }
             NanPolicy::Canonical | NanPolicy::Error => self.canonical_nan().unwrap_or(0),
-            NanPolicy::SignedCanonical => self.signed_nan(neg),
             NanPolicy::Quiet | NanPolicy::Preserve => match self.nan {
                 NanEncoding::Ieee => {
                     let m = self.man_bits;
@@ -270,6 +259,8 @@ impl FloatFormat {
                 }
                 _ => self.signed_nan(neg),
             },
+            // SignedCanonical (the given patterns returned above).
+            _ => self.signed_nan(neg),
         }
     }
 

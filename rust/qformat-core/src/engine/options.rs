@@ -68,6 +68,17 @@ pub enum NanPolicy {
 }
 
 impl NanPolicy {
+    /// The exact pattern the caller gave for a NaN of sign `neg` (`Bits`,
+    /// `PerSign`), which wins over any rule of the format; None for the
+    /// policies that derive one.
+    pub fn given(self, neg: bool) -> Option<u64> {
+        match self {
+            Self::Bits(b) => Some(b),
+            Self::PerSign { pos, neg: n } => Some(if neg { n } else { pos }),
+            _ => None,
+        }
+    }
+
     /// Parse the string spellings (an int is passed as [`NanPolicy::Bits`]).
     pub fn parse(s: &str) -> Result<Self, Error> {
         Ok(match s {

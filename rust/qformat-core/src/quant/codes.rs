@@ -4,6 +4,8 @@
 // `!(a <= b)` is deliberate: it is true for NaN, which is the point.
 #![allow(clippy::neg_cmp_op_on_partial_ord)]
 
+use std::marker::PhantomData;
+
 use super::constants::{Params, Run};
 use super::directed::{family, fast_directed, Directed, Lane};
 use super::emit::{Codes, Dequant, Emit};
@@ -32,58 +34,34 @@ pub(super) struct IntKernel<'a, E> {
     f32_ok: bool,
 }
 
-impl<E> IntKernel<'_, E> {
-    /// The fast loops' own verdict on every element of a block (the same
-    /// expressions), so that only the flagged elements are redone.
-    fn flag_block<T: Real, R: Run>(&self, xb: &[T], r: R, f32_loop: bool, flags: &mut [bool]) {
-        let (qmin, qmax) = (self.o.qmin as f64, self.o.qmax as f64);
-        for (j, (&x, f)) in xb.iter().zip(flags.iter_mut()).enumerate() {
-            *f = match (self.o.arithmetic, f32_loop) {
-                (Arithmetic::Exact, true) => {
-                    doubt_exact32(x.to_f32() * r.inv32(j), r.zp32(j), qmin as f32, qmax as f32).1
-                }
-                (Arithmetic::Exact, false) => doubt_exact64(x.to_f64() * r.inv(j)).1,
-                (Arithmetic::Torch, _) => (x.to_f32() * r.inv32(j)).is_nan(),
-            };
-        }
-    }
+/// One compiled block loop of the code pass. [`IntKernel::walk`] runs
+/// [`BlockLoop::fast`] over every block, then redoes exactly the elements
+/// that [`BlockLoop::flag`] names in the rare blocks where the fast loop
+/// had a doubt. Implementations are `#[inline(always)]` and monomorphised
+/// per loop (a closure in their place was not inlined into the
+/// `#[target_feature]` wrapper, and the loop stopped vectorising).
+trait BlockLoop<T, O, R> {
+    /// Writes every element's candidate; true when some element of the
+    /// block may be wrong. `first` is the flat index of the block's first element.
+    fn fast(&self, xb: &[T], ob: &mut [O], r: R, first: usize) -> bool;
+    /// The fast loop's own verdict on every element of a doubtful block,
+    /// recomputed (cheaper than storing a flag per element of every block).
+    fn flag(&self, xb: &[T], r: R, first: usize, flags: &mut [bool]);
+}
 
-    /// Redo the flagged elements of a block exactly (all of them when
-    /// `flagged` is None). Out of line: blocks with a doubtful element are
-    /// rare, and the hot loop stays small.
-    #[inline(never)]
-    fn redo<T: Real, O, R: Run>(
-        &self,
-        xb: &[T],
-        ob: &mut [O],
-        r: R,
-        base: usize,
-        flagged: Option<bool>,
-    ) -> Result<(), Error>
-    where
-        E: Emit<O>,
-    {
-        let mut flags = [true; BLOCK];
-        if let Some(f32_loop) = flagged {
-            self.flag_block(xb, r, f32_loop, &mut flags);
-        }
-        for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
-            if flags[j] {
-                let c = self.exact_code(x, r.scale(j), r.inv32(j), r.zp(j), base + j)?;
-                *y = self.emit.emit(c, r.zp(j), r.scale(j));
-            }
-        }
-        Ok(())
-    }
+/// The nearest modes' loops ([`fast_exact`], [`fast_exact32`],
+/// [`fast_torch`], [`fast_torch32`]).
+struct Nearest<'a, E> {
+    o: &'a QuantOptions,
+    emit: &'a E,
+    f32_loop: bool,
+}
 
-    /// The fast loop over one block; true when some element needs [`Self::redo`].
+impl<T: Real, O, R: Run, E: Emit<O>> BlockLoop<T, O, R> for Nearest<'_, E> {
     #[inline(always)]
-    fn fast_block<T: Real, O, R: Run>(&self, xb: &[T], ob: &mut [O], r: R, f32_loop: bool) -> bool
-    where
-        E: Emit<O>,
-    {
-        let (qmin, qmax, e) = (self.o.qmin as f64, self.o.qmax as f64, &self.emit);
-        match (self.o.arithmetic, f32_loop) {
+    fn fast(&self, xb: &[T], ob: &mut [O], r: R, _first: usize) -> bool {
+        let (qmin, qmax, e) = (self.o.qmin as f64, self.o.qmax as f64, self.emit);
+        match (self.o.arithmetic, self.f32_loop) {
             (Arithmetic::Exact, true) => fast_exact32(xb, ob, r, qmin as f32, qmax as f32, e),
             (Arithmetic::Torch, true) => fast_torch32(xb, ob, r, qmin as f32, qmax as f32, e),
             (Arithmetic::Exact, false) => fast_exact(xb, ob, r, qmin, qmax, e),
@@ -91,83 +69,111 @@ impl<E> IntKernel<'_, E> {
         }
     }
 
-    /// A run in the nearest modes: blocks through the fast loop, compiled
-    /// for the widest instruction set, then the rare doubtful elements exactly.
     #[inline(always)]
-    fn fast_run<T: Real, O, R: Run>(
+    fn flag(&self, xb: &[T], r: R, _first: usize, flags: &mut [bool]) {
+        let (qmin, qmax) = (self.o.qmin as f32, self.o.qmax as f32);
+        for (j, (&x, f)) in xb.iter().zip(flags.iter_mut()).enumerate() {
+            *f = match (self.o.arithmetic, self.f32_loop) {
+                (Arithmetic::Exact, true) => {
+                    doubt_exact32(x.to_f32() * r.inv32(j), r.zp32(j), qmin, qmax).1
+                }
+                (Arithmetic::Exact, false) => doubt_exact64(x.to_f64() * r.inv(j)).1,
+                (Arithmetic::Torch, _) => (x.to_f32() * r.inv32(j)).is_nan(),
+            };
+        }
+    }
+}
+
+/// [`fast_directed`] for the modes of family `FAMILY` in lane type `L`.
+struct DirectedLoop<'a, E, L, const FAMILY: u8> {
+    d: &'a Directed,
+    emit: &'a E,
+    lane: PhantomData<L>,
+}
+
+impl<T: Real, O, R: Run, E: Emit<O>, L: Lane, const FAMILY: u8> BlockLoop<T, O, R>
+    for DirectedLoop<'_, E, L, FAMILY>
+{
+    #[inline(always)]
+    fn fast(&self, xb: &[T], ob: &mut [O], r: R, first: usize) -> bool {
+        fast_directed::<L, _, _, _, _, FAMILY>(xb, ob, r, self.d, first as u64, self.emit)
+    }
+
+    #[inline(always)]
+    fn flag(&self, xb: &[T], r: R, first: usize, flags: &mut [bool]) {
+        for (j, (&x, f)) in xb.iter().zip(flags.iter_mut()).enumerate() {
+            *f = self.d.doubts::<L, _, _, FAMILY>(x, r, j, first as u64);
+        }
+    }
+}
+
+/// No fast loop: every element exactly (the modes no loop serves).
+struct AllExact;
+
+impl<T, O, R> BlockLoop<T, O, R> for AllExact {
+    #[inline(always)]
+    fn fast(&self, _: &[T], _: &mut [O], _: R, _: usize) -> bool {
+        true
+    }
+
+    #[inline(always)]
+    fn flag(&self, _: &[T], _: R, _: usize, flags: &mut [bool]) {
+        flags.fill(true);
+    }
+}
+
+impl<E> IntKernel<'_, E> {
+    /// A run in blocks of [`BLOCK`]: each through `b`'s fast loop, then
+    /// the elements it doubts exactly.
+    #[inline(always)]
+    fn walk<T: Real, O, R: Run, B: BlockLoop<T, O, R>>(
         &self,
         xs: &[T],
         out: &mut [O],
         r: R,
         base: usize,
-        f32_loop: bool,
+        b: &B,
     ) -> Result<(), Error>
     where
         E: Emit<O>,
     {
-        for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
-            let off = b * BLOCK;
-            let rb = r.sub(off, xb.len());
-            if self.fast_block(xb, ob, rb, f32_loop) {
-                self.redo(xb, ob, rb, base + off, Some(f32_loop))?;
+        for (k, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
+            let (first, rb) = (base + k * BLOCK, r.sub(k * BLOCK, xb.len()));
+            if b.fast(xb, ob, rb, first) {
+                self.redo(xb, ob, rb, first, b)?;
             }
         }
         Ok(())
     }
 
-    /// A run in the directed, odd and stochastic modes (and nearest-away
-    /// under PyTorch's arithmetic): blocks through [`fast_directed`] in lane
-    /// type `L`, then the doubtful elements of a block exactly.
-    #[inline(always)]
-    fn directed_run<L: Lane, T: Real, O, R: Run, const FAMILY: u8>(
-        &self,
-        xs: &[T],
-        out: &mut [O],
-        r: R,
-        base: usize,
-        d: &Directed,
-    ) -> Result<(), Error>
-    where
-        E: Emit<O>,
-    {
-        for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
-            let off = b * BLOCK;
-            let rb = r.sub(off, xb.len());
-            let first = (base + off) as u64;
-            if fast_directed::<L, _, _, _, _, FAMILY>(xb, ob, rb, d, first, &self.emit) {
-                self.redo_directed::<L, _, _, _, FAMILY>(xb, ob, rb, d, base + off)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Redo exactly the elements of a block that [`fast_directed`] doubts
-    /// (its own verdict, recomputed: cheaper than storing a flag for every
-    /// element of every block). Out of line, as such blocks are rare.
+    /// Redo exactly the elements of a block that `b` flags. Out of line:
+    /// blocks with a doubtful element are rare, and the hot loop stays small.
     #[inline(never)]
-    fn redo_directed<L: Lane, T: Real, O, R: Run, const FAMILY: u8>(
+    fn redo<T: Real, O, R: Run, B: BlockLoop<T, O, R>>(
         &self,
         xb: &[T],
         ob: &mut [O],
         r: R,
-        d: &Directed,
-        base: usize,
+        first: usize,
+        b: &B,
     ) -> Result<(), Error>
     where
         E: Emit<O>,
     {
+        let mut flags = [false; BLOCK];
+        b.flag(xb, r, first, &mut flags);
         for (j, (&x, y)) in xb.iter().zip(ob.iter_mut()).enumerate() {
-            if d.doubts::<L, _, _, FAMILY>(x, r, j, base as u64) {
-                let c = self.exact_code(x, r.scale(j), r.inv32(j), r.zp(j), base + j)?;
+            if flags[j] {
+                let c = self.exact_code(x, r.scale(j), r.inv32(j), r.zp(j), first + j)?;
                 *y = self.emit.emit(c, r.zp(j), r.scale(j));
             }
         }
         Ok(())
     }
 
-    /// [`Self::directed_run`] compiled for the widest instruction set, in
-    /// float32 lanes where the float32 loops apply (twice as many per
-    /// vector), each mode [`family`] in its own loop.
+    /// The directed, odd and stochastic modes (and nearest-away under
+    /// PyTorch's arithmetic), in float32 lanes where the float32 loops
+    /// apply (twice as many per vector), else in f64.
     #[inline(always)]
     fn directed<T: Real, O, R: Run>(
         &self,
@@ -180,34 +186,57 @@ impl<E> IntKernel<'_, E> {
     where
         E: Emit<O>,
     {
-        use family::{MASKED, STOCHASTIC, TOWARD_ZERO};
-        let f32_loop = self.f32_ok && std::mem::size_of::<T>() == 4;
-        match (f32_loop, d.family()) {
-            (true, STOCHASTIC) => wide(
-                #[inline(always)]
-                || self.directed_run::<f32, _, _, _, STOCHASTIC>(xs, out, r, base, d),
-            ),
-            (true, TOWARD_ZERO) => wide(
-                #[inline(always)]
-                || self.directed_run::<f32, _, _, _, TOWARD_ZERO>(xs, out, r, base, d),
-            ),
-            (true, _) => wide(
-                #[inline(always)]
-                || self.directed_run::<f32, _, _, _, MASKED>(xs, out, r, base, d),
-            ),
-            (false, STOCHASTIC) => wide(
-                #[inline(always)]
-                || self.directed_run::<f64, _, _, _, STOCHASTIC>(xs, out, r, base, d),
-            ),
-            (false, TOWARD_ZERO) => wide(
-                #[inline(always)]
-                || self.directed_run::<f64, _, _, _, TOWARD_ZERO>(xs, out, r, base, d),
-            ),
-            (false, _) => wide(
-                #[inline(always)]
-                || self.directed_run::<f64, _, _, _, MASKED>(xs, out, r, base, d),
-            ),
+        if self.f32_ok && std::mem::size_of::<T>() == 4 {
+            self.directed_in::<f32, _, _, _>(xs, out, r, base, d)
+        } else {
+            self.directed_in::<f64, _, _, _>(xs, out, r, base, d)
         }
+    }
+
+    /// [`Self::directed`] in lane type `L`, each mode [`family`] in its own
+    /// loop, compiled for the widest instruction set.
+    #[inline(always)]
+    fn directed_in<L: Lane, T: Real, O, R: Run>(
+        &self,
+        xs: &[T],
+        out: &mut [O],
+        r: R,
+        base: usize,
+        d: &Directed,
+    ) -> Result<(), Error>
+    where
+        E: Emit<O>,
+    {
+        use family::{MASKED, STOCHASTIC, TOWARD_ZERO};
+        match d.family() {
+            STOCHASTIC => self.directed_family::<L, _, _, _, STOCHASTIC>(xs, out, r, base, d),
+            TOWARD_ZERO => self.directed_family::<L, _, _, _, TOWARD_ZERO>(xs, out, r, base, d),
+            _ => self.directed_family::<L, _, _, _, MASKED>(xs, out, r, base, d),
+        }
+    }
+
+    /// [`Self::walk`] with the directed loop of family `FAMILY` in lane `L`.
+    #[inline(always)]
+    fn directed_family<L: Lane, T: Real, O, R: Run, const FAMILY: u8>(
+        &self,
+        xs: &[T],
+        out: &mut [O],
+        r: R,
+        base: usize,
+        d: &Directed,
+    ) -> Result<(), Error>
+    where
+        E: Emit<O>,
+    {
+        let b = DirectedLoop::<E, L, FAMILY> {
+            d,
+            emit: &self.emit,
+            lane: PhantomData,
+        };
+        wide(
+            #[inline(always)]
+            move || self.walk(xs, out, r, base, &b),
+        )
     }
 
     /// The exact code of one element (NaN policy, exact quotient, rounding,
@@ -257,17 +286,16 @@ impl<T: Real, O: Copy, E: Emit<O>> Kernel<T, O> for IntKernel<'_, E> {
             let f32_loop = self.f32_ok && std::mem::size_of::<T>() == 4;
             return wide(
                 #[inline(always)]
-                || self.fast_run(xs, out, r, base, f32_loop),
+                || {
+                    let (o, emit) = (self.o, &self.emit);
+                    self.walk(xs, out, r, base, &Nearest { o, emit, f32_loop })
+                },
             );
         }
-        if let Some(d) = Directed::new(self.o) {
-            return self.directed(xs, out, r, base, &d);
+        match Directed::new(self.o) {
+            Some(d) => self.directed(xs, out, r, base, &d),
+            None => self.walk(xs, out, r, base, &AllExact),
         }
-        for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
-            let off = b * BLOCK;
-            self.redo(xb, ob, r.sub(off, xb.len()), base + off, None)?;
-        }
-        Ok(())
     }
 }
 
