@@ -1253,6 +1253,150 @@ fn every_float32_input_equals_the_general_kernel_in_the_nearest_loop() {
     }
 }
 
+/// The formats the lean directed/stochastic loop must take (by layout):
+/// the OCP fp8 pair, binary16, fp6, fp4 and a custom e3m2 with IEEE
+/// specials.
+fn directed_formats() -> Vec<FloatFormat> {
+    let mut v: Vec<FloatFormat> = ["fp8_e4m3fn", "fp8_e5m2", "fp16", "fp6_e3m2fn", "fp4_e2m1fn"]
+        .map(float_builtin)
+        .to_vec();
+    v.push(FloatFormat::new(None, 3, 2, Some(3), true, true, NanEncoding::Ieee, true).unwrap());
+    v
+}
+
+/// The lean directed and stochastic loop (`fp32_directed.rs`) equals the
+/// engine on every format and option set that takes it, at every level,
+/// on inputs dense around every rounding boundary ([`boundary_inputs`]);
+/// it must take [`directed_formats`] in every mode but nearest even. The
+/// 2^32 sweep is `every_float32_input_equals_the_general_kernel_in_the_directed_loop`.
+#[test]
+fn directed_loop_equals_the_engine_at_every_boundary() {
+    let fp32 = float_builtin("fp32");
+    let mut taken = std::collections::BTreeSet::new();
+    let mut cases = 0;
+    for level in levels() {
+        force_level(Some(level));
+        for dst in formats().into_iter().chain(directed_formats()) {
+            let mut xs = boundary_inputs(&dst);
+            if dst.nan == NanEncoding::None {
+                xs.retain(|x| x & 0x7fff_ffff <= 0x7f80_0000);
+            }
+            for o in option_sets(&dst) {
+                let c = Conversion::<u64>::new(&fp32, &dst, &o, false).unwrap();
+                if c.route_name() != "fp32-directed" {
+                    continue;
+                }
+                taken.insert((dst.name.clone(), o.rounding.name()));
+                check_float(&fp32, &xs, &dst, &o);
+                cases += 1;
+            }
+        }
+    }
+    force_level(None);
+    println!("directed loop: {cases} (format x options x level) cases");
+    for dst in directed_formats() {
+        for mode in RoundingMode::ALL {
+            let want = mode != RoundingMode::NearestEven;
+            let got = taken.contains(&(dst.name.clone(), mode.name()));
+            assert_eq!(got, want, "{} {mode:?} takes the directed loop", dst.name);
+        }
+    }
+}
+
+/// Every one of the 2^32 float32 inputs, for [`directed_formats`] in the
+/// five directed modes and in stochastic rounding with fixed addends (0,
+/// all ones, 2^63, 2^63 ± 1) and seeded draws: the lean loop's codes at
+/// every level, and its round trips at the widest, equal the general
+/// branch-free kernel's (`fp32.rs`, held to the engine by the tests above).
+/// Minutes per format on two cores, so opt-in:
+/// `cargo test -p qformat-core --release --test conformance -- --ignored`.
+#[test]
+#[ignore = "every float32 input (minutes): run with --ignored"]
+fn every_float32_input_equals_the_general_kernel_in_the_directed_loop() {
+    use qformat_core::engine::random::Given;
+    use qformat_core::fast::fp32::Fp32Narrowing;
+    use qformat_core::fast::words::par_chunks;
+    const CHUNK: u64 = 1 << 24;
+    let fp32 = float_builtin("fp32");
+    let fixed = [0, u64::MAX, 1 << 63, (1 << 63) - 1, (1 << 63) + 1];
+    let mut runs: Vec<(RoundingMode, Option<u64>)> = RoundingMode::DETERMINISTIC
+        .into_iter()
+        .filter(|&m| m != RoundingMode::NearestEven)
+        .map(|m| (m, None))
+        .collect();
+    runs.extend(fixed.map(|w| (RoundingMode::Stochastic, Some(w))));
+    runs.push((RoundingMode::Stochastic, None));
+    for dst in directed_formats() {
+        let start = std::time::Instant::now();
+        let dst_name = dst.name.clone();
+        for &(rounding, word) in &runs {
+            let o = EncodeOptions {
+                rounding,
+                seed: 5,
+                ..Default::default()
+            };
+            let c = Conversion::<u32>::new(&fp32, &dst, &o, false).unwrap();
+            let r = Conversion::<u32>::new(&fp32, &dst, &o, true).unwrap();
+            assert_eq!(c.route_name(), "fp32-directed", "{dst_name} {rounding:?}");
+            assert_eq!(r.route_name(), "fp32-directed", "{dst_name} {rounding:?}");
+            let general = Fp32Narrowing::new(&dst, &o).unwrap();
+            let words = vec![word.unwrap_or(0); CHUNK as usize];
+            let given = Given {
+                words: &words,
+                n: 64,
+            };
+            let seeded = o.seeded();
+            let mut want = vec![0u32; CHUNK as usize];
+            let mut back = vec![0u32; CHUNK as usize];
+            let mut got = vec![0u32; CHUNK as usize];
+            for first in (0..1u64 << 32).step_by(CHUNK as usize) {
+                let xs: Vec<u32> = (first..first + CHUNK).map(|x| x as u32).collect();
+                macro_rules! sweep {
+                    ($draws:expr, $at:expr) => {{
+                        let at = |b: usize| b + $at;
+                        force_level(None);
+                        par_chunks(&xs, &mut want, |b, s, d| {
+                            general.convert_chunk(at(b), s, d, $draws)
+                        });
+                        par_chunks(&xs, &mut back, |b, s, d| {
+                            general.round_chunk(at(b), s, d, $draws)
+                        });
+                        par_chunks(&xs, &mut got, |b, s, d| {
+                            assert!(r.run_chunk(at(b), s, d, $draws))
+                        });
+                        let bad = (0..xs.len()).find(|&i| got[i] != back[i]);
+                        assert!(bad.is_none(), "{dst_name} {rounding:?} {word:?} round x={:#x}", xs[bad.unwrap()]);
+                        for level in levels() {
+                            force_level(Some(level));
+                            par_chunks(&xs, &mut got, |b, s, d| {
+                                assert!(c.run_chunk(at(b), s, d, $draws))
+                            });
+                            let bad = (0..xs.len()).find(|&i| got[i] != want[i]);
+                            if let Some(i) = bad {
+                                panic!(
+                                    "{dst_name} {rounding:?} {word:?} {level:?} x={:#x}: code {:#x} (general {:#x})",
+                                    xs[i], got[i], want[i]
+                                );
+                            }
+                        }
+                    }};
+                }
+                match word {
+                    Some(_) => sweep!(&given, 0),
+                    None => sweep!(&seeded, first as usize),
+                }
+            }
+        }
+        force_level(None);
+        println!(
+            "{dst_name}: all 2^32 float32 inputs in {} runs equal the general kernel at {:?} ({:.0?})",
+            runs.len(),
+            levels(),
+            start.elapsed()
+        );
+    }
+}
+
 /// One MX data set of [`mx_blocks_with_power_of_two_scales_equal_the_engine`]:
 /// float32 data, one power-of-two scale per group, and each element's scale.
 struct MxCase {

@@ -32,27 +32,27 @@ use crate::format::{low_mask, FloatFormat, NanEncoding};
 /// Precomputed constants of one (format, options) pair.
 #[derive(Clone, Copy, Debug)]
 pub struct Fp32Narrowing {
-    shift: u32,
+    pub(super) shift: u32,
     rebias: u32,
     magic: f32,
     min_normal_bits: u32,
-    max_code: u32,
-    overflow_code: u32,
-    nan_base: [u32; 2],
-    nan_payload_mask: u32,
-    nan_nonzero_fix: u32,
-    sign_shift: u32,
+    pub(super) max_code: u32,
+    pub(super) overflow_code: u32,
+    pub(super) nan_base: [u32; 2],
+    pub(super) nan_payload_mask: u32,
+    pub(super) nan_nonzero_fix: u32,
+    pub(super) sign_shift: u32,
     flush_below: u32,
-    neg_zero: bool,
+    pub(super) neg_zero: bool,
     // Rounding-mode increments (see the module docs).
     inc_base: u32,
     inc_lsb: u32,
     inc_pos: u32,
     inc_neg: u32,
     odd: u32,
-    stochastic: bool,
+    pub(super) stochastic: bool,
     // float32's exponent range: no subnormal path (bf16, tf32).
-    same_range: bool,
+    pub(super) same_range: bool,
     // The streaming case of [`Self::convert_truncating`] applies.
     truncating: bool,
     // The quiet bit of a NaN code.
@@ -64,7 +64,7 @@ pub struct Fp32Narrowing {
     away: u32,
     up: u32,
     down: u32,
-    overflow_finite: [u32; 2],
+    pub(super) overflow_finite: [u32; 2],
     // Widening back to float32.
     sign_bit: u32,
     mag_mask: u32,
@@ -519,7 +519,7 @@ impl Fp32Narrowing {
     /// [`Self::widen`] with the subnormal path left out for formats of
     /// float32's exponent range (`SAME_RANGE`), whose codes widen by a shift.
     #[inline(always)]
-    fn widen_with<const SAME_RANGE: bool>(&self, r: u32) -> u32 {
+    pub(super) fn widen_with<const SAME_RANGE: bool>(&self, r: u32) -> u32 {
         let sign = (r & self.sign_bit) << self.sign_shift;
         let code = r & self.mag_mask;
         let m = 23 - self.shift;

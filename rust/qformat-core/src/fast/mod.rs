@@ -10,6 +10,8 @@
 //! * [`fp32`] — the branch-free float32 → narrower-float kernel;
 //! * [`fp32_nearest`] — its lean loop for nearest even with the format's
 //!   own rules (the default options);
+//! * [`fp32_directed`] — its lean loop for the directed modes and
+//!   stochastic rounding with the format's own rules;
 //! * [`fp16_hw`] — float32 → binary16 by the processor's F16C conversion;
 //! * [`fp64_front`] — float64 inputs through that kernel;
 //! * [`fp32_widen`] — float32 → float64, an exact bit formula;
@@ -18,6 +20,7 @@
 
 pub mod fp16_hw;
 pub mod fp32;
+pub mod fp32_directed;
 pub mod fp32_nearest;
 pub mod fp32_widen;
 pub mod fp64_front;

@@ -10,6 +10,8 @@
 //! * float32 → a narrower-range float (fp8, fp6, fp4, ...) under
 //!   nearest-even with the format's own rules runs the lean loop of
 //!   `fp32_nearest.rs`;
+//! * the same formats in the directed modes and stochastic rounding with
+//!   the format's own rules run the lean loop of `fp32_directed.rs`;
 //! * float32 → IEEE binary16 under the IEEE defaults runs the F16C
 //!   instruction where the CPU has it (`fp16_hw.rs`);
 //! * float32 → float64 runs the exact bit formula of `fp32_widen.rs`;
@@ -26,6 +28,7 @@ use crate::engine::rounding::RoundingMode;
 use crate::error::Error;
 use crate::fast::fp16_hw;
 use crate::fast::fp32::Fp32Narrowing;
+use crate::fast::fp32_directed::DirectedNarrowing;
 use crate::fast::fp32_nearest::NearestNarrowing;
 use crate::fast::fp32_widen::Fp32ToFp64;
 use crate::fast::fp64_front::Fp64Front;
@@ -207,6 +210,9 @@ enum Route<D> {
     /// float32 sources, nearest even with the format's own rules: the
     /// lean loop.
     Nearest(NearestNarrowing),
+    /// float32 sources, the directed modes and stochastic rounding with
+    /// the format's own rules: the lean loop.
+    Directed(DirectedNarrowing),
     /// float32 → binary16 under the IEEE defaults: the F16C instruction
     /// where this level and thread run it, else the kernel.
     Fp16Hardware(Fp32Narrowing),
@@ -266,6 +272,9 @@ impl<'a, D: Bits> Conversion<'a, D> {
                 if let Some(n) = NearestNarrowing::new(fmt, opts) {
                     return Route::Nearest(n);
                 }
+                if let Some(d) = DirectedNarrowing::new(fmt, opts) {
+                    return Route::Directed(d);
+                }
                 return Route::Fp32(k);
             }
             if *fmt == *float_layout("fp64") && !self.round_trip {
@@ -283,12 +292,13 @@ impl<'a, D: Bits> Conversion<'a, D> {
     }
 
     /// Which route this conversion runs (for tests and traces): "table",
-    /// "fp32", "fp32-nearest", "fp16-hardware", "widen", "fp64" or "engine".
+    /// "fp32", "fp32-nearest", "fp32-directed", "fp16-hardware", "widen", "fp64" or "engine".
     pub fn route_name(&self) -> &'static str {
         match self.route {
             Route::Table(_) => "table",
             Route::Fp32(_) => "fp32",
             Route::Nearest(_) => "fp32-nearest",
+            Route::Directed(_) => "fp32-directed",
             Route::Fp16Hardware(_) => "fp16-hardware",
             Route::Widen(_) => "widen",
             Route::Fp64(_) => "fp64",
@@ -336,6 +346,8 @@ impl<'a, D: Bits> Conversion<'a, D> {
             Route::Fp32(k) | Route::Fp16Hardware(k) => k.convert_chunk(base, src, dst, draws),
             Route::Nearest(n) if self.round_trip => n.round_chunk(src, dst),
             Route::Nearest(n) => n.convert_chunk(src, dst),
+            Route::Directed(d) if self.round_trip => d.round_chunk(base, src, dst, draws),
+            Route::Directed(d) => d.convert_chunk(base, src, dst, draws),
             Route::Fp64(f) if self.round_trip => f.round_chunk(base, src, dst, draws),
             Route::Fp64(f) => f.convert_chunk(base, src, dst, draws),
             Route::Widen(w) => {

@@ -15,6 +15,7 @@ use crate::engine::rounding::RoundingMode;
 use crate::engine::value::Value;
 use crate::error::Error;
 use crate::fast::fp32::Fp32Narrowing;
+use crate::fast::fp32_directed::DirectedNarrowing;
 use crate::fast::fp32_nearest::{NearestBody, NearestElement, NearestNarrowing};
 use crate::fast::fp64_front::Fp64Front;
 use crate::fast::words::Bits;
@@ -42,6 +43,10 @@ pub(super) struct FloatKernel<'a, E> {
     /// under the quantizer's options: it gives the general kernel's codes
     /// for every float32 input (tested over all 2^32), in fewer instructions.
     nearest: Option<NearestNarrowing>,
+    /// The lean loop of the directed modes and stochastic rounding, where
+    /// it applies: the general kernel's codes in 32-bit lanes, with the
+    /// few elements it cannot vouch for flagged (see [`Self::fast_block`]).
+    directed: Option<DirectedNarrowing>,
     /// Stochastic rounding: the seed's [`stream_key`]; None in the other modes.
     key: Option<u64>,
     /// Any other scale: float32 data in any mode, float64 data in
@@ -548,7 +553,16 @@ impl<E> FloatKernel<'_, E> {
             Some(key) => fill_addends(key, index as u64, &mut s.addends[..n]),
             None => &[][..],
         };
-        let (draws, values) = (&BlockAddends(addends), &mut s.values);
+        let values = &mut s.values;
+        if let Some(d) = &self.directed {
+            // The lean loop's codes first, then their values.
+            let codes = &mut s.codes[..n];
+            any |= d.codes_flagged_portable(q, addends, codes, flags);
+            self.emit
+                .emit_block(k, codes, out, &scale, scale32, self.scales_f32, values);
+            return any;
+        }
+        let draws = &BlockAddends(addends);
         self.emit
             .emit_general(k, q, draws, out, &scale, scale32, self.scales_f32, values);
         any
@@ -965,6 +979,7 @@ impl<'a, E> FloatKernel<'a, E> {
         });
         let fast = Fp32Narrowing::new(elem, &enc);
         let nearest = NearestNarrowing::new(elem, &enc);
+        let directed = DirectedNarrowing::new(elem, &enc);
         let key = (o.rounding == RoundingMode::Stochastic).then(|| stream_key(o.seed));
         let interval = if o.rounding == RoundingMode::Stochastic {
             None
@@ -982,6 +997,7 @@ impl<'a, E> FloatKernel<'a, E> {
             o,
             fast,
             nearest,
+            directed,
             key,
             point,
             inverses_normal32,
