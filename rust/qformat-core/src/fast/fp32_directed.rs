@@ -25,9 +25,12 @@
 //! with `frac` the discarded bits as a 64-bit fraction: for `s` ≤ 32 `frac`
 //! is a multiple of 2^(64−s), so the carry happens exactly when
 //! `discarded + top_s(addend)` reaches 2^s, which 32-bit lanes compute for
-//! `s` ≤ 31. A nonzero |x| whose shift is 32 or more (below 2^-19 for
-//! fp8_e4m3fn, 2^-34 for fp16) needs the addend's low bits: such elements
-//! are flagged, and the general kernel's exact path redoes them.
+//! `s` ≤ 31. From `s` = 32 on (|x| below 2^(emin−m−8): 2^-17 for
+//! fp8_e4m3fn, 2^-32 for fp16) the code is the carry alone, and the top
+//! 32 bits of `frac` and of the addend decide it unless their sum is
+//! exactly 2^32 − 1 (then the low halves' carry decides): such an element
+//! (about one deep |x| in 2^32 draws) is flagged, and the general kernel's
+//! exact path redoes it.
 //!
 //! Specials (overflow, infinity, NaN, the sign of zero) are the general
 //! kernel's patterns, which it takes from the engine. Eligibility follows
@@ -45,8 +48,9 @@ use crate::format::FloatFormat;
 /// stack array first, and a block with a flagged element is rescanned.
 pub const BLOCK: usize = 512;
 
-/// The largest shift the 32-bit lanes take exactly in stochastic mode.
-const MAX_STOCHASTIC_SHIFT: u32 = 31;
+/// The largest shift the add-and-shift formula takes; past it every
+/// significand bit is discarded (see the module docs).
+const MAX_SHIFT: u32 = 31;
 
 /// Precomputed constants of one (format, options) pair; see the module docs.
 #[derive(Clone, Copy, Debug)]
@@ -230,7 +234,7 @@ impl DirectedNarrowing {
     }
 
     /// Redo a block's flagged elements by the general kernel (cold: only
-    /// stochastic rounding of nonzero |x| below the deep-shift line).
+    /// stochastic rounding flags, about one deep |x| in 2^32 draws).
     #[cold]
     #[inline(never)]
     fn redo_flagged<const BACK: bool, S: Bits, D: Bits>(
@@ -265,7 +269,7 @@ impl DirectedNarrowing {
     }
 
     /// The code of one float32 pattern, and whether it must be redone
-    /// (stochastic only: a nonzero |x| shifted 32 or more places). Every
+    /// (stochastic only: see the module docs). Every
     /// choice is a mask blend, so the calling loop vectorises.
     #[inline(always)]
     pub fn code<const STOCHASTIC: bool>(&self, bits: u32, random: u64) -> (u32, bool) {
@@ -281,16 +285,23 @@ impl DirectedNarrowing {
         // exceeds every subnormal-result exponent).
         let deep = self.sub_base.saturating_sub(e.max(1));
         let s_exact = select(sub, deep, self.shift);
-        let s = s_exact.min(MAX_STOCHASTIC_SHIFT);
+        let s = s_exact.min(MAX_SHIFT);
         let below = (1u32 << s) - 1;
-        let inc = if STOCHASTIC {
-            ((random >> 32) as u32) >> (32 - s)
-        } else {
-            (below & select(neg, self.down, self.up)) | ((1u32 << (s - 1)) & self.away)
-        };
         let inexact = (x & below != 0) as u32;
-        let code = (x.wrapping_add(inc) >> s) | (self.odd & inexact);
-        let flag = STOCHASTIC && s_exact > MAX_STOCHASTIC_SHIFT && sig != 0;
+        let (code, flag) = if STOCHASTIC {
+            let a_hi = (random >> 32) as u32;
+            let near = x.wrapping_add(a_hi >> (32 - s)) >> s;
+            // Shifts of 32 or more: the top halves of `frac` and of the
+            // addend decide the carry unless they sum to 2^32 − 1.
+            let deep = s_exact > MAX_SHIFT;
+            let frac_hi = x >> (s_exact.saturating_sub(32)).min(31);
+            let sum = a_hi.wrapping_add(frac_hi);
+            let undecided = deep & (sum == u32::MAX) & (sig != 0);
+            (select(deep, (sum < a_hi) as u32, near), undecided)
+        } else {
+            let inc = (below & select(neg, self.down, self.up)) | ((1u32 << (s - 1)) & self.away);
+            ((x.wrapping_add(inc) >> s) | (self.odd & inexact), false)
+        };
         let sign = sign_in >> g.sign_shift;
         let keep_sign = select(code != 0 || g.neg_zero, sign, 0);
         let over_finite = select(neg, g.overflow_finite[1], g.overflow_finite[0]);

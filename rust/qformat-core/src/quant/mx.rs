@@ -503,7 +503,10 @@ impl<E> FloatKernel<'_, E> {
     /// either: such a `q` is far below half the smallest subnormal of
     /// every element format (2^-17 for fp8_e5m2), and both the exact and
     /// the float32 quotient round to a zero of its sign or saturate; only
-    /// a NaN needs the engine (the NaN policy). Flags the elements to redo
+    /// a NaN needs the engine (the NaN policy). The other modes take the
+    /// lean loop of `fp32_directed.rs` where it applies (the same codes,
+    /// which also flags the rare stochastic element it cannot decide in
+    /// 32-bit lanes), else the general kernel. Flags the elements to redo
     /// in `s.flags` and returns true when there is one.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
