@@ -28,7 +28,10 @@ fn chosen() -> Level {
         1 => Level::Baseline,
         2 => Level::Avx2,
         3 => Level::Avx512,
-        _ => *Level::available().last().unwrap_or(&Level::Baseline),
+        _ => [Level::Avx512, Level::Avx2]
+            .into_iter()
+            .find(|&l| runs(l))
+            .unwrap_or(Level::Baseline),
     }
 }
 
@@ -40,7 +43,7 @@ fn hardware_f16() -> bool {
     {
         let level = chosen();
         level != Level::Baseline
-            && Level::available().contains(&level)
+            && runs(level)
             && x86::has_f16c()
             && x86::flush_bits_clear()
     }
@@ -77,6 +80,72 @@ pub(crate) fn f32_round_f16(src: &[u32], dst: &mut [u32]) -> bool {
     false
 }
 
+/// The alignment and granule of [`Streamer::lines`]: one cache line.
+pub(crate) const LINE: usize = 64;
+
+/// The non-temporal stores of the chosen level, picked once per call (see
+/// [`Streamer::lines`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Streamer {
+    #[cfg(target_arch = "x86_64")]
+    Avx512,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    #[cfg(target_arch = "x86_64")]
+    Sse2,
+    /// No streaming stores on this target: callers should not stage their
+    /// output for it.
+    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
+    None,
+}
+
+impl Streamer {
+    /// The widest streaming stores the chosen level runs on this CPU
+    /// (x86-64 always has SSE2's).
+    pub(crate) fn chosen() -> Streamer {
+        #[cfg(target_arch = "x86_64")]
+        {
+            match chosen() {
+                Level::Avx512 if runs(Level::Avx512) => Streamer::Avx512,
+                Level::Avx2 | Level::Avx512 if runs(Level::Avx2) => Streamer::Avx2,
+                _ => Streamer::Sse2,
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        Streamer::None
+    }
+
+    /// Copy whole cache lines from `src` to `dst` with non-temporal
+    /// stores, which write a line without first reading it into the cache
+    /// (an ordinary store's read-for-ownership doubles the write traffic of
+    /// an output that is written once and not read back soon). Call
+    /// [`store_fence`] before the data is handed on. Panics unless `dst`
+    /// starts on a [`LINE`] boundary and both are the same whole number of
+    /// lines (a caller bug, never the user's input).
+    pub(crate) fn lines(self, src: &[u8], dst: &mut [u8]) {
+        assert!(src.len() == dst.len() && dst.len() % LINE == 0);
+        assert!(dst.as_ptr().align_offset(LINE) == 0);
+        // SAFETY: alignment and lengths were checked above; `chosen` picks
+        // a wider level only where the CPU has it (SSE2 is baseline x86-64).
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            match self {
+                Streamer::Avx512 => return x86::stream_lines_avx512(src, dst),
+                Streamer::Avx2 => return x86::stream_lines_avx2(src, dst),
+                Streamer::Sse2 => return x86::stream_lines_sse2(src, dst),
+                Streamer::None => {}
+            }
+        }
+        dst.copy_from_slice(src);
+    }
+}
+
+/// Order this thread's [`Streamer::lines`] stores before its later stores.
+pub(crate) fn store_fence() {
+    #[cfg(target_arch = "x86_64")]
+    x86::store_fence();
+}
+
 /// The level forced by [`force_level`] (0: none, the best available).
 static FORCED: AtomicU8 = AtomicU8::new(0);
 
@@ -105,18 +174,28 @@ pub enum Level {
 impl Level {
     /// The levels this CPU runs, lowest first.
     pub fn available() -> Vec<Level> {
-        let mut v = vec![Level::Baseline];
+        [Level::Baseline, Level::Avx2, Level::Avx512]
+            .into_iter()
+            .filter(|&l| runs(l))
+            .collect()
+    }
+}
+
+/// Whether this CPU runs `level`. The CPU is asked once: every vector loop
+/// checks its level per chunk, and a fresh detection (and list) each time
+/// was a fixed cost on every call.
+fn runs(level: Level) -> bool {
+    static WIDER: std::sync::OnceLock<(bool, bool)> = std::sync::OnceLock::new();
+    let (avx2, avx512) = *WIDER.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
-        {
-            let (avx2, avx512) = x86::detected();
-            if avx2 {
-                v.push(Level::Avx2);
-            }
-            if avx512 {
-                v.push(Level::Avx512);
-            }
-        }
-        v
+        return x86::detected();
+        #[cfg(not(target_arch = "x86_64"))]
+        (false, false)
+    });
+    match level {
+        Level::Baseline => true,
+        Level::Avx2 => avx2,
+        Level::Avx512 => avx512,
     }
 }
 
@@ -126,7 +205,7 @@ impl Level {
 pub(crate) fn at_level<R, F: FnOnce() -> R>(level: Level, f: F) -> R {
     #[cfg(target_arch = "x86_64")]
     {
-        if level != Level::Baseline && Level::available().contains(&level) {
+        if level != Level::Baseline && runs(level) {
             // SAFETY: the level's features were just detected.
             return unsafe {
                 match level {

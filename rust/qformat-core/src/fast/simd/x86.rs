@@ -108,3 +108,46 @@ pub(super) unsafe fn f32_round_f16(src: &[u32], dst: &mut [u32]) {
         d.copy_from_slice(&w[..d.len()]);
     }
 }
+
+/// Copy whole 64-byte lines with non-temporal stores, one zmm per line.
+/// Safety: the CPU must have AVX-512F; `dst` must be 64-byte aligned and
+/// both slices a whole number of lines of the same length.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn stream_lines_avx512(src: &[u8], dst: &mut [u8]) {
+    use std::arch::x86_64::*;
+    for (s, d) in src.chunks_exact(64).zip(dst.chunks_exact_mut(64)) {
+        // SAFETY: `s` holds 64 bytes (unaligned load); `d` is a 64-byte
+        // aligned line (the caller's contract).
+        unsafe { _mm512_stream_si512(d.as_mut_ptr().cast(), _mm512_loadu_si512(s.as_ptr().cast())) };
+    }
+}
+
+/// [`stream_lines_avx512`] with two ymm stores per line.
+/// Safety: the CPU must have AVX2; the same alignment contract.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn stream_lines_avx2(src: &[u8], dst: &mut [u8]) {
+    use std::arch::x86_64::*;
+    for (s, d) in src.chunks_exact(32).zip(dst.chunks_exact_mut(32)) {
+        // SAFETY: `s` holds 32 bytes; `d` is 32-byte aligned (half a line).
+        unsafe {
+            _mm256_stream_si256(d.as_mut_ptr().cast(), _mm256_loadu_si256(s.as_ptr().cast()))
+        };
+    }
+}
+
+/// [`stream_lines_avx512`] with four SSE2 stores per line (every x86-64
+/// CPU has them). Safety: the same alignment contract.
+pub(super) unsafe fn stream_lines_sse2(src: &[u8], dst: &mut [u8]) {
+    use std::arch::x86_64::*;
+    for (s, d) in src.chunks_exact(16).zip(dst.chunks_exact_mut(16)) {
+        // SAFETY: `s` holds 16 bytes; `d` is 16-byte aligned.
+        unsafe { _mm_stream_si128(d.as_mut_ptr().cast(), _mm_loadu_si128(s.as_ptr().cast())) };
+    }
+}
+
+/// SFENCE: orders this thread's non-temporal stores before any later
+/// store, so that a thread that sees the task done sees its bytes.
+pub(super) fn store_fence() {
+    // SAFETY: SFENCE has no operands and every x86-64 CPU has it.
+    unsafe { std::arch::x86_64::_mm_sfence() };
+}
