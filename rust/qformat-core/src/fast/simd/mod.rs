@@ -80,72 +80,6 @@ pub(crate) fn f32_round_f16(src: &[u32], dst: &mut [u32]) -> bool {
     false
 }
 
-/// The alignment and granule of [`Streamer::lines`]: one cache line.
-pub(crate) const LINE: usize = 64;
-
-/// The non-temporal stores of the chosen level, picked once per call (see
-/// [`Streamer::lines`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Streamer {
-    #[cfg(target_arch = "x86_64")]
-    Avx512,
-    #[cfg(target_arch = "x86_64")]
-    Avx2,
-    #[cfg(target_arch = "x86_64")]
-    Sse2,
-    /// No streaming stores on this target: callers should not stage their
-    /// output for it.
-    #[cfg_attr(target_arch = "x86_64", allow(dead_code))]
-    None,
-}
-
-impl Streamer {
-    /// The widest streaming stores the chosen level runs on this CPU
-    /// (x86-64 always has SSE2's).
-    pub(crate) fn chosen() -> Streamer {
-        #[cfg(target_arch = "x86_64")]
-        {
-            match chosen() {
-                Level::Avx512 if runs(Level::Avx512) => Streamer::Avx512,
-                Level::Avx2 | Level::Avx512 if runs(Level::Avx2) => Streamer::Avx2,
-                _ => Streamer::Sse2,
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        Streamer::None
-    }
-
-    /// Copy whole cache lines from `src` to `dst` with non-temporal
-    /// stores, which write a line without first reading it into the cache
-    /// (an ordinary store's read-for-ownership doubles the write traffic of
-    /// an output that is written once and not read back soon). Call
-    /// [`store_fence`] before the data is handed on. Panics unless `dst`
-    /// starts on a [`LINE`] boundary and both are the same whole number of
-    /// lines (a caller bug, never the user's input).
-    pub(crate) fn lines(self, src: &[u8], dst: &mut [u8]) {
-        assert!(src.len() == dst.len() && dst.len() % LINE == 0);
-        assert!(dst.as_ptr().align_offset(LINE) == 0);
-        // SAFETY: alignment and lengths were checked above; `chosen` picks
-        // a wider level only where the CPU has it (SSE2 is baseline x86-64).
-        #[cfg(target_arch = "x86_64")]
-        unsafe {
-            match self {
-                Streamer::Avx512 => return x86::stream_lines_avx512(src, dst),
-                Streamer::Avx2 => return x86::stream_lines_avx2(src, dst),
-                Streamer::Sse2 => return x86::stream_lines_sse2(src, dst),
-                Streamer::None => {}
-            }
-        }
-        dst.copy_from_slice(src);
-    }
-}
-
-/// Order this thread's [`Streamer::lines`] stores before its later stores.
-pub(crate) fn store_fence() {
-    #[cfg(target_arch = "x86_64")]
-    x86::store_fence();
-}
-
 /// The level forced by [`force_level`] (0: none, the best available).
 static FORCED: AtomicU8 = AtomicU8::new(0);
 
@@ -186,12 +120,11 @@ impl Level {
 /// was a fixed cost on every call.
 fn runs(level: Level) -> bool {
     static WIDER: std::sync::OnceLock<(bool, bool)> = std::sync::OnceLock::new();
-    let (avx2, avx512) = *WIDER.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        return x86::detected();
-        #[cfg(not(target_arch = "x86_64"))]
-        (false, false)
-    });
+    #[cfg(target_arch = "x86_64")]
+    let detect = x86::detected;
+    #[cfg(not(target_arch = "x86_64"))]
+    let detect = || (false, false);
+    let (avx2, avx512) = *WIDER.get_or_init(detect);
     match level {
         Level::Baseline => true,
         Level::Avx2 => avx2,
