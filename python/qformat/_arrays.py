@@ -17,9 +17,27 @@ _FLOAT_SOURCES = {
 }
 
 
+# Source formats by dtype, filled on first use: reading ``dtype.name`` runs
+# NumPy's Python-level name builder (several microseconds, twice per call),
+# a fixed cost that showed in every conversion's set-up.
+_SOURCE_BY_DTYPE: dict[np.dtype, FloatFormat | None] = {}
+
+
 def float_source_format(dtype: np.dtype) -> FloatFormat | None:
     """The float format whose patterns an array of ``dtype`` holds, if any
     (NumPy floats and the ml_dtypes float types)."""
+    try:
+        return _SOURCE_BY_DTYPE[dtype]
+    except KeyError:
+        pass
+    found = _source_format_by_name(dtype)
+    if len(_SOURCE_BY_DTYPE) < 256:  # bounded: structured dtypes are endless
+        _SOURCE_BY_DTYPE[dtype] = found
+    return found
+
+
+def _source_format_by_name(dtype: np.dtype) -> FloatFormat | None:
+    """:func:`float_source_format` from the dtype's name (uncached)."""
     name = _FLOAT_SOURCES.get(dtype.name, dtype.name)
     if dtype.kind in "fV" or name.startswith(("bfloat", "float")):
         found = _lookup_name(name)
