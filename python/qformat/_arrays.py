@@ -86,9 +86,17 @@ def native_contiguous(arr: np.ndarray) -> np.ndarray:
     return arr if arr.flags.c_contiguous else arr.copy(order="C")
 
 
+# The unsigned word dtype of each item size (a dtype parsed from its name on
+# every call was a fixed cost of each conversion, twice).
+_WORDS = {n: np.dtype(f"uint{n * 8}") for n in (1, 2, 4, 8)}
+
+
 def words(arr: np.ndarray) -> np.ndarray:
-    """Flat unsigned-word view of a contiguous array."""
-    return arr.reshape(-1).view(f"uint{arr.dtype.itemsize * 8}")
+    """Flat unsigned-word view of a contiguous array (the array itself when
+    it already is one)."""
+    flat = arr if arr.ndim == 1 else arr.reshape(-1)
+    word = _WORDS[arr.dtype.itemsize]
+    return flat if flat.dtype == word else flat.view(word)
 
 
 def prepare_out(out: np.ndarray | None, shape: tuple, dtype: np.dtype) -> np.ndarray:
