@@ -42,10 +42,7 @@ fn hardware_f16() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         let level = chosen();
-        level != Level::Baseline
-            && runs(level)
-            && x86::has_f16c()
-            && x86::flush_bits_clear()
+        level != Level::Baseline && runs(level) && x86::has_f16c() && x86::flush_bits_clear()
     }
     #[cfg(not(target_arch = "x86_64"))]
     false
