@@ -178,8 +178,14 @@ class Table:
     @staticmethod
     def print_row(row: tuple[str, float, list[tuple[str, float]]]) -> None:
         case, ms, refs = row
-        cells = "; ".join(f"{name} {t:.2f} ms ({t / ms:.2f}x)" for name, t in refs)
-        print(f"{case:42s} {ms:8.2f} ms | {cells}", flush=True)
+        cells = "; ".join(f"{name} {fmt_ms(t)} ms ({t / ms:.2f}x)" for name, t in refs)
+        print(f"{case:42s} {fmt_ms(ms):>8s} ms | {cells}", flush=True)
+
+
+def fmt_ms(ms: float) -> str:
+    """Milliseconds with two decimals, or three significant digits below
+    1 ms (the 2^20 and fixed-cost rows)."""
+    return f"{ms:.2f}" if ms >= 1 else f"{ms:.3g}"
 
 
 def main_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL],
