@@ -77,6 +77,8 @@ def parse() -> argparse.Namespace:
                     help="the main table only (no quantizers, no scaling)")
     ap.add_argument("--alloc-only", action="store_true",
                     help="only the allocating rows (each in a fresh process)")
+    ap.add_argument("--small-only", action="store_true",
+                    help="only the 2^20-element rows (the per-call set-up)")
     return ap.parse_args()
 
 
@@ -176,8 +178,14 @@ class Table:
     @staticmethod
     def print_row(row: tuple[str, float, list[tuple[str, float]]]) -> None:
         case, ms, refs = row
-        cells = "; ".join(f"{name} {t:.2f} ms ({t / ms:.2f}x)" for name, t in refs)
-        print(f"{case:42s} {ms:8.2f} ms | {cells}", flush=True)
+        cells = "; ".join(f"{name} {fmt_ms(t)} ms ({t / ms:.2f}x)" for name, t in refs)
+        print(f"{case:42s} {fmt_ms(ms):>8s} ms | {cells}", flush=True)
+
+
+def fmt_ms(ms: float) -> str:
+    """Milliseconds with two decimals, or three significant digits below
+    1 ms (the 2^20 and fixed-cost rows)."""
+    return f"{ms:.2f}" if ms >= 1 else f"{ms:.3g}"
 
 
 def main_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL],
@@ -248,6 +256,38 @@ def main_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL],
     t.add("decode fp16 -> f32 out=", lambda: qf.decode(codes_h, "fp16", dtype=np.float32,
                                                       out=f32),
           [("numpy astype(f32)", lambda: codes_h.view(np.float16).astype(np.float32))])
+
+
+SMALL_LOG2N = 20
+
+
+def small_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL]) -> None:
+    """The per-call set-up: the same ``out=`` calls on the first 2^20
+    elements (4 MiB in, mostly in cache), where qformat's fixed costs
+    (argument checks, route choice, thread wake-up) would show against the
+    hand loop; the ratio should be close to the full-size row's. Best of 20
+    times ``--repeat``, since each call is short."""
+    n = min(x.size, 1 << SMALL_LOG2N)
+    xs = x[:n]
+    ws = xs.view(np.uint32)
+    u16, u8, r32 = np.empty(n, np.uint16), np.empty(n, np.uint8), np.empty(n, np.float32)
+    nb = ctypes.c_size_t(n)
+
+    def hand(name: str, *a: Any) -> Optional[Callable[[], object]]:
+        return None if lim is None else (lambda: getattr(lim, name)(*a))
+
+    small = Table(t.repeat * 20)
+    tag = f"2^{n.bit_length() - 1}"
+    small.add(f"{tag}: encode bf16 out=u16", lambda: qf.encode(xs, "bf16", out=u16),
+              [("hand loop", hand("lim_bf16_encode", ptr(u16), ptr(ws), nb))])
+    small.add(f"{tag}: encode fp8_e4m3fn out=u8", lambda: qf.encode(xs, "fp8_e4m3fn", out=u8),
+              [("hand bf16 loop", hand("lim_bf16_encode", ptr(u16), ptr(ws), nb))])
+    small.add(f"{tag}: round bf16 out=f32", lambda: qf.round(xs, "bf16", out=r32),
+              [("hand loop", hand("lim_bf16_round", ptr(r32), ptr(ws), nb))])
+    small.add(f"{tag}: encode bf16, 16 elements (fixed cost)",
+              lambda: qf.encode(xs[:16], "bf16", out=u16[:16]),
+              [("hand loop", hand("lim_bf16_encode", ptr(u16), ptr(ws), ctypes.c_size_t(16)))])
+    t.rows.extend(small.rows)
 
 
 def quant_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL]) -> None:
@@ -478,8 +518,12 @@ def main() -> None:
     if ARGS.alloc_only:
         alloc_table(t)
         return
+    if ARGS.small_only:
+        small_table(t, x, lim)
+        return
     if not ARGS.scaling_only:
         main_table(t, x, lim, cpf)
+        small_table(t, x, lim)
         alloc_table(t)
         if ARGS.quick:
             return

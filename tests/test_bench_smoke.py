@@ -28,7 +28,8 @@ def test_every_bench_row_runs_on_a_small_array():
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     out = run.stdout
-    for row in ("encode bf16 out=u16", "allocating encode fp8_e4m3fn",
+    for row in ("encode bf16 out=u16", "2^17: encode bf16 out=u16",
+                "encode bf16, 16 elements (fixed cost)", "allocating encode fp8_e4m3fn",
                 "allocating round bf16 (f32 out)", "fake_quantize int8 per-tensor stochastic",
                 "fake_quantize mxfp8 (groups of 32) stochastic",
                 "fake_quantize mxfp4 (groups of 32) toward_zero",

@@ -116,6 +116,33 @@ def test_library_dtypes(dtype, name):
         assert qf.format(np.dtype(dtype)) == qf.format(name)
 
 
+@pytest.mark.parametrize("dtype,name", [d for d in DTYPES if not str(d[0]).startswith("torch")],
+                         ids=lambda v: str(v))
+def test_source_format_cache_gives_the_names_answer(dtype, name):
+    """The per-dtype cache of source formats (a set-up cost each call paid)
+    answers what the name lookup answers, on the first call and from the
+    cache, in either byte order; a structured dtype is not a source."""
+    from qformat import _arrays
+
+    dt = np.dtype(resolve(dtype))
+    for d in (dt, dt.newbyteorder()):
+        expected = _arrays._source_format_by_name(d)
+        assert _arrays.float_source_format(d) == expected
+        assert _arrays.float_source_format(d) == expected
+    assert _arrays.float_source_format(dt) == (
+        qf.format(name) if dt.kind in "fV" else None)
+    pair = np.dtype([("a", dt), ("b", np.int8)])
+    assert _arrays.float_source_format(pair) is None
+
+
+def test_source_format_cache_stays_bounded():
+    from qformat import _arrays
+
+    for i in range(300):
+        _arrays.float_source_format(np.dtype([(f"f{i}", np.float32)]))
+    assert len(_arrays._SOURCE_BY_DTYPE) <= 256
+
+
 def test_ml_dtypes_extras_are_plain_exmy_formats():
     b11 = qf.format(ml_dtypes.float8_e4m3b11fnuz)
     assert b11 == qf.FloatFormat(4, 3, bias=11, inf=False, nan="fnuz")

@@ -17,9 +17,27 @@ _FLOAT_SOURCES = {
 }
 
 
+# Source formats by dtype, filled on first use: reading ``dtype.name`` runs
+# NumPy's Python-level name builder (several microseconds, twice per call),
+# a fixed cost that showed in every conversion's set-up.
+_SOURCE_BY_DTYPE: dict[np.dtype, FloatFormat | None] = {}
+
+
 def float_source_format(dtype: np.dtype) -> FloatFormat | None:
     """The float format whose patterns an array of ``dtype`` holds, if any
     (NumPy floats and the ml_dtypes float types)."""
+    try:
+        return _SOURCE_BY_DTYPE[dtype]
+    except KeyError:
+        pass
+    found = _source_format_by_name(dtype)
+    if len(_SOURCE_BY_DTYPE) < 256:  # bounded: structured dtypes are endless
+        _SOURCE_BY_DTYPE[dtype] = found
+    return found
+
+
+def _source_format_by_name(dtype: np.dtype) -> FloatFormat | None:
+    """:func:`float_source_format` from the dtype's name (uncached)."""
     name = _FLOAT_SOURCES.get(dtype.name, dtype.name)
     if dtype.kind in "fV" or name.startswith(("bfloat", "float")):
         found = _lookup_name(name)
@@ -68,9 +86,17 @@ def native_contiguous(arr: np.ndarray) -> np.ndarray:
     return arr if arr.flags.c_contiguous else arr.copy(order="C")
 
 
+# The unsigned word dtype of each item size (a dtype parsed from its name on
+# every call was a fixed cost of each conversion, twice).
+_WORDS = {n: np.dtype(f"uint{n * 8}") for n in (1, 2, 4, 8)}
+
+
 def words(arr: np.ndarray) -> np.ndarray:
-    """Flat unsigned-word view of a contiguous array."""
-    return arr.reshape(-1).view(f"uint{arr.dtype.itemsize * 8}")
+    """Flat unsigned-word view of a contiguous array (the array itself when
+    it already is one)."""
+    flat = arr if arr.ndim == 1 else arr.reshape(-1)
+    word = _WORDS[arr.dtype.itemsize]
+    return flat if flat.dtype == word else flat.view(word)
 
 
 def prepare_out(out: np.ndarray | None, shape: tuple, dtype: np.dtype) -> np.ndarray:

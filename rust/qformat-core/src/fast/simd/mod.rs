@@ -28,7 +28,10 @@ fn chosen() -> Level {
         1 => Level::Baseline,
         2 => Level::Avx2,
         3 => Level::Avx512,
-        _ => *Level::available().last().unwrap_or(&Level::Baseline),
+        _ => [Level::Avx512, Level::Avx2]
+            .into_iter()
+            .find(|&l| runs(l))
+            .unwrap_or(Level::Baseline),
     }
 }
 
@@ -39,10 +42,7 @@ fn hardware_f16() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         let level = chosen();
-        level != Level::Baseline
-            && Level::available().contains(&level)
-            && x86::has_f16c()
-            && x86::flush_bits_clear()
+        level != Level::Baseline && runs(level) && x86::has_f16c() && x86::flush_bits_clear()
     }
     #[cfg(not(target_arch = "x86_64"))]
     false
@@ -105,18 +105,27 @@ pub enum Level {
 impl Level {
     /// The levels this CPU runs, lowest first.
     pub fn available() -> Vec<Level> {
-        let mut v = vec![Level::Baseline];
-        #[cfg(target_arch = "x86_64")]
-        {
-            let (avx2, avx512) = x86::detected();
-            if avx2 {
-                v.push(Level::Avx2);
-            }
-            if avx512 {
-                v.push(Level::Avx512);
-            }
-        }
-        v
+        [Level::Baseline, Level::Avx2, Level::Avx512]
+            .into_iter()
+            .filter(|&l| runs(l))
+            .collect()
+    }
+}
+
+/// Whether this CPU runs `level`. The CPU is asked once: every vector loop
+/// checks its level per chunk, and a fresh detection (and list) each time
+/// was a fixed cost on every call.
+fn runs(level: Level) -> bool {
+    static WIDER: std::sync::OnceLock<(bool, bool)> = std::sync::OnceLock::new();
+    #[cfg(target_arch = "x86_64")]
+    let detect = x86::detected;
+    #[cfg(not(target_arch = "x86_64"))]
+    let detect = || (false, false);
+    let (avx2, avx512) = *WIDER.get_or_init(detect);
+    match level {
+        Level::Baseline => true,
+        Level::Avx2 => avx2,
+        Level::Avx512 => avx512,
     }
 }
 
@@ -126,7 +135,7 @@ impl Level {
 pub(crate) fn at_level<R, F: FnOnce() -> R>(level: Level, f: F) -> R {
     #[cfg(target_arch = "x86_64")]
     {
-        if level != Level::Baseline && Level::available().contains(&level) {
+        if level != Level::Baseline && runs(level) {
             // SAFETY: the level's features were just detected.
             return unsafe {
                 match level {
