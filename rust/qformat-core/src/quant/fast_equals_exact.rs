@@ -265,8 +265,12 @@ fn fused_params_equal_two_pass() {
             integer: true,
         },
     ];
+    // Groups of 40 along the contiguous axis: the fused per-block pass
+    // runs its vector lanes (two of 16) as well as the remainder (8), and
+    // the special lands in the lanes (element 0 of a group).
+    let lanes = Layout::new(&[6, 160, 40], Some(-1), Some(40)).unwrap();
     for spec in &specs {
-        for l in layouts() {
+        for l in layouts().into_iter().chain([lanes]) {
             for special in [None, Some(f32::NAN), Some(f32::INFINITY)] {
                 let mut x: Vec<f32> = (0..l.size())
                     .map(|_| ((rng.unit() - 0.3) * 2f64.powi((rng.next() % 30) as i32 - 15)) as f32)

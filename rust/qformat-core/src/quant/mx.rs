@@ -18,8 +18,11 @@ use crate::fast::fp32::Fp32Narrowing;
 use crate::fast::fp32_directed::DirectedNarrowing;
 use crate::fast::fp32_nearest::{NearestBody, NearestElement, NearestNarrowing};
 use crate::fast::fp64_front::Fp64Front;
+use crate::fast::simd::wide;
 use crate::fast::words::Bits;
+use crate::fast::words::CHUNK;
 use crate::format::FloatFormat;
+use rayon::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Options of the float-element code pass.
@@ -327,8 +330,9 @@ impl Point {
     /// normal float32 number (zero, subnormal, infinite or NaN).
     #[inline(always)]
     fn doubtful(&self, x_nonzero: bool, q: u32) -> bool {
-        let low = q & self.below_half_ulp;
-        let near = (low.wrapping_add(Self::NEAR) & self.below_half_ulp) <= 2 * Self::NEAR;
+        // `q mod H` within NEAR of 0 or of H (H = the half-ulp, a power of
+        // two dividing 2^32, so adding before the mask is the same sum).
+        let near = (q.wrapping_add(Self::NEAR) & self.below_half_ulp) <= 2 * Self::NEAR;
         x_nonzero & (near | Self::not_normal(q))
     }
 
@@ -588,10 +592,10 @@ impl<E> FloatKernel<'_, E> {
     /// elements are flagged for the exact loop; returns true when there is
     /// one. One pass where [`Self::interval_loop`] converts two ends: in
     /// nearest even with the lean kernel, quotient, doubt, conversion and
-    /// output are one fused loop ([`FusedNearest`]), with no working arrays
-    /// between them; the other modes keep the quotients and addends of the
-    /// block for the general kernel, then emit their values
-    /// ([`FloatEmit::emit_block`]).
+    /// output are one fused loop ([`FusedNearest`], which [`Kernel::run`]
+    /// takes instead of this), with no working arrays between them; the
+    /// other modes keep the quotients and addends of the block for the
+    /// general kernel, then emit their values ([`FloatEmit::emit_block`]).
     /// float64 data in stochastic mode takes this loop too, with the
     /// quotient of [`Point::quotient`], which errs by less still.
     #[inline(always)]
@@ -610,19 +614,6 @@ impl<E> FloatKernel<'_, E> {
         let n = xs.len().min(out.len()).min(BLOCK);
         let (xs, out) = (&xs[..n], &mut out[..n]);
         let (flags, q) = (&mut s.flags[..n], &mut s.q[..n]);
-        if let Some(lean) = p.nearest {
-            let product32 = self.scales_f32 && std::mem::size_of::<T>() == 4;
-            let emit = &self.emit;
-            return lean.with_element(FusedNearest {
-                p,
-                xs,
-                out,
-                flags,
-                r,
-                emit,
-                product32,
-            });
-        }
         let mut any = false;
         let addends = if let Some(key) = p.stochastic {
             let addends = fill_addends(key, index as u64, &mut s.addends[..n]);
@@ -691,7 +682,7 @@ impl<E> FloatKernel<'_, E> {
         ob: &mut [O],
         scale: impl Fn(usize) -> f64,
         base: usize,
-        flags: &[bool; BLOCK],
+        flags: &[bool],
     ) -> Result<(), Error>
     where
         E: FloatEmit<O>,
@@ -794,6 +785,16 @@ impl<T: Real, O: Copy, E: FloatEmit<O>> Kernel<T, O> for FloatKernel<'_, E> {
                 },
             );
         } else if let Some(p) = self.point_for::<T>() {
+            if let Some(lean) = p.nearest {
+                return lean.with_element(FusedNearest {
+                    kernel: self,
+                    p,
+                    xs,
+                    out,
+                    r,
+                    base,
+                });
+            }
             return self.blocked_run(
                 xs,
                 out,
@@ -831,6 +832,18 @@ impl<T: Real, O: Copy, E: FloatEmit<O>> Kernel<T, O> for FloatKernel<'_, E> {
         let Some(k) = self.fast_for::<T>() else {
             return default_run_groups(self, xs, out, p, first, g, base);
         };
+        if let Some(lean) = self.nearest {
+            let groups = PowerGroups {
+                kernel: self,
+                xs,
+                out,
+                p,
+                first,
+                g,
+                base,
+            };
+            return lean.with_element(groups);
+        }
         let (mut inv, mut scale, mut s) = ([0f32; BLOCK], [0f64; BLOCK], Scratch::new());
         for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
             let off = b * BLOCK;
@@ -878,53 +891,161 @@ fn fill_addends(key: u64, first: u64, addends: &mut [u64]) -> &[u64] {
     addends
 }
 
-/// [`FloatKernel::point_loop`] in nearest even with the lean kernel: one
-/// fused loop per block (quotient, doubt, conversion, output), with the
-/// lean kernel's variant fixed at compile time.
-struct FusedNearest<'a, T, O, R, E> {
+/// [`FloatKernel::point_loop`] in nearest even with the lean kernel, over
+/// a whole run: one fused loop per block (quotient, doubt, conversion,
+/// output), with the lean kernel's variant fixed at compile time once per
+/// run rather than per block (the dispatch inside the block loop cost a
+/// wall of per-block bookkeeping, about 0.6 instructions per element).
+struct FusedNearest<'a, 'k, T, O, R, E> {
+    kernel: &'a FloatKernel<'k, E>,
     p: &'a Point,
     xs: &'a [T],
     out: &'a mut [O],
-    flags: &'a mut [bool],
     r: R,
-    emit: &'a E,
-    /// See [`FloatEmit::emit_nearest`].
-    product32: bool,
+    /// The flat index of the run's first element.
+    base: usize,
 }
 
-impl<T: Real, O, R: Run, E: FloatEmit<O>> NearestBody for FusedNearest<'_, T, O, R, E> {
-    /// Whether some element is doubtful (flagged).
-    type Out = bool;
+impl<T: Real, O, R: Run, E: FloatEmit<O>> NearestBody for FusedNearest<'_, '_, T, O, R, E> {
+    type Out = Result<(), Error>;
 
     #[inline(always)]
-    fn run<V: NearestElement>(self, v: V) -> bool {
-        if self.product32 {
-            self.fused::<V, true>(v)
+    fn run<V: NearestElement>(self, v: V) -> Result<(), Error> {
+        // See [`FloatEmit::emit_nearest`].
+        if self.kernel.scales_f32 && std::mem::size_of::<T>() == 4 {
+            self.blocks::<V, true>(v)
         } else {
-            self.fused::<V, false>(v)
+            self.blocks::<V, false>(v)
         }
     }
 }
 
-impl<T: Real, O, R: Run, E: FloatEmit<O>> FusedNearest<'_, T, O, R, E> {
-    /// The loop, with [`FloatEmit::emit_nearest`]'s `product32` constant.
+impl<T: Real, O, R: Run, E: FloatEmit<O>> FusedNearest<'_, '_, T, O, R, E> {
+    /// The run block by block, each block's doubtful elements redone by
+    /// the engine; `PRODUCT32` is [`FloatEmit::emit_nearest`]'s.
     #[inline(always)]
-    fn fused<V: NearestElement, const PRODUCT32: bool>(self, v: V) -> bool {
-        let n = self.xs.len().min(self.out.len()).min(self.flags.len());
-        let (xs, out, flags) = (&self.xs[..n], &mut self.out[..n], &mut self.flags[..n]);
-        let (p, r) = (self.p, self.r);
-        let mut any = false;
-        for i in 0..n {
-            let q = Point::quotient(xs[i], r, i);
-            let doubt = p.doubtful(xs[i].to_f64() != 0.0, q);
-            flags[i] = doubt;
-            any |= doubt;
-            out[i] = self
-                .emit
-                .emit_nearest(&v, q, r.scale(i), r.scale32(i), PRODUCT32);
+    fn blocks<V: NearestElement, const PRODUCT32: bool>(self, v: V) -> Result<(), Error> {
+        let (k, p, r) = (self.kernel, self.p, self.r);
+        let mut flags = [false; BLOCK];
+        let blocks = self.xs.chunks(BLOCK).zip(self.out.chunks_mut(BLOCK));
+        for (b, (xb, ob)) in blocks.enumerate() {
+            let off = b * BLOCK;
+            let rb = r.sub(off, xb.len());
+            if fused::<T, O, E, V, PRODUCT32>(p, &k.emit, &v, xb, ob, rb) {
+                let flags = &mut flags[..xb.len()];
+                flag_doubtful(p, xb, rb, flags);
+                k.redo_flagged(xb, ob, |j| rb.scale(j), self.base + off, flags)?;
+            }
         }
-        any
+        Ok(())
     }
+}
+
+/// One block of [`FusedNearest`]: the outputs, and whether an element is
+/// doubtful. Nothing is written per element but the output: storing a
+/// flag per element cost more than the doubt test, and only about one
+/// block in a hundred has a doubtful element (fp8).
+#[inline(always)]
+fn fused<T: Real, O, E: FloatEmit<O>, V: NearestElement, const PRODUCT32: bool>(
+    p: &Point,
+    emit: &E,
+    v: &V,
+    xs: &[T],
+    out: &mut [O],
+    r: impl Run,
+) -> bool {
+    let n = xs.len().min(out.len());
+    let (xs, out) = (&xs[..n], &mut out[..n]);
+    let mut any = false;
+    for i in 0..n {
+        let q = Point::quotient(xs[i], r, i);
+        any |= p.doubtful(xs[i].to_f64() != 0.0, q);
+        out[i] = emit.emit_nearest(v, q, r.scale(i), r.scale32(i), PRODUCT32);
+    }
+    any
+}
+
+/// The doubtful elements of a block in nearest even (the test of
+/// [`FusedNearest`], redone into `flags` for the rare block that has one).
+#[cold]
+#[inline(never)]
+fn flag_doubtful<T: Real>(p: &Point, xs: &[T], r: impl Run, flags: &mut [bool]) {
+    for (i, (f, &x)) in flags.iter_mut().zip(xs).enumerate() {
+        *f = p.doubtful(x.to_f64() != 0.0, Point::quotient(x, r, i));
+    }
+}
+
+/// [`FloatKernel::run_groups`] in nearest even with the lean kernel (which
+/// exists only in that mode): [`FloatKernel::fast_block`]'s nearest-even
+/// steps (quotient, code, value, product) as one fused loop per block,
+/// with the lean kernel's variant fixed once per row. The per-group
+/// constants are float32: every scale of this route is a power of two
+/// whose float32 value and inverse are normal ([`ScaleFacts::pow2`]), so
+/// the value is exact and the inverse comes from its bits
+/// ([`pow2_inverse32`]), not a division per group.
+struct PowerGroups<'a, 'k, 'p, T, O, E> {
+    kernel: &'a FloatKernel<'k, E>,
+    xs: &'a [T],
+    out: &'a mut [O],
+    p: &'a Params<'p>,
+    /// The row's first group and the group size.
+    first: usize,
+    g: usize,
+    /// The flat index of the row's first element.
+    base: usize,
+}
+
+impl<T: Real, O, E: FloatEmit<O>> NearestBody for PowerGroups<'_, '_, '_, T, O, E> {
+    type Out = Result<(), Error>;
+
+    #[inline(always)]
+    fn run<V: NearestElement>(self, v: V) -> Result<(), Error> {
+        let (k, p, g, first) = (self.kernel, self.p, self.g, self.first);
+        let (mut inv, mut scale, mut flags) = ([0f32; BLOCK], [0f32; BLOCK], [false; BLOCK]);
+        let blocks = self.xs.chunks(BLOCK).zip(self.out.chunks_mut(BLOCK));
+        for (b, (xb, ob)) in blocks.enumerate() {
+            let (off, n) = (b * BLOCK, xb.len());
+            let (inv, scale) = (&mut inv[..n], &mut scale[..n]);
+            spread(|q| pow2_inverse32(p.scale[q]), first, g, off, inv);
+            spread(|q| p.scale[q] as f32, first, g, off, scale);
+            if power_block(&k.emit, &v, xb, ob, inv, scale) {
+                let flags = &mut flags[..n];
+                flag_nans(xb, flags);
+                k.redo_flagged(xb, ob, |j| scale[j] as f64, self.base + off, flags)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One block of [`PowerGroups`]: `out[i]` from the exact quotient
+/// `x[i] * inv[i]` (see [`FloatKernel::fast_block`]: in nearest even only
+/// a NaN needs the engine), and whether there is a NaN.
+#[inline(always)]
+fn power_block<T: Real, O, E: FloatEmit<O>, V: NearestElement>(
+    emit: &E,
+    v: &V,
+    xs: &[T],
+    out: &mut [O],
+    inv: &[f32],
+    scale: &[f32],
+) -> bool {
+    let n = xs.len().min(out.len()).min(inv.len()).min(scale.len());
+    let mut nan = false;
+    for i in 0..n {
+        let q = xs[i].to_f32() * inv[i];
+        nan |= q.is_nan();
+        out[i] = emit.emit_nearest(v, q.to_bits(), scale[i] as f64, scale[i], true);
+    }
+    nan
+}
+
+/// `1/s` in float32 for a power of two `s` whose float32 value and
+/// inverse are normal (`2^k`, `k` in -126..=126), from the bits: `2^-k`.
+#[inline(always)]
+fn pow2_inverse32(s: f64) -> f32 {
+    let k = (s.to_bits() >> 52) as i32 - 1023;
+    f32::from_bits(((127 - k) as u32) << 23)
 }
 
 /// Elements per block of [`FloatKernel::run_groups`].
@@ -940,6 +1061,69 @@ fn spread<V: Copy>(value: impl Fn(usize) -> V, first: usize, g: usize, off: usiz
         let end = ((group + 1) * g - off).min(dst.len());
         dst[j..end].fill(value(first + group));
         j = end;
+    }
+}
+
+/// What the routes of [`FloatKernel`] need to know of all its scales,
+/// gathered in one pass (a million MX scales took four).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ScaleFacts {
+    /// Every scale is a positive power of two whose float32 value and
+    /// float32 inverse are normal numbers.
+    pow2: bool,
+    /// Every scale's inverse, rounded to float32, is a normal number.
+    inverses_normal32: bool,
+    /// Every scale's float64 inverse is a normal number.
+    inverses_normal64: bool,
+    /// Every scale is a float32 value.
+    f32: bool,
+}
+
+impl ScaleFacts {
+    /// The facts of all `scales`, on every thread (the inverses are
+    /// divisions: about 1.5 ms for a million scales on one).
+    fn of(scales: &[f64]) -> Self {
+        scales
+            .par_chunks(CHUNK)
+            .map(|c| {
+                wide(
+                    #[inline(always)]
+                    || c.iter().fold(Self::ALL, |a, &s| a.and(Self::one(s))),
+                )
+            })
+            .reduce(|| Self::ALL, Self::and)
+    }
+
+    const ALL: Self = ScaleFacts {
+        pow2: true,
+        inverses_normal32: true,
+        inverses_normal64: true,
+        f32: true,
+    };
+
+    #[inline(always)]
+    fn one(s: f64) -> Self {
+        let inv = 1.0 / s;
+        ScaleFacts {
+            pow2: s.to_bits() & ((1u64 << 52) - 1) == 0
+                && s.is_finite()
+                && s > 0.0
+                && (s as f32).is_normal()
+                && (1.0 / s as f32).is_normal(),
+            inverses_normal32: (inv as f32).is_normal(),
+            inverses_normal64: inv.is_normal(),
+            f32: s as f32 as f64 == s,
+        }
+    }
+
+    #[inline(always)]
+    fn and(self, o: Self) -> Self {
+        ScaleFacts {
+            pow2: self.pow2 & o.pow2,
+            inverses_normal32: self.inverses_normal32 & o.inverses_normal32,
+            inverses_normal64: self.inverses_normal64 & o.inverses_normal64,
+            f32: self.f32 & o.f32,
+        }
     }
 }
 
@@ -972,14 +1156,7 @@ impl<'a, E> FloatKernel<'a, E> {
             seed: o.seed,
             ..EncodeOptions::default()
         };
-        let pow2 = scales.iter().all(|&s| {
-            let b = s.to_bits();
-            b & ((1u64 << 52) - 1) == 0
-                && s.is_finite()
-                && s > 0.0
-                && (s as f32).is_normal()
-                && (1.0 / s as f32).is_normal()
-        });
+        let facts = ScaleFacts::of(scales);
         let fast = Fp32Narrowing::new(elem, &enc);
         let nearest = NearestNarrowing::new(elem, &enc);
         let directed = DirectedNarrowing::new(elem, &enc);
@@ -990,10 +1167,7 @@ impl<'a, E> FloatKernel<'a, E> {
             Fp64Front::new(elem, &enc)
         };
         let point = Point::new(elem, &enc);
-        let inverses_normal32 = scales.iter().all(|&s| ((1.0 / s) as f32).is_normal());
-        let stochastic_f64 =
-            o.rounding == RoundingMode::Stochastic && scales.iter().all(|&s| (1.0 / s).is_normal());
-        let scales_f32 = scales.iter().all(|&s| s as f32 as f64 == s);
+        let stochastic_f64 = o.rounding == RoundingMode::Stochastic && facts.inverses_normal64;
         Ok(FloatKernel {
             elem,
             enc,
@@ -1003,11 +1177,11 @@ impl<'a, E> FloatKernel<'a, E> {
             directed,
             key,
             point,
-            inverses_normal32,
+            inverses_normal32: facts.inverses_normal32,
             stochastic_f64,
-            scales_f32,
+            scales_f32: facts.f32,
             interval,
-            pow2,
+            pow2: facts.pow2,
             emit,
             exact: AtomicUsize::new(0),
         })
@@ -1081,6 +1255,23 @@ pub fn fake_quantize_float_traced<T: Real>(
 mod tests {
     use super::*;
     use crate::engine::random::draw_keyed;
+
+    /// The inverse from the bits is the division's, over the whole range
+    /// of powers of two the route takes.
+    #[test]
+    fn pow2_inverse32_is_the_division() {
+        for k in -126..=126 {
+            let s = 2f64.powi(k);
+            assert!(ScaleFacts::one(s).pow2, "2^{k}");
+            assert_eq!(
+                pow2_inverse32(s).to_bits(),
+                ((1.0 / s) as f32).to_bits(),
+                "2^{k}"
+            );
+        }
+        assert!(!ScaleFacts::one(2f64.powi(127)).pow2);
+        assert!(!ScaleFacts::one(2f64.powi(-127)).pow2);
+    }
 
     /// The running state gives every element its indexed addend, also
     /// where the flat index (and the state with it) wraps past u64::MAX.

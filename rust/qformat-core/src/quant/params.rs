@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use super::exact::{div_value, round_in, round_int_exact, smallest_positive};
 use super::layout::{Granularity, Layout};
-use super::range::{checked_extremes, minmax_run, ranges, MinMax, RangeSource, Scheme};
+use super::range::{amax_run, checked_extremes, minmax_run, ranges, MinMax, RangeSource, Scheme};
 use super::real::Real;
 use crate::engine::rounding::RoundingMode;
 use crate::engine::value::Value;
@@ -92,13 +92,19 @@ pub fn qparams<T: Real>(
     params_of(&checked_extremes(x, l, nan_ok)?, MinMax::range, spec)
 }
 
-/// `2^k`, built from its bits when it is a normal f64 (the same value as
-/// `powi`, without its multiplication loop, which showed in MX profiles).
+/// `2f64.powi(k)`, bit for bit, from the bits of the result: no call at
+/// all. (A `powi` kept for the rare exponents outside f64's normal range
+/// was still called for every MX block: LLVM may evaluate the intrinsic
+/// on both sides of the branch.) `powi` multiplies by squaring and takes
+/// the reciprocal for `k < 0`, so `2^-1023` is exact (subnormal) while
+/// `2^1024` overflows to inf and its reciprocal is 0; the unit test
+/// compares every `k` in `-1100..=1100` with `powi` itself.
 fn pow2(k: i32) -> f64 {
-    if (-1022..=1023).contains(&k) {
-        f64::from_bits(((k + 1023) as u64) << 52)
-    } else {
-        2f64.powi(k)
+    match k {
+        -1022..=1023 => f64::from_bits(((k + 1023) as u64) << 52),
+        -1023 => f64::from_bits(1 << 51),
+        k if k < 0 => 0.0,
+        _ => f64::INFINITY,
     }
 }
 
@@ -131,6 +137,21 @@ fn fused_task<T: Real>(
     ss: &mut [f64],
     zs: &mut [i64],
 ) -> Option<()> {
+    if let ScaleRule::Pow2 {
+        emax_elem,
+        frac_bits,
+        rule,
+    } = spec.rule
+    {
+        // Symmetric (the caller sends asymmetric MX scales to the general
+        // path's error): a block's scale follows from its largest
+        // magnitude alone, and its zero point stays 0.
+        for (xg, s) in xs.chunks(g).zip(ss) {
+            let amax = amax_run(xg)?.to_f64();
+            *s = pow2_scale(amax, emax_elem, frac_bits, rule);
+        }
+        return Some(());
+    }
     for ((xg, s), z) in xs.chunks(g).zip(ss).zip(zs) {
         let m = minmax_run(xg);
         if m.bad {
@@ -191,10 +212,7 @@ pub(super) fn one_param(lo: f64, hi: f64, spec: &ParamSpec) -> Result<(f64, i64)
             emax_elem,
             frac_bits,
             rule,
-        } => {
-            let e = shared_exponent(amax, *emax_elem, *rule).clamp(-127, 127);
-            pow2((e - frac_bits) as i32)
-        }
+        } => pow2_scale(amax, *emax_elem, *frac_bits, *rule),
         ScaleRule::Round(f) => {
             // hi - lo overflows for ranges near ±f64::MAX: then halve both
             // (exact) and the divisor, which gives the same quotient.
@@ -238,14 +256,38 @@ pub(super) fn one_param(lo: f64, hi: f64, spec: &ParamSpec) -> Result<(f64, i64)
     Ok((s, zp))
 }
 
+/// The MX scale of a block whose largest magnitude is `amax` (finite,
+/// >= 0): see [`ScaleRule::Pow2`].
+#[inline(always)]
+fn pow2_scale(amax: f64, emax_elem: i64, frac_bits: i64, rule: Pow2Rule) -> f64 {
+    let e = shared_exponent(amax, emax_elem, rule).clamp(-127, 127);
+    pow2((e - frac_bits) as i32)
+}
+
+/// `(e, m)` with `amax = m * 2^e` and `m` in `[1, 2)`, straight from the
+/// bits of a positive normal `amax` (the exponent field and the fraction
+/// under a zero exponent, both exact); None for zero and subnormals, whose
+/// exponent needs the significand's leading zeros.
+#[inline(always)]
+fn binade(amax: f64) -> Option<(i64, f64)> {
+    const FRACTION: u64 = (1 << 52) - 1;
+    let bits = amax.to_bits();
+    let biased = (bits >> 52 & 0x7ff) as i64;
+    (biased != 0).then(|| (biased - 1023, f64::from_bits(bits & FRACTION | 1023 << 52)))
+}
+
 /// The unclamped shared exponent of a block whose largest magnitude is
 /// `amax` (finite, >= 0); -127 for an all-zero block.
 fn shared_exponent(amax: f64, emax_elem: i64, rule: Pow2Rule) -> i64 {
-    let Value::Finite { exp, .. } = Value::from_f64(amax) else {
-        return -127;
+    let (exp, m) = match binade(amax) {
+        Some(normal) => normal,
+        None => {
+            let Value::Finite { exp, .. } = Value::from_f64(amax) else {
+                return -127;
+            };
+            (exp, amax / pow2(exp as i32))
+        }
     };
-    // amax = m * 2^exp with m in [1, 2)
-    let m = amax / pow2(exp as i32);
     match rule {
         Pow2Rule::Floor => exp - emax_elem,
         Pow2Rule::Ceil => exp + i64::from(m > 1.0) - emax_elem,
@@ -261,6 +303,39 @@ fn shared_exponent(amax: f64, emax_elem: i64, rule: Pow2Rule) -> i64 {
             // torch's float32 log2 agrees with the float64 one rounded to
             // float32 (checked at the floats around every power of two).
             ((descale as f64).log2() as f32).ceil() as i64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bit-built powers equal `powi`'s own, past both ends of the
+    /// normal range included (where `powi` gives 2^-1023, 0 and inf).
+    #[test]
+    fn pow2_is_powi_bit_for_bit() {
+        for k in -1100..=1100 {
+            assert_eq!(pow2(k).to_bits(), 2f64.powi(k).to_bits(), "2^{k}");
+        }
+    }
+
+    /// The binade from the bits equals the exact value's exponent and
+    /// significand, at both ends of every binade; zero and subnormals
+    /// are left to the exact value.
+    #[test]
+    fn binade_is_the_exact_exponent_and_significand() {
+        for e in -1022..=1023 {
+            for m in [1.0, 1.5, 2.0 - f64::EPSILON] {
+                let x = m * pow2(e);
+                let Value::Finite { exp, .. } = Value::from_f64(x) else {
+                    panic!("{x}")
+                };
+                assert_eq!(binade(x), Some((exp, x / pow2(exp as i32))), "{x}");
+            }
+        }
+        for x in [0.0, -0.0, f64::MIN_POSITIVE / 2.0, 5e-324] {
+            assert_eq!(binade(x), None, "{x}");
         }
     }
 }

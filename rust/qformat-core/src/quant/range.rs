@@ -92,6 +92,43 @@ pub(super) fn minmax_run<T: Real>(xs: &[T]) -> MinMax<T> {
     m
 }
 
+/// The largest magnitude of a contiguous run (+0 when empty or all
+/// zero), or None when it holds a NaN or an infinity: what a symmetric
+/// scale needs of [`minmax_run`] (`max(|lo|, |hi|)` of its finite run),
+/// in one compare fewer per element, for the per-block set-up of MX
+/// scales, where a run is one block of 32.
+#[inline(always)]
+pub(super) fn amax_run<T: Real>(xs: &[T]) -> Option<T> {
+    let (mut top, mut bad) = ([T::default(); LANES], [false; LANES]);
+    let mut chunks = xs.chunks_exact(LANES);
+    for c in &mut chunks {
+        for k in 0..LANES {
+            let a = c[k].abs();
+            top[k] = if a > top[k] { a } else { top[k] };
+            bad[k] |= !(a <= T::MAX);
+        }
+    }
+    let mut w = LANES / 2;
+    while w > 0 {
+        for k in 0..w {
+            top[k] = if top[k + w] > top[k] {
+                top[k + w]
+            } else {
+                top[k]
+            };
+            bad[k] |= bad[k + w];
+        }
+        w /= 2;
+    }
+    let (mut top, mut bad) = (top[0], bad[0]);
+    for &v in chunks.remainder() {
+        let a = v.abs();
+        top = if a > top { a } else { top };
+        bad |= !(a <= T::MAX);
+    }
+    (!bad).then_some(top)
+}
+
 /// Element-wise running minima and maxima, struct-of-arrays so the loop
 /// vectorises; `bad` records a non-finite value.
 #[derive(Clone)]
