@@ -147,11 +147,23 @@ impl Draws for Seeded {
     /// element for the index, the same draws.
     #[inline(always)]
     fn fill(&self, first: usize, out: &mut [u64]) {
-        let mut state = state_at(stream_key(self.seed), first as u64);
-        for a in out.iter_mut() {
-            *a = keep_top_bits(!draw_of_state(state), self.n);
-            state = state.wrapping_add(STATE_STEP);
-        }
+        let n = self.n;
+        fill_running(stream_key(self.seed), first as u64, out, |a| {
+            keep_top_bits(a, n)
+        });
+    }
+}
+
+/// The full 64-bit addends (complements of the draws, as [`seeded_addend`]
+/// forms them) of elements `first`, `first + 1`, … of stream `key`, each
+/// passed through `keep` into `out`, from a running generator state
+/// ([`state_at`]): the indexed bits without a 64-bit multiply per element.
+#[inline(always)]
+pub fn fill_running(key: u64, first: u64, out: &mut [u64], keep: impl Fn(u64) -> u64) {
+    let mut state = state_at(key, first);
+    for a in out.iter_mut() {
+        *a = keep(!draw_of_state(state));
+        state = state.wrapping_add(STATE_STEP);
     }
 }
 

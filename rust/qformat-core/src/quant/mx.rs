@@ -8,9 +8,7 @@ use super::options::Arithmetic;
 use super::real::Real;
 use super::walk::{default_run_groups, drive, Kernel};
 use crate::engine::options::{EncodeOptions, NanPolicy, Overflow};
-use crate::engine::random::{
-    draw_of_state, seeded_addend, state_at, stream_key, Draws, STATE_STEP,
-};
+use crate::engine::random::{fill_running, seeded_addend, stream_key, Draws};
 use crate::engine::rounding::RoundingMode;
 use crate::engine::value::Value;
 use crate::error::Error;
@@ -879,15 +877,11 @@ fn flag_nans<T: Real>(xs: &[T], flags: &mut [bool]) {
 
 /// Element `first + i`'s stochastic addend (the complement of its draw,
 /// as [`seeded_addend`] forms it) into `addends[i]`, from a running
-/// generator state (see [`state_at`]): the bits of `draw_keyed` without
+/// generator state (see [`fill_running`]): the bits of `draw_keyed` without
 /// its 64-bit multiply per element. Returns `addends`.
 #[inline(always)]
 fn fill_addends(key: u64, first: u64, addends: &mut [u64]) -> &[u64] {
-    let mut state = state_at(key, first);
-    for a in addends.iter_mut() {
-        *a = !draw_of_state(state);
-        state = state.wrapping_add(STATE_STEP);
-    }
+    fill_running(key, first, addends, |a| a);
     addends
 }
 
