@@ -320,17 +320,21 @@ impl Fp32Narrowing {
         }
         let draw_at = |i: usize| draws.addend(base + i);
         macro_rules! truncating {
-            ($draw:expr) => {
+            ($signed:literal, $draw:expr) => {
                 for (i, (o, &x)) in dst.iter_mut().zip(src).enumerate() {
-                    let r = self.convert_truncating(x.to_u64() as u32, $draw(i));
+                    let r = self.truncating_with::<$signed>(x.to_u64() as u32, $draw(i));
                     let r = if BACK { r << self.shift } else { r };
                     *o = D::from_u64(r as u64);
                 }
             };
         }
-        match (self.truncating, self.stochastic) {
-            (true, true) => return truncating!(draw_at),
-            (true, false) => return truncating!(|_| 0u64),
+        // Only up and down add by the sign; the other modes' loop leaves
+        // the sign's blend out (the same sum: both increments are equal).
+        let signed = self.inc_neg != self.inc_pos;
+        match (self.truncating, self.stochastic, signed) {
+            (true, true, _) => return truncating!(true, draw_at),
+            (true, false, true) => return truncating!(true, |_| 0u64),
+            (true, false, false) => return truncating!(false, |_| 0u64),
             _ => {}
         }
         match (self.stochastic, self.exact_sub, self.same_range) {
@@ -467,15 +471,24 @@ impl Fp32Narrowing {
     /// only a NaN needs its own pattern (its top payload bits, made quiet).
     #[inline(always)]
     pub fn convert_truncating(&self, bits: u32, random: u64) -> u32 {
+        self.truncating_with::<true>(bits, random)
+    }
+
+    /// [`Self::convert_truncating`]; `SIGNED = false` only where the
+    /// increments of both signs are equal (every mode but up and down),
+    /// which then skips the per-element sign blend.
+    #[inline(always)]
+    fn truncating_with<const SIGNED: bool>(&self, bits: u32, random: u64) -> u32 {
         let abs = bits & 0x7fff_ffff;
-        let neg = bits != abs;
         let lsb = (bits >> self.shift) & 1;
         let top = (random >> (64 - self.shift)) as u32;
         let random_inc = select(self.stochastic, top, 0);
-        let inc = self.inc_base
-            + (lsb & self.inc_lsb)
-            + select(neg, self.inc_neg, self.inc_pos)
-            + random_inc;
+        let by_sign = if SIGNED {
+            select(bits != abs, self.inc_neg, self.inc_pos)
+        } else {
+            self.inc_pos
+        };
+        let inc = self.inc_base + (lsb & self.inc_lsb) + by_sign + random_inc;
         let rounded = bits.wrapping_add(inc) >> self.shift;
         let nan = (bits >> self.shift) | self.quiet_bit;
         select(abs > 0x7f80_0000, nan, rounded)
