@@ -50,7 +50,10 @@ fn main() {
             best[1][m] = best[1][m].min(t.elapsed().as_secs_f64() * 1e3);
         }
     }
-    println!("n = {n}, {} threads, best of {rounds}", rayon::current_num_threads());
+    println!(
+        "n = {n}, {} threads, best of {rounds}",
+        rayon::current_num_threads()
+    );
     for (k, name) in ["fake_quantize", "quantize"].iter().enumerate() {
         let b = best[k];
         println!(

@@ -108,7 +108,10 @@ fn main() {
                 rayon::join(|| (), || ());
             }),
         ),
-        ("hand bf16 encode, this thread", Box::new(|| hand(src, &mut a16, enc))),
+        (
+            "hand bf16 encode, this thread",
+            Box::new(|| hand(src, &mut a16, enc)),
+        ),
         (
             "hand bf16 encode, par_chunks",
             Box::new(|| par_chunks(src, &mut b16, |_, s, d| hand(s, d, enc))),

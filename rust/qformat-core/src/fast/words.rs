@@ -65,7 +65,9 @@ where
     F: Fn(usize, &[S], &mut [D]) + Sync,
 {
     let claims = Claims::new(src, dst);
-    let helpers = rayon::current_num_threads().min(claims.pieces.len()).saturating_sub(1);
+    let helpers = rayon::current_num_threads()
+        .min(claims.pieces.len())
+        .saturating_sub(1);
     if helpers == 0 {
         claims.work(&f);
         return;
@@ -204,7 +206,11 @@ mod tests {
                 let seen = indices_seen(len, threads);
                 for (i, &v) in seen.iter().enumerate() {
                     // The index the kernel was told, and the element it was given.
-                    assert_eq!(v, (i as u64) << 32 | i as u64, "len {len}, {threads} threads");
+                    assert_eq!(
+                        v,
+                        (i as u64) << 32 | i as u64,
+                        "len {len}, {threads} threads"
+                    );
                 }
             }
         }
