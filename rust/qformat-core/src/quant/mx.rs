@@ -21,7 +21,7 @@ use crate::fast::words::Bits;
 use crate::fast::words::CHUNK;
 use crate::format::FloatFormat;
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Options of the float-element code pass.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -67,6 +67,8 @@ pub(super) struct FloatKernel<'a, E> {
     emit: E,
     /// Elements that took the engine (see [`FloatTrace`]).
     exact: AtomicUsize,
+    /// A one-quotient block took a lean loop (see [`FloatTrace::lean`]).
+    lean: AtomicBool,
 }
 
 /// What the float-element pass writes.
@@ -355,7 +357,10 @@ impl Point {
         let too_small = sh > Self::MAX_SHIFT;
         let sh = sh.min(Self::MAX_SHIFT);
         let mask = (1u64 << sh) - 1;
-        let low = (abs | 0x0080_0000) as u64 & mask;
+        // The significand, not the pattern: from sh = 24 on (quotients
+        // below the element's smallest subnormal) the mask reaches past
+        // the fraction, where the pattern holds the exponent.
+        let low = ((abs & 0x007f_ffff) | 0x0080_0000) as u64 & mask;
         let top = addend >> (64 - sh);
         let near_cut = (low.wrapping_add(NEAR) & mask) <= 2 * NEAR;
         let near_carry = (low + top).wrapping_sub(mask + 1).wrapping_add(NEAR) <= 2 * NEAR;
@@ -421,6 +426,11 @@ pub struct FloatTrace {
     pub route: FloatRoute,
     /// Elements redone (or done) element by element through the engine.
     pub exact: usize,
+    /// The one-quotient route converted its quotients by a lean loop (the
+    /// fused nearest-even loop, or the directed and stochastic loop of
+    /// `fast/fp32_directed.rs`) rather than the general float32 kernel;
+    /// false on the other routes.
+    pub lean: bool,
 }
 
 impl<E> FloatKernel<'_, E> {
@@ -456,6 +466,16 @@ impl<E> FloatKernel<'_, E> {
         FloatTrace {
             route: self.route::<T>(),
             exact: self.exact.load(Ordering::Relaxed),
+            lean: self.lean.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Record that a one-quotient block took a lean loop: a load, and one
+    /// store per call, so the threads do not pass the line back and forth.
+    #[inline(always)]
+    fn mark_lean(&self) {
+        if !self.lean.load(Ordering::Relaxed) {
+            self.lean.store(true, Ordering::Relaxed);
         }
     }
 
@@ -592,8 +612,14 @@ impl<E> FloatKernel<'_, E> {
     /// nearest even with the lean kernel, quotient, doubt, conversion and
     /// output are one fused loop ([`FusedNearest`], which [`Kernel::run`]
     /// takes instead of this), with no working arrays between them; the
-    /// other modes keep the quotients and addends of the block for the
-    /// general kernel, then emit their values ([`FloatEmit::emit_block`]).
+    /// other modes keep the quotients and addends of the block, convert
+    /// them, then emit their values ([`FloatEmit::emit_block`]). The
+    /// conversion is the lean loop of `fast/fp32_directed.rs` where it
+    /// applies ([`FloatKernel::directed`]): for every float32 `q` and
+    /// addend it gives the general kernel's code, or flags the element
+    /// (a deep stochastic lane it cannot decide in 32 bits), and a flagged
+    /// element is redone by the engine with the doubtful ones; so the
+    /// proof above, which is about `q`'s code, holds for it unchanged.
     /// float64 data in stochastic mode takes this loop too, with the
     /// quotient of [`Point::quotient`], which errs by less still.
     #[inline(always)]
@@ -635,7 +661,14 @@ impl<E> FloatKernel<'_, E> {
         // mode than the general kernel's one-loop round trip
         // (`emit_general`), measured on 2^25 float32 elements.
         let codes = &mut s.codes[..n];
-        p.k.convert_chunk_portable(0, q, codes, &BlockAddends(addends));
+        if let Some(d) = &self.directed {
+            // The general kernel's codes for every q and addend, but for
+            // the few lanes it flags (OR-ed into the doubt flags).
+            any |= d.codes_flagged_portable(q, addends, codes, flags);
+            self.mark_lean();
+        } else {
+            p.k.convert_chunk_portable(0, q, codes, &BlockAddends(addends));
+        }
         let (scale, scale32) = (|i| r.scale(i), |i| r.scale32(i));
         let values = &mut s.values;
         self.emit
@@ -920,6 +953,7 @@ impl<T: Real, O, R: Run, E: FloatEmit<O>> FusedNearest<'_, '_, T, O, R, E> {
     #[inline(always)]
     fn blocks<V: NearestElement, const PRODUCT32: bool>(self, v: V) -> Result<(), Error> {
         let (k, p, r) = (self.kernel, self.p, self.r);
+        k.mark_lean();
         let mut flags = [false; BLOCK];
         let blocks = self.xs.chunks(BLOCK).zip(self.out.chunks_mut(BLOCK));
         for (b, (xb, ob)) in blocks.enumerate() {
@@ -1178,6 +1212,7 @@ impl<'a, E> FloatKernel<'a, E> {
             pow2: facts.pow2,
             emit,
             exact: AtomicUsize::new(0),
+            lean: AtomicBool::new(false),
         })
     }
 }
