@@ -947,17 +947,17 @@ fn quotient_at_carry(elem: &FloatFormat, normals: &[f64], a: u64, i: usize, k: i
         // The exact carry happens (t ≥ 1), the margin test sees no doubt.
         if (1 << (23 - d)..1 << (24 - d)).contains(&hi) && t >= 12 {
             let e = (sub_base - 32 - d as i64) as u32;
-            let sig = hi << d | ((1 << d) - 1);
-            return sign | e << 23 | (sig & 0x7f_ffff);
+            let sig = (hi << d) | ((1 << d) - 1);
+            return sign | (e << 23) | (sig & 0x7f_ffff);
         }
     }
     let top = |sh: u32| (a >> (64 - sh)) as i64;
-    if i % 4 != 0 {
+    if !i.is_multiple_of(4) {
         for sh in (24..=40).cycle().skip(i / 4 % 17).take(17) {
             let sig = ((1i64 << sh) - top(sh) + k).rem_euclid(1 << sh);
             if (1 << 23..1 << 24).contains(&sig) {
                 let e = (sub_base - sh as i64) as u32;
-                return sign | e << 23 | (sig as u32 & 0x7f_ffff);
+                return sign | (e << 23) | (sig as u32 & 0x7f_ffff);
             }
         }
     }
@@ -992,7 +992,7 @@ fn float32_stochastic_quantizers_at_carry_points_equal_the_engine() {
                 .map(|i| {
                     let k = [-3i64, -2, -1, 0, 1, 2, 11, -12][i % 8];
                     let q = quotient_at_carry(&elem, &normals, seeded_addend(seed, i as u64), i, k);
-                    deep += (sub_base.saturating_sub(q >> 23 & 0xff) >= 36) as usize;
+                    deep += (sub_base.saturating_sub((q >> 23) & 0xff) >= 36) as usize;
                     input_of_quotient(q, scale).unwrap_or(0.0)
                 })
                 .collect();
