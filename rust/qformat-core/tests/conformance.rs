@@ -1549,7 +1549,7 @@ fn lean_edge_quotient(elem: &FloatFormat, top: u32, rng: &mut Rng) -> (u32, bool
     // top half) or 33 (its top 23 bits are).
     for (s, want) in [(32, !top), (33, (!top) << 1)] {
         let sig = want.wrapping_add(delta).wrapping_sub(1);
-        if (0x80_0000..0x100_0000).contains(&sig) && rng.next() % 4 != 0 {
+        if (0x80_0000..0x100_0000).contains(&sig) && rng.next() & 3 != 0 {
             let q = sign | (sub_base - s) << 23 | (sig & 0x7f_ffff);
             return (q, delta == 1 && s == 32 || (s == 33 && sig >> 1 == !top));
         }
