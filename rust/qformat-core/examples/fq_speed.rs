@@ -58,14 +58,20 @@ fn main() {
     });
     let reps = 9;
     let row = |name: &str, ms: f64| println!("{name:>14}: {ms:7.2} ms");
-    if want("round") {
-        let o = EncodeOptions::default();
-        row(
-            "round out",
-            best(reps, || {
-                round_slice(&fp32, &words, &e4m3, &mut wout, &o).unwrap()
-            }),
-        );
+    for (name, rounding) in [
+        ("round", RoundingMode::NearestEven),
+        ("round_tz", RoundingMode::TowardZero),
+        ("round_sr", RoundingMode::Stochastic),
+    ] {
+        if want(name) {
+            let o = EncodeOptions {
+                rounding,
+                seed: 1,
+                ..EncodeOptions::default()
+            };
+            let go = || round_slice(&fp32, &words, &e4m3, &mut wout, &o).unwrap();
+            row(&format!("{name} out"), best(reps, go));
+        }
     }
     if want("read") {
         // The memory's bound on the range pass: one parallel read, an
@@ -99,13 +105,14 @@ fn main() {
         };
         fake_quantize_float(&x, l, scales, &e4m3, &o, out).unwrap()
     };
-    if want("code") {
-        row(
-            "code",
-            best(reps, || {
-                fq(&tensor, &ts, RoundingMode::NearestEven, &mut out)
-            }),
-        );
+    for (name, mode) in [
+        ("code", RoundingMode::NearestEven),
+        ("code_tz", RoundingMode::TowardZero),
+        ("code_sr", RoundingMode::Stochastic),
+    ] {
+        if want(name) {
+            row(name, best(reps, || fq(&tensor, &ts, mode, &mut out)));
+        }
     }
     let (ms, _) = qparams(&x, &groups, RangeSource::Extremes, &mx, false).unwrap();
     if want("mxrange") {

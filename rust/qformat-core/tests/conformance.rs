@@ -917,6 +917,115 @@ fn float64_stochastic_quantizers_at_carry_points_equal_the_engine() {
     assert!(cases >= 72, "{cases}");
 }
 
+/// A float32 `x` whose one-quotient `x * inv32` (`inv32` = `1/s` rounded
+/// to float32, as the per-tensor loop forms it) is the float32 pattern
+/// `q`, if one lies within 8 ulps of `q · s`.
+fn input_of_quotient(q: u32, s: f64) -> Option<f32> {
+    let inv32 = (1.0 / s) as f32;
+    let x0 = (f32::from_bits(q) as f64 * s) as f32;
+    around(x0, 8).find(|&x| (x * inv32).to_bits() == q)
+}
+
+/// A float32 quotient pattern for element `i` of `elem` whose stochastic
+/// carry with the 64-bit addend `a` is decided at or next to it (offset
+/// `k` quotient ulps from the carry), in one of three places:
+/// * deep (the element's ulp `2^sh` quotient ulps with `sh` = 32 + d, d
+///   in 4..=5): the top 32 bits of the discarded fraction and of `a` sum
+///   to 2^32 − 1, which the lean directed loop cannot decide in 32-bit
+///   lanes and flags, while the carry point is more than the doubt margin
+///   away (its low bits are all ones); only where `a` allows it;
+/// * below the element's smallest subnormal (sh from 24 to 40, so the
+///   whole significand is the discarded fraction);
+/// * beside a normal element value (sh = 23 − m).
+fn quotient_at_carry(elem: &FloatFormat, normals: &[f64], a: u64, i: usize, k: i64) -> u32 {
+    let (m, sign) = (elem.man_bits as i64, ((i & 1) as u32) << 31);
+    let sub_base = elem.emin() - m + 150;
+    let (a_hi, a_lo) = ((a >> 32) as u32, a as u32);
+    for d in [4u32, 5] {
+        let hi = u32::MAX - a_hi;
+        let t = a_lo >> (32 - d);
+        // The exact carry happens (t ≥ 1), the margin test sees no doubt.
+        if (1 << (23 - d)..1 << (24 - d)).contains(&hi) && t >= 12 {
+            let e = (sub_base - 32 - d as i64) as u32;
+            let sig = (hi << d) | ((1 << d) - 1);
+            return sign | (e << 23) | (sig & 0x7f_ffff);
+        }
+    }
+    let top = |sh: u32| (a >> (64 - sh)) as i64;
+    if !i.is_multiple_of(4) {
+        for sh in (24..=40).cycle().skip(i / 4 % 17).take(17) {
+            let sig = ((1i64 << sh) - top(sh) + k).rem_euclid(1 << sh);
+            if (1 << 23..1 << 24).contains(&sig) {
+                let e = (sub_base - sh as i64) as u32;
+                return sign | (e << 23) | (sig as u32 & 0x7f_ffff);
+            }
+        }
+    }
+    let v = normals[i / 2 % normals.len()] as f32;
+    let sh = (23 - m) as u32;
+    let low = ((1i64 << sh) - top(sh) + k).rem_euclid(1 << sh) as u32;
+    (v.to_bits() + low) | sign
+}
+
+/// float32 data in stochastic mode whose one-quotient `q = x * inv32`
+/// lands on and a few ulps around the point where element `i`'s own
+/// seeded draw carries ([`quotient_at_carry`]): beside normal element
+/// values, below the element's smallest subnormal (where the quotient's
+/// whole significand is the discarded fraction), and at the deep lanes
+/// the lean directed loop flags. The per-tensor route must take the lean
+/// loop and equal the engine element by element: a doubt test that
+/// misreads the discarded bits, or a lean-loop flag not redone, fails here.
+#[test]
+fn float32_stochastic_quantizers_at_carry_points_equal_the_engine() {
+    let (scale, n) = (0.3f64, 1 << 18);
+    let mut deep = 0;
+    for name in ["fp8_e4m3fn", "fp8_e5m2", "fp4_e2m1fn", "fp16"] {
+        let elem = float_builtin(name);
+        let min_normal = 2f64.powi(elem.emin() as i32);
+        let normals: Vec<f64> = (0..1u64 << elem.bits())
+            .map(|c| quant::value_to_f64(elem.unpack(c)))
+            .filter(|v| v.is_finite() && *v >= min_normal)
+            .collect();
+        let sub_base = (elem.emin() - elem.man_bits as i64 + 150) as u32;
+        for &seed in seeds_of(RoundingMode::Stochastic) {
+            let xs: Vec<f32> = (0..n)
+                .map(|i| {
+                    let k = [-3i64, -2, -1, 0, 1, 2, 11, -12][i % 8];
+                    let q = quotient_at_carry(&elem, &normals, seeded_addend(seed, i as u64), i, k);
+                    deep += (sub_base.saturating_sub((q >> 23) & 0xff) >= 36) as usize;
+                    input_of_quotient(q, scale).unwrap_or(0.0)
+                })
+                .collect();
+            let l = Layout::new(&[n], None, None).unwrap();
+            let o = FloatQuantOptions {
+                rounding: RoundingMode::Stochastic,
+                seed,
+                nan: None,
+            };
+            let msg = format!("{name} float32 stochastic seed={seed}");
+            let mut codes = vec![0u16; n];
+            let t = quant::quantize_float_traced(&xs, &l, &[scale], &elem, &o, &mut codes).unwrap();
+            assert_eq!(t.route, FloatRoute::OneQuotient, "{msg}");
+            assert!(t.lean, "{msg}: the lean loop did not run");
+            assert!(t.exact < n, "{msg}: every element exact");
+            let mut fake = vec![0f32; n];
+            quant::fake_quantize_float(&xs, &l, &[scale], &elem, &o, &mut fake).unwrap();
+            for (i, &x) in xs.iter().enumerate() {
+                let r = RoundingMode::Stochastic;
+                let want = float_elem_reference(&elem, x as f64, scale, r, seed, i);
+                assert_eq!(codes[i] as u64, want, "{msg} x={x:e} i={i}");
+                let value = quant::value_to_f64(elem.unpack(want)) * scale;
+                assert_eq!(
+                    fake[i].to_bits(),
+                    (value as f32).to_bits(),
+                    "fake {msg} i={i}"
+                );
+            }
+        }
+    }
+    assert!(deep >= 100, "{deep} deep lanes");
+}
+
 /// float32 → binary16 in the word types the hardware path takes (u16
 /// codes, u32 for `round`), at every instruction-set level, against the
 /// engine: every sign, exponent and cut class of `f32_inputs`, plus every
@@ -1525,6 +1634,158 @@ fn mx_blocks_with_power_of_two_scales_equal_the_engine() {
                     }
                 }
                 force_level(None);
+            }
+        }
+    }
+}
+
+/// The float32 quotient pattern of element `i` of
+/// [`mx_lean_loop_edges_equal_the_engine`], whose stochastic addend has
+/// top half `top`: on, just below or just past the point where that
+/// addend carries (normal and subnormal results, shifts up to 31), in the
+/// deep range (shifts of 32 and more) where the lean loop decides by top
+/// halves and flags the lanes whose halves sum to 2^32 − 1, or a quotient
+/// outside float32's normal range. Returns the pattern and whether it is
+/// such a flagged deep lane.
+fn lean_edge_quotient(elem: &FloatFormat, top: u32, rng: &mut Rng) -> (u32, bool) {
+    let m = elem.man_bits;
+    let sub_base = (elem.emin() - m as i64 + 150) as u32;
+    let min_normal_e = (elem.emin() + 127) as u32;
+    let sign = (rng.next() as u32) & 0x8000_0000;
+    // 0: one addend step below the carry, 1: on it, 2: one past it.
+    let delta = (rng.next() % 3) as u32;
+    // Deep lanes that can sum to 2^32 − 1: shift 32 (the significand is the
+    // top half) or 33 (its top 23 bits are).
+    for (s, want) in [(32, !top), (33, (!top) << 1)] {
+        let sig = want.wrapping_add(delta).wrapping_sub(1);
+        if (0x80_0000..0x100_0000).contains(&sig) && rng.next() & 3 != 0 {
+            let q = sign | (sub_base - s) << 23 | (sig & 0x7f_ffff);
+            return (q, delta == 1 && s == 32 || (s == 33 && sig >> 1 == !top));
+        }
+    }
+    match rng.next() % 8 {
+        // Normal results: the fraction's low `23 - m` bits at the carry.
+        0..=2 => {
+            let s = 23 - m;
+            let e = min_normal_e + (rng.next() as u32) % (elem.emax() - elem.emin() + 1) as u32;
+            let t = (1u32 << s) - (top >> (32 - s));
+            let low = (t + delta).wrapping_sub(1) & ((1 << s) - 1);
+            let high = (rng.next() as u32) << s & 0x7f_ffff;
+            (sign | e << 23 | high | low, false)
+        }
+        // Subnormal results: shifts from `24 - m` to 31.
+        3..=5 => {
+            let s = 24 - m + (rng.next() as u32) % (8 + m);
+            let e = sub_base - s;
+            let t = ((1u64 << s) - (top >> (32 - s)) as u64) as u32;
+            let low = (t + delta).wrapping_sub(1) & ((1u32 << s.min(31)) - 1);
+            let sig = ((rng.next() as u32) << s.min(31) | low) & 0xff_ffff | 0x80_0000;
+            (sign | e << 23 | (sig & 0x7f_ffff), false)
+        }
+        // Deep: shifts from 32 to 60, any significand.
+        6 => {
+            let e = sub_base - 32 - (rng.next() as u32) % 29;
+            (sign | e << 23 | (rng.next() as u32 & 0x7f_ffff), false)
+        }
+        // float32 subnormal quotients (the engine's), zeros, NaN, infinity.
+        _ => {
+            let specials = [0, 1, 0x7f_ffff, 0x7f80_0000, 0x7fc0_0000, 0x3f];
+            (sign | specials[rng.next() as usize % specials.len()], false)
+        }
+    }
+}
+
+/// The lean directed loop inside the fused MX block (groups of 32 with
+/// power-of-two scales, and one power-of-two scale per tensor) at its
+/// edges, in every mode, at every instruction-set level and on 1 and 3
+/// threads: stochastic carry points built from each element's own draw
+/// (one addend step below, on and past the carry, normal and subnormal
+/// results), deep quotients where the loop decides by the addend's top
+/// half and flags the lanes it cannot decide (which the engine redoes, so
+/// at least one is redone), and quotients outside float32's normal range.
+/// Codes and fused values equal the engine's. A dropped deep-lane flag, a
+/// draw of the wrong index or a carry off by one fails here.
+#[test]
+fn mx_lean_loop_edges_equal_the_engine() {
+    let mut rng = Rng(0x1319_8a2e_0370_7344);
+    let (rows, cols) = (8usize, 1024usize);
+    for name in ["fp8_e4m3fn", "fp8_e5m2", "fp6_e3m2fn", "fp4_e2m1fn"] {
+        let elem = float_builtin(name);
+        for &seed in seeds_of(RoundingMode::Stochastic) {
+            for per_tensor in [false, true] {
+                let layout = match per_tensor {
+                    false => Layout::new(&[rows, cols], Some(-1), Some(32)).unwrap(),
+                    true => Layout::new(&[rows, cols], None, None).unwrap(),
+                };
+                let scales: Vec<f64> = (0..layout.n_params())
+                    .map(|_| 2f64.powi((rng.next() % 31) as i32 - 10))
+                    .collect();
+                let n = layout.size();
+                let scale_of: Vec<f64> = (0..n)
+                    .map(|i| scales[if per_tensor { 0 } else { i / 32 }])
+                    .collect();
+                let mut flagged = 0;
+                let xs: Vec<f32> = (0..n)
+                    .map(|i| {
+                        let top = (seeded_addend(seed, i as u64) >> 32) as u32;
+                        let (q, deep) = lean_edge_quotient(&elem, top, &mut rng);
+                        flagged += deep as usize;
+                        f32::from_bits(q) * scale_of[i] as f32
+                    })
+                    .collect();
+                assert!(flagged > 0, "{name} seed={seed}: no flagged deep lane");
+                let c = MxCase {
+                    layout,
+                    scales,
+                    xs,
+                    scale_of,
+                };
+                let doubtful = mx_doubtful(&c);
+                for rounding in MODES {
+                    let want: Vec<u64> = (0..n)
+                        .map(|i| match c.xs[i].is_nan() {
+                            true => 0,
+                            false => float_elem_reference(
+                                &elem,
+                                c.xs[i] as f64,
+                                c.scale_of[i],
+                                rounding,
+                                seed,
+                                i,
+                            ),
+                        })
+                        .collect();
+                    let o = FloatQuantOptions {
+                        rounding,
+                        seed,
+                        nan: Some(0),
+                    };
+                    let stochastic = rounding == RoundingMode::Stochastic;
+                    let most = doubtful + if stochastic { flagged } else { 0 };
+                    for level in levels() {
+                        force_level(Some(level));
+                        for threads in [1, 3] {
+                            let msg = format!(
+                                "{name} per_tensor={per_tensor} {rounding:?} seed={seed} \
+                                 {level:?} threads={threads}"
+                            );
+                            let pool = rayon::ThreadPoolBuilder::new()
+                                .num_threads(threads)
+                                .build()
+                                .unwrap();
+                            pool.install(|| check_mx_call(&elem, &c, &o, &want, most, &msg));
+                            if stochastic {
+                                let mut codes = vec![0u16; n];
+                                let (l, s) = (&c.layout, &c.scales[..]);
+                                let t = pool.install(|| {
+                                    quant::quantize_float_traced(&c.xs, l, s, &elem, &o, &mut codes)
+                                });
+                                assert!(t.unwrap().exact > doubtful, "{msg}: no deep lane redone");
+                            }
+                        }
+                    }
+                    force_level(None);
+                }
             }
         }
     }

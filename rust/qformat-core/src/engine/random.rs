@@ -128,6 +128,16 @@ pub trait Draws: Sync {
             *a = self.addend(first.wrapping_add(i));
         }
     }
+
+    /// The top 32 bits of [`Self::fill`]'s addends: a loop in 32-bit lanes
+    /// that reads no more of them keeps twice the lanes per vector, and
+    /// takes an element's full addend from [`Self::addend`] where it needs it.
+    #[inline(always)]
+    fn fill_tops(&self, first: usize, out: &mut [u32]) {
+        for (i, t) in out.iter_mut().enumerate() {
+            *t = (self.addend(first.wrapping_add(i)) >> 32) as u32;
+        }
+    }
 }
 
 /// The seeded generator, keeping `n` of its bits.
@@ -152,14 +162,25 @@ impl Draws for Seeded {
             keep_top_bits(a, n)
         });
     }
+
+    /// [`Self::fill`]'s running state, keeping the top halves.
+    #[inline(always)]
+    fn fill_tops(&self, first: usize, out: &mut [u32]) {
+        let n = self.n;
+        fill_running(stream_key(self.seed), first as u64, out, |a| {
+            (keep_top_bits(a, n) >> 32) as u32
+        });
+    }
 }
 
 /// The full 64-bit addends (complements of the draws, as [`seeded_addend`]
 /// forms them) of elements `first`, `first + 1`, … of stream `key`, each
 /// passed through `keep` into `out`, from a running generator state
 /// ([`state_at`]): the indexed bits without a 64-bit multiply per element.
+/// `keep` may narrow the word (a loop in 32-bit lanes keeps the top half),
+/// so the scratch it fills is no wider than what its reader needs.
 #[inline(always)]
-pub fn fill_running(key: u64, first: u64, out: &mut [u64], keep: impl Fn(u64) -> u64) {
+pub fn fill_running<W>(key: u64, first: u64, out: &mut [W], keep: impl Fn(u64) -> W) {
     let mut state = state_at(key, first);
     for a in out.iter_mut() {
         *a = keep(!draw_of_state(state));
@@ -239,6 +260,32 @@ mod tests {
                         s.addend(first.wrapping_add(k)),
                         "n={n} first={first} k={k}"
                     );
+                }
+            }
+        }
+    }
+
+    /// A run's top halves are the indexed addends', across the wrap of
+    /// the index, for the seeded draws and the caller's words alike.
+    #[test]
+    fn filled_tops_are_the_indexed_addends_top_halves() {
+        let words: Vec<u64> = (0..40u64).map(|k| k.wrapping_mul(GAMMA)).collect();
+        let given = Given {
+            words: &words,
+            n: 40,
+        };
+        let mut out = [0u32; 9];
+        given.fill_tops(30, &mut out);
+        for (k, &t) in out.iter().enumerate() {
+            assert_eq!(t, (given.addend(30 + k) >> 32) as u32, "given k={k}");
+        }
+        for n in [1, 7, 33, 64] {
+            let s = Seeded { seed: 5, n };
+            for first in [0, 12_345, usize::MAX - 3] {
+                s.fill_tops(first, &mut out);
+                for (k, &t) in out.iter().enumerate() {
+                    let a = s.addend(first.wrapping_add(k));
+                    assert_eq!(t, (a >> 32) as u32, "n={n} first={first} k={k}");
                 }
             }
         }

@@ -110,6 +110,36 @@ impl DirectedNarrowing {
         self.general.stochastic
     }
 
+    /// The mode family this loop's mode belongs to ([`family`]).
+    pub fn family(&self) -> u8 {
+        if self.stochastic() {
+            family::STOCHASTIC
+        } else if (self.up | self.down | self.away | self.odd) == 0 {
+            family::TOWARD_ZERO
+        } else {
+            family::MASKED
+        }
+    }
+
+    /// Run `body` with the element form of this loop's mode family, chosen
+    /// here once so that the body's loop is compiled for that family alone.
+    #[inline(always)]
+    pub fn with_family<B: DirectedBody>(self, body: B) -> B::Out {
+        match self.family() {
+            family::STOCHASTIC => body.run::<{ family::STOCHASTIC }>(self),
+            family::TOWARD_ZERO => body.run::<{ family::TOWARD_ZERO }>(self),
+            _ => body.run::<{ family::MASKED }>(self),
+        }
+    }
+
+    /// Widen a code of the format to float32 exactly (the general
+    /// kernel's [`Fp32Narrowing::widen`]; this loop's formats are narrower
+    /// in exponent than float32).
+    #[inline(always)]
+    pub fn widen(&self, code: u32) -> u32 {
+        self.general.widen_with::<false>(code)
+    }
+
     /// Convert a chunk of float32 patterns whose first element has flat
     /// index `base` to codes, with the widest vector instructions this CPU
     /// has; `draws` gives stochastic rounding its random bits.
@@ -142,7 +172,8 @@ impl DirectedNarrowing {
 
     /// The chunk loop compiled for the caller's instruction set: codes
     /// (widened back when `BACK`), block by block, each flagged element
-    /// redone by the general kernel's exact path.
+    /// redone by the general kernel's exact path. The mode family is
+    /// chosen once per chunk ([`Self::family`]).
     #[inline(always)]
     pub fn chunk_portable<const BACK: bool, S: Bits, D: Bits>(
         self,
@@ -151,46 +182,64 @@ impl DirectedNarrowing {
         dst: &mut [D],
         draws: &impl Draws,
     ) {
-        let mut addends = [0u64; BLOCK];
+        match self.family() {
+            family::STOCHASTIC => {
+                self.blocks::<{ family::STOCHASTIC }, BACK, S, D>(base, src, dst, draws)
+            }
+            family::TOWARD_ZERO => {
+                self.blocks::<{ family::TOWARD_ZERO }, BACK, S, D>(base, src, dst, draws)
+            }
+            _ => self.blocks::<{ family::MASKED }, BACK, S, D>(base, src, dst, draws),
+        }
+    }
+
+    /// [`Self::chunk_portable`] for one mode family. Stochastic rounding
+    /// draws only the top halves of a block's addends first
+    /// ([`Draws::fill_tops`]: all the lean formula reads), so the loop
+    /// runs in 32-bit lanes; a flagged element's redo takes its full
+    /// addend from the draws again.
+    #[inline(always)]
+    fn blocks<const FAMILY: u8, const BACK: bool, S: Bits, D: Bits>(
+        self,
+        base: usize,
+        src: &[S],
+        dst: &mut [D],
+        draws: &impl Draws,
+    ) {
+        let mut tops = [0u32; BLOCK];
         let blocks = src.chunks(BLOCK).zip(dst.chunks_mut(BLOCK));
         for (b, (s, d)) in blocks.enumerate() {
             let first = base + b * BLOCK;
-            let flagged = if self.stochastic() {
-                let a = &mut addends[..s.len()];
-                draws.fill(first, a);
-                self.block::<true, BACK, S, D>(s, d, a)
-            } else {
-                self.block::<false, BACK, S, D>(s, d, &[])
-            };
-            if flagged {
-                self.redo_flagged::<BACK, S, D>(s, d, &addends[..s.len()]);
+            let tops = &mut tops[..s.len()];
+            if FAMILY == family::STOCHASTIC {
+                draws.fill_tops(first, tops);
+            }
+            if self.block::<FAMILY, BACK, S, D>(s, d, tops) {
+                self.redo_flagged::<BACK, S, D>(first, s, d, tops, draws);
             }
         }
     }
 
-    /// One block in one straight loop; returns whether an element was
-    /// flagged ([`Self::code`]).
+    /// One block in one straight loop (`tops`: the addends' top halves,
+    /// read in stochastic rounding only); returns whether an element was
+    /// flagged ([`Self::code_in`]).
     #[inline(always)]
-    fn block<const STOCHASTIC: bool, const BACK: bool, S: Bits, D: Bits>(
+    fn block<const FAMILY: u8, const BACK: bool, S: Bits, D: Bits>(
         &self,
         src: &[S],
         dst: &mut [D],
-        addends: &[u64],
+        tops: &[u32],
     ) -> bool {
         let mut any = false;
-        let mut one = |o: &mut D, x: &S, random: u64| {
-            let (r, flag) = self.code::<STOCHASTIC>(x.to_u64() as u32, random);
-            let r = if BACK {
-                self.general.widen_with::<false>(r)
-            } else {
-                r
-            };
+        let mut one = |o: &mut D, x: &S, top: u32| {
+            let (r, flag) = self.code_in::<FAMILY>(x.to_u64() as u32, top);
+            let r = if BACK { self.widen(r) } else { r };
             any |= flag;
             *o = D::from_u64(r as u64);
         };
-        if STOCHASTIC {
-            for ((o, x), &a) in dst.iter_mut().zip(src).zip(addends) {
-                one(o, x, a);
+        if FAMILY == family::STOCHASTIC {
+            for ((o, x), &t) in dst.iter_mut().zip(src).zip(tops) {
+                one(o, x, t);
             }
         } else {
             for (o, x) in dst.iter_mut().zip(src) {
@@ -233,20 +282,26 @@ impl DirectedNarrowing {
         any
     }
 
-    /// Redo a block's flagged elements by the general kernel (cold: only
-    /// stochastic rounding flags, about one deep |x| in 2^32 draws).
+    /// Redo a block's flagged elements by the general kernel with their
+    /// full addends (cold: only stochastic rounding flags, about one deep
+    /// |x| in 2^32 draws); the block's first element has index `first`.
     #[cold]
     #[inline(never)]
     fn redo_flagged<const BACK: bool, S: Bits, D: Bits>(
         &self,
+        first: usize,
         src: &[S],
         dst: &mut [D],
-        addends: &[u64],
+        tops: &[u32],
+        draws: &impl Draws,
     ) {
-        for (i, (o, &x)) in dst.iter_mut().zip(src).enumerate() {
+        let each = dst.iter_mut().zip(src).zip(tops).enumerate();
+        for (i, ((o, &x), &top)) in each {
             let bits = x.to_u64() as u32;
-            if self.code::<true>(bits, addends[i]).1 {
-                let c = self.general.convert(bits, addends[i]);
+            if self.code_in::<{ family::STOCHASTIC }>(bits, top).1 {
+                let c = self
+                    .general
+                    .convert(bits, draws.addend(first.wrapping_add(i)));
                 let r = if BACK { self.general.widen(c) } else { c };
                 *o = D::from_u64(r as u64);
             }
@@ -273,6 +328,22 @@ impl DirectedNarrowing {
     /// choice is a mask blend, so the calling loop vectorises.
     #[inline(always)]
     pub fn code<const STOCHASTIC: bool>(&self, bits: u32, random: u64) -> (u32, bool) {
+        let top = (random >> 32) as u32;
+        if STOCHASTIC {
+            self.code_in::<{ family::STOCHASTIC }>(bits, top)
+        } else {
+            self.code_in::<{ family::MASKED }>(bits, top)
+        }
+    }
+
+    /// [`Self::code`] for a loop compiled for one mode `FAMILY` (the
+    /// loop's own, [`Self::family`]), with only the top 32 bits `top` of
+    /// the stochastic addend: all the lean formula reads of it. A flagged
+    /// element needs the full addend, which the caller's redo takes from
+    /// the element's index. Toward zero is the masked formula with every
+    /// mask zero, so its loop leaves the masks out.
+    #[inline(always)]
+    pub fn code_in<const FAMILY: u8>(&self, bits: u32, top: u32) -> (u32, bool) {
         let g = &self.general;
         let sign_in = bits & 0x8000_0000;
         let abs = bits ^ sign_in;
@@ -288,8 +359,8 @@ impl DirectedNarrowing {
         let s = s_exact.min(MAX_SHIFT);
         let below = (1u32 << s) - 1;
         let inexact = (x & below != 0) as u32;
-        let (code, flag) = if STOCHASTIC {
-            let a_hi = (random >> 32) as u32;
+        let (code, flag) = if FAMILY == family::STOCHASTIC {
+            let a_hi = top;
             let near = x.wrapping_add(a_hi >> (32 - s)) >> s;
             // Shifts of 32 or more: the top halves of `frac` and of the
             // addend decide the carry unless they sum to 2^32 − 1.
@@ -298,6 +369,8 @@ impl DirectedNarrowing {
             let sum = a_hi.wrapping_add(frac_hi);
             let undecided = deep & (sum == u32::MAX) & (sig != 0);
             (select(deep, (sum < a_hi) as u32, near), undecided)
+        } else if FAMILY == family::TOWARD_ZERO {
+            (x >> s, false)
         } else {
             let inc = (below & select(neg, self.down, self.up)) | ((1u32 << (s - 1)) & self.away);
             ((x.wrapping_add(inc) >> s) | (self.odd & inexact), false)
@@ -312,6 +385,23 @@ impl DirectedNarrowing {
         let r = select(abs >= 0x7f80_0000, g.overflow_code | sign, r);
         (select(abs > 0x7f80_0000, nan, r), flag)
     }
+}
+
+/// The mode families [`DirectedNarrowing::code_in`] is compiled for.
+pub mod family {
+    /// Up, down, nearest away and odd: the increment chosen by masks.
+    pub const MASKED: u8 = 0;
+    /// Toward zero: never an increment.
+    pub const TOWARD_ZERO: u8 = 1;
+    /// Stochastic: the top bits of the element's addend as the increment.
+    pub const STOCHASTIC: u8 = 2;
+}
+
+/// A loop over elements that [`DirectedNarrowing::with_family`] compiles
+/// for one mode family (its `FAMILY`).
+pub trait DirectedBody {
+    type Out;
+    fn run<const FAMILY: u8>(self, d: DirectedNarrowing) -> Self::Out;
 }
 
 #[cfg(test)]

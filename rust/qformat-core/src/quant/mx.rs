@@ -13,7 +13,7 @@ use crate::engine::rounding::RoundingMode;
 use crate::engine::value::Value;
 use crate::error::Error;
 use crate::fast::fp32::Fp32Narrowing;
-use crate::fast::fp32_directed::DirectedNarrowing;
+use crate::fast::fp32_directed::{family, DirectedBody, DirectedNarrowing};
 use crate::fast::fp32_nearest::{NearestBody, NearestElement, NearestNarrowing};
 use crate::fast::fp64_front::Fp64Front;
 use crate::fast::simd::wide;
@@ -21,7 +21,7 @@ use crate::fast::words::Bits;
 use crate::fast::words::CHUNK;
 use crate::format::FloatFormat;
 use rayon::prelude::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Options of the float-element code pass.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -67,6 +67,8 @@ pub(super) struct FloatKernel<'a, E> {
     emit: E,
     /// Elements that took the engine (see [`FloatTrace`]).
     exact: AtomicUsize,
+    /// A one-quotient block took a lean loop (see [`FloatTrace::lean`]).
+    lean: AtomicBool,
 }
 
 /// What the float-element pass writes.
@@ -125,6 +127,19 @@ pub(super) trait FloatEmit<O>: Sync {
         scale32: f32,
         product32: bool,
     ) -> O;
+
+    /// The output of the element code `code`, whose exact float32 value is
+    /// `widen(code)`, with scale `scale` (`scale32` and `product32` as in
+    /// [`Self::emit_nearest`]). One element of a fused loop; a NaN code
+    /// may get another NaN.
+    fn emit_coded(
+        &self,
+        code: u32,
+        widen: impl FnOnce(u32) -> u32,
+        scale: f64,
+        scale32: f32,
+        product32: bool,
+    ) -> O;
 }
 
 pub(super) struct ElemCodes;
@@ -154,6 +169,11 @@ impl<D: Bits> FloatEmit<D> for ElemCodes {
     #[inline(always)]
     fn emit_nearest<V: NearestElement>(&self, v: &V, q: u32, _: f64, _: f32, _: bool) -> D {
         D::from_u64(v.code(q) as u64)
+    }
+
+    #[inline(always)]
+    fn emit_coded(&self, code: u32, _: impl FnOnce(u32) -> u32, _: f64, _: f32, _: bool) -> D {
+        D::from_u64(code as u64)
     }
 }
 
@@ -225,6 +245,24 @@ impl<T: Real> FloatEmit<T> for ElemDequant {
         product32: bool,
     ) -> T {
         let w = f32::from_bits(v.rounded(q));
+        if product32 {
+            T::from_f64((w * scale32) as f64)
+        } else {
+            T::from_f64(w as f64 * scale)
+        }
+    }
+
+    /// The code's exact widening times the scale, as [`Self::emit_nearest`].
+    #[inline(always)]
+    fn emit_coded(
+        &self,
+        code: u32,
+        widen: impl FnOnce(u32) -> u32,
+        scale: f64,
+        scale32: f32,
+        product32: bool,
+    ) -> T {
+        let w = f32::from_bits(widen(code));
         if product32 {
             T::from_f64((w * scale32) as f64)
         } else {
@@ -355,7 +393,10 @@ impl Point {
         let too_small = sh > Self::MAX_SHIFT;
         let sh = sh.min(Self::MAX_SHIFT);
         let mask = (1u64 << sh) - 1;
-        let low = (abs | 0x0080_0000) as u64 & mask;
+        // The significand, not the pattern: from sh = 24 on (quotients
+        // below the element's smallest subnormal) the mask reaches past
+        // the fraction, where the pattern holds the exponent.
+        let low = ((abs & 0x007f_ffff) | 0x0080_0000) as u64 & mask;
         let top = addend >> (64 - sh);
         let near_cut = (low.wrapping_add(NEAR) & mask) <= 2 * NEAR;
         let near_carry = (low + top).wrapping_sub(mask + 1).wrapping_add(NEAR) <= 2 * NEAR;
@@ -421,6 +462,11 @@ pub struct FloatTrace {
     pub route: FloatRoute,
     /// Elements redone (or done) element by element through the engine.
     pub exact: usize,
+    /// The one-quotient route converted its quotients by a lean loop (the
+    /// fused nearest-even loop, or the directed and stochastic loop of
+    /// `fast/fp32_directed.rs`) rather than the general float32 kernel;
+    /// false on the other routes.
+    pub lean: bool,
 }
 
 impl<E> FloatKernel<'_, E> {
@@ -456,6 +502,16 @@ impl<E> FloatKernel<'_, E> {
         FloatTrace {
             route: self.route::<T>(),
             exact: self.exact.load(Ordering::Relaxed),
+            lean: self.lean.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Record that a one-quotient block took a lean loop: a load, and one
+    /// store per call, so the threads do not pass the line back and forth.
+    #[inline(always)]
+    fn mark_lean(&self) {
+        if !self.lean.load(Ordering::Relaxed) {
+            self.lean.store(true, Ordering::Relaxed);
         }
     }
 
@@ -506,10 +562,11 @@ impl<E> FloatKernel<'_, E> {
     /// every element format (2^-17 for fp8_e5m2), and both the exact and
     /// the float32 quotient round to a zero of its sign or saturate; only
     /// a NaN needs the engine (the NaN policy). The other modes take the
-    /// lean loop of `fp32_directed.rs` where it applies (the same codes,
-    /// which also flags the rare stochastic element it cannot decide in
-    /// 32-bit lanes), else the general kernel. Flags the elements to redo
-    /// in `s.flags` and returns true when there is one.
+    /// general kernel here; where the lean loop of `fp32_directed.rs`
+    /// applies, [`DirectedBlocks`] runs them instead (the same codes, with
+    /// the rare stochastic element it cannot decide in 32-bit lanes flagged
+    /// too). Flags the elements to redo in `s.flags` and returns true when
+    /// there is one.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn fast_block<T: Real, O>(
@@ -559,14 +616,6 @@ impl<E> FloatKernel<'_, E> {
             None => &[][..],
         };
         let values = &mut s.values;
-        if let Some(d) = &self.directed {
-            // The lean loop's codes first, then their values.
-            let codes = &mut s.codes[..n];
-            any |= d.codes_flagged_portable(q, addends, codes, flags);
-            self.emit
-                .emit_block(k, codes, out, &scale, scale32, self.scales_f32, values);
-            return any;
-        }
         let draws = &BlockAddends(addends);
         self.emit
             .emit_general(k, q, draws, out, &scale, scale32, self.scales_f32, values);
@@ -592,8 +641,14 @@ impl<E> FloatKernel<'_, E> {
     /// nearest even with the lean kernel, quotient, doubt, conversion and
     /// output are one fused loop ([`FusedNearest`], which [`Kernel::run`]
     /// takes instead of this), with no working arrays between them; the
-    /// other modes keep the quotients and addends of the block for the
-    /// general kernel, then emit their values ([`FloatEmit::emit_block`]).
+    /// other modes keep the quotients and addends of the block, convert
+    /// them, then emit their values ([`FloatEmit::emit_block`]). The
+    /// conversion is the lean loop of `fast/fp32_directed.rs` where it
+    /// applies ([`FloatKernel::directed`]): for every float32 `q` and
+    /// addend it gives the general kernel's code, or flags the element
+    /// (a deep stochastic lane it cannot decide in 32 bits), and a flagged
+    /// element is redone by the engine with the doubtful ones; so the
+    /// proof above, which is about `q`'s code, holds for it unchanged.
     /// float64 data in stochastic mode takes this loop too, with the
     /// quotient of [`Point::quotient`], which errs by less still.
     #[inline(always)]
@@ -635,7 +690,14 @@ impl<E> FloatKernel<'_, E> {
         // mode than the general kernel's one-loop round trip
         // (`emit_general`), measured on 2^25 float32 elements.
         let codes = &mut s.codes[..n];
-        p.k.convert_chunk_portable(0, q, codes, &BlockAddends(addends));
+        if let Some(d) = &self.directed {
+            // The general kernel's codes for every q and addend, but for
+            // the few lanes it flags (OR-ed into the doubt flags).
+            any |= d.codes_flagged_portable(q, addends, codes, flags);
+            self.mark_lean();
+        } else {
+            p.k.convert_chunk_portable(0, q, codes, &BlockAddends(addends));
+        }
         let (scale, scale32) = (|i| r.scale(i), |i| r.scale32(i));
         let values = &mut s.values;
         self.emit
@@ -771,6 +833,22 @@ impl<T: Real, O: Copy, E: FloatEmit<O>> Kernel<T, O> for FloatKernel<'_, E> {
     #[inline(always)]
     fn run<R: Run>(&self, xs: &[T], out: &mut [O], r: R, base: usize) -> Result<(), Error> {
         if let Some(k) = self.fast_for::<T>() {
+            if let Some(d) = self.directed {
+                let consts = |off, inv: &mut [f32], scale: &mut [f32]| {
+                    let rb = r.sub(off, inv.len());
+                    for (i, (v, s)) in inv.iter_mut().zip(scale.iter_mut()).enumerate() {
+                        (*v, *s) = (rb.inv(i) as f32, rb.scale(i) as f32);
+                    }
+                };
+                let body = DirectedBlocks {
+                    kernel: self,
+                    xs,
+                    out,
+                    consts,
+                    base,
+                };
+                return d.with_family(body);
+            }
             return self.blocked_run(
                 xs,
                 out,
@@ -842,6 +920,20 @@ impl<T: Real, O: Copy, E: FloatEmit<O>> Kernel<T, O> for FloatKernel<'_, E> {
             };
             return lean.with_element(groups);
         }
+        if let Some(d) = self.directed {
+            let consts = |off, inv: &mut [f32], scale: &mut [f32]| {
+                spread(|q| pow2_inverse32(p.scale[q]), first, g, off, inv);
+                spread(|q| p.scale[q] as f32, first, g, off, scale);
+            };
+            let body = DirectedBlocks {
+                kernel: self,
+                xs,
+                out,
+                consts,
+                base,
+            };
+            return d.with_family(body);
+        }
         let (mut inv, mut scale, mut s) = ([0f32; BLOCK], [0f64; BLOCK], Scratch::new());
         for (b, (xb, ob)) in xs.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
             let off = b * BLOCK;
@@ -885,6 +977,15 @@ fn fill_addends(key: u64, first: u64, addends: &mut [u64]) -> &[u64] {
     addends
 }
 
+/// The top 32 bits of [`fill_addends`]' addends: all that the lean
+/// directed loop reads of them ([`DirectedNarrowing::code_in`]), so its
+/// vector loop runs in 32-bit lanes. An element it flags is redone by the
+/// engine, which draws the full addend again from the element's index.
+#[inline(always)]
+fn fill_top_addends(key: u64, first: u64, tops: &mut [u32]) {
+    fill_running(key, first, tops, |a| (a >> 32) as u32);
+}
+
 /// [`FloatKernel::point_loop`] in nearest even with the lean kernel, over
 /// a whole run: one fused loop per block (quotient, doubt, conversion,
 /// output), with the lean kernel's variant fixed at compile time once per
@@ -920,6 +1021,7 @@ impl<T: Real, O, R: Run, E: FloatEmit<O>> FusedNearest<'_, '_, T, O, R, E> {
     #[inline(always)]
     fn blocks<V: NearestElement, const PRODUCT32: bool>(self, v: V) -> Result<(), Error> {
         let (k, p, r) = (self.kernel, self.p, self.r);
+        k.mark_lean();
         let mut flags = [false; BLOCK];
         let blocks = self.xs.chunks(BLOCK).zip(self.out.chunks_mut(BLOCK));
         for (b, (xb, ob)) in blocks.enumerate() {
@@ -1032,6 +1134,117 @@ fn power_block<T: Real, O, E: FloatEmit<O>, V: NearestElement>(
         out[i] = emit.emit_nearest(v, q.to_bits(), scale[i] as f64, scale[i], true);
     }
     nan
+}
+
+/// [`FloatKernel::fast_block`]'s steps in the directed modes and
+/// stochastic rounding (quotient, lean code, value, product) as one fused
+/// loop per block, compiled for the lean loop's mode family alone
+/// ([`DirectedNarrowing::with_family`]), with no working arrays between
+/// the steps: only the block's float32 inverses and scales (from
+/// `consts`, given the block's offset in the run) and, in stochastic
+/// rounding, the top halves of its addends ([`fill_top_addends`]) are
+/// laid out first. The scales are powers of two whose float32 value and
+/// inverse are normal ([`ScaleFacts::pow2`]), so the quotient is exact
+/// wherever it is a normal number and the product with a float32 element
+/// value is the exact product rounded once (see [`FloatEmit::emit_block`]).
+struct DirectedBlocks<'a, 'k, T, O, E, C> {
+    kernel: &'a FloatKernel<'k, E>,
+    xs: &'a [T],
+    out: &'a mut [O],
+    consts: C,
+    /// The flat index of the run's first element.
+    base: usize,
+}
+
+impl<T, O, E, C> DirectedBody for DirectedBlocks<'_, '_, T, O, E, C>
+where
+    T: Real,
+    E: FloatEmit<O>,
+    C: Fn(usize, &mut [f32], &mut [f32]),
+{
+    type Out = Result<(), Error>;
+
+    #[inline(always)]
+    fn run<const FAMILY: u8>(self, d: DirectedNarrowing) -> Result<(), Error> {
+        let k = self.kernel;
+        let key = k.key.unwrap_or(0);
+        let (mut inv, mut scale) = ([0f32; BLOCK], [0f32; BLOCK]);
+        let (mut tops, mut flags) = ([0u32; BLOCK], [false; BLOCK]);
+        let blocks = self.xs.chunks(BLOCK).zip(self.out.chunks_mut(BLOCK));
+        for (b, (xb, ob)) in blocks.enumerate() {
+            let (off, n) = (b * BLOCK, xb.len());
+            let (inv, scale, tops) = (&mut inv[..n], &mut scale[..n], &mut tops[..n]);
+            (self.consts)(off, inv, scale);
+            let index = self.base + off;
+            if FAMILY == family::STOCHASTIC {
+                fill_top_addends(key, index as u64, tops);
+            }
+            if directed_block::<FAMILY, T, O, E>(&k.emit, &d, xb, ob, inv, scale, tops) {
+                let flags = &mut flags[..n];
+                flag_directed::<FAMILY, T>(&d, xb, inv, tops, flags);
+                k.redo_flagged(xb, ob, |j| scale[j] as f64, index, flags)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One block of [`DirectedBlocks`]: `out[i]` from the quotient
+/// `x[i] * inv[i]` by the lean loop (`tops[i]`: the top half of the
+/// element's addend, read in stochastic rounding only), and whether an
+/// element needs the engine: a non-zero `x` whose quotient is not a normal
+/// number (so not exact, or NaN), or a lane the lean loop flags.
+#[inline(always)]
+fn directed_block<const FAMILY: u8, T: Real, O, E: FloatEmit<O>>(
+    emit: &E,
+    d: &DirectedNarrowing,
+    xs: &[T],
+    out: &mut [O],
+    inv: &[f32],
+    scale: &[f32],
+    tops: &[u32],
+) -> bool {
+    let n = xs.len().min(out.len()).min(inv.len());
+    let n = n.min(scale.len()).min(tops.len());
+    let product32 = std::mem::size_of::<T>() == 4;
+    let mut any = false;
+    for i in 0..n {
+        let (x, top) = (xs[i].to_f32(), stochastic_top::<FAMILY>(tops, i));
+        let q = (x * inv[i]).to_bits();
+        let (code, flag) = d.code_in::<FAMILY>(q, top);
+        any |= flag | ((x != 0.0) & Point::not_normal(q));
+        out[i] = emit.emit_coded(code, |c| d.widen(c), scale[i] as f64, scale[i], product32);
+    }
+    any
+}
+
+/// Element `i`'s addend top in stochastic rounding; 0 (no load) otherwise.
+#[inline(always)]
+fn stochastic_top<const FAMILY: u8>(tops: &[u32], i: usize) -> u32 {
+    if FAMILY == family::STOCHASTIC {
+        tops[i]
+    } else {
+        0
+    }
+}
+
+/// The elements of a block that [`directed_block`] leaves to the engine
+/// (its test, redone into `flags` for the rare block that has one).
+#[cold]
+#[inline(never)]
+fn flag_directed<const FAMILY: u8, T: Real>(
+    d: &DirectedNarrowing,
+    xs: &[T],
+    inv: &[f32],
+    tops: &[u32],
+    flags: &mut [bool],
+) {
+    for (i, (f, x)) in flags.iter_mut().zip(xs).enumerate() {
+        let x = x.to_f32();
+        let q = (x * inv[i]).to_bits();
+        let flag = d.code_in::<FAMILY>(q, stochastic_top::<FAMILY>(tops, i)).1;
+        *f = flag | ((x != 0.0) & Point::not_normal(q));
+    }
 }
 
 /// `1/s` in float32 for a power of two `s` whose float32 value and
@@ -1178,6 +1391,7 @@ impl<'a, E> FloatKernel<'a, E> {
             pow2: facts.pow2,
             emit,
             exact: AtomicUsize::new(0),
+            lean: AtomicBool::new(false),
         })
     }
 }
