@@ -81,10 +81,13 @@ where
     });
 }
 
+/// One chunk of a [`par_chunks`] call: its source and its destination.
+type Piece<'a, S, D> = (&'a [S], &'a mut [D]);
+
 /// The chunks of one [`par_chunks`] call, each claimed by exactly one thread.
 struct Claims<'a, S, D> {
     /// Chunk `k` (its source and destination), taken by its claimant.
-    pieces: Vec<Mutex<Option<(&'a [S], &'a mut [D])>>>,
+    pieces: Vec<Mutex<Option<Piece<'a, S, D>>>>,
     /// The next chunk to claim.
     next: AtomicUsize,
     /// Chunks finished.
