@@ -235,8 +235,13 @@ def test_memory_sizes_mx_formats_and_refuses_fractional_counts():
 
 # --- signals and internal errors -------------------------------------------------------
 
+# The child restores SIGINT's default handler first: a process started in
+# the background by a non-interactive shell (nohup ... &, some CI runners)
+# inherits SIGINT as ignored, and Python then keeps ignoring it, so the
+# test would wait out the child's 60 s sleep instead of testing the cleanup.
 _SLOW_QUANTIZE = """
-import sys, time, qformat.io.checkpoint as c
+import signal, sys, time, qformat.io.checkpoint as c
+signal.signal(signal.SIGINT, signal.default_int_handler)
 orig = c._TensorJob._convert
 marker = sys.argv[2] + ".started"
 def slow(self, raw):
