@@ -119,19 +119,12 @@ pub trait Draws: Sync {
     /// The addend of the element at flat index `index`.
     fn addend(&self, index: usize) -> u64;
 
-    /// The addends of elements `first`, `first + 1`, … into `out`: the
-    /// same bits as [`Self::addend`], which a source may compute more
-    /// cheaply for a run of consecutive elements.
-    #[inline(always)]
-    fn fill(&self, first: usize, out: &mut [u64]) {
-        for (i, a) in out.iter_mut().enumerate() {
-            *a = self.addend(first.wrapping_add(i));
-        }
-    }
-
-    /// The top 32 bits of [`Self::fill`]'s addends: a loop in 32-bit lanes
-    /// that reads no more of them keeps twice the lanes per vector, and
-    /// takes an element's full addend from [`Self::addend`] where it needs it.
+    /// The top 32 bits of the addends of elements `first`, `first + 1`, …
+    /// into `out` (the same bits as [`Self::addend`]'s, which a source may
+    /// compute more cheaply for a run of consecutive elements): a loop in
+    /// 32-bit lanes that reads no more of them keeps twice the lanes per
+    /// vector, and takes an element's full addend from [`Self::addend`]
+    /// where it needs it.
     #[inline(always)]
     fn fill_tops(&self, first: usize, out: &mut [u32]) {
         for (i, t) in out.iter_mut().enumerate() {
@@ -153,17 +146,8 @@ impl Draws for Seeded {
         keep_top_bits(seeded_addend(self.seed, index as u64), self.n)
     }
 
-    /// A running generator state ([`state_at`]): no 64-bit multiply per
-    /// element for the index, the same draws.
-    #[inline(always)]
-    fn fill(&self, first: usize, out: &mut [u64]) {
-        let n = self.n;
-        fill_running(stream_key(self.seed), first as u64, out, |a| {
-            keep_top_bits(a, n)
-        });
-    }
-
-    /// [`Self::fill`]'s running state, keeping the top halves.
+    /// A running generator state ([`fill_running`]): no 64-bit multiply
+    /// per element for the index, the same draws' top halves.
     #[inline(always)]
     fn fill_tops(&self, first: usize, out: &mut [u32]) {
         let n = self.n;
@@ -246,21 +230,16 @@ mod tests {
         }
     }
 
-    /// A run's addends are the indexed ones, across the wrap of the index.
+    /// A run's full addends ([`fill_running`]) are the indexed ones, across
+    /// the wrap of the index.
     #[test]
-    fn filled_addends_are_the_indexed_ones() {
-        for n in [1, 7, 64] {
-            let s = Seeded { seed: 5, n };
-            for first in [0, 12_345, usize::MAX - 3] {
-                let mut out = [0u64; 9];
-                s.fill(first, &mut out);
-                for (k, &a) in out.iter().enumerate() {
-                    assert_eq!(
-                        a,
-                        s.addend(first.wrapping_add(k)),
-                        "n={n} first={first} k={k}"
-                    );
-                }
+    fn running_addends_are_the_indexed_ones() {
+        for first in [0u64, 12_345, u64::MAX - 3] {
+            let mut out = [0u64; 9];
+            fill_running(stream_key(5), first, &mut out, |a| a);
+            for (k, &a) in out.iter().enumerate() {
+                let want = seeded_addend(5, first.wrapping_add(k as u64));
+                assert_eq!(a, want, "first={first} k={k}");
             }
         }
     }

@@ -185,6 +185,20 @@ pub fn stochastic_carry(frac: u64, addend: u64) -> bool {
     addend > !frac
 }
 
+/// The rounding-mode families the lean loops are compiled for (their
+/// `FAMILY` const parameter): the float32 directed loop
+/// (`fast/fp32_directed.rs`) and the integer quantizers' directed loop
+/// (`quant/directed.rs`) each pick one per call, so that a loop's body
+/// holds only its family's increment.
+pub mod family {
+    /// Up, down, odd and nearest-away: the increment chosen by masks.
+    pub const MASKED: u8 = 0;
+    /// Toward zero: never an increment.
+    pub const TOWARD_ZERO: u8 = 1;
+    /// Stochastic: an increment from the element's random draw.
+    pub const STOCHASTIC: u8 = 2;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

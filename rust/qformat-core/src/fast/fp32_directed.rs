@@ -38,7 +38,7 @@
 
 use crate::engine::options::EncodeOptions;
 use crate::engine::random::Draws;
-use crate::engine::rounding::RoundingMode;
+use crate::engine::rounding::{family, RoundingMode};
 use crate::fast::fp32::{select, Fp32Narrowing};
 use crate::fast::simd::wide;
 use crate::fast::words::Bits;
@@ -385,16 +385,6 @@ impl DirectedNarrowing {
         let r = select(abs >= 0x7f80_0000, g.overflow_code | sign, r);
         (select(abs > 0x7f80_0000, nan, r), flag)
     }
-}
-
-/// The mode families [`DirectedNarrowing::code_in`] is compiled for.
-pub mod family {
-    /// Up, down, nearest away and odd: the increment chosen by masks.
-    pub const MASKED: u8 = 0;
-    /// Toward zero: never an increment.
-    pub const TOWARD_ZERO: u8 = 1;
-    /// Stochastic: the top bits of the element's addend as the increment.
-    pub const STOCHASTIC: u8 = 2;
 }
 
 /// A loop over elements that [`DirectedNarrowing::with_family`] compiles

@@ -7,7 +7,7 @@
 use std::marker::PhantomData;
 
 use super::constants::{Params, Run};
-use super::directed::{family, fast_directed, Directed, Lane};
+use super::directed::{fast_directed, Directed, Lane};
 use super::emit::{Codes, Dequant, Emit};
 use super::exact::round_int_exact;
 use super::layout::Layout;
@@ -15,6 +15,7 @@ use super::options::{Arithmetic, QuantOptions};
 use super::real::Real;
 use super::walk::{drive, Kernel};
 use crate::engine::random::seeded_addend;
+use crate::engine::rounding::family;
 use crate::engine::rounding::RoundingMode;
 use crate::engine::value::Value;
 use crate::error::Error;

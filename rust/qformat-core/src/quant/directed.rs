@@ -16,18 +16,8 @@ use super::emit::Emit;
 use super::options::{Arithmetic, QuantOptions};
 use super::real::Real;
 use crate::engine::random::{draw_keyed, draw_of_state, state_at, stream_key, STATE_STEP};
-use crate::engine::rounding::RoundingMode;
+use crate::engine::rounding::{family, RoundingMode};
 use crate::fast::simd::{at_least, at_most};
-
-/// The mode families [`fast_directed`] is compiled for (its `FAMILY`).
-pub(super) mod family {
-    /// Up, down, odd and nearest-away: the increment chosen by masks.
-    pub(crate) const MASKED: u8 = 0;
-    /// Toward zero: never an increment.
-    pub(crate) const TOWARD_ZERO: u8 = 1;
-    /// Stochastic: an increment when the element's draw is below its fraction.
-    pub(crate) const STOCHASTIC: u8 = 2;
-}
 
 /// The loop-invariant choices of [`fast_directed`]: which increment of the
 /// magnitude applies (as masks, so the loop has no per-element branch).

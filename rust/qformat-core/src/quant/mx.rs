@@ -9,11 +9,11 @@ use super::real::Real;
 use super::walk::{default_run_groups, drive, Kernel};
 use crate::engine::options::{EncodeOptions, NanPolicy, Overflow};
 use crate::engine::random::{fill_running, seeded_addend, stream_key, Draws};
-use crate::engine::rounding::RoundingMode;
+use crate::engine::rounding::{family, RoundingMode};
 use crate::engine::value::Value;
 use crate::error::Error;
 use crate::fast::fp32::Fp32Narrowing;
-use crate::fast::fp32_directed::{family, DirectedBody, DirectedNarrowing};
+use crate::fast::fp32_directed::{DirectedBody, DirectedNarrowing};
 use crate::fast::fp32_nearest::{NearestBody, NearestElement, NearestNarrowing};
 use crate::fast::fp64_front::Fp64Front;
 use crate::fast::simd::wide;
@@ -244,12 +244,7 @@ impl<T: Real> FloatEmit<T> for ElemDequant {
         scale32: f32,
         product32: bool,
     ) -> T {
-        let w = f32::from_bits(v.rounded(q));
-        if product32 {
-            T::from_f64((w * scale32) as f64)
-        } else {
-            T::from_f64(w as f64 * scale)
-        }
+        scaled(f32::from_bits(v.rounded(q)), scale, scale32, product32)
     }
 
     /// The code's exact widening times the scale, as [`Self::emit_nearest`].
@@ -262,12 +257,19 @@ impl<T: Real> FloatEmit<T> for ElemDequant {
         scale32: f32,
         product32: bool,
     ) -> T {
-        let w = f32::from_bits(widen(code));
-        if product32 {
-            T::from_f64((w * scale32) as f64)
-        } else {
-            T::from_f64(w as f64 * scale)
-        }
+        scaled(f32::from_bits(widen(code)), scale, scale32, product32)
+    }
+}
+
+/// The element value `w` times its scale, as [`scale_values`] forms the
+/// products: in float32 when `product32` (float32 data and scales), else
+/// in f64.
+#[inline(always)]
+fn scaled<T: Real>(w: f32, scale: f64, scale32: f32, product32: bool) -> T {
+    if product32 {
+        T::from_f64((w * scale32) as f64)
+    } else {
+        T::from_f64(w as f64 * scale)
     }
 }
 
@@ -1209,13 +1211,29 @@ fn directed_block<const FAMILY: u8, T: Real, O, E: FloatEmit<O>>(
     let product32 = std::mem::size_of::<T>() == 4;
     let mut any = false;
     for i in 0..n {
-        let (x, top) = (xs[i].to_f32(), stochastic_top::<FAMILY>(tops, i));
-        let q = (x * inv[i]).to_bits();
-        let (code, flag) = d.code_in::<FAMILY>(q, top);
-        any |= flag | ((x != 0.0) & Point::not_normal(q));
+        let (code, flag) = directed_lane::<FAMILY, T>(d, xs[i], inv[i], tops, i);
+        any |= flag;
         out[i] = emit.emit_coded(code, |c| d.widen(c), scale[i] as f64, scale[i], product32);
     }
     any
+}
+
+/// Element `i` of a [`directed_block`]: the lean loop's code of the
+/// quotient `x * inv`, and whether the element needs the engine (a lane
+/// the lean loop flags, or a non-zero `x` whose quotient is not a normal
+/// number, so not exact, or NaN). [`flag_directed`] redoes the same test.
+#[inline(always)]
+fn directed_lane<const FAMILY: u8, T: Real>(
+    d: &DirectedNarrowing,
+    x: T,
+    inv: f32,
+    tops: &[u32],
+    i: usize,
+) -> (u32, bool) {
+    let x = x.to_f32();
+    let q = (x * inv).to_bits();
+    let (code, flag) = d.code_in::<FAMILY>(q, stochastic_top::<FAMILY>(tops, i));
+    (code, flag | ((x != 0.0) & Point::not_normal(q)))
 }
 
 /// Element `i`'s addend top in stochastic rounding; 0 (no load) otherwise.
@@ -1239,11 +1257,8 @@ fn flag_directed<const FAMILY: u8, T: Real>(
     tops: &[u32],
     flags: &mut [bool],
 ) {
-    for (i, (f, x)) in flags.iter_mut().zip(xs).enumerate() {
-        let x = x.to_f32();
-        let q = (x * inv[i]).to_bits();
-        let flag = d.code_in::<FAMILY>(q, stochastic_top::<FAMILY>(tops, i)).1;
-        *f = flag | ((x != 0.0) & Point::not_normal(q));
+    for (i, (f, &x)) in flags.iter_mut().zip(xs).enumerate() {
+        *f = directed_lane::<FAMILY, T>(d, x, inv[i], tops, i).1;
     }
 }
 
