@@ -235,7 +235,7 @@ mod tests {
             let s = &words[k..];
             let h = line_head(s);
             assert!(
-                h < 16 && (s.as_ptr() as usize + 4 * h) % 64 == 0,
+                h < 16 && (s.as_ptr() as usize + 4 * h).is_multiple_of(64),
                 "offset {k}"
             );
             assert_eq!(
