@@ -370,6 +370,46 @@ fn every_fast_path_equals_the_engine() {
     assert!(cases > 3000, "only {cases} cases ran");
 }
 
+/// `encode_slice` and `round_slice` run each chunk's elements before the
+/// source's first cache-line start on their own (`line_head`): sources that
+/// start at every offset within a line, and chunks beyond the first, give
+/// the engine's bits at every level, on every route (bf16's truncating loop,
+/// F16C, the lean nearest and directed loops, stochastic draws, float64).
+#[test]
+fn sources_at_every_line_offset_equal_the_engine() {
+    let (fp32, fp64) = (float_builtin("fp32"), float_builtin("fp64"));
+    let len = qformat_core::fast::words::CHUNK + 3001;
+    let x32 = f32_inputs();
+    let x64 = f64_inputs();
+    let dsts = ["bf16", "fp16", "fp8_e4m3fn", "fp4_e2m1fn"].map(float_builtin);
+    let mut cases = 0usize;
+    for level in levels() {
+        force_level(Some(level));
+        for dst in &dsts {
+            for o in option_sets(dst).into_iter().step_by(3) {
+                for head in [1, 6, 15] {
+                    check_float(&fp32, at_line_offset(&x32, head, len), dst, &o);
+                    cases += 1;
+                }
+                check_float(&fp64, at_line_offset(&x64, 5, len), dst, &o);
+                cases += 1;
+            }
+        }
+    }
+    force_level(None);
+    assert!(cases > 100, "only {cases} cases ran");
+}
+
+/// `len` elements of `xs` from the one that leaves `head` elements before
+/// the next 64-byte line start.
+fn at_line_offset<S>(xs: &[S], head: usize, len: usize) -> &[S] {
+    let per_line = 64 / std::mem::size_of::<S>();
+    let start = (xs.as_ptr().align_offset(64) + per_line - head) % per_line;
+    let s = &xs[start..start + len];
+    assert_eq!(s.as_ptr().align_offset(64), head);
+    s
+}
+
 /// Every code of a ≤16-bit format (a sample of wider ones) widened into
 /// float32 (where it fits) and float64.
 fn check_decode(fmt: &FloatFormat) -> usize {

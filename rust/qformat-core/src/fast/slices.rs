@@ -33,7 +33,7 @@ use crate::fast::fp32_nearest::NearestNarrowing;
 use crate::fast::fp32_widen::Fp32ToFp64;
 use crate::fast::fp64_front::Fp64Front;
 use crate::fast::table::{self, par_lookup};
-use crate::fast::words::{par_chunks, par_map, Bits, IntWord};
+use crate::fast::words::{line_head, par_chunks, par_map, Bits, IntWord};
 use crate::format::{float_layout, FloatFormat};
 
 /// Reject the conversion if a NaN meets a policy that forbids it.
@@ -191,7 +191,13 @@ fn narrow<S: Bits, D: Bits>(
     conversion.check_nans(src)?;
     let wide_pattern = std::sync::atomic::AtomicBool::new(false);
     par_chunks(src, dst, |base, s, d| {
-        if !conversion.run_chunk(base, s, d, draws) {
+        // The elements before the source's first cache-line start go alone,
+        // so that the rest of the chunk reads whole lines ([`line_head`]).
+        let (s_head, s_rest) = s.split_at(line_head(s));
+        let (d_head, d_rest) = d.split_at_mut(s_head.len());
+        let head = conversion.run_chunk(base, s_head, d_head, draws);
+        let rest = conversion.run_chunk(base + s_head.len(), s_rest, d_rest, draws);
+        if !(head && rest) {
             wide_pattern.store(true, std::sync::atomic::Ordering::Relaxed);
         }
     });

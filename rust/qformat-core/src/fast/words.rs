@@ -142,6 +142,15 @@ impl<'a, S, D> Claims<'a, S, D> {
 /// (a loaded machine), and the caller sleeps in rayon's wait instead.
 const SPIN: Duration = Duration::from_micros(200);
 
+/// How many leading elements of `s` come before the first one that starts
+/// a 64-byte cache line (all of them where none does). A streaming kernel
+/// that starts there reads whole lines with its 64-byte loads; NumPy's large
+/// arrays start 16 bytes past a page, where every such load of the chunk
+/// would straddle two lines.
+pub fn line_head<S>(s: &[S]) -> usize {
+    s.as_ptr().align_offset(64).min(s.len())
+}
+
 /// `dst[i] = f(i, src[i])` over fixed chunks in parallel ([`par_chunks`]).
 pub fn par_map<S: Copy + Send + Sync, D: Bits, F>(src: &[S], dst: &mut [D], f: F)
 where
@@ -216,6 +225,24 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn line_head_reaches_the_first_line_start() {
+        let words = [0u32; 64];
+        for k in 0..32 {
+            let s = &words[k..];
+            let h = line_head(s);
+            assert!(
+                h < 16 && (s.as_ptr() as usize + 4 * h).is_multiple_of(64),
+                "offset {k}"
+            );
+            assert_eq!(
+                line_head(&s[..h.min(3)]),
+                h.min(3),
+                "a short slice is all head"
+            );
         }
     }
 
