@@ -1067,8 +1067,9 @@ fn quotient_at_carry(elem: &FloatFormat, normals: &[f64], a: u64, i: usize, k: i
 /// values, below the element's smallest subnormal (where the quotient's
 /// whole significand is the discarded fraction), and at the deep lanes
 /// the lean directed loop flags. The per-tensor route must take the lean
-/// loop and equal the engine element by element: a doubt test that
-/// misreads the discarded bits, or a lean-loop flag not redone, fails here.
+/// loop and equal the engine element by element at every instruction-set
+/// level: a doubt test that misreads the discarded bits, or a lean-loop
+/// flag not redone, fails here.
 #[test]
 fn float32_stochastic_quantizers_at_carry_points_equal_the_engine() {
     let (scale, n) = (0.3f64, 1 << 18);
@@ -1096,25 +1097,32 @@ fn float32_stochastic_quantizers_at_carry_points_equal_the_engine() {
                 seed,
                 nan: None,
             };
-            let msg = format!("{name} float32 stochastic seed={seed}");
-            let mut codes = vec![0u16; n];
-            let t = quant::quantize_float_traced(&xs, &l, &[scale], &elem, &o, &mut codes).unwrap();
-            assert_eq!(t.route, FloatRoute::OneQuotient, "{msg}");
-            assert!(t.lean, "{msg}: the lean loop did not run");
-            assert!(t.exact < n, "{msg}: every element exact");
-            let mut fake = vec![0f32; n];
-            quant::fake_quantize_float(&xs, &l, &[scale], &elem, &o, &mut fake).unwrap();
-            for (i, &x) in xs.iter().enumerate() {
-                let r = RoundingMode::Stochastic;
-                let want = float_elem_reference(&elem, x as f64, scale, r, seed, i);
-                assert_eq!(codes[i] as u64, want, "{msg} x={x:e} i={i}");
-                let value = quant::value_to_f64(elem.unpack(want)) * scale;
-                assert_eq!(
-                    fake[i].to_bits(),
-                    (value as f32).to_bits(),
-                    "fake {msg} i={i}"
-                );
+            let r = RoundingMode::Stochastic;
+            let want: Vec<u64> = (xs.iter().enumerate())
+                .map(|(i, &x)| float_elem_reference(&elem, x as f64, scale, r, seed, i))
+                .collect();
+            for level in levels() {
+                force_level(Some(level));
+                let msg = format!("{name} float32 stochastic seed={seed} {level:?}");
+                let mut codes = vec![0u16; n];
+                let t =
+                    quant::quantize_float_traced(&xs, &l, &[scale], &elem, &o, &mut codes).unwrap();
+                assert_eq!(t.route, FloatRoute::OneQuotient, "{msg}");
+                assert!(t.lean, "{msg}: the lean loop did not run");
+                assert!(t.exact < n, "{msg}: every element exact");
+                let mut fake = vec![0f32; n];
+                quant::fake_quantize_float(&xs, &l, &[scale], &elem, &o, &mut fake).unwrap();
+                for (i, &x) in xs.iter().enumerate() {
+                    assert_eq!(codes[i] as u64, want[i], "{msg} x={x:e} i={i}");
+                    let value = quant::value_to_f64(elem.unpack(want[i])) * scale;
+                    assert_eq!(
+                        fake[i].to_bits(),
+                        (value as f32).to_bits(),
+                        "fake {msg} i={i}"
+                    );
+                }
             }
+            force_level(None);
         }
     }
     assert!(deep >= 100, "{deep} deep lanes");

@@ -249,39 +249,6 @@ impl DirectedNarrowing {
         any
     }
 
-    /// The codes of float32 patterns `q` (stochastic: with `addends`, one
-    /// per pattern; ignored otherwise) into `codes`, with each element the
-    /// loop cannot vouch for OR-ed into `flags` for the caller to redo;
-    /// returns whether there is one. Compiled for the caller's
-    /// instruction set (the quantizers' blocks, already inside `wide`).
-    #[inline(always)]
-    pub fn codes_flagged_portable(
-        &self,
-        q: &[u32],
-        addends: &[u64],
-        codes: &mut [u32],
-        flags: &mut [bool],
-    ) -> bool {
-        let mut any = false;
-        if self.stochastic() {
-            let each = codes
-                .iter_mut()
-                .zip(flags.iter_mut())
-                .zip(q.iter().zip(addends));
-            for ((c, f), (&x, &a)) in each {
-                let (code, flag) = self.code::<true>(x, a);
-                *c = code;
-                *f |= flag;
-                any |= flag;
-            }
-        } else {
-            for (c, &x) in codes.iter_mut().zip(q) {
-                *c = self.code::<false>(x, 0).0;
-            }
-        }
-        any
-    }
-
     /// Redo a block's flagged elements by the general kernel with their
     /// full addends (cold: only stochastic rounding flags, about one deep
     /// |x| in 2^32 draws); the block's first element has index `first`.

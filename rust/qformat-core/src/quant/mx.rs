@@ -404,6 +404,38 @@ impl Point {
         let near_carry = (low + top).wrapping_sub(mask + 1).wrapping_add(NEAR) <= 2 * NEAR;
         x_nonzero & (near_cut | near_carry | too_small | Self::not_normal(q))
     }
+
+    /// [`Self::doubtful_stochastic`] from the addend's top 32 bits `top`
+    /// alone, in 32-bit lanes, so a fused loop keeps twice the lanes per
+    /// vector and draws only the top halves ([`fill_top_addends`]). Where
+    /// the element's ulp is at most 2^31 quotient ulps (`sh` ≤ 31: every
+    /// quotient down to 2^-8 of the element's smallest subnormal) it is
+    /// the same test: the addend's top `sh` bits are `top`'s, and
+    /// `low + top` < 2^32. Deeper (`sh = 32 + t`), write the 64-bit
+    /// test's addend bits as `top·2^t + r` (`r` < 2^t) and `low` as
+    /// `(low >> t)·2^t + (low mod 2^t)`: `low + top·2^t + r − 2^sh` is
+    /// `2^t·(A − 2^32) + e` with `A = (low >> t) + top` and `0 ≤ e < 2^(t+1)`,
+    /// so a distance of at most [`Self::NEAR`] puts `A − 2^32` within
+    /// `[−NEAR/2^t − 2 + 2^(1−t), NEAR/2^t]`, inside ±NEAR: this test
+    /// flags every element the 64-bit one flags (and a few more there: a
+    /// margin of up to NEAR·2^t quotient ulps, or an `A` within NEAR of
+    /// 0), so the proof of [`FloatKernel::point_loop`] holds for the
+    /// elements it leaves.
+    #[inline(always)]
+    fn doubtful_stochastic32(&self, x_nonzero: bool, q: u32, top: u32) -> bool {
+        let abs = q & 0x7fff_ffff;
+        let sh = self.shift.max(self.sub_base.saturating_sub(abs >> 23));
+        let too_small = sh > Self::MAX_SHIFT;
+        let mask = (1u32 << sh.min(31)) - 1;
+        let low = ((abs & 0x007f_ffff) | 0x0080_0000) & mask;
+        let near_cut = (low.wrapping_add(Self::NEAR) & mask) <= 2 * Self::NEAR;
+        // `A` and `2^min(sh, 32)` mod 2^32 (see above); `32 - min(sh, 32)`
+        // is at most 25, `shift` being at least 7.
+        let sum = (low >> sh.saturating_sub(32).min(31)).wrapping_add(top >> (32 - sh.min(32)));
+        let carry_at = if sh >= 32 { 0 } else { 1 << sh.min(31) };
+        let near_carry = sum.wrapping_sub(carry_at).wrapping_add(Self::NEAR) <= 2 * Self::NEAR;
+        x_nonzero & (near_cut | near_carry | too_small | Self::not_normal(q))
+    }
 }
 
 /// Working space of one block of the vector loops, set up once per run:
@@ -639,20 +671,15 @@ impl<E> FloatKernel<'_, E> {
     /// changes ([`Point::doubtful_stochastic`]); the addend is element
     /// `index + i`'s seeded draw, the one the engine takes. Doubtful
     /// elements are flagged for the exact loop; returns true when there is
-    /// one. One pass where [`Self::interval_loop`] converts two ends: in
-    /// nearest even with the lean kernel, quotient, doubt, conversion and
-    /// output are one fused loop ([`FusedNearest`], which [`Kernel::run`]
-    /// takes instead of this), with no working arrays between them; the
-    /// other modes keep the quotients and addends of the block, convert
-    /// them, then emit their values ([`FloatEmit::emit_block`]). The
-    /// conversion is the lean loop of `fast/fp32_directed.rs` where it
-    /// applies ([`FloatKernel::directed`]): for every float32 `q` and
-    /// addend it gives the general kernel's code, or flags the element
-    /// (a deep stochastic lane it cannot decide in 32 bits), and a flagged
-    /// element is redone by the engine with the doubtful ones; so the
-    /// proof above, which is about `q`'s code, holds for it unchanged.
-    /// float64 data in stochastic mode takes this loop too, with the
-    /// quotient of [`Point::quotient`], which errs by less still.
+    /// one. One pass where [`Self::interval_loop`] converts two ends.
+    /// Where a lean loop applies, [`Kernel::run`] takes a fused form of
+    /// this instead, with no working arrays between the steps: in nearest
+    /// even [`FusedNearest`], in the other modes [`PointBlocks`] (the
+    /// lean loop of `fast/fp32_directed.rs`). Here, with the general
+    /// kernel, the block's quotients and addends are kept, converted, then
+    /// their values emitted ([`FloatEmit::emit_block`]). float64 data in
+    /// stochastic mode takes this loop too, with the quotient of
+    /// [`Point::quotient`], which errs by less still.
     #[inline(always)]
     fn point_loop<T: Real, O>(
         &self,
@@ -692,14 +719,7 @@ impl<E> FloatKernel<'_, E> {
         // mode than the general kernel's one-loop round trip
         // (`emit_general`), measured on 2^25 float32 elements.
         let codes = &mut s.codes[..n];
-        if let Some(d) = &self.directed {
-            // The general kernel's codes for every q and addend, but for
-            // the few lanes it flags (OR-ed into the doubt flags).
-            any |= d.codes_flagged_portable(q, addends, codes, flags);
-            self.mark_lean();
-        } else {
-            p.k.convert_chunk_portable(0, q, codes, &BlockAddends(addends));
-        }
+        p.k.convert_chunk_portable(0, q, codes, &BlockAddends(addends));
         let (scale, scale32) = (|i| r.scale(i), |i| r.scale32(i));
         let values = &mut s.values;
         self.emit
@@ -865,6 +885,16 @@ impl<T: Real, O: Copy, E: FloatEmit<O>> Kernel<T, O> for FloatKernel<'_, E> {
         } else if let Some(p) = self.point_for::<T>() {
             if let Some(lean) = p.nearest {
                 return lean.with_element(FusedNearest {
+                    kernel: self,
+                    p,
+                    xs,
+                    out,
+                    r,
+                    base,
+                });
+            }
+            if let Some(d) = self.directed {
+                return d.with_family(PointBlocks {
                     kernel: self,
                     p,
                     xs,
@@ -1070,6 +1100,134 @@ fn fused<T: Real, O, E: FloatEmit<O>, V: NearestElement, const PRODUCT32: bool>(
 fn flag_doubtful<T: Real>(p: &Point, xs: &[T], r: impl Run, flags: &mut [bool]) {
     for (i, (f, &x)) in flags.iter_mut().zip(xs).enumerate() {
         *f = p.doubtful(x.to_f64() != 0.0, Point::quotient(x, r, i));
+    }
+}
+
+/// [`FloatKernel::point_loop`] in the directed modes and stochastic
+/// rounding where the lean loop applies ([`FloatKernel::directed`]), over
+/// a whole run: quotient, doubt, lean code, value and product as one
+/// fused loop per block, compiled for the mode's family alone
+/// ([`DirectedNarrowing::with_family`]), in 32-bit lanes, with no working
+/// array but the block's addend tops in stochastic rounding
+/// ([`fill_top_addends`]; the doubt test reads no more of them:
+/// [`Point::doubtful_stochastic32`]). The lean loop gives the general
+/// kernel's code of every float32 `q` or flags the lane, and a flagged
+/// lane is redone by the engine with the doubtful ones, so the proof of
+/// [`FloatKernel::point_loop`] holds unchanged.
+struct PointBlocks<'a, 'k, T, O, R, E> {
+    kernel: &'a FloatKernel<'k, E>,
+    p: &'a Point,
+    xs: &'a [T],
+    out: &'a mut [O],
+    r: R,
+    /// The flat index of the run's first element.
+    base: usize,
+}
+
+impl<T: Real, O, R: Run, E: FloatEmit<O>> DirectedBody for PointBlocks<'_, '_, T, O, R, E> {
+    type Out = Result<(), Error>;
+
+    #[inline(always)]
+    fn run<const FAMILY: u8>(self, d: DirectedNarrowing) -> Result<(), Error> {
+        // See [`FloatEmit::emit_coded`].
+        if self.kernel.scales_f32 && std::mem::size_of::<T>() == 4 {
+            self.blocks::<FAMILY, true>(d)
+        } else {
+            self.blocks::<FAMILY, false>(d)
+        }
+    }
+}
+
+impl<T: Real, O, R: Run, E: FloatEmit<O>> PointBlocks<'_, '_, T, O, R, E> {
+    /// The run block by block, each block's flagged elements redone by
+    /// the engine; `PRODUCT32` is [`FloatEmit::emit_coded`]'s.
+    #[inline(always)]
+    fn blocks<const FAMILY: u8, const PRODUCT32: bool>(
+        self,
+        d: DirectedNarrowing,
+    ) -> Result<(), Error> {
+        let (k, p, r) = (self.kernel, self.p, self.r);
+        k.mark_lean();
+        let key = p.stochastic.unwrap_or(0);
+        let (mut tops, mut flags) = ([0u32; BLOCK], [false; BLOCK]);
+        let blocks = self.xs.chunks(BLOCK).zip(self.out.chunks_mut(BLOCK));
+        for (b, (xb, ob)) in blocks.enumerate() {
+            let (off, n) = (b * BLOCK, xb.len());
+            let (rb, tops, index) = (r.sub(off, n), &mut tops[..n], self.base + off);
+            if FAMILY == family::STOCHASTIC {
+                fill_top_addends(key, index as u64, tops);
+            }
+            if point_block::<FAMILY, PRODUCT32, T, O, E>(p, &k.emit, &d, xb, ob, rb, tops) {
+                let flags = &mut flags[..n];
+                flag_point::<FAMILY, T>(p, &d, xb, rb, tops, flags);
+                k.redo_flagged(xb, ob, |j| rb.scale(j), index, flags)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One block of [`PointBlocks`]: the outputs, and whether an element
+/// needs the engine ([`point_lane`]).
+#[inline(always)]
+fn point_block<const FAMILY: u8, const PRODUCT32: bool, T: Real, O, E: FloatEmit<O>>(
+    p: &Point,
+    emit: &E,
+    d: &DirectedNarrowing,
+    xs: &[T],
+    out: &mut [O],
+    r: impl Run,
+    tops: &[u32],
+) -> bool {
+    let n = xs.len().min(out.len()).min(tops.len());
+    let mut any = false;
+    for i in 0..n {
+        let (code, flag) = point_lane::<FAMILY, T>(p, d, xs[i], r, tops, i);
+        any |= flag;
+        out[i] = emit.emit_coded(code, |c| d.widen(c), r.scale(i), r.scale32(i), PRODUCT32);
+    }
+    any
+}
+
+/// Element `i` of a [`point_block`]: the lean loop's code of the
+/// one-quotient `q`, and whether the element needs the engine (doubtful,
+/// [`Point::doubtful`] or [`Point::doubtful_stochastic32`], or a lane the
+/// lean loop flags). [`flag_point`] redoes the same test.
+#[inline(always)]
+fn point_lane<const FAMILY: u8, T: Real>(
+    p: &Point,
+    d: &DirectedNarrowing,
+    x: T,
+    r: impl Run,
+    tops: &[u32],
+    i: usize,
+) -> (u32, bool) {
+    let q = Point::quotient(x, r, i);
+    let top = stochastic_top::<FAMILY>(tops, i);
+    let x_nonzero = x.to_f64() != 0.0;
+    let doubt = if FAMILY == family::STOCHASTIC {
+        p.doubtful_stochastic32(x_nonzero, q, top)
+    } else {
+        p.doubtful(x_nonzero, q)
+    };
+    let (code, flag) = d.code_in::<FAMILY>(q, top);
+    (code, flag | doubt)
+}
+
+/// The elements of a block that [`point_block`] leaves to the engine
+/// (its test, redone into `flags` for the rare block that has one).
+#[cold]
+#[inline(never)]
+fn flag_point<const FAMILY: u8, T: Real>(
+    p: &Point,
+    d: &DirectedNarrowing,
+    xs: &[T],
+    r: impl Run,
+    tops: &[u32],
+    flags: &mut [bool],
+) {
+    for (i, (f, &x)) in flags.iter_mut().zip(xs).enumerate() {
+        *f = point_lane::<FAMILY, T>(p, d, x, r, tops, i).1;
     }
 }
 
@@ -1494,6 +1652,54 @@ mod tests {
         }
         assert!(!ScaleFacts::one(2f64.powi(127)).pow2);
         assert!(!ScaleFacts::one(2f64.powi(-127)).pow2);
+    }
+
+    /// The 32-bit stochastic doubt test flags every element the 64-bit
+    /// one flags, and the same ones where the element's ulp is at most 2^31
+    /// quotient ulps: over quotients of every exponent, with random
+    /// addends and addends whose top bits put the carry within a few ulps.
+    #[test]
+    fn doubtful_stochastic32_covers_the_64_bit_test() {
+        let mut r = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            r
+        };
+        let enc = EncodeOptions {
+            rounding: RoundingMode::Stochastic,
+            ..EncodeOptions::default()
+        };
+        for name in ["fp8_e4m3fn", "fp8_e5m2", "fp6_e2m3fn", "fp4_e2m1fn", "fp16"] {
+            let p = Point::new(&crate::format::float_builtin(name), &enc).unwrap();
+            let mut near = 0;
+            for k in 0..400_000u64 {
+                let w = next();
+                let q = (w as u32 & 0x807f_ffff) | ((k % 256) as u32) << 23;
+                let sh = p.shift.max(p.sub_base.saturating_sub((q >> 23) & 0xff));
+                let addend = if k % 3 == 0 || !(1..=63).contains(&sh) {
+                    next()
+                } else {
+                    // The addend's top `sh` bits put `low + top` at 2^sh + d.
+                    let low = ((q & 0x7f_ffff) | 0x80_0000) as u64 & ((1u64 << sh) - 1);
+                    let d = ((w >> 40) % 25) as i64 - 12;
+                    let top = ((1i64 << sh) - low as i64 + d).rem_euclid(1 << sh) as u64;
+                    (top << (64 - sh)) | (next() >> sh)
+                };
+                let nz = k % 97 != 0;
+                let (wide, narrow) = (
+                    p.doubtful_stochastic(nz, q, addend),
+                    p.doubtful_stochastic32(nz, q, (addend >> 32) as u32),
+                );
+                assert!(narrow || !wide, "{name} q={q:#x} addend={addend:#x}");
+                if sh <= 31 {
+                    assert_eq!(narrow, wide, "{name} q={q:#x} addend={addend:#x}");
+                }
+                near += wide as usize;
+            }
+            assert!(near > 10_000, "{name}: {near} flagged");
+        }
     }
 
     /// The running state gives every element its indexed addend, also
