@@ -391,18 +391,32 @@ impl Point {
     fn doubtful_stochastic(&self, x_nonzero: bool, q: u32, addend: u64) -> bool {
         const NEAR: u64 = Point::NEAR as u64;
         let abs = q & 0x7fff_ffff;
-        let sh = self.shift.max(self.sub_base.saturating_sub(abs >> 23));
+        let sh = self.cut_shift(abs);
         let too_small = sh > Self::MAX_SHIFT;
         let sh = sh.min(Self::MAX_SHIFT);
         let mask = (1u64 << sh) - 1;
         // The significand, not the pattern: from sh = 24 on (quotients
         // below the element's smallest subnormal) the mask reaches past
         // the fraction, where the pattern holds the exponent.
-        let low = ((abs & 0x007f_ffff) | 0x0080_0000) as u64 & mask;
+        let low = Self::significand(abs) as u64 & mask;
         let top = addend >> (64 - sh);
         let near_cut = (low.wrapping_add(NEAR) & mask) <= 2 * NEAR;
         let near_carry = (low + top).wrapping_sub(mask + 1).wrapping_add(NEAR) <= 2 * NEAR;
         x_nonzero & (near_cut | near_carry | too_small | Self::not_normal(q))
+    }
+
+    /// How many quotient ulps of `|q|` (its pattern `abs`) make one ulp of
+    /// the element it rounds to: the stochastic doubt tests' `sh`, shared
+    /// so the 32- and 64-bit tests cannot disagree on it.
+    #[inline(always)]
+    fn cut_shift(&self, abs: u32) -> u32 {
+        self.shift.max(self.sub_base.saturating_sub(abs >> 23))
+    }
+
+    /// The float32 significand of the pattern `abs`, hidden bit included.
+    #[inline(always)]
+    fn significand(abs: u32) -> u32 {
+        (abs & 0x007f_ffff) | 0x0080_0000
     }
 
     /// [`Self::doubtful_stochastic`] from the addend's top 32 bits `top`
@@ -424,10 +438,10 @@ impl Point {
     #[inline(always)]
     fn doubtful_stochastic32(&self, x_nonzero: bool, q: u32, top: u32) -> bool {
         let abs = q & 0x7fff_ffff;
-        let sh = self.shift.max(self.sub_base.saturating_sub(abs >> 23));
+        let sh = self.cut_shift(abs);
         let too_small = sh > Self::MAX_SHIFT;
         let mask = (1u32 << sh.min(31)) - 1;
-        let low = ((abs & 0x007f_ffff) | 0x0080_0000) & mask;
+        let low = Self::significand(abs) & mask;
         let near_cut = (low.wrapping_add(Self::NEAR) & mask) <= 2 * Self::NEAR;
         // `A` and `2^min(sh, 32)` mod 2^32 (see above); `32 - min(sh, 32)`
         // is at most 25, `shift` being at least 7.
@@ -1677,7 +1691,7 @@ mod tests {
             for k in 0..400_000u64 {
                 let w = next();
                 let q = (w as u32 & 0x807f_ffff) | ((k % 256) as u32) << 23;
-                let sh = p.shift.max(p.sub_base.saturating_sub((q >> 23) & 0xff));
+                let sh = p.cut_shift(q & 0x7fff_ffff);
                 let addend = if k % 3 == 0 || !(1..=63).contains(&sh) {
                     next()
                 } else {
