@@ -748,9 +748,69 @@ fn integer_stochastic_quantizers_across_an_integer_equal_the_exact_quotient() {
     assert!(cases >= 9, "{cases}");
 }
 
+/// NaN, infinities, zeros, the largest and the subnormal float32 values
+/// and tiny and huge ones, every third element between ordinary values,
+/// stochastic, at every instruction-set level, in float32 lanes and f64
+/// lanes (a scale that is not a float32 value), both arithmetics. The
+/// stochastic loop neither clamps |q| nor tests for NaN (its doubt test is
+/// true for NaN) and takes the code's sign from q: a NaN that escapes the
+/// doubt, or a code of the wrong sign or clamp for an infinite, huge or
+/// zero quotient, fails here.
+#[test]
+fn integer_stochastic_quantizers_on_special_values_equal_the_exact_quotient() {
+    let specials = [
+        f32::NAN,
+        -f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        0.0,
+        -0.0,
+        f32::MAX,
+        -f32::MAX,
+        1e-45,
+        -1e-45,
+        1e-39,
+        -1e-39,
+        3e-30,
+        -3e-30,
+        1e20,
+        -1e20,
+    ];
+    let n = 5000;
+    let xs: Vec<f32> = (0..n)
+        .map(|i| match i % 3 {
+            0 => specials[i / 3 % specials.len()],
+            _ => ((i % 517) as f32 - 258.0) * 0.0137,
+        })
+        .collect();
+    let l = Layout::new(&[n], None, None).unwrap();
+    let mut cases = 0;
+    for scale in [0.0375f32 as f64, 0.7f32 as f64, 1.0 / 3.0] {
+        for arithmetic in [Arithmetic::Exact, Arithmetic::Torch] {
+            let o = QuantOptions {
+                rounding: RoundingMode::Stochastic,
+                seed: 5,
+                arithmetic,
+                qmin: -128,
+                qmax: 127,
+                nan: Some(-7),
+            };
+            for level in levels() {
+                force_level(Some(level));
+                cases += check_run::<u8>(&xs, &l, scale, &o);
+            }
+            force_level(None);
+        }
+    }
+    assert!(cases >= 18, "{cases}");
+}
+
 /// `clamp(round(x / s) + zp)` with one rounding of the exact quotient (or
-/// of PyTorch's float32 product `x * (1/s)`).
+/// of PyTorch's float32 product `x * (1/s)`); a NaN `x` gets the NaN code.
 fn quant_reference(x: f32, s: f64, zp: i64, o: &QuantOptions, i: usize) -> i64 {
+    if x.is_nan() {
+        return o.nan.expect("NaN data needs a NaN code");
+    }
     let q = match o.arithmetic {
         Arithmetic::Exact => div_value(Value::from_f64(x as f64), Value::from_f64(s)),
         Arithmetic::Torch => Value::from_f64((x * (1.0f32 / s as f32)) as f64),

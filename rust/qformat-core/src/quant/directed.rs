@@ -9,6 +9,9 @@
 //! pick the other modes' increments would cost the stochastic and
 //! toward-zero loops a third of their instructions (`perf annotate`).
 
+// `!(a >= b)` is deliberate: it is true for NaN, which is the point.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 use std::ops::{Add, Mul, Neg, Sub};
 
 use super::constants::Run;
@@ -61,6 +64,8 @@ pub(super) trait Lane:
     const DRAW_MARGIN: Self;
     fn abs(self) -> Self;
     fn floor(self) -> Self;
+    /// `self` with the sign of `sign` (one bitwise select in a vector).
+    fn copysign(self, sign: Self) -> Self;
     fn is_nan(self) -> bool;
     /// Whether the integer `t` (0 ≤ t ≤ BIG) is even.
     fn even(self) -> bool;
@@ -93,6 +98,10 @@ impl Lane for f64 {
     #[inline(always)]
     fn floor(self) -> Self {
         f64::floor(self)
+    }
+    #[inline(always)]
+    fn copysign(self, sign: Self) -> Self {
+        f64::copysign(self, sign)
     }
     #[inline(always)]
     fn is_nan(self) -> bool {
@@ -150,6 +159,10 @@ impl Lane for f32 {
     #[inline(always)]
     fn floor(self) -> Self {
         f32::floor(self)
+    }
+    #[inline(always)]
+    fn copysign(self, sign: Self) -> Self {
+        f32::copysign(self, sign)
     }
     #[inline(always)]
     fn is_nan(self) -> bool {
@@ -224,30 +237,34 @@ impl Directed {
     /// round differently.
     ///
     /// |q| = t + f (integer part and fraction, both exact below `L::BIG`).
-    /// With exact arithmetic `q` is within `err` = |q|·REL + ABS of the
+    /// With exact arithmetic `q` is within `err` = [`Slack::at`] |q| of the
     /// exact quotient, so every decision is sure unless f is within `err`
     /// of 0, of 1, of a half (nearest-away) or of the draw (stochastic:
-    /// away when `random < frac · 2^64`, judged from [`Lane::unit`]; one
-    /// test, [`near_draw`], covers the draw and the integers).
+    /// [`stochastic_code`]).
     /// `FAMILY` is [`Self::family`], fixed at compile time, so each loop
     /// computes only its own modes' increment and verdict.
     #[inline(always)]
-    fn code<L: Lane, const FAMILY: u8>(&self, q: L, zero: bool, random: u64) -> (L, bool) {
+    fn code<L: Lane, const FAMILY: u8>(
+        &self,
+        q: L,
+        zero: bool,
+        random: u64,
+        slack: Slack<L>,
+    ) -> (L, bool) {
+        if FAMILY == family::STOCHASTIC {
+            return stochastic_code(q, random, slack);
+        }
         let neg = q < L::ZERO;
         let a = at_most(q.abs(), L::BIG);
         let t = a.floor();
         let f = a - t;
-        let err = if self.torch {
-            L::ZERO
-        } else {
-            a * L::REL + L::ABS
-        };
-        let (inc, near_other) = match FAMILY {
+        // The test of `torch` repeats the slack's zeros, but lets the
+        // compiler split these loops by arithmetic, which their verdict
+        // reads again below (without it toward zero took 0.34 ms per 2^20
+        // elements instead of 0.31, one thread).
+        let err = if self.torch { L::ZERO } else { slack.at(a) };
+        let (inc, near_half) = match FAMILY {
             family::TOWARD_ZERO => (false, false),
-            family::STOCHASTIC => {
-                let u = L::unit(random);
-                (u < f, near_draw(u, f, err))
-            }
             _ => {
                 let inexact = f > L::ZERO;
                 let inc = (self.up & inexact & !neg)
@@ -260,8 +277,8 @@ impl Directed {
         let mag = if inc { t + L::ONE } else { t };
         let signed = if neg { -mag } else { mag };
         // A zero x is exact; a q that underflowed to 0 from a non-zero x is not.
-        let near_int = FAMILY != family::STOCHASTIC && ((f <= err && !zero) || f >= L::ONE - err);
-        let doubt = q.is_nan() | (a < L::BIG) & ((!self.torch & near_int) | near_other);
+        let near_int = (f <= err && !zero) || f >= L::ONE - err;
+        let doubt = q.is_nan() | (a < L::BIG) & ((!self.torch & near_int) | near_half);
         (signed, doubt)
     }
 
@@ -275,9 +292,10 @@ impl Directed {
         r: R,
         i: usize,
         random: u64,
+        slack: Slack<L>,
     ) -> (L, bool) {
         let q = L::quotient(x, r, i, self.torch);
-        self.code::<L, FAMILY>(q, x.to_f64() == 0.0, random)
+        self.code::<L, FAMILY>(q, x.to_f64() == 0.0, random, slack)
     }
 
     /// Whether [`fast_directed`] doubts element `i` of a block whose first
@@ -295,8 +313,67 @@ impl Directed {
         } else {
             0
         };
-        self.candidate::<L, T, R, FAMILY>(x, r, i, random).1
+        self.candidate::<L, T, R, FAMILY>(x, r, i, random, Slack::of(self))
+            .1
     }
+}
+
+/// How far the loop's quotient `q` may lie from the exact one: |q|·rel +
+/// abs, with `L::REL` and `L::ABS` under exact arithmetic and zero under
+/// PyTorch's (whose `q` is exact by definition). Values rather than a test
+/// of the arithmetic in the loop: that test was a branch and three
+/// register clears per vector in the stochastic loop.
+#[derive(Clone, Copy)]
+struct Slack<L> {
+    rel: L,
+    abs: L,
+}
+
+impl<L: Lane> Slack<L> {
+    #[inline(always)]
+    fn of(d: &Directed) -> Self {
+        if d.torch {
+            Slack {
+                rel: L::ZERO,
+                abs: L::ZERO,
+            }
+        } else {
+            Slack {
+                rel: L::REL,
+                abs: L::ABS,
+            }
+        }
+    }
+
+    /// The bound at |q| = `a` (0 under PyTorch's arithmetic for every
+    /// finite `a`; NaN for an infinite one, which no verdict then reads:
+    /// such an `a` is past `L::BIG`).
+    #[inline(always)]
+    fn at(self, a: L) -> L {
+        a * self.rel + self.abs
+    }
+}
+
+/// The stochastic family's [`Directed::code`]: |q| rounds away from zero
+/// when the draw's fraction `u` ([`Lane::unit`]) is below the fraction
+/// `f` of |q|, and the exact quotient could round otherwise only where
+/// [`near_draw`] says so. |q| is not clamped to `L::BIG` (this family
+/// takes no parity of it), so a NaN quotient reaches the verdict, whose
+/// compares are all true for NaN: the NaN needs no test of its own, and
+/// an infinite or huge |q| (never near the draw's test, which reads
+/// `a < L::BIG` first) gives an infinite or huge code that the clamp to
+/// the code range settles. The sign is `q`'s own (a select, not a
+/// compare and a negation): a negative q whose magnitude rounds to 0
+/// gives −0, which `+ zp` makes the same code as +0.
+#[inline(always)]
+fn stochastic_code<L: Lane>(q: L, random: u64, slack: Slack<L>) -> (L, bool) {
+    let a = q.abs();
+    let t = a.floor();
+    let f = a - t;
+    let u = L::unit(random);
+    let mag = if u < f { t + L::ONE } else { t };
+    let doubt = !(a >= L::BIG) & near_draw(u, f, slack.at(a));
+    (mag.copysign(q), doubt)
 }
 
 /// Whether stochastic rounding's code from the fraction `f` of |q| and
@@ -320,12 +397,14 @@ impl Directed {
 ///
 /// Hence near for d ≤ err + M or d ≥ 1 − 2M − err, with room for the
 /// rounding of d (exact unless |q| < 1) and of the bounds, each below M/4.
-/// A zero or underflowed q is the first case (t = f = 0).
+/// A zero or underflowed q is the first case (t = f = 0). Near for a NaN
+/// `d` or `err` too (see [`stochastic_code`]).
 #[inline(always)]
 fn near_draw<L: Lane>(u: L, f: L, err: L) -> bool {
     let d = (u - f).abs();
     let wrap = L::ONE - (L::DRAW_MARGIN + L::DRAW_MARGIN) - err;
-    (d <= err + L::DRAW_MARGIN) | (d >= wrap)
+    // Written as negations, so that a NaN d or err is near.
+    !(d > err + L::DRAW_MARGIN) | !(d < wrap)
 }
 
 /// The fast loop of [`Directed`]'s modes of family `FAMILY` in lane type
@@ -345,6 +424,7 @@ pub(super) fn fast_directed<L: Lane, T: Real, O, R: Run, E: Emit<O>, const FAMIL
     let n = xb.len().min(ob.len());
     let (xb, ob) = (&xb[..n], &mut ob[..n]);
     let (qmin, qmax) = (L::from_f64(d.qmin), L::from_f64(d.qmax));
+    let slack = Slack::of(d);
     let mut any = false;
     let mut state = state_at(d.key, first);
     for i in 0..n {
@@ -354,7 +434,7 @@ pub(super) fn fast_directed<L: Lane, T: Real, O, R: Run, E: Emit<O>, const FAMIL
             0
         };
         state = state.wrapping_add(STATE_STEP);
-        let (c, doubt) = d.candidate::<L, _, _, FAMILY>(xb[i], r, i, random);
+        let (c, doubt) = d.candidate::<L, _, _, FAMILY>(xb[i], r, i, random, slack);
         let c = at_most(at_least(c + L::zp(r, i), qmin), qmax);
         any |= doubt;
         ob[i] = L::emit(emit, c, r, i);
