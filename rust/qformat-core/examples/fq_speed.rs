@@ -27,7 +27,14 @@ fn best(reps: usize, mut f: impl FnMut()) -> f64 {
 fn main() {
     let only: Vec<String> = std::env::args().skip(1).collect();
     let want = |k: &str| only.is_empty() || only.iter().any(|o| o == k);
-    let n = 1usize << 25;
+    // FQ_LOG2N and FQ_REPS shrink the run for callgrind's instruction counts.
+    let env = |k: &str, d: usize| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let n = 1usize << env("FQ_LOG2N", 25);
     let mut s = 0x9e37_79b9u32;
     let x: Vec<f32> = (0..n)
         .map(|_| {
@@ -41,8 +48,8 @@ fn main() {
     let (fp32, e4m3) = (float_builtin("fp32"), float_builtin("fp8_e4m3fn"));
     let mut out = vec![0f32; n];
     let mut wout = vec![0u32; n];
-    let tensor = Layout::new(&[4096, 8192], None, None).unwrap();
-    let groups = Layout::new(&[4096, 8192], Some(-1), Some(32)).unwrap();
+    let tensor = Layout::new(&[n / 8192, 8192], None, None).unwrap();
+    let groups = Layout::new(&[n / 8192, 8192], Some(-1), Some(32)).unwrap();
     let spec = |rule| ParamSpec {
         scheme: Scheme::Symmetric,
         qmin: -448.0,
@@ -56,7 +63,7 @@ fn main() {
         frac_bits: 0,
         rule: Pow2Rule::Floor,
     });
-    let reps = 9;
+    let reps = env("FQ_REPS", 9);
     let row = |name: &str, ms: f64| println!("{name:>14}: {ms:7.2} ms");
     for (name, rounding) in [
         ("round", RoundingMode::NearestEven),

@@ -536,14 +536,7 @@ impl Fp32Narrowing {
         let sign = (r & self.sign_bit) << self.sign_shift;
         let code = r & self.mag_mask;
         let m = 23 - self.shift;
-        let normal = (code + self.rebias) << self.shift;
-        let v = if SAME_RANGE {
-            normal
-        } else {
-            let sub = (code as f32).to_bits().wrapping_add(self.sub_exp_adj);
-            let sub = select(code == 0, 0, sub);
-            select(code < self.sub_below, sub, normal)
-        };
+        let v = self.finite_magnitude::<SAME_RANGE>(code);
         let payload_nan = 0x7f80_0000 | ((code & ((1 << m) - 1)) << self.shift);
         let v = select(
             code >= self.ieee_special_from || code == self.fn_nan_code,
@@ -552,6 +545,28 @@ impl Fp32Narrowing {
         );
         let v = select(r == self.fnuz_nan_bits, 0x7fc0_0000, v);
         v | sign
+    }
+
+    /// [`Self::widen_with`] of a code that is neither a NaN nor an
+    /// infinity (nor fnuz's NaN pattern): the finite value's selects only,
+    /// for loops whose codes come from finite inputs under saturation.
+    #[inline(always)]
+    pub(super) fn widen_finite<const SAME_RANGE: bool>(&self, r: u32) -> u32 {
+        let sign = (r & self.sign_bit) << self.sign_shift;
+        self.finite_magnitude::<SAME_RANGE>(r & self.mag_mask) | sign
+    }
+
+    /// The float32 pattern of the finite magnitude `code` (see [`Self::widen_with`]).
+    #[inline(always)]
+    fn finite_magnitude<const SAME_RANGE: bool>(&self, code: u32) -> u32 {
+        let normal = (code + self.rebias) << self.shift;
+        if SAME_RANGE {
+            normal
+        } else {
+            let sub = (code as f32).to_bits().wrapping_add(self.sub_exp_adj);
+            let sub = select(code == 0, 0, sub);
+            select(code < self.sub_below, sub, normal)
+        }
     }
 }
 

@@ -140,6 +140,13 @@ impl DirectedNarrowing {
         self.general.widen_with::<false>(code)
     }
 
+    /// [`Self::widen`] of a code of [`Self::code_finite`], which is never
+    /// a NaN or an infinity: the finite value's selects only.
+    #[inline(always)]
+    pub fn widen_finite(&self, code: u32) -> u32 {
+        self.general.widen_finite::<false>(code)
+    }
+
     /// Convert a chunk of float32 patterns whose first element has flat
     /// index `base` to codes, with the widest vector instructions this CPU
     /// has; `draws` gives stochastic rounding its random bits.
@@ -311,6 +318,29 @@ impl DirectedNarrowing {
     /// mask zero, so its loop leaves the masks out.
     #[inline(always)]
     pub fn code_in<const FAMILY: u8>(&self, bits: u32, top: u32) -> (u32, bool) {
+        self.code_with::<FAMILY, true>(bits, top)
+    }
+
+    /// [`Self::code_in`] of a zero or normal float32 pattern `bits`,
+    /// without the infinity and NaN selects, which such a pattern never
+    /// takes. Under saturation ([`Overflow::Saturate`]) its code is then
+    /// finite, so [`Self::widen_finite`] widens it. For a loop whose
+    /// other lanes are flagged and redone (the fake-quantize loop flags a
+    /// quotient that is not a normal number unless its input is zero).
+    ///
+    /// [`Overflow::Saturate`]: crate::engine::options::Overflow::Saturate
+    #[inline(always)]
+    pub fn code_finite<const FAMILY: u8>(&self, bits: u32, top: u32) -> (u32, bool) {
+        self.code_with::<FAMILY, false>(bits, top)
+    }
+
+    /// [`Self::code_in`], with the infinity and NaN selects when `SPECIALS`.
+    #[inline(always)]
+    fn code_with<const FAMILY: u8, const SPECIALS: bool>(
+        &self,
+        bits: u32,
+        top: u32,
+    ) -> (u32, bool) {
         let g = &self.general;
         let sign_in = bits & 0x8000_0000;
         let abs = bits ^ sign_in;
@@ -345,10 +375,13 @@ impl DirectedNarrowing {
         let sign = sign_in >> g.sign_shift;
         let keep_sign = select(code != 0 || g.neg_zero, sign, 0);
         let over_finite = select(neg, g.overflow_finite[1], g.overflow_finite[0]);
+        let r = select(code > g.max_code, over_finite, code | keep_sign);
+        if !SPECIALS {
+            return (r, flag);
+        }
         let payload = (abs >> self.shift) & g.nan_payload_mask;
         let nan_base = select(neg, g.nan_base[1], g.nan_base[0]);
         let nan = nan_base | payload | (g.nan_nonzero_fix & (payload == 0) as u32);
-        let r = select(code > g.max_code, over_finite, code | keep_sign);
         let r = select(abs >= 0x7f80_0000, g.overflow_code | sign, r);
         (select(abs > 0x7f80_0000, nan, r), flag)
     }
@@ -495,6 +528,63 @@ mod tests {
                     run(true, &mut got);
                     assert_eq!(got, back, "{level:?} round {what}");
                 }
+            }
+        }
+    }
+
+    /// The finite-input form (code and widening) equals the full one on
+    /// every zero or normal input of [`inputs`] (random addend tops, and
+    /// the ends), for every format and mode the loop takes, saturating
+    /// (the fake-quantize loop's options), at every level.
+    #[test]
+    fn finite_form_equals_the_full_one_on_normal_inputs() {
+        for (f, opts, _) in taken() {
+            let sat = EncodeOptions {
+                overflow: crate::engine::options::Overflow::Saturate,
+                ..opts
+            };
+            let k = DirectedNarrowing::new(&f, &sat).unwrap();
+            let xs: Vec<u32> = inputs(&f, &k)
+                .into_iter()
+                .filter(|&x| x & 0x7fff_ffff == 0 || f32::from_bits(x).is_normal())
+                .collect();
+            let tops: Vec<u32> = (0..xs.len() as u32)
+                .map(|i| [0, u32::MAX, 1 << 31, i.wrapping_mul(0x9e37_79b9)][i as usize % 4])
+                .collect();
+            for level in Level::available() {
+                let run = |finite: bool| -> Vec<(u32, bool)> {
+                    at_level(level, || {
+                        let each = xs.iter().zip(&tops);
+                        match (k.family(), finite) {
+                            (family::STOCHASTIC, true) => each
+                                .map(|(&x, &t)| k.code_finite::<{ family::STOCHASTIC }>(x, t))
+                                .map(|(c, g)| (k.widen_finite(c), g))
+                                .collect(),
+                            (family::STOCHASTIC, false) => each
+                                .map(|(&x, &t)| k.code_in::<{ family::STOCHASTIC }>(x, t))
+                                .map(|(c, g)| (k.widen(c), g))
+                                .collect(),
+                            (family::TOWARD_ZERO, true) => each
+                                .map(|(&x, _)| k.code_finite::<{ family::TOWARD_ZERO }>(x, 0))
+                                .map(|(c, g)| (k.widen_finite(c), g))
+                                .collect(),
+                            (family::TOWARD_ZERO, false) => each
+                                .map(|(&x, _)| k.code_in::<{ family::TOWARD_ZERO }>(x, 0))
+                                .map(|(c, g)| (k.widen(c), g))
+                                .collect(),
+                            (_, true) => each
+                                .map(|(&x, _)| k.code_finite::<{ family::MASKED }>(x, 0))
+                                .map(|(c, g)| (k.widen_finite(c), g))
+                                .collect(),
+                            (_, false) => each
+                                .map(|(&x, _)| k.code_in::<{ family::MASKED }>(x, 0))
+                                .map(|(c, g)| (k.widen(c), g))
+                                .collect(),
+                        }
+                    })
+                };
+                let what = format!("{level:?} {} {:?}", f.name, opts.rounding);
+                assert_eq!(run(true), run(false), "{what}");
             }
         }
     }

@@ -1186,7 +1186,8 @@ fn point_block<const FAMILY: u8, const PRODUCT32: bool, T: Real, O, E: FloatEmit
     for i in 0..n {
         let (code, flag) = point_lane::<FAMILY, T>(p, d, xs[i], r, tops, i);
         any |= flag;
-        out[i] = emit.emit_coded(code, |c| d.widen(c), r.scale(i), r.scale32(i), PRODUCT32);
+        let widen = |c| d.widen_finite(c);
+        out[i] = emit.emit_coded(code, widen, r.scale(i), r.scale32(i), PRODUCT32);
     }
     any
 }
@@ -1194,7 +1195,12 @@ fn point_block<const FAMILY: u8, const PRODUCT32: bool, T: Real, O, E: FloatEmit
 /// Element `i` of a [`point_block`]: the lean loop's code of the
 /// one-quotient `q`, and whether the element needs the engine (doubtful,
 /// [`Point::doubtful`] or [`Point::doubtful_stochastic32`], or a lane the
-/// lean loop flags). [`flag_point`] redoes the same test.
+/// lean loop flags). [`flag_point`] redoes the same test. An element
+/// whose `q` is neither zero nor a normal number is doubtful (a zero `q`
+/// has a zero `x`), so the lean loop's finite-input form
+/// ([`DirectedNarrowing::code_finite`], whose codes
+/// [`DirectedNarrowing::widen_finite`] widens) serves every element the
+/// test leaves: the kernel saturates, and such a `q` is finite.
 #[inline(always)]
 fn point_lane<const FAMILY: u8, T: Real>(
     p: &Point,
@@ -1212,7 +1218,7 @@ fn point_lane<const FAMILY: u8, T: Real>(
     } else {
         p.doubtful(x_nonzero, q)
     };
-    let (code, flag) = d.code_in::<FAMILY>(q, top);
+    let (code, flag) = d.code_finite::<FAMILY>(q, top);
     (code, flag | doubt)
 }
 
