@@ -532,6 +532,32 @@ mod tests {
         }
     }
 
+    /// The codes and widened values of `xs` in one mode family, by the
+    /// finite-input form or by the full one (the test below compares them).
+    struct FiniteOrFull<'a> {
+        xs: &'a [u32],
+        tops: &'a [u32],
+        finite: bool,
+    }
+
+    impl DirectedBody for FiniteOrFull<'_> {
+        type Out = Vec<(u32, bool)>;
+        fn run<const FAMILY: u8>(self, k: DirectedNarrowing) -> Self::Out {
+            let each = self.xs.iter().zip(self.tops);
+            // Only stochastic rounding reads an addend top.
+            let top = |t: u32| if FAMILY == family::STOCHASTIC { t } else { 0 };
+            if self.finite {
+                each.map(|(&x, &t)| k.code_finite::<FAMILY>(x, top(t)))
+                    .map(|(c, g)| (k.widen_finite(c), g))
+                    .collect()
+            } else {
+                each.map(|(&x, &t)| k.code_in::<FAMILY>(x, top(t)))
+                    .map(|(c, g)| (k.widen(c), g))
+                    .collect()
+            }
+        }
+    }
+
     /// The finite-input form (code and widening) equals the full one on
     /// every zero or normal input of [`inputs`] (random addend tops, and
     /// the ends), for every format and mode the loop takes, saturating
@@ -552,36 +578,13 @@ mod tests {
                 .map(|i| [0, u32::MAX, 1 << 31, i.wrapping_mul(0x9e37_79b9)][i as usize % 4])
                 .collect();
             for level in Level::available() {
-                let run = |finite: bool| -> Vec<(u32, bool)> {
-                    at_level(level, || {
-                        let each = xs.iter().zip(&tops);
-                        match (k.family(), finite) {
-                            (family::STOCHASTIC, true) => each
-                                .map(|(&x, &t)| k.code_finite::<{ family::STOCHASTIC }>(x, t))
-                                .map(|(c, g)| (k.widen_finite(c), g))
-                                .collect(),
-                            (family::STOCHASTIC, false) => each
-                                .map(|(&x, &t)| k.code_in::<{ family::STOCHASTIC }>(x, t))
-                                .map(|(c, g)| (k.widen(c), g))
-                                .collect(),
-                            (family::TOWARD_ZERO, true) => each
-                                .map(|(&x, _)| k.code_finite::<{ family::TOWARD_ZERO }>(x, 0))
-                                .map(|(c, g)| (k.widen_finite(c), g))
-                                .collect(),
-                            (family::TOWARD_ZERO, false) => each
-                                .map(|(&x, _)| k.code_in::<{ family::TOWARD_ZERO }>(x, 0))
-                                .map(|(c, g)| (k.widen(c), g))
-                                .collect(),
-                            (_, true) => each
-                                .map(|(&x, _)| k.code_finite::<{ family::MASKED }>(x, 0))
-                                .map(|(c, g)| (k.widen_finite(c), g))
-                                .collect(),
-                            (_, false) => each
-                                .map(|(&x, _)| k.code_in::<{ family::MASKED }>(x, 0))
-                                .map(|(c, g)| (k.widen(c), g))
-                                .collect(),
-                        }
-                    })
+                let run = |finite: bool| {
+                    let body = FiniteOrFull {
+                        xs: &xs,
+                        tops: &tops,
+                        finite,
+                    };
+                    at_level(level, || k.with_family(body))
                 };
                 let what = format!("{level:?} {} {:?}", f.name, opts.rounding);
                 assert_eq!(run(true), run(false), "{what}");
