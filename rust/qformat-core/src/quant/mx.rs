@@ -1375,7 +1375,8 @@ fn directed_block<const FAMILY: u8, T: Real, O, E: FloatEmit<O>>(
     for i in 0..n {
         let (code, flag) = directed_lane::<FAMILY, T>(d, xs[i], inv[i], tops, i);
         any |= flag;
-        out[i] = emit.emit_coded(code, |c| d.widen(c), scale[i] as f64, scale[i], product32);
+        let widen = |c| d.widen_finite(c);
+        out[i] = emit.emit_coded(code, widen, scale[i] as f64, scale[i], product32);
     }
     any
 }
@@ -1384,6 +1385,10 @@ fn directed_block<const FAMILY: u8, T: Real, O, E: FloatEmit<O>>(
 /// quotient `x * inv`, and whether the element needs the engine (a lane
 /// the lean loop flags, or a non-zero `x` whose quotient is not a normal
 /// number, so not exact, or NaN). [`flag_directed`] redoes the same test.
+/// Every element the test leaves has a zero or normal quotient (a zero
+/// `x` gives a zero one: `inv` is normal), and the kernel saturates, so
+/// the finite-input form ([`DirectedNarrowing::code_finite`], widened by
+/// [`DirectedNarrowing::widen_finite`]) serves, as in [`point_lane`].
 #[inline(always)]
 fn directed_lane<const FAMILY: u8, T: Real>(
     d: &DirectedNarrowing,
@@ -1394,7 +1399,7 @@ fn directed_lane<const FAMILY: u8, T: Real>(
 ) -> (u32, bool) {
     let x = x.to_f32();
     let q = (x * inv).to_bits();
-    let (code, flag) = d.code_in::<FAMILY>(q, stochastic_top::<FAMILY>(tops, i));
+    let (code, flag) = d.code_finite::<FAMILY>(q, stochastic_top::<FAMILY>(tops, i));
     (code, flag | ((x != 0.0) & Point::not_normal(q)))
 }
 
