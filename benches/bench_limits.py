@@ -332,10 +332,27 @@ def quant_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL]) -> None:
             t.add(f"fake_quantize {fmt} (groups of 32) {mode}",
                   lambda e=elem, m=mode, s=seed: qf.fake_quantize(w, e, rounding=m, seed=s, **mx),
                   [(f"qformat {fmt} nearest_even", lambda e=elem: qf.fake_quantize(w, e, **mx))])
+    t.add("fake_quantize mxfp8 by its recipe name", lambda: qf.fake_quantize(w, "mxfp8"),
+          [("quantize + dequantize", lambda: qf.quantize(w, "mxfp8").dequantize()),
+           ("torchao MXTensor.to_mx + dequantize", torchao_mx_round_trip(wt))])
     w64 = w[: rows // 4].astype(np.float64)
     t.add("fake_quantize fp8_e4m3fn float64 (2^-2 size) stochastic",
           lambda: qf.fake_quantize(w64, "fp8_e4m3fn", rounding="stochastic", seed=1),
           [("qformat float64 nearest_even", lambda: qf.fake_quantize(w64, "fp8_e4m3fn"))])
+
+
+def torchao_mx_round_trip(wt: Any) -> Optional[Callable[[], object]]:
+    """torchao's MXFP8 quantize-dequantize on CPU (the same values as
+    qformat's mxfp8 recipe), or None without torchao."""
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from torchao.prototype.mx_formats.mx_tensor import MXTensor
+    except ImportError:
+        return None
+    return lambda: MXTensor.to_mx(wt, torch.float8_e4m3fn, 32).dequantize(torch.float32)
 
 
 def int8_modes(t: Table, w: np.ndarray) -> None:

@@ -141,3 +141,57 @@ def test_float_elements_with_float32_scales_and_nbytes():
         qf.quantize(
             np.array([np.nan] * 32, np.float32), "fp4_e2m1fn", group_size=32, scale_format="e8m0"
         )
+
+
+MX_RECIPE_NAMES = ("mxfp8", "mxfp8_e5m2", "mxfp6_e2m3", "mxfp6_e3m2", "mxfp4", "mxint8")
+
+
+def _recipe_data(shape: tuple, dtype: type) -> np.ndarray:
+    """Blocks of every scale: ordinary, all zero (±0), float32-subnormal
+    (e8m0's smallest scale, where a product may be a subnormal), and huge
+    (up to the type's largest: with ``rceil`` an mxfp4 block there
+    dequantizes to ±inf in float32, by both routes)."""
+    rng = np.random.default_rng(sum(shape))
+    x = rng.standard_normal(shape) * rng.choice([1e-30, 1e-3, 1.0, 300.0, 1e30], shape)
+    flat = x.reshape(-1)
+    flat[: min(40, flat.size)] = 0.0
+    flat[40:50] = -0.0
+    flat[50:90] = rng.standard_normal(flat[50:90].size) * 2.0**-135
+    flat[90:95] = [3e38, -3e38, 1e-45, -1e-45, 2.0**-126][: flat[90:95].size]
+    top = float(np.finfo(dtype).max)
+    return np.clip(x, -top, top).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+@pytest.mark.parametrize("name", MX_RECIPE_NAMES)
+def test_fake_quantize_by_mx_recipe_equals_its_dequantized_codes(name, dtype):
+    """``fake_quantize`` of an MX recipe takes the fused quantizer; its
+    values and type are those of ``quantize(...).dequantize()`` in x's float
+    type, bit for bit (-0 included), whatever the shape and scale rule."""
+    for shape in [(7, 96), (3, 64), (96,), (2, 3, 64)]:
+        x = _recipe_data(shape, dtype)
+        for rule in ("floor", "rceil"):
+            got = qf.fake_quantize(x, name, scale_rule=rule)
+            want_type = np.float64 if dtype == np.float64 else np.float32
+            want = qf.quantize(x, name, scale_rule=rule).dequantize(want_type)
+            assert got.dtype == want_type and got.shape == shape
+            unsigned = {4: np.uint32, 8: np.uint64}[got.itemsize]
+            np.testing.assert_array_equal(got.view(unsigned), want.view(unsigned),
+                                          err_msg=f"{name} {shape} {rule}")
+
+
+def test_fake_quantize_by_mx_recipe_mistakes():
+    """The fused route keeps the recipe's checks: fixed options stay fixed,
+    and a NaN is refused as ``quantize`` refuses it."""
+    x = np.ones((2, 64), np.float32)
+    with pytest.raises(ValueError, match="fixed recipe; rounding"):
+        qf.fake_quantize(x, "mxfp8", rounding="toward_zero")
+    with pytest.raises(ValueError, match="fixed recipe; group_size"):
+        qf.fake_quantize(x, "mxfp4", group_size=16)
+    x[1, 3] = np.nan
+    for bad in (x, np.ones((3, 50), np.float32)):
+        with pytest.raises(ValueError) as fused:
+            qf.fake_quantize(bad, "mxfp8")
+        with pytest.raises(ValueError) as codes:
+            qf.quantize(bad, "mxfp8")
+        assert str(fused.value) == str(codes.value)

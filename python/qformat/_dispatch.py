@@ -13,7 +13,7 @@ from . import _dask, _quant
 from ._args import Clip
 from ._formats import FormatSpec
 from ._qarray import QuantizedArray
-from ._recipes import is_recipe, quantize_recipe
+from ._recipes import fake_quantize_recipe, is_recipe, quantize_recipe
 
 __all__ = ["quantize", "fake_quantize"]
 
@@ -89,8 +89,7 @@ def fake_quantize(
     array gives a lazy dask array with the scales of the whole array."""
     options = _options(locals())
     if is_recipe(fmt):
-        q = quantize_recipe(x, fmt, _changed(options))
-        return q.dequantize(np.float32 if _quant._data(x).dtype == np.float32 else np.float64)
+        return fake_quantize_recipe(x, fmt, _changed(options))
     if _dask.is_dask(x):  # lazy, with whole-array scales
         return _dask.fake_quantize(fake_quantize, x, fmt, **options)
     return _quant.fake_quantize(x, fmt, **options)
