@@ -335,15 +335,34 @@ def quant_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL]) -> None:
     t.add("fake_quantize mxfp8 by its recipe name", lambda: qf.fake_quantize(w, "mxfp8"),
           [("quantize + dequantize", lambda: qf.quantize(w, "mxfp8").dequantize()),
            ("torchao MXTensor.to_mx + dequantize", torchao_mx_round_trip(wt))])
+    dequantize_rows(t, w)
     w64 = w[: rows // 4].astype(np.float64)
     t.add("fake_quantize fp8_e4m3fn float64 (2^-2 size) stochastic",
           lambda: qf.fake_quantize(w64, "fp8_e4m3fn", rounding="stochastic", seed=1),
           [("qformat float64 nearest_even", lambda: qf.fake_quantize(w64, "fp8_e4m3fn"))])
 
 
-def torchao_mx_round_trip(wt: Any) -> Optional[Callable[[], object]]:
+def dequantize_rows(t: Table, w: np.ndarray) -> None:
+    """``QuantizedArray.dequantize`` (codes and scales back to float32)
+    against the same arithmetic written in NumPy and torch, and MX codes
+    against torchao's own dequantize of its MXTensor."""
+    qi = qf.quantize(w, "int8")
+    ci, si = qi.values, np.float32(qi.scale)
+    cit = torch.from_numpy(ci)
+    t.add("dequantize int8 per-tensor codes", lambda: qi.dequantize(),
+          [("NumPy codes.astype(f32) * scale", lambda: ci.astype(np.float32) * si),
+           ("torch codes.float() * scale", lambda: cit.float() * float(si))])
+    qm = qf.quantize(w, "mxfp8")
+    mx = torchao_mx_round_trip(torch.from_numpy(w), dequantize_only=True)
+    t.add("dequantize mxfp8 codes", lambda: qm.dequantize(),
+          [("torchao MXTensor.dequantize", mx)])
+
+
+def torchao_mx_round_trip(wt: Any, dequantize_only: bool = False
+                          ) -> Optional[Callable[[], object]]:
     """torchao's MXFP8 quantize-dequantize on CPU (the same values as
-    qformat's mxfp8 recipe), or None without torchao."""
+    qformat's mxfp8 recipe), or with ``dequantize_only`` the dequantize of
+    an MXTensor made once; None without torchao."""
     try:
         import warnings
 
@@ -352,6 +371,9 @@ def torchao_mx_round_trip(wt: Any) -> Optional[Callable[[], object]]:
             from torchao.prototype.mx_formats.mx_tensor import MXTensor
     except ImportError:
         return None
+    if dequantize_only:
+        m = MXTensor.to_mx(wt, torch.float8_e4m3fn, 32)
+        return lambda: m.dequantize(torch.float32)
     return lambda: MXTensor.to_mx(wt, torch.float8_e4m3fn, 32).dequantize(torch.float32)
 
 

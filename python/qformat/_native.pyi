@@ -209,6 +209,13 @@ def quant_float(
     out: Union[_Words, _Floats], fused: bool,
 ) -> None: ...
 
+# QuantizedArray.dequantize's arithmetic into out (flat float32/float64)
+def dequantize_codes(
+    codes: _Words, shape: tuple[int, ...], axis: Optional[int], group: Optional[int],
+    scales: npt.NDArray[np.float64], zps: npt.NDArray[np.int64],
+    elem: Optional[FloatFormat], signed: bool, out: _Floats,
+) -> None: ...
+
 # error statistics of a conversion (flat float32/float64 arrays of equal length)
 def error_stats(
     reference: _Floats, approx: _Floats

@@ -8,6 +8,7 @@ use qformat_core::engine::int_cast::IntCastOptions;
 use qformat_core::fast::int;
 use qformat_core::fast::words::{Bits, IntWord};
 use qformat_core::format::{float_builtin, FloatFormat, IntFormat};
+use qformat_core::quant::dequantize::{dequantize, Elements};
 use qformat_core::quant::{
     self, Arithmetic, FloatQuantOptions, Layout, ParamSpec, Pow2Rule, QuantOptions, RangeSource,
     ScaleRule, Scheme,
@@ -335,7 +336,50 @@ fn quant_float(
     })
 }
 
+/// `out` (flat float32 or float64) = the values of `codes` (flat storage
+/// words: float element codes of `elem`, or with `elem` None integer codes,
+/// two's complement when `signed`) with the scales and zero points (empty:
+/// all zero) of the layout `shape`/`axis`/`group`:
+/// `QuantizedArray.dequantize`'s arithmetic (`quant::dequantize`).
+#[pyfunction]
+#[pyo3(signature = (codes, shape, axis, group, scales, zps, elem, signed, out))]
+#[allow(clippy::too_many_arguments)]
+fn dequantize_codes(
+    py: Python<'_>,
+    codes: &Bound<'_, PyAny>,
+    shape: Vec<usize>,
+    axis: Option<i64>,
+    group: Option<usize>,
+    scales: &Bound<'_, PyAny>,
+    zps: &Bound<'_, PyAny>,
+    elem: Option<FloatArg>,
+    signed: bool,
+    out: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    let l = Layout::new(&shape, axis, group).map_err(to_py)?;
+    let elements = match &elem {
+        Some(f) => Elements::Float(&f.0),
+        None => Elements::Int { signed },
+    };
+    with_slice::<f64, _>(scales, |s| {
+        with_slice::<i64, _>(zps, |z| {
+            if is_f32(out) {
+                with_slice_mut::<f32, _>(
+                    out,
+                    |o| dispatch_ro!(codes, c => detached(py, || dequantize(c, &l, s, z, elements, o))),
+                )
+            } else {
+                with_slice_mut::<f64, _>(
+                    out,
+                    |o| dispatch_ro!(codes, c => detached(py, || dequantize(c, &l, s, z, elements, o))),
+                )
+            }
+        })
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(dequantize_codes, m)?)?;
     m.add_function(wrap_pyfunction!(cast_to_int, m)?)?;
     m.add_function(wrap_pyfunction!(quant_params, m)?)?;
     m.add_function(wrap_pyfunction!(quant_int, m)?)?;

@@ -44,6 +44,7 @@
 
 mod codes;
 mod constants;
+pub mod dequantize;
 mod directed;
 mod emit;
 mod exact;

@@ -23,23 +23,11 @@ use super::{ErrorStats, Lanes, StatFloat, CHUNK};
 use crate::error::Error;
 use crate::fast::simd::wide;
 use crate::fast::words::Bits;
-use crate::format::FloatFormat;
-use crate::quant::{value_to_f64, Granularity, Layout, Real};
-
-/// Elements dequantized at a time: a block of values that stays in the
-/// first-level cache (a multiple of the lanes, so blocks feed them in order).
-const BLOCK: usize = 1024;
-
-/// What the codes are.
-#[derive(Clone, Copy, Debug)]
-pub enum Elements<'a> {
-    /// Integer codes in two's-complement words (`signed`: read with the
-    /// word's sign; else as unsigned), dequantized as `(code - zp) * scale`.
-    Int { signed: bool },
-    /// Codes of a float element format (at most 16 bits), dequantized as
-    /// `value(code) * scale`; zero points must be empty.
-    Float(&'a FloatFormat),
-}
+pub use crate::quant::dequantize::Elements;
+use crate::quant::dequantize::{
+    any_above, check, CodeValue, FloatValues, Params, Signed, Unsigned, BLOCK,
+};
+use crate::quant::{Layout, Real};
 
 /// Statistics of the dequantized values of `codes` (as [`Elements`] says,
 /// with one scale and zero point per scale of `l`; empty `zps` means all
@@ -69,50 +57,6 @@ pub fn quantized_stats<T: Real + StatFloat, D: Bits>(
             }
             Ok(run(x, codes, &p, &table))
         }
-    }
-}
-
-/// Whether a code has a bit outside `mask` (2^bits - 1): each chunk's
-/// codes OR-ed together in one straight loop, which vectorises, where a
-/// short-circuiting `any` compared them one by one (about 14% of the MX
-/// statistics' time).
-fn any_above<D: Bits>(codes: &[D], mask: u64) -> bool {
-    codes.par_chunks(CHUNK).any(|c| {
-        let all = wide(
-            #[inline(always)]
-            || c.iter().fold(0u64, |m, &v| m | v.to_u64()),
-        );
-        all & !mask != 0
-    })
-}
-
-/// Lengths and counts agree with the layout.
-fn check(
-    nx: usize,
-    ncodes: usize,
-    l: &Layout,
-    nscales: usize,
-    nzps: usize,
-    elements: &Elements,
-) -> Result<(), Error> {
-    if nx != ncodes || nx != l.size() {
-        return Err(Error::invalid("input, codes and shape differ in size"));
-    }
-    if nscales != l.n_params() || (nzps != 0 && nzps != nscales) {
-        return Err(Error::invalid(format!(
-            "expected {} scales and zero points, got {nscales} and {nzps}",
-            l.n_params()
-        )));
-    }
-    match elements {
-        Elements::Float(f) if f.bits() > 16 => Err(Error::invalid(format!(
-            "{} is too wide for an element format",
-            f.name
-        ))),
-        Elements::Float(_) if nzps != 0 => {
-            Err(Error::invalid("float elements have no zero points"))
-        }
-        _ => Ok(()),
     }
 }
 
@@ -172,146 +116,6 @@ fn chunk<T: Real + StatFloat, D: Bits, V: CodeValue<D>>(
         exact.add_pairs(xb, ys, limit);
     }
     exact
-}
-
-/// The exact value of one code word.
-trait CodeValue<D>: Sync {
-    fn value(&self, code: D) -> f64;
-}
-
-/// Two's-complement integer codes: the word shifted up by this many bits
-/// and arithmetically back down.
-struct Signed(usize);
-impl<D: Bits> CodeValue<D> for Signed {
-    #[inline(always)]
-    fn value(&self, code: D) -> f64 {
-        (((code.to_u64() << self.0) as i64) >> self.0) as f64
-    }
-}
-
-/// Unsigned integer codes.
-struct Unsigned;
-impl<D: Bits> CodeValue<D> for Unsigned {
-    #[inline(always)]
-    fn value(&self, code: D) -> f64 {
-        code.to_u64() as f64
-    }
-}
-
-/// Every value of a float element format (NaN codes are NaN), the table
-/// the fused quantize-dequantize pass multiplies by the scale.
-struct FloatValues {
-    values: Vec<f64>,
-    mask: u64,
-}
-
-impl FloatValues {
-    fn new(f: &FloatFormat) -> Self {
-        let values: Vec<f64> = (0..1u64 << f.bits())
-            .map(|c| value_to_f64(f.unpack(c)))
-            .collect();
-        FloatValues {
-            mask: values.len() as u64 - 1,
-            values,
-        }
-    }
-}
-
-impl<D: Bits> CodeValue<D> for FloatValues {
-    #[inline(always)]
-    fn value(&self, code: D) -> f64 {
-        // Masked (codes were checked below the table): no bounds-check branch.
-        self.values[(code.to_u64() & self.mask) as usize]
-    }
-}
-
-/// The scales and zero points of a layout.
-struct Params<'a> {
-    l: &'a Layout,
-    scales: &'a [f64],
-    zps: &'a [i64],
-}
-
-impl Params<'_> {
-    /// `ys[i]` = the dequantized value of `cs[i]`, the element of flat
-    /// index `first + i`: `T::from_f64((value - zp) * scale)`, the fused
-    /// pass's arithmetic (its float32 loop rounds the same exact product
-    /// once, to the same float32). A block under one scale (per tensor, per
-    /// channel across an inner axis) reads it as a constant; any other gets
-    /// its scales and zero points laid out first, so the loop over the
-    /// block is one straight vectorisable loop even for groups of 32.
-    #[inline(always)]
-    fn dequantize<T: Real, D: Bits, V: CodeValue<D>>(
-        &self,
-        cs: &[D],
-        first: usize,
-        v: &V,
-        ys: &mut [T],
-    ) {
-        let n = cs.len().min(ys.len()).min(BLOCK);
-        let (cs, ys) = (&cs[..n], &mut ys[..n]);
-        let (p, step, run) = self.segment(first);
-        if !step && run >= n {
-            let (s, z) = (self.scales[p], self.zp(p));
-            for (y, &c) in ys.iter_mut().zip(cs) {
-                *y = T::from_f64((v.value(c) - z) * s);
-            }
-            return;
-        }
-        let (mut s, mut z) = ([0f64; BLOCK], [0f64; BLOCK]);
-        let (s, z) = (&mut s[..n], &mut z[..n]);
-        self.lay_out(first, s, z);
-        for (((y, &c), &sk), &zk) in ys.iter_mut().zip(cs).zip(s.iter()).zip(z.iter()) {
-            *y = T::from_f64((v.value(c) - zk) * sk);
-        }
-    }
-
-    /// `s[i]`, `z[i]` = the scale and zero point of flat index `first + i`,
-    /// run by run.
-    #[inline(always)]
-    fn lay_out(&self, first: usize, s: &mut [f64], z: &mut [f64]) {
-        let mut i = 0;
-        while i < s.len() {
-            let (p, step, run) = self.segment(first + i);
-            let m = run.min(s.len() - i);
-            if step {
-                s[i..i + m].copy_from_slice(&self.scales[p..p + m]);
-                for (k, zk) in z[i..i + m].iter_mut().enumerate() {
-                    *zk = self.zp(p + k);
-                }
-            } else {
-                s[i..i + m].fill(self.scales[p]);
-                z[i..i + m].fill(self.zp(p));
-            }
-            i += m;
-        }
-    }
-
-    #[inline(always)]
-    fn zp(&self, p: usize) -> f64 {
-        self.zps.get(p).map_or(0.0, |&z| z as f64)
-    }
-
-    /// The scale of flat index `i`, whether the following elements read
-    /// the next scales (`true`) or the same one, and how many elements
-    /// from `i` on do so (the `[outer, len, inner]` view of [`Layout`]).
-    #[inline(always)]
-    fn segment(&self, i: usize) -> (usize, bool, usize) {
-        let Layout {
-            len, inner, gran, ..
-        } = *self.l;
-        match gran {
-            Granularity::Tensor => (0, false, usize::MAX),
-            Granularity::Channel if inner == 1 => (i % len, true, len - i % len),
-            Granularity::Channel => ((i / inner) % len, false, inner - i % inner),
-            Granularity::Group(g) if inner == 1 => (i / g, false, g - i % g),
-            Granularity::Group(g) => {
-                let (row, j) = (i / inner, i % inner);
-                let (o, a) = (row / len, row % len);
-                ((o * (len / g) + a / g) * inner + j, true, inner - j)
-            }
-        }
-    }
 }
 
 #[cfg(test)]
