@@ -40,7 +40,7 @@ pub enum Elements<'a> {
 /// codes OR-ed together in one straight loop, which vectorises, where a
 /// short-circuiting `any` compared them one by one (about 14% of the MX
 /// statistics' time).
-pub(crate) fn any_above<D: Bits>(codes: &[D], mask: u64) -> bool {
+fn any_above<D: Bits>(codes: &[D], mask: u64) -> bool {
     codes.par_chunks(TASK).any(|c| {
         let all = wide(
             #[inline(always)]
@@ -109,11 +109,24 @@ impl<D: Bits> CodeValue<D> for Unsigned {
 /// the fused quantize-dequantize pass multiplies by the scale.
 pub(crate) struct FloatValues {
     values: Vec<f64>,
-    pub(crate) mask: u64,
+    mask: u64,
 }
 
 impl FloatValues {
-    pub(crate) fn new(f: &FloatFormat) -> Self {
+    /// The table of `f`, once every one of `codes` is below `2^bits`
+    /// (the table's reads are masked, so a wider code must be refused).
+    pub(crate) fn checked<D: Bits>(f: &FloatFormat, codes: &[D]) -> Result<Self, Error> {
+        let table = FloatValues::new(f);
+        if any_above(codes, table.mask) {
+            return Err(Error::invalid(format!(
+                "element codes must be below 2^{}",
+                f.bits()
+            )));
+        }
+        Ok(table)
+    }
+
+    fn new(f: &FloatFormat) -> Self {
         let values: Vec<f64> = (0..1u64 << f.bits())
             .map(|c| value_to_f64(f.unpack(c)))
             .collect();
@@ -265,13 +278,7 @@ pub fn dequantize<T: Real, D: Bits>(
         Elements::Int { signed: true } => run(codes, &p, &Signed(64 - word_bits), out, int),
         Elements::Int { signed: false } => run(codes, &p, &Unsigned, out, int),
         Elements::Float(f) => {
-            let table = FloatValues::new(f);
-            if any_above(codes, table.mask) {
-                return Err(Error::invalid(format!(
-                    "element codes must be below 2^{}",
-                    f.bits()
-                )));
-            }
+            let table = FloatValues::checked(f, codes)?;
             run(codes, &p, &table, out, |c, _, s| T::from_f64(c * s));
         }
     }

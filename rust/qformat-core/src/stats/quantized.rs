@@ -24,9 +24,7 @@ use crate::error::Error;
 use crate::fast::simd::wide;
 use crate::fast::words::Bits;
 pub use crate::quant::dequantize::Elements;
-use crate::quant::dequantize::{
-    any_above, check, CodeValue, FloatValues, Params, Signed, Unsigned, BLOCK,
-};
+use crate::quant::dequantize::{check, CodeValue, FloatValues, Params, Signed, Unsigned, BLOCK};
 use crate::quant::{Layout, Real};
 
 /// Statistics of the dequantized values of `codes` (as [`Elements`] says,
@@ -47,16 +45,7 @@ pub fn quantized_stats<T: Real + StatFloat, D: Bits>(
     match elements {
         Elements::Int { signed: true } => Ok(run(x, codes, &p, &Signed(64 - word_bits))),
         Elements::Int { signed: false } => Ok(run(x, codes, &p, &Unsigned)),
-        Elements::Float(f) => {
-            let table = FloatValues::new(f);
-            if any_above(codes, table.mask) {
-                return Err(Error::invalid(format!(
-                    "element codes must be below 2^{}",
-                    f.bits()
-                )));
-            }
-            Ok(run(x, codes, &p, &table))
-        }
+        Elements::Float(f) => Ok(run(x, codes, &p, &FloatValues::checked(f, codes)?)),
     }
 }
 
