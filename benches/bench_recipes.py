@@ -93,6 +93,11 @@ def bench_torchao(x: np.ndarray, repeat: int) -> None:
 
     line("nvfp4", best_ms(lambda: qf.quantize(x, "nvfp4"), repeat), "torchao",
          best_ms(torchao_nvfp4, repeat))
+    pts = nvfp4_tensor.per_tensor_amax_to_scale(torch.max(torch.abs(t)))
+    theirs = nvfp4_tensor.NVFP4Tensor.to_nvfp4(t, per_tensor_scale=pts)
+    ours = qf.quantize(x, "nvfp4")
+    line("nvfp4 dequantize", best_ms(ours.dequantize, repeat), "torchao",
+         best_ms(lambda: theirs.dequantize(torch.float32), repeat))
 
 
 def bench_fp8_block(x: np.ndarray, repeat: int) -> None:

@@ -249,6 +249,44 @@ def test_nvfp4_fields_and_mistakes():
         qf.quantize(np.full((1, 16), np.inf, np.float32), "nvfp4")
 
 
+def _nvfp4_values_by_numpy(q) -> np.ndarray:
+    """The NVFP4 values by their formula in NumPy float32 (torchao's
+    ``dequantize``): ``decode(e2m1 codes) * (decode(e4m3 scale) * t)``."""
+    v = qf.decode(q.grouped_values(), "fp4_e2m1fn", dtype=np.float32)
+    with np.errstate(all="ignore"):  # NaN scales, and 0 times an infinite scale
+        return (v * q.scale).reshape(q.shape)
+
+
+@pytest.mark.parametrize("t", [1.0, 2.0**-127, 0.7071, 3.0e36, 1.1e-20])
+def test_nvfp4_dequantize_equals_its_formula_for_every_code_pair(t):
+    """Every e2m1 code under every e4m3 scale code (NaN scales included),
+    under tensor scales that make products overflow, go subnormal or round:
+    the Rust pass gives the NumPy formula's bits, in float32 and float64."""
+    from qformat._nvfp4 import NVFP4Array
+    codes = np.tile(np.arange(16, dtype=np.uint8), 256)
+    packed = (codes[0::2] | (codes[1::2] << 4)).astype(np.uint8).reshape(256, 8)
+    scales = np.arange(256, dtype=np.uint8).reshape(256, 1)
+    q = NVFP4Array(packed, scales, t, (256, 16))
+    want = _nvfp4_values_by_numpy(q)
+    got = q.dequantize()
+    assert got.dtype == np.float32 and got.shape == (256, 16)
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    np.testing.assert_array_equal(q.dequantize(np.float64), want.astype(np.float64))
+    assert np.isnan(got[0x7F]).all() and np.isinf(got).any() == (t > 1e35)
+
+
+def test_nvfp4_dequantize_reads_views_and_refuses_mismatched_fields():
+    x = np.random.default_rng(4).standard_normal((6, 64)).astype(np.float32)
+    q = qf.quantize(x, "nvfp4")
+    want = _nvfp4_values_by_numpy(q)
+    q.packed = np.asfortranarray(q.packed)  # a non-contiguous layout of the same codes
+    q.scale_codes = q.scale_codes[::-1][::-1]
+    np.testing.assert_array_equal(q.dequantize().view(np.uint32), want.view(np.uint32))
+    q.scale_codes = q.scale_codes[:, :3]
+    with pytest.raises(ValueError, match="NVFP4 dequantize needs"):
+        q.dequantize()
+
+
 # ---------------------------------------------------------------------------
 # DeepSeek-V3 FP8 blocks. No installable library ships DeepSeek's weight
 # quantizer (its kernel is Triton), so the reference is a TRANSCRIPTION of

@@ -246,6 +246,10 @@ def nvfp4_quantize(
     x: npt.NDArray[np.float32], tensor_scale: float, scales: npt.NDArray[np.uint8],
     packed: npt.NDArray[np.uint8],
 ) -> None: ...
+def nvfp4_dequantize(
+    packed: npt.NDArray[np.uint8], scales: npt.NDArray[np.uint8], tensor_scale: float,
+    out: npt.NDArray[np.float32],
+) -> None: ...
 
 # DeepSeek-V3 FP8 blocks (qformat_core::quant::fp8_block)
 def fp8_block_quantize(

@@ -82,12 +82,17 @@ class NVFP4Array(QuantizedArray):
 
     def dequantize(self, dtype: Any = np.float32) -> np.ndarray:
         """``decode(values) * scale`` in float32 (torchao's ``dequantize``),
-        then ``dtype`` (float32 or float64)."""
+        then ``dtype`` (float32 or float64). One parallel Rust pass
+        (``quant::nvfp4::dequantize``, GIL released) forms the same bits as
+        that NumPy formula without its decoded and broadcast temporaries."""
         dt = np.dtype(dtype)
         if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"dtype must be float32 or float64, not {dt}")
-        v = decode(self.grouped_values(), "fp4_e2m1fn", dtype=np.float32)
-        return (v * self.scale).reshape(self._shape).astype(dt, copy=False)
+        out = np.empty(self._shape, np.float32)
+        _native.nvfp4_dequantize(np.ascontiguousarray(self.packed, np.uint8).reshape(-1),
+                                 np.ascontiguousarray(self.scale_codes, np.uint8).reshape(-1),
+                                 float(self.tensor_scale), out.reshape(-1))
+        return out.astype(dt, copy=False)
 
     def __repr__(self) -> str:
         return (f"NVFP4Array(shape={self._shape}, tensor_scale={float(self.tensor_scale)!r}, "

@@ -1995,3 +1995,90 @@ fn check_mx_call(
         assert_eq!(fake[i].to_bits(), value.to_bits(), "fake {}", at());
     }
 }
+
+/// One NVFP4 block from the engine alone, in torchao's float32 steps: the
+/// block's largest magnitude (NaNs skipped, as `f32::max` does), its scale
+/// `e4m3((amax / 6) / t)` clamped to e4m3's normals, the factor
+/// `(1 / t) / s`, and each element's `e2m1(clamp(x · factor, ±6))`.
+fn nvfp4_block_by_the_engine(xs: &[f32], t: f32) -> (u8, Vec<u8>) {
+    let opts = EncodeOptions::default();
+    let (e4m3, e2m1, fp32) = (
+        float_builtin("fp8_e4m3fn"),
+        float_builtin("fp4_e2m1fn"),
+        float_builtin("fp32"),
+    );
+    let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let scaled = ((amax / 6.0) / t).clamp(0.015625, 448.0);
+    let code = e4m3.encode(Value::from_f64(scaled as f64), &opts, 0);
+    let s = f32::from_bits(fp32.encode(e4m3.unpack(code), &opts, 0) as u32);
+    let r = (1.0 / t) / s;
+    let codes: Vec<u64> = xs
+        .iter()
+        .map(|&x| e2m1.encode(Value::from_f64((x * r).clamp(-6.0, 6.0) as f64), &opts, 0))
+        .collect();
+    let packed = codes.chunks(2).map(|p| (p[0] | p[1] << 4) as u8).collect();
+    (code as u8, packed)
+}
+
+/// `quant::nvfp4::quantize` (the fused block loop with the lean e2m1
+/// kernel) gives the engine's codes and scales at every level: blocks of
+/// random values of every magnitude, of the tensor maximum, all zero, with
+/// NaN, ±inf, subnormals and values on e2m1's rounding midpoints, under
+/// tensor scales from 2^-127 to huge.
+#[test]
+fn nvfp4_blocks_equal_the_engine() {
+    use qformat_core::quant::nvfp4;
+    let mut r = Rng(0x1234_5678_9abc_def1);
+    let mut x: Vec<f32> = Vec::new();
+    for e in -140i32..=130 {
+        x.extend((0..16).map(|_| {
+            let m = 1.0 + (r.next() % 1024) as f32 / 1024.0;
+            let sign = if r.next() & 1 == 1 { -1.0 } else { 1.0 };
+            sign * m * (e as f32).exp2()
+        }));
+    }
+    x.extend((0..4096).map(|_| f32::from_bits(r.next() as u32)));
+    let midpoints = [0.25f32, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0, 6.0, 7.0];
+    for m in midpoints {
+        x.extend(around(m, 2).chain(around(-m, 2)));
+    }
+    let special = [
+        0.0,
+        -0.0,
+        f32::NAN,
+        -f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+    ];
+    x.extend(special.iter().chain(&[1e-45, -1e-40, f32::MAX, -f32::MAX]));
+    x.extend([0.0f32; 32]);
+    x.resize(x.len().div_ceil(16) * 16, 3.0);
+    let blocks = x.len() / 16;
+    let finite_max = x
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold(0f32, |m, v| m.max(v.abs()));
+    let mut cases = 0;
+    for level in levels() {
+        force_level(Some(level));
+        for t in [
+            nvfp4::tensor_scale(finite_max),
+            1.0,
+            2f32.powi(-127),
+            1e-3,
+            3.0e30,
+        ] {
+            let (mut scales, mut packed) = (vec![0u8; blocks], vec![0u8; blocks * 8]);
+            nvfp4::quantize(&x, t, &mut scales, &mut packed).unwrap();
+            for b in 0..blocks {
+                let (s, p) = nvfp4_block_by_the_engine(&x[16 * b..16 * b + 16], t);
+                let at = format!("{level:?} t={t:e} block {b} {:?}", &x[16 * b..16 * b + 16]);
+                assert_eq!(scales[b], s, "scale: {at}");
+                assert_eq!(&packed[8 * b..8 * b + 8], &p[..], "codes: {at}");
+                cases += 1;
+            }
+        }
+    }
+    force_level(None);
+    assert!(cases > 1000, "only {cases} blocks");
+}

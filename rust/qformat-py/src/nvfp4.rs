@@ -1,6 +1,6 @@
 //! NVFP4 (`qformat_core::quant::nvfp4`): float32 values in, e4m3 block
-//! scales and packed e2m1 pairs out; DeepSeek-V3's FP8 blocks
-//! (`qformat_core::quant::fp8_block`): fp8 codes and float32 block scales
+//! scales and packed e2m1 pairs out, and their float32 values back;
+//! DeepSeek-V3's FP8 blocks (`qformat_core::quant::fp8_block`): fp8 codes and float32 block scales
 //! out. GIL released.
 
 use pyo3::prelude::*;
@@ -35,6 +35,24 @@ fn nvfp4_quantize(
     })
 }
 
+/// The float32 values of NVFP4 codes into `out` (torchao's dequantize).
+#[pyfunction]
+fn nvfp4_dequantize(
+    py: Python<'_>,
+    packed: &Bound<'_, PyAny>,
+    scales: &Bound<'_, PyAny>,
+    tensor_scale: f32,
+    out: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    with_slice::<u8, _>(packed, |ps| {
+        with_slice::<u8, _>(scales, |ss| {
+            with_slice_mut::<f32, _>(out, |os| {
+                detached(py, || nvfp4::dequantize(ps, ss, tensor_scale, os))
+            })
+        })
+    })
+}
+
 /// DeepSeek-V3 FP8 blocks of the row-major `rows × cols` float32 `w`:
 /// fp8_e4m3fn codes into `codes`, the block scales into `scales`.
 #[pyfunction]
@@ -61,5 +79,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fp8_block_quantize, m)?)?;
     m.add_function(wrap_pyfunction!(nvfp4_tensor_scale, m)?)?;
     m.add_function(wrap_pyfunction!(nvfp4_quantize, m)?)?;
+    m.add_function(wrap_pyfunction!(nvfp4_dequantize, m)?)?;
     Ok(())
 }
