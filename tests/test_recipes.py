@@ -399,6 +399,36 @@ def _numpy_fp8_block(w: np.ndarray, pow2: bool) -> tuple:
     return qf.encode(w / per_element, "fp8_e4m3fn", profile="torch-cpu"), s
 
 
+def _fp8_block_values_by_numpy(q) -> np.ndarray:
+    """The fp8_block128 values by their formula in NumPy float32: each
+    code's e4m3 value times its block's scale, broadcast over the block."""
+    m, n = q.values.shape
+    s = np.repeat(np.repeat(q.weight_scale_inv, 128, 0), 128, 1)[:m, :n]
+    with np.errstate(all="ignore"):
+        return qf.decode(q.values, "fp8_e4m3fn", dtype=np.float32) * s
+
+
+@pytest.mark.parametrize("shape", [(256, 256), (1, 1), (130, 300), (515, 129)])
+def test_fp8_block128_dequantize_equals_its_formula_for_every_code(shape):
+    """Every e4m3 code (NaN included) under scales from 2^-149 to 3e38, in
+    full and edge blocks: the Rust pass gives the NumPy formula's bits."""
+    from qformat._fp8block import FP8BlockArray
+    m, n = shape
+    codes = (np.arange(m * n) * 7 % 256).astype(np.uint8).reshape(m, n)
+    bm, bn = -(-m // 128), -(-n // 128)
+    pool = np.array([1.0, 2.0**-149, 3.1e-20, 0.7071, 448.0, 3.0e38], np.float32)
+    scales = pool[np.arange(bm * bn) % pool.size].reshape(bm, bn)
+    q = FP8BlockArray(codes, scales)
+    want = _fp8_block_values_by_numpy(q)
+    got = q.dequantize()
+    assert got.dtype == np.float32 and got.shape == shape
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    np.testing.assert_array_equal(q.dequantize(np.float64), want.astype(np.float64))
+    q.weight_scale_inv = scales[:, :0]
+    with pytest.raises(ValueError, match="scales"):
+        q.dequantize()
+
+
 @pytest.mark.parametrize("pow2", [False, True])
 def test_fp8_block128_equals_the_numpy_implementation(pow2):
     # Scales down to the smallest float32, where x / s can pass 448

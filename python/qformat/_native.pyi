@@ -256,3 +256,7 @@ def fp8_block_quantize(
     w: npt.NDArray[np.float32], rows: int, cols: int, pow2: bool,
     codes: npt.NDArray[np.uint8], scales: npt.NDArray[np.float32],
 ) -> None: ...
+def fp8_block_dequantize(
+    codes: npt.NDArray[np.uint8], rows: int, cols: int, scales: npt.NDArray[np.float32],
+    out: npt.NDArray[np.float32],
+) -> None: ...

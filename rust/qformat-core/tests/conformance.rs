@@ -2082,3 +2082,49 @@ fn nvfp4_blocks_equal_the_engine() {
     force_level(None);
     assert!(cases > 1000, "only {cases} blocks");
 }
+
+/// `quant::fp8_block::quantize` (one vector loop per band with the lean
+/// e4m3 kernel) gives the engine's codes of `x / s` at every level: full
+/// and edge blocks, block magnitudes from zero and subnormal to near
+/// float32's maximum (where `x / s` passes 448 and the cast overflows),
+/// and values on e4m3's rounding midpoints.
+#[test]
+fn fp8_blocks_equal_the_engine() {
+    use qformat_core::quant::fp8_block;
+    let (rows, cols) = (260, 300);
+    let mut r = Rng(0x0bad_cafe_1234_5678);
+    let mags = [0.0f32, 1e-45, 1e-40, 1e-3, 1.0, 3.0e38];
+    let mut w = vec![0f32; rows * cols];
+    for (i, v) in w.iter_mut().enumerate() {
+        let block = (i / cols / 128) * 3 + (i % cols) / 128;
+        let u = (r.next() % 2001) as f32 / 1000.0 - 1.0;
+        *v = u * mags[block % mags.len()];
+    }
+    let mids = [1.0625f32, 17.0, 272.0, 0.001953125 * 1.5, 440.0];
+    for (k, m) in mids.iter().flat_map(|&m| around(m, 1)).enumerate() {
+        w[128 * cols + 130 + k] = m; // block (1, 1), its scale set by 448 below
+    }
+    w[129 * cols + 129] = 448.0;
+    let opts = EncodeOptions::default();
+    let e4m3 = float_builtin("fp8_e4m3fn");
+    let mut cases = 0;
+    for level in levels() {
+        force_level(Some(level));
+        for pow2 in [false, true] {
+            let mut codes = vec![0u8; rows * cols];
+            let mut scales = vec![0f32; 3 * 3];
+            fp8_block::quantize(&w, rows, cols, pow2, &mut codes, &mut scales).unwrap();
+            for (i, (&x, &c)) in w.iter().zip(&codes).enumerate() {
+                let s = scales[(i / cols / 128) * 3 + (i % cols) / 128];
+                let want = e4m3.encode(Value::from_f64((x / s) as f64), &opts, 0);
+                assert_eq!(
+                    c as u64, want,
+                    "{level:?} pow2={pow2} element {i}: {x:e} / {s:e}"
+                );
+                cases += 1;
+            }
+        }
+    }
+    force_level(None);
+    assert!(cases > 100_000, "only {cases} elements");
+}

@@ -1,7 +1,7 @@
 //! NVFP4 (`qformat_core::quant::nvfp4`): float32 values in, e4m3 block
 //! scales and packed e2m1 pairs out, and their float32 values back;
-//! DeepSeek-V3's FP8 blocks (`qformat_core::quant::fp8_block`): fp8 codes and float32 block scales
-//! out. GIL released.
+//! DeepSeek-V3's FP8 blocks (`qformat_core::quant::fp8_block`): fp8 codes
+//! and float32 block scales out, and their values back. GIL released.
 
 use pyo3::prelude::*;
 use qformat_core::quant::{fp8_block, nvfp4};
@@ -75,8 +75,28 @@ fn fp8_block_quantize(
     })
 }
 
+/// The float32 values of DeepSeek-V3 FP8 block codes into `out`.
+#[pyfunction]
+fn fp8_block_dequantize(
+    py: Python<'_>,
+    codes: &Bound<'_, PyAny>,
+    rows: usize,
+    cols: usize,
+    scales: &Bound<'_, PyAny>,
+    out: &Bound<'_, PyAny>,
+) -> PyResult<()> {
+    with_slice::<u8, _>(codes, |cs| {
+        with_slice::<f32, _>(scales, |ss| {
+            with_slice_mut::<f32, _>(out, |os| {
+                detached(py, || fp8_block::dequantize(cs, rows, cols, ss, os))
+            })
+        })
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(fp8_block_quantize, m)?)?;
+    m.add_function(wrap_pyfunction!(fp8_block_dequantize, m)?)?;
     m.add_function(wrap_pyfunction!(nvfp4_tensor_scale, m)?)?;
     m.add_function(wrap_pyfunction!(nvfp4_quantize, m)?)?;
     m.add_function(wrap_pyfunction!(nvfp4_dequantize, m)?)?;

@@ -7,14 +7,16 @@
 //! `2^k ≥ amax / 448` (decided exactly: `2^k · 448 ≥ amax` in float64), so
 //! that dividing by it is exact. An all-zero block gets 1 (DeepSeek's
 //! formula would divide 0 by 0); a scale that underflows to 0 becomes the
-//! smallest float32, 2^-149. Block rows run in parallel.
+//! smallest float32, 2^-149. Block rows run in parallel, each band's
+//! codes in one vector loop with the lean nearest-even kernel.
 
 use rayon::prelude::*;
 
 use super::gguf_scalar::abs_max;
 use crate::engine::options::EncodeOptions;
 use crate::error::Error;
-use crate::fast::fp32::Fp32Narrowing;
+use crate::fast::fp32_nearest::{NearestBody, NearestElement, NearestNarrowing};
+use crate::fast::simd::wide;
 use crate::format::float_builtin;
 
 /// Rows and columns of a block.
@@ -95,25 +97,27 @@ pub fn quantize(
             "fp8_block128 holds finite values; the weight has NaN or inf",
         ));
     }
-    let e4m3 = Fp32Narrowing::new(&float_builtin("fp8_e4m3fn"), &EncodeOptions::default())
-        .expect("the float32 kernel covers fp8_e4m3fn");
+    let e4m3 = NearestNarrowing::new(&float_builtin("fp8_e4m3fn"), &EncodeOptions::default())
+        .expect("the lean nearest-even kernel covers fp8_e4m3fn");
     let band = BLOCK * cols;
     w.par_chunks(band)
         .zip(codes.par_chunks_mut(band))
         .zip(scales.par_chunks_mut(cols.div_ceil(BLOCK)))
-        .for_each(|((ws, cs), ss)| block_row(&e4m3, ws, cols, pow2, cs, ss));
+        .for_each(|((ws, cs), ss)| {
+            wide(
+                #[inline(always)]
+                || {
+                    band_scales(ws, cols, pow2, ss);
+                    e4m3.with_element(BandCodes { ws, cols, ss, cs })
+                },
+            )
+        });
     Ok(())
 }
 
-/// One band of up to 128 rows: its blocks' scales, then its codes.
-fn block_row(
-    e4m3: &Fp32Narrowing,
-    ws: &[f32],
-    cols: usize,
-    pow2: bool,
-    cs: &mut [u8],
-    ss: &mut [f32],
-) {
+/// The scales of one band of up to 128 rows, one per block of its columns.
+#[inline(always)]
+fn band_scales(ws: &[f32], cols: usize, pow2: bool, ss: &mut [f32]) {
     for (j, s) in ss.iter_mut().enumerate() {
         let span = j * BLOCK..((j + 1) * BLOCK).min(cols);
         let amax = ws
@@ -122,14 +126,75 @@ fn block_row(
             .fold(0f32, |m, a| if a > m { a } else { m });
         *s = block_scale(amax, pow2);
     }
-    for (row, crow) in ws.chunks(cols).zip(cs.chunks_mut(cols)) {
-        for (j, &s) in ss.iter().enumerate() {
-            let span = j * BLOCK..((j + 1) * BLOCK).min(cols);
-            for (c, &x) in crow[span.clone()].iter_mut().zip(&row[span]) {
-                *c = e4m3.convert((x / s).to_bits(), 0) as u8;
+}
+
+/// The codes of one band, `e4m3(x / s)` with the lean nearest-even kernel
+/// (its variant fixed, so each block row's 128 values are one straight
+/// vector loop).
+struct BandCodes<'a> {
+    ws: &'a [f32],
+    cols: usize,
+    ss: &'a [f32],
+    cs: &'a mut [u8],
+}
+
+impl NearestBody for BandCodes<'_> {
+    type Out = ();
+
+    #[inline(always)]
+    fn run<V: NearestElement>(self, e4m3: V) {
+        for (row, crow) in self.ws.chunks(self.cols).zip(self.cs.chunks_mut(self.cols)) {
+            for (j, &s) in self.ss.iter().enumerate() {
+                let span = j * BLOCK..((j + 1) * BLOCK).min(self.cols);
+                for (c, &x) in crow[span.clone()].iter_mut().zip(&row[span]) {
+                    *c = e4m3.code((x / s).to_bits()) as u8;
+                }
             }
         }
     }
+}
+
+/// The float32 values of the codes into `out`, as DeepSeek-V3's
+/// `weight_dequant`: each element `e4m3(code) · s` of its block's scale,
+/// one float32 rounding (NaN codes give NaN).
+pub fn dequantize(
+    codes: &[u8],
+    rows: usize,
+    cols: usize,
+    scales: &[f32],
+    out: &mut [f32],
+) -> Result<(), Error> {
+    check_sizes(rows, cols, out.len(), codes.len(), scales.len())?;
+    if codes.is_empty() {
+        return Ok(());
+    }
+    let fp32 = float_builtin("fp32");
+    let fmt = float_builtin("fp8_e4m3fn");
+    let opts = EncodeOptions::default();
+    let value: Vec<f32> = (0..256)
+        .map(|c| f32::from_bits(fp32.encode(fmt.unpack(c), &opts, 0) as u32))
+        .collect();
+    let band = BLOCK * cols;
+    codes
+        .par_chunks(band)
+        .zip(out.par_chunks_mut(band))
+        .zip(scales.par_chunks(cols.div_ceil(BLOCK)))
+        .for_each(|((cs, os), ss)| {
+            wide(
+                #[inline(always)]
+                || {
+                    for (crow, orow) in cs.chunks(cols).zip(os.chunks_mut(cols)) {
+                        for (j, &s) in ss.iter().enumerate() {
+                            let span = j * BLOCK..((j + 1) * BLOCK).min(cols);
+                            for (o, &c) in orow[span.clone()].iter_mut().zip(&crow[span]) {
+                                *o = value[c as usize] * s;
+                            }
+                        }
+                    }
+                },
+            )
+        });
+    Ok(())
 }
 
 #[cfg(test)]
