@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -102,6 +103,20 @@ def tie_inputs(scale: float, zp: int, n_rand: int, seed: int) -> np.ndarray:
     return np.concatenate([base, up, down, [0.0, -0.0, 1e30, -1e30]]).astype(np.float32)
 
 
+def torch_int_repr(t, scale: float, zp: int, dtype) -> np.ndarray | None:
+    """torch's own codes (``quantize_per_tensor(...).int_repr()``), or None
+    once torch has removed that API. torch 2.15 deprecates it (pytorch
+    issue 184982); its warning is expected here, not the suite's business.
+    The callers also compare values with ``fake_quantize_per_tensor_affine``
+    bit for bit, and ``(code - zp) * scale`` is one-to-one on the codes, so
+    the codes stay proven without this check."""
+    if not hasattr(torch, "quantize_per_tensor"):
+        return None
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="torch.quantize_per_tensor", category=UserWarning)
+        return torch.quantize_per_tensor(t, scale, zp, dtype).int_repr().numpy()
+
+
 @pytest.mark.parametrize(
     "scale,zp,fmt,torch_dtype",
     [
@@ -123,8 +138,9 @@ def test_torch_arithmetic_per_tensor_bit_for_bit(scale, zp, fmt, torch_dtype):
     got = (codes.astype(np.int64) - zp).astype(np.float32) * np.float32(scale)
     np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
     if zp == 0 or torch_dtype == torch.quint8:
-        ir = torch.quantize_per_tensor(t, scale, zp, torch_dtype).int_repr().numpy()
-        np.testing.assert_array_equal(codes, ir)
+        ir = torch_int_repr(t, scale, zp, torch_dtype)
+        if ir is not None:
+            np.testing.assert_array_equal(codes, ir)
 
 
 def test_torch_arithmetic_one_million_with_ties():
@@ -132,8 +148,10 @@ def test_torch_arithmetic_one_million_with_ties():
     x = tie_inputs(scale, 0, 340_000, seed=5)
     assert x.size >= 1_000_000
     t = torch.from_numpy(x)
-    ir = torch.quantize_per_tensor(t, scale, 0, torch.qint8).int_repr().numpy()
-    np.testing.assert_array_equal(qf.quantize_affine(x, scale, 0, "int8", arithmetic="torch"), ir)
+    ir = torch_int_repr(t, scale, 0, torch.qint8)
+    if ir is not None:
+        np.testing.assert_array_equal(
+            qf.quantize_affine(x, scale, 0, "int8", arithmetic="torch"), ir)
     fq = torch.fake_quantize_per_tensor_affine(t, scale, 0, -128, 127).numpy()
     codes = qf.quantize_affine(x, scale, 0, "int8", arithmetic="torch")
     np.testing.assert_array_equal((codes.astype(np.float32) * np.float32(scale)), fq)
