@@ -12,10 +12,11 @@
 
 use rayon::prelude::*;
 
+use crate::engine::options::EncodeOptions;
 use crate::error::Error;
 use crate::fast::simd::wide;
 use crate::fast::words::Bits;
-use crate::format::FloatFormat;
+use crate::format::{float_builtin, FloatFormat};
 use crate::quant::{value_to_f64, Granularity, Layout, Real};
 
 /// Elements per parallel task of [`dequantize`] (a multiple of [`BLOCK`]).
@@ -103,6 +104,18 @@ impl<D: Bits> CodeValue<D> for Unsigned {
     fn value(&self, code: D) -> f64 {
         code.to_u64() as f64
     }
+}
+
+/// The float32 value of every code of the built-in float format `name`
+/// (at most 8 bits), as the engine widens it, NaN patterns included: the
+/// table the recipe dequantizers (NVFP4, FP8 blocks) multiply in float32.
+pub(crate) fn float32_values(name: &str) -> Vec<f32> {
+    let fmt = float_builtin(name);
+    let fp32 = float_builtin("fp32");
+    let opts = EncodeOptions::default();
+    (0..1u64 << fmt.bits())
+        .map(|c| f32::from_bits(fp32.encode(fmt.unpack(c), &opts, 0) as u32))
+        .collect()
 }
 
 /// Every value of a float element format (NaN codes are NaN), the table

@@ -12,6 +12,7 @@
 
 use rayon::prelude::*;
 
+use super::dequantize::float32_values;
 use super::gguf_scalar::abs_max;
 use crate::engine::options::EncodeOptions;
 use crate::error::Error;
@@ -115,11 +116,17 @@ pub fn quantize(
     Ok(())
 }
 
+/// The columns of block `j` in a row of `cols` (the last block may be short).
+#[inline(always)]
+fn block_columns(j: usize, cols: usize) -> std::ops::Range<usize> {
+    j * BLOCK..((j + 1) * BLOCK).min(cols)
+}
+
 /// The scales of one band of up to 128 rows, one per block of its columns.
 #[inline(always)]
 fn band_scales(ws: &[f32], cols: usize, pow2: bool, ss: &mut [f32]) {
     for (j, s) in ss.iter_mut().enumerate() {
-        let span = j * BLOCK..((j + 1) * BLOCK).min(cols);
+        let span = block_columns(j, cols);
         let amax = ws
             .chunks(cols)
             .map(|row| abs_max(&row[span.clone()]))
@@ -145,7 +152,7 @@ impl NearestBody for BandCodes<'_> {
     fn run<V: NearestElement>(self, e4m3: V) {
         for (row, crow) in self.ws.chunks(self.cols).zip(self.cs.chunks_mut(self.cols)) {
             for (j, &s) in self.ss.iter().enumerate() {
-                let span = j * BLOCK..((j + 1) * BLOCK).min(self.cols);
+                let span = block_columns(j, self.cols);
                 for (c, &x) in crow[span.clone()].iter_mut().zip(&row[span]) {
                     *c = e4m3.code((x / s).to_bits()) as u8;
                 }
@@ -168,12 +175,7 @@ pub fn dequantize(
     if codes.is_empty() {
         return Ok(());
     }
-    let fp32 = float_builtin("fp32");
-    let fmt = float_builtin("fp8_e4m3fn");
-    let opts = EncodeOptions::default();
-    let value: Vec<f32> = (0..256)
-        .map(|c| f32::from_bits(fp32.encode(fmt.unpack(c), &opts, 0) as u32))
-        .collect();
+    let value = float32_values("fp8_e4m3fn");
     let band = BLOCK * cols;
     codes
         .par_chunks(band)
@@ -185,7 +187,7 @@ pub fn dequantize(
                 || {
                     for (crow, orow) in cs.chunks(cols).zip(os.chunks_mut(cols)) {
                         for (j, &s) in ss.iter().enumerate() {
-                            let span = j * BLOCK..((j + 1) * BLOCK).min(cols);
+                            let span = block_columns(j, cols);
                             for (o, &c) in orow[span.clone()].iter_mut().zip(&crow[span]) {
                                 *o = value[c as usize] * s;
                             }

@@ -10,6 +10,7 @@
 
 use rayon::prelude::*;
 
+use super::dequantize::float32_values;
 use crate::engine::options::EncodeOptions;
 use crate::error::Error;
 use crate::fast::fp32::Fp32Narrowing;
@@ -178,16 +179,6 @@ pub fn quantize(x: &[f32], t: f32, scales: &mut [u8], packed: &mut [u8]) -> Resu
     Ok(())
 }
 
-/// float32 values of all 2^bits codes of a float format, from the engine.
-fn value_table(name: &str) -> Vec<f32> {
-    let fmt = float_builtin(name);
-    let fp32 = float_builtin("fp32");
-    let opts = EncodeOptions::default();
-    (0..1u64 << fmt.bits())
-        .map(|c| f32::from_bits(fp32.encode(fmt.unpack(c), &opts, 0) as u32))
-        .collect()
-}
-
 /// The float32 values of NVFP4 codes into `out`, as torchao's
 /// `dequantize` forms them: a block's scale `e4m3(scale) · t` rounded to
 /// float32 once, then each element `e2m1(code) · scale` (one rounding
@@ -205,9 +196,10 @@ pub fn dequantize(packed: &[u8], scales: &[u8], t: f32, out: &mut [f32]) -> Resu
             out.len()
         )));
     }
-    let scale_values = value_table("fp8_e4m3fn");
-    let e2m1 = value_table("fp4_e2m1fn");
-    let element: [f32; 16] = e2m1.try_into().expect("e2m1 has 16 codes");
+    let scale_values = float32_values("fp8_e4m3fn");
+    let element: [f32; 16] = float32_values("fp4_e2m1fn")
+        .try_into()
+        .expect("e2m1 has 16 codes");
     packed
         .par_chunks(BLOCK / 2 * BLOCKS_PER_TASK)
         .zip(scales.par_chunks(BLOCKS_PER_TASK))
