@@ -278,6 +278,29 @@ def test_granularity_matches_numpy_reference(shape, axis, group):
     assert np.all(np.abs(deq - x) <= q.scale.astype(np.float64).max() / 2 * (1 + 1e-6))
 
 
+@pytest.mark.parametrize("scheme", ["symmetric", "asymmetric"])
+@pytest.mark.parametrize("cols", [64, 8192])
+def test_nan_rows_of_a_last_axis_column_leave_its_range(scheme, cols):
+    """Regression: with NaN allowed (``nan=0``), a last-axis column whose
+    rows hold NaN in one rayon task's share only got the scale of
+    float32's largest value (the merge of the tasks' extremes took the
+    untouched side's empty range for numbers). NaN must be ignored, as it
+    is along the other axes: the column's scale is its numbers' scale."""
+    rows = (1 << 21) // cols
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((rows, cols)).astype(np.float32)
+    x[rows // 2 :, 0] = np.nan  # the lower half's tasks see only NaN there
+    x[: rows // 2, 1] = np.nan  # and the upper half's here
+    q = qf.quantize(x, "int8", axis=-1, scheme=scheme, nan=0)
+    top = qf.quantize(x[: rows // 2], "int8", axis=-1, scheme=scheme, nan=0)
+    bottom = qf.quantize(x[rows // 2 :], "int8", axis=-1, scheme=scheme, nan=0)
+    np.testing.assert_array_equal(q.scale[..., 0], top.scale[..., 0])
+    np.testing.assert_array_equal(q.scale[..., 1], bottom.scale[..., 1])
+    finite = np.where(np.isnan(x), 0, x)
+    want = qf.quantize(finite, "int8", axis=-1, scheme=scheme)
+    np.testing.assert_array_equal(q.scale[..., 2:], want.scale[..., 2:])
+
+
 # --- properties ---------------------------------------------------------------------------
 
 finite32 = st.floats(-1e6, 1e6, allow_nan=False, width=32)
