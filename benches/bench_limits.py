@@ -316,6 +316,10 @@ def quant_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL]) -> None:
           [("torch fake_quantize_per_channel",
             lambda: torch.fake_quantize_per_channel_affine(wt, sc1, zp1, 1, -127, 127)),
            ("qformat axis 0", lambda: qf.fake_quantize(w, "int8", axis=0))])
+    t.add("qparams int8 per-channel axis -1", lambda: qf.qparams(w, "int8", axis=-1),
+          [("numpy abs().max(axis=0)", lambda: np.abs(w).max(axis=0)),
+           ("torch aminmax(dim=0)", lambda: torch.aminmax(wt, dim=0)),
+           ("qformat axis 0", lambda: qf.qparams(w, "int8", axis=0))])
     int8_modes(t, w)
     t.add("fake_quantize fp8_e4m3fn per-tensor", lambda: qf.fake_quantize(w, "fp8_e4m3fn"),
           [("qf.round fp8_e4m3fn", lambda: qf.round(w, "fp8_e4m3fn"))])
