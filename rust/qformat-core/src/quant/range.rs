@@ -424,27 +424,23 @@ pub(super) fn percentile_range<T: Real>(
 mod tests {
     use super::*;
 
-    /// The range of every scale by a plain walk of `x` in memory order,
-    /// NaN ignored, an all-NaN slice giving the empty range `[-MAX, -MAX]`
-    /// as [`minmax_run`] and [`MinMaxVec::into_vec`] do.
+    /// The range of every scale by a plain walk of its elements in memory
+    /// order ([`Layout::for_each_in_param`]), NaN ignored, an all-NaN
+    /// slice giving the empty range `[-MAX, -MAX]` as [`minmax_run`] and
+    /// [`MinMaxVec::into_vec`] do.
     fn walked(x: &[f32], l: &Layout) -> Vec<(f32, f32, bool)> {
-        let mut r = vec![(f32::MAX, -f32::MAX, false); l.n_params()];
-        for (e, &v) in x.iter().enumerate() {
-            let (o, a, i) = (e / (l.len * l.inner), e / l.inner % l.len, e % l.inner);
-            let p = match l.gran {
-                Granularity::Tensor => 0,
-                Granularity::Channel => a,
-                Granularity::Group(g) => (o * (l.len / g) + a / g) * l.inner + i,
-            };
-            let (lo, hi, bad) = &mut r[p];
-            *lo = if v < *lo { v } else { *lo };
-            *hi = if v > *hi { v } else { *hi };
-            *bad |= !v.is_finite();
-        }
-        for (lo, hi, _) in &mut r {
-            *lo = lo.min(*hi);
-        }
-        r
+        (0..l.n_params())
+            .map(|p| {
+                let (mut lo, mut hi, mut bad) = (f32::MAX, -f32::MAX, false);
+                l.for_each_in_param(p, |e| {
+                    let v = x[e];
+                    lo = if v < lo { v } else { lo };
+                    hi = if v > hi { v } else { hi };
+                    bad |= !v.is_finite();
+                });
+                (lo.min(hi), hi, bad)
+            })
+            .collect()
     }
 
     /// Merging keeps a column that one side never saw a number in.
