@@ -6,7 +6,7 @@
 
 use std::marker::PhantomData;
 
-use super::constants::{Params, Run};
+use super::constants::{Each, Params, Run, ZeroPoints0};
 use super::directed::{fast_directed, Directed, Lane};
 use super::emit::{Codes, Dequant, Emit};
 use super::exact::round_int_exact;
@@ -50,19 +50,18 @@ trait BlockLoop<T, O, R> {
     fn flag(&self, xb: &[T], r: R, first: usize, flags: &mut [bool]);
 }
 
-/// The nearest modes' loops ([`fast_exact`], [`fast_exact32`],
-/// [`fast_torch`], [`fast_torch32`]).
-struct Nearest<'a, E> {
+/// The nearest modes' loops: [`fast_exact32`] and [`fast_torch32`] when
+/// `F32` (see [`IntKernel::f32_loop`]), else [`fast_exact`] and [`fast_torch`].
+struct Nearest<'a, E, const F32: bool> {
     o: &'a QuantOptions,
     emit: &'a E,
-    f32_loop: bool,
 }
 
-impl<T: Real, O, R: Run, E: Emit<O>> BlockLoop<T, O, R> for Nearest<'_, E> {
+impl<T: Real, O, R: Run, E: Emit<O>, const F32: bool> BlockLoop<T, O, R> for Nearest<'_, E, F32> {
     #[inline(always)]
     fn fast(&self, xb: &[T], ob: &mut [O], r: R, _first: usize) -> bool {
         let (qmin, qmax, e) = (self.o.qmin as f64, self.o.qmax as f64, self.emit);
-        match (self.o.arithmetic, self.f32_loop) {
+        match (self.o.arithmetic, F32) {
             (Arithmetic::Exact, true) => fast_exact32(xb, ob, r, qmin as f32, qmax as f32, e),
             (Arithmetic::Torch, true) => fast_torch32(xb, ob, r, qmin as f32, qmax as f32, e),
             (Arithmetic::Exact, false) => fast_exact(xb, ob, r, qmin, qmax, e),
@@ -74,7 +73,7 @@ impl<T: Real, O, R: Run, E: Emit<O>> BlockLoop<T, O, R> for Nearest<'_, E> {
     fn flag(&self, xb: &[T], r: R, _first: usize, flags: &mut [bool]) {
         let (qmin, qmax) = (self.o.qmin as f32, self.o.qmax as f32);
         for (j, (&x, f)) in xb.iter().zip(flags.iter_mut()).enumerate() {
-            *f = match (self.o.arithmetic, self.f32_loop) {
+            *f = match (self.o.arithmetic, F32) {
                 (Arithmetic::Exact, true) => {
                     doubt_exact32(x.to_f32() * r.inv32(j), r.zp32(j), qmin, qmax).1
                 }
@@ -273,30 +272,72 @@ impl<E> IntKernel<'_, E> {
     }
 }
 
+impl<E> IntKernel<'_, E> {
+    /// True when the nearest loops serve the options: they round to
+    /// nearest even; the exact one flags every element near a
+    /// half-integer, so it also serves nearest-away. PyTorch's loop flags
+    /// nothing, so it serves nearest-even only.
+    fn nearest_serves(&self) -> bool {
+        matches!(
+            (self.o.rounding, self.o.arithmetic),
+            (RoundingMode::NearestEven, _) | (RoundingMode::NearestAway, Arithmetic::Exact)
+        )
+    }
+
+    /// True when the float32 loops apply to elements of type `T`.
+    fn f32_loop<T>(&self) -> bool {
+        self.f32_ok && std::mem::size_of::<T>() == 4
+    }
+
+    /// [`Self::walk`] with the [`Nearest`] loops (the float32 ones when
+    /// `F32`), compiled for the widest instruction set.
+    #[inline(always)]
+    fn nearest<const F32: bool, T: Real, O, R: Run>(
+        &self,
+        xs: &[T],
+        out: &mut [O],
+        r: R,
+        base: usize,
+    ) -> Result<(), Error>
+    where
+        E: Emit<O>,
+    {
+        wide(
+            #[inline(always)]
+            || {
+                let (o, emit) = (self.o, &self.emit);
+                self.walk(xs, out, r, base, &Nearest::<E, F32> { o, emit })
+            },
+        )
+    }
+}
+
 impl<T: Real, O: Copy, E: Emit<O>> Kernel<T, O> for IntKernel<'_, E> {
     #[inline(always)]
     fn run<R: Run>(&self, xs: &[T], out: &mut [O], r: R, base: usize) -> Result<(), Error> {
-        // The fast loops round to nearest even; the exact one flags every
-        // element near a half-integer, so it also serves nearest-away.
-        // PyTorch's loop flags nothing, so it serves nearest-even only.
-        let fast = matches!(
-            (self.o.rounding, self.o.arithmetic),
-            (RoundingMode::NearestEven, _) | (RoundingMode::NearestAway, Arithmetic::Exact)
-        );
-        if fast {
-            let f32_loop = self.f32_ok && std::mem::size_of::<T>() == 4;
-            return wide(
-                #[inline(always)]
-                || {
-                    let (o, emit) = (self.o, &self.emit);
-                    self.walk(xs, out, r, base, &Nearest { o, emit, f32_loop })
-                },
-            );
+        if self.nearest_serves() {
+            return match self.f32_loop::<T>() {
+                true => self.nearest::<true, _, _, _>(xs, out, r, base),
+                false => self.nearest::<false, _, _, _>(xs, out, r, base),
+            };
         }
         match Directed::new(self.o) {
             Some(d) => self.directed(xs, out, r, base, &d),
             None => self.walk(xs, out, r, base, &AllExact),
         }
+    }
+
+    /// The float32 nearest loops read a zero point of 0 as a constant
+    /// (one stream of per-element constants fewer along the last axis:
+    /// about 1.3× on symmetric int8 codes, see docs/performance.md). The
+    /// other loops keep reading [`Each`]: each view is one more compiled
+    /// copy of a loop for every element and output type.
+    #[inline(always)]
+    fn run_zero_zps(&self, xs: &[T], out: &mut [O], r: Each, base: usize) -> Result<(), Error> {
+        if self.nearest_serves() && self.f32_loop::<T>() {
+            return self.nearest::<true, _, _, _>(xs, out, ZeroPoints0(r), base);
+        }
+        self.run(xs, out, r, base)
     }
 }
 

@@ -22,6 +22,8 @@ pub(super) struct Params<'a> {
     zp: &'a [i64],
     arith: Arithmetic,
     table: Option<Table>,
+    /// Every zero point is 0 (every symmetric scheme).
+    zero_zps: bool,
 }
 
 /// Every scale's [`One`], struct-of-arrays.
@@ -61,11 +63,18 @@ impl<'a> Params<'a> {
             zp: zps,
             arith,
             table: None,
+            zero_zps: zps.iter().all(|&z| z == 0),
         };
         if l.runs_per_element() {
             p.table = Some(p.table());
         }
         Ok(p)
+    }
+
+    /// True when every zero point is 0, so that a per-element run may be
+    /// read through [`ZeroPoints0`].
+    pub(super) fn zero_zps(&self) -> bool {
+        self.zero_zps
     }
 
     /// True when [`Params::each`] can be called.
@@ -207,6 +216,46 @@ impl Run for Each<'_> {
             zp32: &self.zp32[off..][..n],
             scale32: &self.scale32[off..][..n],
         }
+    }
+}
+
+/// An [`Each`] whose zero points are all 0, read as the constant 0. Along
+/// the last axis every element reads its constants from per-column arrays
+/// beside the input; the integer nearest loop then has one stream of
+/// constants fewer, and its clamp bounds `qmin - zp - 1` and `qmax - zp + 1`
+/// become constants. The values are the same (`0 as f64` is +0 either
+/// way), so the codes are.
+#[derive(Clone, Copy)]
+pub(super) struct ZeroPoints0<'a>(pub(super) Each<'a>);
+
+impl Run for ZeroPoints0<'_> {
+    #[inline(always)]
+    fn inv(&self, i: usize) -> f64 {
+        self.0.inv(i)
+    }
+    #[inline(always)]
+    fn zp(&self, _: usize) -> f64 {
+        0.0
+    }
+    #[inline(always)]
+    fn scale(&self, i: usize) -> f64 {
+        self.0.scale(i)
+    }
+    #[inline(always)]
+    fn inv32(&self, i: usize) -> f32 {
+        self.0.inv32(i)
+    }
+    #[inline(always)]
+    fn zp32(&self, _: usize) -> f32 {
+        0.0
+    }
+    #[inline(always)]
+    fn scale32(&self, i: usize) -> f32 {
+        self.0.scale32(i)
+    }
+    #[inline(always)]
+    fn sub(&self, off: usize, n: usize) -> Self {
+        ZeroPoints0(self.0.sub(off, n))
     }
 }
 

@@ -108,7 +108,7 @@ fn check_int<T: Real + std::fmt::Debug>(cast: fn(f64) -> T) {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     for l in layouts() {
         let param = param_of(&l);
-        for (arith, mode, f32_scales) in [
+        for ((arith, mode, f32_scales), symmetric) in [
             (Arithmetic::Exact, RoundingMode::NearestEven, true),
             (Arithmetic::Exact, RoundingMode::NearestEven, false),
             (Arithmetic::Exact, RoundingMode::NearestAway, true),
@@ -124,8 +124,15 @@ fn check_int<T: Real + std::fmt::Debug>(cast: fn(f64) -> T) {
             (Arithmetic::Torch, RoundingMode::Up, true),
             (Arithmetic::Torch, RoundingMode::Odd, true),
             (Arithmetic::Torch, RoundingMode::Stochastic, true),
-        ] {
-            let (s, z) = scales(&mut rng, &l, f32_scales);
+        ]
+        .into_iter()
+        .flat_map(|case| [(case, false), (case, true)])
+        {
+            let (s, mut z) = scales(&mut rng, &l, f32_scales);
+            if symmetric {
+                // All zero points 0: per-element runs read `ZeroPoints0`.
+                z.fill(0);
+            }
             let o = QuantOptions {
                 rounding: mode,
                 seed: 3,

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use super::constants::{Params, Run};
+use super::constants::{Each, Params, Run};
 use super::layout::{Granularity, Layout};
 use super::real::Real;
 use crate::error::Error;
@@ -16,6 +16,16 @@ use crate::fast::words::CHUNK;
 /// instruction set, and the kernel's loops must be compiled inside it.
 pub(super) trait Kernel<T, O>: Sync + Sized {
     fn run<R: Run>(&self, xs: &[T], out: &mut [O], r: R, base: usize) -> Result<(), Error>;
+
+    /// [`Kernel::run`] over per-element constants whose zero points are
+    /// all 0 (see [`Params::zero_zps`]). By default the same call; a
+    /// kernel whose loop gains from reading the zero point as a constant
+    /// overrides it (only there, so that the other loops are not compiled
+    /// twice).
+    #[inline(always)]
+    fn run_zero_zps(&self, xs: &[T], out: &mut [O], r: Each, base: usize) -> Result<(), Error> {
+        self.run(xs, out, r, base)
+    }
 
     /// A row of groups of `g` consecutive elements, the first using the
     /// constants of scale `first`. By default one [`Kernel::run`] per group.
@@ -30,6 +40,24 @@ pub(super) trait Kernel<T, O>: Sync + Sized {
         base: usize,
     ) -> Result<(), Error> {
         default_run_groups(self, xs, out, p, first, g, base)
+    }
+}
+
+/// `k` over a run whose constants are scales `first..first + n`, one per
+/// element, through [`Kernel::run_zero_zps`] when every zero point is 0.
+#[inline(always)]
+fn run_each<T, O, K: Kernel<T, O>>(
+    k: &K,
+    (xs, out): (&[T], &mut [O]),
+    p: &Params,
+    (first, n): (usize, usize),
+    base: usize,
+) -> Result<(), Error> {
+    let r = p.each(first, n);
+    if p.zero_zps() {
+        k.run_zero_zps(xs, out, r, base)
+    } else {
+        k.run(xs, out, r, base)
     }
 }
 
@@ -117,14 +145,15 @@ fn drive_rows<T: Real, O, K: Kernel<T, O>>(
         let base = ri * row;
         match l.gran {
             Granularity::Tensor => k.run(xr, or, p.one(0), base)?,
-            Granularity::Channel if inner == 1 => k.run(xr, or, p.each(0, len), base)?,
+            Granularity::Channel if inner == 1 => run_each(k, (xr, or), p, (0, len), base)?,
             Granularity::Channel => k.run(xr, or, p.one(ri % len), base)?,
             Granularity::Group(g) if inner == 1 => {
                 k.run_groups(xr, or, p, ri * (len / g), g, base)?
             }
             Granularity::Group(g) => {
                 let (o, a) = (ri / len, ri % len);
-                k.run(xr, or, p.each((o * (len / g) + a / g) * inner, inner), base)?;
+                let first = (o * (len / g) + a / g) * inner;
+                run_each(k, (xr, or), p, (first, inner), base)?;
             }
         }
     }
