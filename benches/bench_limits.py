@@ -316,6 +316,9 @@ def quant_table(t: Table, x: np.ndarray, lim: Optional[ctypes.CDLL]) -> None:
           [("torch fake_quantize_per_channel",
             lambda: torch.fake_quantize_per_channel_affine(wt, sc1, zp1, 1, -127, 127)),
            ("qformat axis 0", lambda: qf.fake_quantize(w, "int8", axis=0))])
+    t.add("quantize int8 per-channel axis -1", lambda: qf.quantize(w, "int8", axis=-1),
+          [("torch quantize_per_channel", torch_quantize_per_channel(wt, sc1, zp1, 1)),
+           ("qformat axis 0", lambda: qf.quantize(w, "int8", axis=0))])
     t.add("qparams int8 per-channel axis -1", lambda: qf.qparams(w, "int8", axis=-1),
           [("numpy abs().max(axis=0)", lambda: np.abs(w).max(axis=0)),
            ("torch aminmax(dim=0)", lambda: torch.aminmax(wt, dim=0)),
@@ -360,6 +363,21 @@ def dequantize_rows(t: Table, w: np.ndarray) -> None:
     mx = torchao_mx_round_trip(torch.from_numpy(w), dequantize_only=True)
     t.add("dequantize mxfp8 codes", lambda: qm.dequantize(),
           [("torchao MXTensor.dequantize", mx)])
+
+
+def torch_quantize_per_channel(wt: Any, scales: Any, zps: Any, axis: int
+                               ) -> Callable[[], object]:
+    """torch's ``quantize_per_channel`` to qint8 (codes, as
+    ``qf.quantize`` makes), with its deprecation warning silenced."""
+    import warnings
+
+    s, z = scales.double(), zps.long()
+
+    def run() -> object:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.quantize_per_channel(wt, s, z, axis, torch.qint8)
+    return run
 
 
 def torchao_mx_round_trip(wt: Any, dequantize_only: bool = False
