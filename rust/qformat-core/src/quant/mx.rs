@@ -1736,8 +1736,9 @@ mod tests {
                 } else {
                     // The addend's top `sh` bits put `low + top` at 2^sh + d.
                     let low = ((q & 0x7f_ffff) | 0x80_0000) as u64 & ((1u64 << sh) - 1);
-                    let d = ((w >> 40) % 25) as i64 - 12;
-                    let top = ((1i64 << sh) - low as i64 + d).rem_euclid(1 << sh) as u64;
+                    // In i128: at `sh` = 63, 2^sh does not fit in an i64.
+                    let d = ((w >> 40) % 25) as i128 - 12;
+                    let top = ((1i128 << sh) - low as i128 + d).rem_euclid(1 << sh) as u64;
                     (top << (64 - sh)) | (next() >> sh)
                 };
                 let nz = k % 97 != 0;
